@@ -1,0 +1,92 @@
+//! Cloud status sync: controllers register and heartbeat; clients are steered to live ones.
+
+use mc_wire::status::{Load, SignallingEndpoints};
+use mc_wire::ControllerId;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ControllerRecord {
+    pub id: ControllerId,
+    pub zone: String,
+    pub signalling: SignallingEndpoints,
+    pub capacity: Load,
+    pub load: Load,
+    pub last_heard_ms: u64,
+    pub connected: bool,
+}
+
+#[derive(Debug)]
+pub struct StatusSync {
+    /// A controller not heard from for this long is down.
+    pub down_after_ms: u64,
+    controllers: BTreeMap<ControllerId, ControllerRecord>,
+}
+
+impl StatusSync {
+    pub fn new(down_after_ms: u64) -> StatusSync {
+        StatusSync { down_after_ms, controllers: BTreeMap::new() }
+    }
+
+    pub fn register(&mut self, now_ms: u64, id: ControllerId, zone: String, signalling: SignallingEndpoints, capacity: Load) {
+        let load = self.controllers.get(&id).map_or(Load::default(), |c| c.load);
+        self.controllers.insert(id.clone(), ControllerRecord { id, zone, signalling, capacity, load, last_heard_ms: now_ms, connected: true });
+    }
+
+    /// Returns false for a controller that never registered.
+    pub fn heartbeat(&mut self, now_ms: u64, id: &ControllerId, load: Load) -> bool {
+        match self.controllers.get_mut(id) {
+            Some(c) => {
+                c.load = load;
+                c.last_heard_ms = now_ms;
+                c.connected = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn disconnected(&mut self, id: &ControllerId) {
+        if let Some(c) = self.controllers.get_mut(id) {
+            c.connected = false;
+        }
+    }
+
+    pub fn is_live(&self, now_ms: u64, c: &ControllerRecord) -> bool {
+        c.connected && now_ms.saturating_sub(c.last_heard_ms) <= self.down_after_ms
+    }
+
+    /// Live controllers, least loaded (by participants) first, for a client to try in order.
+    pub fn live_controllers(&self, now_ms: u64) -> Vec<&ControllerRecord> {
+        let mut live: Vec<_> = self.controllers.values().filter(|c| self.is_live(now_ms, c)).collect();
+        live.sort_by(|a, b| a.load.participants.cmp(&b.load.participants).then_with(|| a.id.cmp(&b.id)));
+        live
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &ControllerRecord> {
+        self.controllers.values()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ep() -> SignallingEndpoints {
+        SignallingEndpoints { host: "127.0.0.1".into(), port: 8802, fallback_port: 443 }
+    }
+
+    #[test]
+    fn silent_controllers_stop_being_offered() {
+        let mut s = StatusSync::new(3_000);
+        s.register(0, ControllerId("a".into()), "z".into(), ep(), Load { participants: 200, meetings: 100 });
+        s.register(0, ControllerId("b".into()), "z".into(), ep(), Load { participants: 200, meetings: 100 });
+        assert!(s.heartbeat(2_000, &ControllerId("a".into()), Load { participants: 5, meetings: 1 }));
+        assert_eq!(s.live_controllers(2_500).len(), 2);
+        let live: Vec<_> = s.live_controllers(4_000).iter().map(|c| c.id.0.clone()).collect();
+        assert_eq!(live, vec!["a"]);
+        s.disconnected(&ControllerId("a".into()));
+        assert!(s.live_controllers(4_000).is_empty());
+        assert!(!s.heartbeat(0, &ControllerId("nobody".into()), Load::default()));
+    }
+}

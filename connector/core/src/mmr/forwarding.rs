@@ -1,0 +1,205 @@
+//! The MMR forwarding table.
+//!
+//! Contract: the ZC grants tokens ([`Forwarding::admit`]); a client proves it holds one with a
+//! binding request from the endpoint it will use; from then on every well-formed RTP packet from
+//! that endpoint goes to every other bound endpoint of the same meeting and to no one else.
+//! Packets from unbound endpoints and malformed packets are dropped and counted, never forwarded.
+//! An endpoint is a UDP source address or a stream connection numbered by the shell.
+
+use mc_wire::binding::{code, Binding};
+use mc_wire::rtp::RtpHeader;
+use mc_wire::{classify_media, MediaKind, MeetingId, ParticipantId};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Endpoint {
+    Udp(SocketAddr),
+    /// A TCP 8801 or TLS 443 connection carrying RFC 4571 frames.
+    Stream(u64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropReason {
+    /// Not RTP, not a binding message, or a malformed one.
+    Malformed,
+    /// RTP from an endpoint that never bound with a valid token.
+    Unbound,
+    /// A binding request with an unknown or revoked token.
+    BadToken,
+    /// A binding response sent to the MMR: only clients receive those.
+    Unexpected,
+}
+
+#[derive(Debug)]
+pub enum Outcome {
+    /// Send the packet, unchanged, to each of these endpoints.
+    Forward(Vec<Endpoint>),
+    /// Send this reply back to the sender.
+    Reply(Vec<u8>),
+    /// Send this reply back to the sender and count the drop.
+    Refuse(Vec<u8>, DropReason),
+    Drop(DropReason),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MmrCounters {
+    pub rtp_in: u64,
+    pub rtp_out: u64,
+    pub bindings: u64,
+    pub dropped_malformed: u64,
+    pub dropped_unbound: u64,
+    pub refused_bad_token: u64,
+    pub dropped_unexpected: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Grant {
+    meeting: MeetingId,
+    participant: ParticipantId,
+    endpoint: Option<Endpoint>,
+}
+
+#[derive(Debug, Default)]
+pub struct Forwarding {
+    grants: BTreeMap<Vec<u8>, Grant>,
+    bound: BTreeMap<Endpoint, Vec<u8>>,
+    meetings: BTreeMap<MeetingId, BTreeSet<Endpoint>>,
+    counters: MmrCounters,
+}
+
+impl Forwarding {
+    pub fn new() -> Forwarding {
+        Forwarding::default()
+    }
+
+    /// Grants a token. Granting the same token again for the same participant is a no-op (a ZC
+    /// may repeat its grants after a link drops); for anyone else it replaces the old grant.
+    pub fn admit(&mut self, token: Vec<u8>, meeting: MeetingId, participant: ParticipantId) {
+        if let Some(g) = self.grants.get(&token) {
+            if g.meeting == meeting && g.participant == participant {
+                return;
+            }
+            self.revoke(&token);
+        }
+        self.grants.insert(token, Grant { meeting, participant, endpoint: None });
+    }
+
+    /// Forgets a token. Returns the endpoint that was bound with it, so the shell can close a
+    /// stream connection.
+    pub fn revoke(&mut self, token: &[u8]) -> Option<Endpoint> {
+        let grant = self.grants.remove(token)?;
+        let endpoint = grant.endpoint?;
+        self.unbind(endpoint, grant.meeting);
+        Some(endpoint)
+    }
+
+    /// A stream connection closed: its binding (not its grant) goes, so the client may bind again.
+    pub fn disconnected(&mut self, endpoint: Endpoint) {
+        if let Some(token) = self.bound.get(&endpoint).cloned() {
+            let grant = self.grants.get_mut(&token).expect("bound tokens are granted");
+            grant.endpoint = None;
+            let meeting = grant.meeting;
+            self.unbind(endpoint, meeting);
+        }
+    }
+
+    fn unbind(&mut self, endpoint: Endpoint, meeting: MeetingId) {
+        self.bound.remove(&endpoint);
+        if let Some(members) = self.meetings.get_mut(&meeting) {
+            members.remove(&endpoint);
+            if members.is_empty() {
+                self.meetings.remove(&meeting);
+            }
+        }
+    }
+
+    /// One packet arrived on the media port from `from`.
+    pub fn handle_packet(&mut self, from: Endpoint, packet: &[u8]) -> Outcome {
+        match classify_media(packet) {
+            MediaKind::Rtp => self.handle_rtp(from, packet),
+            MediaKind::Binding => self.handle_binding(from, packet),
+            MediaKind::Unknown => self.drop(DropReason::Malformed),
+        }
+    }
+
+    fn handle_rtp(&mut self, from: Endpoint, packet: &[u8]) -> Outcome {
+        if RtpHeader::parse(packet).is_err() {
+            return self.drop(DropReason::Malformed);
+        }
+        let Some(token) = self.bound.get(&from) else { return self.drop(DropReason::Unbound) };
+        let meeting = self.grants[token].meeting;
+        let to: Vec<Endpoint> = self.meetings[&meeting].iter().filter(|e| **e != from).copied().collect();
+        self.counters.rtp_in += 1;
+        self.counters.rtp_out += to.len() as u64;
+        Outcome::Forward(to)
+    }
+
+    fn handle_binding(&mut self, from: Endpoint, packet: &[u8]) -> Outcome {
+        let (txn, token) = match Binding::decode(packet) {
+            Ok(Binding::Request { txn, token }) => (txn, token),
+            Ok(_) => return self.drop(DropReason::Unexpected),
+            Err(_) => return self.drop(DropReason::Malformed),
+        };
+        let Some(grant) = self.grants.get_mut(&token) else {
+            self.counters.refused_bad_token += 1;
+            let reply = Binding::Error { txn, code: code::UNAUTHORIZED, reason: "unknown or revoked media token".into() };
+            return Outcome::Refuse(reply.encode(), DropReason::BadToken);
+        };
+        // A client may re-bind from a new endpoint (NAT rebinding, or after falling back to a
+        // stream): the newest endpoint replaces the old one.
+        let meeting = grant.meeting;
+        let old = grant.endpoint.replace(from);
+        if let Some(old) = old.filter(|o| *o != from) {
+            self.unbind(old, meeting);
+        }
+        if let Some(previous_token) = self.bound.insert(from, token.clone()).filter(|t| *t != token) {
+            // The endpoint was bound to another grant: that grant loses its endpoint.
+            if let Some(g) = self.grants.get_mut(&previous_token) {
+                g.endpoint = None;
+                let m = g.meeting;
+                if let Some(members) = self.meetings.get_mut(&m) {
+                    members.remove(&from);
+                }
+            }
+        }
+        self.meetings.entry(meeting).or_default().insert(from);
+        self.counters.bindings += 1;
+        let mapped = match from {
+            Endpoint::Udp(addr) => addr,
+            // On a stream the address is that of the connection; the shell knows it, the table
+            // does not, and clients only use the reply as proof of the path.
+            Endpoint::Stream(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
+        };
+        Outcome::Reply(Binding::Success { txn, mapped }.encode())
+    }
+
+    fn drop(&mut self, reason: DropReason) -> Outcome {
+        match reason {
+            DropReason::Malformed => self.counters.dropped_malformed += 1,
+            DropReason::Unbound => self.counters.dropped_unbound += 1,
+            DropReason::BadToken => self.counters.refused_bad_token += 1,
+            DropReason::Unexpected => self.counters.dropped_unexpected += 1,
+        }
+        Outcome::Drop(reason)
+    }
+
+    pub fn counters(&self) -> &MmrCounters {
+        &self.counters
+    }
+
+    /// The participant bound at an endpoint, if any.
+    pub fn participant_at(&self, endpoint: Endpoint) -> Option<(MeetingId, ParticipantId)> {
+        let g = &self.grants[self.bound.get(&endpoint)?];
+        Some((g.meeting, g.participant))
+    }
+
+    pub fn participants(&self) -> usize {
+        self.grants.len()
+    }
+}
+
+#[cfg(test)]
+mod tests;

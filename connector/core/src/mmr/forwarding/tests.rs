@@ -1,0 +1,93 @@
+use super::*;
+use mc_wire::rtp::RtpPacket;
+use proptest::prelude::*;
+
+fn udp(port: u16) -> Endpoint {
+    Endpoint::Udp(SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+fn bind(f: &mut Forwarding, from: Endpoint, token: &[u8]) -> Outcome {
+    f.handle_packet(from, &Binding::Request { txn: [7; 12], token: token.to_vec() }.encode())
+}
+
+fn rtp(ssrc: u32) -> Vec<u8> {
+    RtpPacket { marker: false, payload_type: 111, sequence: 1, timestamp: 2, ssrc, csrc: vec![], payload: vec![0xab; 20] }.encode()
+}
+
+fn forwarded(o: Outcome) -> Vec<Endpoint> {
+    match o {
+        Outcome::Forward(to) => to,
+        other => panic!("expected forward, got {other:?}"),
+    }
+}
+
+#[test]
+fn media_goes_to_the_others_in_the_meeting_and_nowhere_else() {
+    let mut f = Forwarding::new();
+    f.admit(b"a".to_vec(), MeetingId(1), ParticipantId(1));
+    f.admit(b"b".to_vec(), MeetingId(1), ParticipantId(2));
+    f.admit(b"c".to_vec(), MeetingId(2), ParticipantId(3));
+    for (e, t) in [(udp(1), b"a"), (udp(2), b"b"), (udp(3), b"c")] {
+        let Outcome::Reply(r) = bind(&mut f, e, t) else { panic!("bind refused") };
+        let Binding::Success { mapped, .. } = Binding::decode(&r).unwrap() else { panic!() };
+        assert_eq!(Endpoint::Udp(mapped), e);
+    }
+    assert_eq!(forwarded(f.handle_packet(udp(1), &rtp(1))), vec![udp(2)]);
+    assert_eq!(forwarded(f.handle_packet(udp(3), &rtp(3))), Vec::<Endpoint>::new());
+}
+
+#[test]
+fn unbound_and_malformed_packets_are_dropped_and_counted() {
+    let mut f = Forwarding::new();
+    f.admit(b"a".to_vec(), MeetingId(1), ParticipantId(1));
+    assert!(matches!(f.handle_packet(udp(9), &rtp(1)), Outcome::Drop(DropReason::Unbound)));
+    assert!(matches!(f.handle_packet(udp(9), &[0xff, 1, 2]), Outcome::Drop(DropReason::Malformed)));
+    assert!(matches!(f.handle_packet(udp(9), &[0x80, 1]), Outcome::Drop(DropReason::Malformed)));
+    assert!(matches!(bind(&mut f, udp(9), b"zz"), Outcome::Refuse(_, DropReason::BadToken)));
+    let c = f.counters();
+    assert_eq!((c.dropped_unbound, c.dropped_malformed, c.refused_bad_token, c.rtp_in), (1, 2, 1, 0));
+}
+
+#[test]
+fn revoking_a_token_stops_its_media_and_rebinding_moves_it() {
+    let mut f = Forwarding::new();
+    f.admit(b"a".to_vec(), MeetingId(1), ParticipantId(1));
+    f.admit(b"b".to_vec(), MeetingId(1), ParticipantId(2));
+    bind(&mut f, udp(1), b"a");
+    bind(&mut f, udp(2), b"b");
+    // Participant b falls back to a stream: the stream replaces its UDP endpoint.
+    bind(&mut f, Endpoint::Stream(5), b"b");
+    assert_eq!(forwarded(f.handle_packet(udp(1), &rtp(1))), vec![Endpoint::Stream(5)]);
+    assert!(matches!(f.handle_packet(udp(2), &rtp(2)), Outcome::Drop(DropReason::Unbound)));
+    assert_eq!(f.revoke(b"b"), Some(Endpoint::Stream(5)));
+    assert!(matches!(f.handle_packet(Endpoint::Stream(5), &rtp(2)), Outcome::Drop(DropReason::Unbound)));
+    assert_eq!(forwarded(f.handle_packet(udp(1), &rtp(1))), Vec::<Endpoint>::new());
+}
+
+proptest! {
+    /// Under any interleaving of grants, bindings, disconnects and packets, a packet is only ever
+    /// forwarded to endpoints bound in the sender's own meeting, never back to the sender.
+    #[test]
+    fn never_forwards_across_meetings(ops in prop::collection::vec((0u8..4, 0u8..6, 0u16..6), 1..300)) {
+        let mut f = Forwarding::new();
+        let meeting_of = |t: u8| MeetingId((t % 2) as u64);
+        for (op, tok, port) in ops {
+            let e = if port == 5 { Endpoint::Stream(tok as u64) } else { udp(port) };
+            match op {
+                0 => f.admit(vec![tok], meeting_of(tok), ParticipantId(tok as u64)),
+                1 => { bind(&mut f, e, &[tok]); }
+                2 => { f.revoke(&[tok]); }
+                _ => {
+                    let sender = f.participant_at(e);
+                    if let Outcome::Forward(to) = f.handle_packet(e, &rtp(1)) {
+                        let (m, _) = sender.expect("only bound endpoints forward");
+                        for dest in to {
+                            prop_assert_ne!(dest, e);
+                            prop_assert_eq!(f.participant_at(dest).map(|(dm, _)| dm), Some(m));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! The multimedia router (MMR): who may send media into which meeting, and where each packet goes.
+
+pub mod forwarding;
+
+pub use forwarding::{DropReason, Endpoint, Forwarding, MmrCounters, Outcome};

@@ -1,0 +1,242 @@
+//! ZC admission: tickets, capacity limits, meeting affinity, and what each join or leave asks of
+//! the MMRs.
+
+use super::placement::{place_new_meeting, MmrState};
+use crate::ticket::{TicketError, TicketVerifier};
+use crate::Rng;
+use mc_wire::signal::{MediaEndpoints, RejectReason, ZcToClient};
+use mc_wire::status::Load;
+use mc_wire::{hex, MeetingId, MmrId, ParticipantId};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// A signalling connection, numbered by the shell.
+pub type SessionId = u64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZcLimits {
+    /// Meetings this controller hosts at most (product default 100).
+    pub max_meetings: u32,
+}
+
+impl Default for ZcLimits {
+    fn default() -> Self {
+        ZcLimits { max_meetings: 100 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ZcOutput {
+    /// Send this message on the signalling session.
+    Reply { session: SessionId, msg: ZcToClient },
+    /// Close the signalling session after any reply queued before this.
+    Close { session: SessionId },
+    Mmr { mmr: MmrId, cmd: MmrCommand },
+}
+
+/// What the ZC tells an MMR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MmrCommand {
+    /// Accept a binding with this token for this participant of this meeting.
+    Admit { token: Vec<u8>, meeting: MeetingId, participant: ParticipantId },
+    /// Forget the token and stop forwarding to and from its holder.
+    Revoke { token: Vec<u8> },
+}
+
+#[derive(Debug, Clone)]
+struct Meeting {
+    mmr: MmrId,
+    participants: BTreeSet<ParticipantId>,
+}
+
+#[derive(Debug, Clone)]
+struct Participant {
+    meeting: MeetingId,
+    token: Vec<u8>,
+}
+
+/// A serialisable view of the zone, for status and tests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ZoneSnapshot {
+    pub meetings: BTreeMap<MeetingId, (MmrId, usize)>,
+    pub mmrs: BTreeMap<MmrId, (u32, u32, bool)>,
+}
+
+pub struct Zc {
+    limits: ZcLimits,
+    rng: Rng,
+    verifier: Option<TicketVerifier>,
+    mmrs: BTreeMap<MmrId, MmrState>,
+    meetings: BTreeMap<MeetingId, Meeting>,
+    participants: BTreeMap<ParticipantId, Participant>,
+    sessions: BTreeMap<SessionId, ParticipantId>,
+    outputs: VecDeque<ZcOutput>,
+}
+
+impl Zc {
+    pub fn new(limits: ZcLimits, rng: Rng) -> Zc {
+        Zc {
+            limits,
+            rng,
+            verifier: None,
+            mmrs: BTreeMap::new(),
+            meetings: BTreeMap::new(),
+            participants: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            outputs: VecDeque::new(),
+        }
+    }
+
+    /// The cloud's ticket-verification key, learnt at registration. Until it is set every join is
+    /// refused as `not_ready`.
+    pub fn set_ticket_key(&mut self, public_key: Vec<u8>) {
+        self.verifier = Some(TicketVerifier::new(public_key));
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.verifier.is_some()
+    }
+
+    /// An MMR linked (or re-linked) with its participant capacity and media addresses.
+    pub fn mmr_up(&mut self, id: MmrId, capacity: u32, media: MediaEndpoints) {
+        let participants = self.mmrs.get(&id).map_or(0, |m| m.participants);
+        self.mmrs.insert(id, MmrState { capacity, participants, healthy: true, media });
+    }
+
+    /// A signalling session asks to join with a ticket.
+    pub fn join(&mut self, now_ms: u64, session: SessionId, ticket: &str) {
+        match self.admit(now_ms, session, ticket) {
+            Ok(()) => {}
+            Err((reason, message)) => {
+                self.outputs.push_back(ZcOutput::Reply { session, msg: ZcToClient::Rejected { reason, message } });
+                self.outputs.push_back(ZcOutput::Close { session });
+            }
+        }
+    }
+
+    fn admit(&mut self, now_ms: u64, session: SessionId, ticket: &str) -> Result<(), (RejectReason, String)> {
+        if self.sessions.contains_key(&session) {
+            return Err((RejectReason::ProtocolViolation, "this session already joined".into()));
+        }
+        let verifier = self.verifier.as_mut().ok_or((
+            RejectReason::NotReady,
+            "the controller has not registered with the cloud yet; retry shortly".to_string(),
+        ))?;
+        // Check capacity before consuming the ticket, so a participant refused for lack of room
+        // can retry the same ticket when room frees up.
+        let claims = verifier.verify(now_ms, ticket).map_err(ticket_rejection)?;
+        let meeting_id = claims.meeting;
+        let mmr_id = match self.meetings.get(&meeting_id) {
+            Some(m) => {
+                let mmr = &self.mmrs[&m.mmr];
+                if !mmr.healthy || !mmr.has_room() {
+                    return Err((
+                        RejectReason::MeetingFull,
+                        format!("meeting {meeting_id} is full: its MMR {} hosts {} of {} participants", m.mmr, mmr.participants, mmr.capacity),
+                    ));
+                }
+                m.mmr.clone()
+            }
+            None => {
+                if self.meetings.len() as u32 >= self.limits.max_meetings {
+                    return Err((
+                        RejectReason::ControllerMeetingLimit,
+                        format!("this controller already hosts its limit of {} meetings", self.limits.max_meetings),
+                    ));
+                }
+                place_new_meeting(&self.mmrs).map_err(|reason| {
+                    let message = match reason {
+                        RejectReason::NoMmrAvailable => "no healthy MMR is linked to this controller".to_string(),
+                        _ => format!("every MMR in the zone is at its participant limit ({} participants)", self.load().participants),
+                    };
+                    (reason, message)
+                })?
+            }
+        };
+        let claims = self
+            .verifier
+            .as_mut()
+            .expect("checked above")
+            .verify_and_consume(now_ms, ticket)
+            .map_err(ticket_rejection)?;
+        if self.participants.contains_key(&claims.participant) {
+            return Err((RejectReason::TicketReplayed, format!("participant {} is already in a meeting", claims.participant)));
+        }
+
+        let token = self.rng.bytes::<16>().to_vec();
+        let mmr = self.mmrs.get_mut(&mmr_id).expect("placement chose a known MMR");
+        mmr.participants += 1;
+        let media = mmr.media.clone();
+        self.meetings
+            .entry(meeting_id)
+            .or_insert_with(|| Meeting { mmr: mmr_id.clone(), participants: BTreeSet::new() })
+            .participants
+            .insert(claims.participant);
+        self.participants.insert(claims.participant, Participant { meeting: meeting_id, token: token.clone() });
+        self.sessions.insert(session, claims.participant);
+        self.outputs.push_back(ZcOutput::Mmr {
+            mmr: mmr_id,
+            cmd: MmrCommand::Admit { token: token.clone(), meeting: meeting_id, participant: claims.participant },
+        });
+        self.outputs.push_back(ZcOutput::Reply {
+            session,
+            msg: ZcToClient::Joined { meeting: meeting_id, participant: claims.participant, media, media_token: hex::encode(&token) },
+        });
+        Ok(())
+    }
+
+    /// The session left or its connection closed. Unknown sessions are ignored (a refused join
+    /// closes too).
+    pub fn session_closed(&mut self, session: SessionId) {
+        let Some(pid) = self.sessions.remove(&session) else { return };
+        let p = self.participants.remove(&pid).expect("sessions and participants agree");
+        let meeting = self.meetings.get_mut(&p.meeting).expect("participant's meeting exists");
+        meeting.participants.remove(&pid);
+        let mmr_id = meeting.mmr.clone();
+        if meeting.participants.is_empty() {
+            self.meetings.remove(&p.meeting);
+        }
+        if let Some(mmr) = self.mmrs.get_mut(&mmr_id) {
+            mmr.participants -= 1;
+        }
+        self.outputs.push_back(ZcOutput::Mmr { mmr: mmr_id, cmd: MmrCommand::Revoke { token: p.token } });
+    }
+
+    pub fn poll_output(&mut self) -> Option<ZcOutput> {
+        self.outputs.pop_front()
+    }
+
+    pub fn load(&self) -> Load {
+        Load {
+            participants: self.participants.len() as u32,
+            meetings: self.meetings.len() as u32,
+        }
+    }
+
+    /// What this controller can hold: its meeting limit and its healthy MMRs' participant limits.
+    pub fn capacity(&self) -> Load {
+        Load {
+            participants: self.mmrs.values().filter(|m| m.healthy).map(|m| m.capacity).sum(),
+            meetings: self.limits.max_meetings,
+        }
+    }
+
+    pub fn snapshot(&self) -> ZoneSnapshot {
+        ZoneSnapshot {
+            meetings: self.meetings.iter().map(|(id, m)| (*id, (m.mmr.clone(), m.participants.len()))).collect(),
+            mmrs: self.mmrs.iter().map(|(id, m)| (id.clone(), (m.participants, m.capacity, m.healthy))).collect(),
+        }
+    }
+}
+
+fn ticket_rejection(e: TicketError) -> (RejectReason, String) {
+    let reason = match e {
+        TicketError::Expired { .. } => RejectReason::TicketExpired,
+        TicketError::Replayed => RejectReason::TicketReplayed,
+        TicketError::Malformed(_) | TicketError::BadSignature | TicketError::WrongMeeting { .. } => RejectReason::TicketInvalid,
+    };
+    (reason, e.to_string())
+}
+
+#[cfg(test)]
+mod tests;

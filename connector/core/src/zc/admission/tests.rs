@@ -1,0 +1,152 @@
+use super::*;
+use crate::ticket::TicketSigner;
+use mc_wire::ticket::TicketClaims;
+use proptest::prelude::*;
+use crate::Rng;
+
+const NOW: u64 = 1_700_000_000_000;
+
+struct Harness {
+    zc: Zc,
+    signer: TicketSigner,
+    nonce: u64,
+}
+
+impl Harness {
+    fn new(max_meetings: u32, mmr_capacities: &[u32]) -> Harness {
+        let signer = TicketSigner::from_seed(&[9; 32]);
+        let mut zc = Zc::new(ZcLimits { max_meetings }, Rng::seed_from_u64(1));
+        zc.set_ticket_key(signer.public_key());
+        for (i, cap) in mmr_capacities.iter().enumerate() {
+            let media = MediaEndpoints { host: "127.0.0.1".into(), udp_port: 8801, tcp_port: 8801, tls_port: 443 };
+            zc.mmr_up(MmrId(format!("mmr-{i}")), *cap, media);
+        }
+        Harness { zc, signer, nonce: 0 }
+    }
+
+    fn ticket(&mut self, meeting: u64, expires_at_ms: u64) -> String {
+        self.nonce += 1;
+        let claims = TicketClaims {
+            meeting: MeetingId(meeting),
+            participant: ParticipantId(self.nonce),
+            display_name: format!("p{}", self.nonce),
+            issued_at_ms: NOW,
+            expires_at_ms,
+            nonce: self.nonce.to_le_bytes().repeat(2).try_into().unwrap(),
+        };
+        self.signer.sign(claims).to_text()
+    }
+
+    /// Joins and returns the reply, dropping MMR commands.
+    fn join_ticket(&mut self, session: SessionId, ticket: &str) -> ZcToClient {
+        self.zc.join(NOW, session, ticket);
+        let mut reply = None;
+        while let Some(out) = self.zc.poll_output() {
+            if let ZcOutput::Reply { msg, .. } = out {
+                reply = Some(msg);
+            }
+        }
+        reply.expect("every join is answered")
+    }
+
+    fn join(&mut self, session: SessionId, meeting: u64) -> ZcToClient {
+        let t = self.ticket(meeting, NOW + 60_000);
+        self.join_ticket(session, &t)
+    }
+}
+
+fn rejected(msg: &ZcToClient) -> Option<RejectReason> {
+    match msg {
+        ZcToClient::Rejected { reason, .. } => Some(*reason),
+        _ => None,
+    }
+}
+
+#[test]
+fn the_201st_participant_on_a_one_mmr_zone_is_refused() {
+    let mut h = Harness::new(100, &[200]);
+    for s in 0..200 {
+        assert_eq!(rejected(&h.join(s, s % 50)), None, "join {s}");
+    }
+    let reply = h.join(200, 0);
+    assert_eq!(rejected(&reply), Some(RejectReason::MeetingFull));
+    assert_eq!(rejected(&h.join(201, 999)), Some(RejectReason::ZoneFull));
+    assert_eq!(h.zc.load(), Load { participants: 200, meetings: 50 });
+}
+
+#[test]
+fn the_101st_meeting_is_refused_and_existing_meetings_still_admit() {
+    let mut h = Harness::new(100, &[1000]);
+    for m in 0..100 {
+        assert_eq!(rejected(&h.join(m, m)), None);
+    }
+    let ZcToClient::Rejected { reason, message } = h.join(100, 100) else { panic!("admitted") };
+    assert_eq!(reason, RejectReason::ControllerMeetingLimit);
+    assert!(message.contains("100 meetings"), "{message}");
+    assert_eq!(rejected(&h.join(101, 5)), None, "an existing meeting still takes participants");
+}
+
+#[test]
+fn tickets_are_checked() {
+    let mut h = Harness::new(100, &[10]);
+    let expired = h.ticket(1, NOW - 1);
+    assert_eq!(rejected(&h.join_ticket(1, &expired)), Some(RejectReason::TicketExpired));
+    assert_eq!(rejected(&h.join_ticket(2, "not a ticket")), Some(RejectReason::TicketInvalid));
+    let t = h.ticket(1, NOW + 1_000);
+    assert_eq!(rejected(&h.join_ticket(3, &t)), None);
+    assert_eq!(rejected(&h.join_ticket(4, &t)), Some(RejectReason::TicketReplayed));
+}
+
+#[test]
+fn a_zc_without_the_cloud_key_is_not_ready() {
+    let mut zc = Zc::new(ZcLimits::default(), Rng::seed_from_u64(1));
+    zc.join(NOW, 1, "whatever");
+    assert!(matches!(zc.poll_output(), Some(ZcOutput::Reply { msg: ZcToClient::Rejected { reason: RejectReason::NotReady, .. }, .. })));
+}
+
+#[test]
+fn leaving_frees_capacity_and_releases_empty_meetings() {
+    let mut h = Harness::new(1, &[1]);
+    assert_eq!(rejected(&h.join(1, 1)), None);
+    assert_eq!(rejected(&h.join(2, 2)), Some(RejectReason::ControllerMeetingLimit));
+    h.zc.session_closed(1);
+    assert!(matches!(h.zc.poll_output(), Some(ZcOutput::Mmr { cmd: MmrCommand::Revoke { .. }, .. })));
+    assert_eq!(h.zc.load(), Load::default());
+    assert_eq!(rejected(&h.join(3, 2)), None);
+}
+
+#[test]
+fn meetings_stay_on_one_mmr_and_spread_by_load() {
+    let mut h = Harness::new(100, &[10, 10]);
+    for s in 0..4 {
+        h.join(s, 1);
+    }
+    h.join(10, 2);
+    let snap = h.zc.snapshot();
+    assert_eq!(snap.meetings[&MeetingId(1)], (MmrId("mmr-0".into()), 4));
+    assert_eq!(snap.meetings[&MeetingId(2)], (MmrId("mmr-1".into()), 1));
+}
+
+proptest! {
+    /// Whatever the order of joins and leaves, no MMR exceeds its capacity, no controller exceeds
+    /// its meeting limit, and the counters agree with the membership.
+    #[test]
+    fn limits_hold_under_any_sequence(
+        ops in prop::collection::vec((0u64..40, 0u64..12, prop::bool::weighted(0.7)), 1..400),
+        caps in prop::collection::vec(1u32..15, 1..4),
+        max_meetings in 1u32..8,
+    ) {
+        let mut h = Harness::new(max_meetings, &caps);
+        for (session, meeting, is_join) in ops {
+            if is_join { h.join(session, meeting); } else { h.zc.session_closed(session); }
+            while h.zc.poll_output().is_some() {}
+            let snap = h.zc.snapshot();
+            prop_assert!(snap.meetings.len() as u32 <= max_meetings);
+            for (id, (participants, capacity, _)) in &snap.mmrs {
+                prop_assert!(participants <= capacity);
+                let hosted: usize = snap.meetings.values().filter(|(m, _)| m == id).map(|(_, n)| n).sum();
+                prop_assert_eq!(hosted as u32, *participants);
+            }
+        }
+    }
+}

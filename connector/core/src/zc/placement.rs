@@ -1,0 +1,66 @@
+//! Which MMR hosts a new meeting: the healthy MMR with room whose load fraction is lowest (ties
+//! go to the smaller id, so the choice is deterministic).
+
+use mc_wire::signal::RejectReason;
+use mc_wire::MmrId;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MmrState {
+    pub capacity: u32,
+    pub participants: u32,
+    pub healthy: bool,
+    pub media: mc_wire::signal::MediaEndpoints,
+}
+
+impl MmrState {
+    pub fn has_room(&self) -> bool {
+        self.participants < self.capacity
+    }
+}
+
+/// Picks the MMR for a new meeting, or says why none can take it.
+pub fn place_new_meeting(mmrs: &BTreeMap<MmrId, MmrState>) -> Result<MmrId, RejectReason> {
+    let mut healthy = mmrs.iter().filter(|(_, m)| m.healthy).peekable();
+    if healthy.peek().is_none() {
+        return Err(RejectReason::NoMmrAvailable);
+    }
+    healthy
+        .filter(|(_, m)| m.has_room())
+        // Compare participants/capacity as fractions without floating point.
+        .min_by(|(a_id, a), (b_id, b)| {
+            let lhs = a.participants as u64 * b.capacity as u64;
+            let rhs = b.participants as u64 * a.capacity as u64;
+            lhs.cmp(&rhs).then_with(|| a_id.cmp(b_id))
+        })
+        .map(|(id, _)| id.clone())
+        .ok_or(RejectReason::ZoneFull)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mc_wire::signal::MediaEndpoints;
+
+    fn mmr(capacity: u32, participants: u32, healthy: bool) -> MmrState {
+        let media = MediaEndpoints { host: "h".into(), udp_port: 1, tcp_port: 1, tls_port: 1 };
+        MmrState { capacity, participants, healthy, media }
+    }
+
+    #[test]
+    fn least_loaded_healthy_mmr_with_room_wins() {
+        let mut m = BTreeMap::new();
+        m.insert(MmrId("a".into()), mmr(200, 150, true));
+        m.insert(MmrId("b".into()), mmr(100, 50, true));
+        m.insert(MmrId("c".into()), mmr(200, 0, false));
+        assert_eq!(place_new_meeting(&m), Ok(MmrId("b".into())));
+    }
+
+    #[test]
+    fn full_and_empty_zones_say_why() {
+        let mut m = BTreeMap::new();
+        assert_eq!(place_new_meeting(&m), Err(RejectReason::NoMmrAvailable));
+        m.insert(MmrId("a".into()), mmr(2, 2, true));
+        assert_eq!(place_new_meeting(&m), Err(RejectReason::ZoneFull));
+    }
+}

@@ -1,0 +1,86 @@
+//! Client ↔ ZC signalling messages (inside [`crate::frame`]s on TLS 8802 or 443 `mc-signal/1`).
+//!
+//! The client sends `Join` once, then may send `Leave`; closing the connection also leaves. The ZC
+//! answers `Joined` or `Rejected`, and may later send `Ended` (the meeting ended or the participant
+//! was removed) before closing.
+
+use crate::{MeetingId, ParticipantId};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientToZc {
+    Join { ticket: String },
+    Leave,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ZcToClient {
+    Joined {
+        meeting: MeetingId,
+        participant: ParticipantId,
+        /// Where the meeting's MMR takes media, in the order the client should try them.
+        media: MediaEndpoints,
+        /// Hex; presented to the MMR in the binding request.
+        media_token: String,
+    },
+    Rejected { reason: RejectReason, message: String },
+    Ended { reason: String },
+}
+
+/// Why a join was refused. Stable snake_case names: tools and reports key on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// The ticket is not well formed or its signature does not verify.
+    TicketInvalid,
+    TicketExpired,
+    /// This ticket was already used.
+    TicketReplayed,
+    /// The meeting's MMR has no room for another participant.
+    MeetingFull,
+    /// No MMR in the zone has room for the meeting.
+    ZoneFull,
+    /// The controller hosts as many meetings as it may.
+    ControllerMeetingLimit,
+    /// No healthy MMR is linked.
+    NoMmrAvailable,
+    /// The client sent something other than a join first.
+    ProtocolViolation,
+    /// The controller is not registered with the cloud yet, so it cannot verify tickets.
+    NotReady,
+}
+
+impl RejectReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::TicketInvalid => "ticket_invalid",
+            RejectReason::TicketExpired => "ticket_expired",
+            RejectReason::TicketReplayed => "ticket_replayed",
+            RejectReason::MeetingFull => "meeting_full",
+            RejectReason::ZoneFull => "zone_full",
+            RejectReason::ControllerMeetingLimit => "controller_meeting_limit",
+            RejectReason::NoMmrAvailable => "no_mmr_available",
+            RejectReason::ProtocolViolation => "protocol_violation",
+            RejectReason::NotReady => "not_ready",
+        }
+    }
+}
+
+impl std::fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An MMR's media addresses. `host` is an IP address or DNS name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaEndpoints {
+    pub host: String,
+    pub udp_port: u16,
+    pub tcp_port: u16,
+    /// TLS with ALPN `mc-media/1`, normally 443.
+    pub tls_port: u16,
+}
