@@ -1,1 +1,59 @@
+//! The runtime seam: the only crate that names the async runtime.
+//!
+//! Normally that is tokio; compiled with `--cfg madsim` it is madsim's deterministic simulator
+//! (through `madsim-tokio`, renamed `tokio` in the workspace). Everything else imports sockets,
+//! timers, spawning and TLS from here, so the same shells run for real and in simulation.
+//! Simulation-only fault hooks live in [`fault`] and compile to nothing in real builds.
 
+pub mod certs;
+pub mod fault;
+pub mod net;
+pub mod tls;
+
+pub use tokio::io::{self, split, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+pub use tokio::select;
+pub use tokio::sync;
+pub use tokio::task::JoinHandle;
+pub use tokio::time::{interval, sleep, timeout, Instant};
+
+#[cfg(madsim)]
+pub use madsim as sim;
+
+/// Spawns a task on the current runtime (a simulated node's, under madsim).
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(future)
+}
+
+/// Wall-clock time as Unix milliseconds: real time, or the simulated clock under madsim. The
+/// shells read it and hand it to the cores as `now_ms`.
+pub fn unix_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A seed for a node that was given none: from the OS in real runs, from the simulation's seeded
+/// RNG under madsim (so unseeded nodes are still reproducible there).
+pub fn fresh_seed() -> u64 {
+    #[cfg(madsim)]
+    {
+        madsim::rand::random::<u64>()
+    }
+    #[cfg(not(madsim))]
+    {
+        use ring::rand::SecureRandom;
+        let mut b = [0u8; 8];
+        ring::rand::SystemRandom::new().fill(&mut b).expect("the OS random source works");
+        u64::from_le_bytes(b)
+    }
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C / SIGINT).
+pub async fn ctrl_c() -> std::io::Result<()> {
+    tokio::signal::ctrl_c().await
+}

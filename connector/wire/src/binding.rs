@@ -113,7 +113,13 @@ impl Binding {
             TYPE_ERROR => {
                 let v = error.ok_or_else(|| DecodeError::malformed(WHAT, "error without ERROR-CODE"))?;
                 DecodeError::need(WHAT, 4, v.len())?;
-                let code = (v[2] & 0x7) as u16 * 100 + v[3] as u16;
+                // RFC 5389 §15.6: the class (hundreds digit) is 3..=6 and the number (code modulo
+                // 100) is 0..=99. Anything else has no meaning and would not re-encode the same.
+                let (class, number) = (v[2] & 0x7, v[3]);
+                if !(3..=6).contains(&class) || number > 99 {
+                    return Err(DecodeError::malformed(WHAT, format!("ERROR-CODE class {class} number {number}")));
+                }
+                let code = class as u16 * 100 + number as u16;
                 let reason = String::from_utf8(v[4..].to_vec())
                     .map_err(|_| DecodeError::malformed(WHAT, "ERROR-CODE reason is not UTF-8"))?;
                 Ok(Binding::Error { txn, code, reason })

@@ -11,7 +11,18 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientToZc {
     Join { ticket: String },
+    // `deny_unknown_fields` does not reach unit variants of an internally tagged enum (serde
+    // accepts any extra members there), so `leave` checks for them itself.
+    #[serde(deserialize_with = "no_fields")]
     Leave,
+}
+
+/// Accepts an object with no members besides the tag, as `deny_unknown_fields` would.
+fn no_fields<'de, D: serde::Deserializer<'de>>(d: D) -> Result<(), D::Error> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct NoFields {}
+    NoFields::deserialize(d).map(|NoFields {}| ())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,6 +14,10 @@ pub struct ControllerRecord {
     pub load: Load,
     pub last_heard_ms: u64,
     pub connected: bool,
+    /// Which registration (connection) is current, so a stale connection closing late cannot
+    /// mark a re-registered controller down.
+    #[serde(skip)]
+    pub registration: u64,
 }
 
 #[derive(Debug)]
@@ -21,16 +25,21 @@ pub struct StatusSync {
     /// A controller not heard from for this long is down.
     pub down_after_ms: u64,
     controllers: BTreeMap<ControllerId, ControllerRecord>,
+    registrations: u64,
 }
 
 impl StatusSync {
     pub fn new(down_after_ms: u64) -> StatusSync {
-        StatusSync { down_after_ms, controllers: BTreeMap::new() }
+        StatusSync { down_after_ms, controllers: BTreeMap::new(), registrations: 0 }
     }
 
-    pub fn register(&mut self, now_ms: u64, id: ControllerId, zone: String, signalling: SignallingEndpoints, capacity: Load) {
+    /// Returns the registration number to quote in [`StatusSync::disconnected`].
+    pub fn register(&mut self, now_ms: u64, id: ControllerId, zone: String, signalling: SignallingEndpoints, capacity: Load) -> u64 {
+        self.registrations += 1;
+        let registration = self.registrations;
         let load = self.controllers.get(&id).map_or(Load::default(), |c| c.load);
-        self.controllers.insert(id.clone(), ControllerRecord { id, zone, signalling, capacity, load, last_heard_ms: now_ms, connected: true });
+        self.controllers.insert(id.clone(), ControllerRecord { id, zone, signalling, capacity, load, last_heard_ms: now_ms, connected: true, registration });
+        registration
     }
 
     /// Returns false for a controller that never registered.
@@ -46,8 +55,8 @@ impl StatusSync {
         }
     }
 
-    pub fn disconnected(&mut self, id: &ControllerId) {
-        if let Some(c) = self.controllers.get_mut(id) {
+    pub fn disconnected(&mut self, id: &ControllerId, registration: u64) {
+        if let Some(c) = self.controllers.get_mut(id).filter(|c| c.registration == registration) {
             c.connected = false;
         }
     }
@@ -80,12 +89,15 @@ mod tests {
     fn silent_controllers_stop_being_offered() {
         let mut s = StatusSync::new(3_000);
         s.register(0, ControllerId("a".into()), "z".into(), ep(), Load { participants: 200, meetings: 100 });
-        s.register(0, ControllerId("b".into()), "z".into(), ep(), Load { participants: 200, meetings: 100 });
+        let _ = s.register(0, ControllerId("b".into()), "z".into(), ep(), Load { participants: 200, meetings: 100 });
         assert!(s.heartbeat(2_000, &ControllerId("a".into()), Load { participants: 5, meetings: 1 }));
         assert_eq!(s.live_controllers(2_500).len(), 2);
         let live: Vec<_> = s.live_controllers(4_000).iter().map(|c| c.id.0.clone()).collect();
         assert_eq!(live, vec!["a"]);
-        s.disconnected(&ControllerId("a".into()));
+        let again = s.register(3_900, ControllerId("a".into()), "z".into(), ep(), Load::default());
+        s.disconnected(&ControllerId("a".into()), again - 1);
+        assert_eq!(s.live_controllers(4_000).len(), 1, "a stale connection closing does not mark it down");
+        s.disconnected(&ControllerId("a".into()), again);
         assert!(s.live_controllers(4_000).is_empty());
         assert!(!s.heartbeat(0, &ControllerId("nobody".into()), Load::default()));
     }

@@ -1,0 +1,147 @@
+//! The cloud stand-in: management (HTTPS REST) and status sync (mutual TLS), as DESIGN §2 lays
+//! out. One HTTPS port also carries status sync for controllers that can only reach 443 (ALPN).
+
+mod api;
+mod status;
+
+use crate::config::CloudConfig;
+use crate::EventLog;
+use mc_core::cloud::management::Management;
+use mc_core::cloud::status_sync::StatusSync;
+use mc_core::ticket::TicketSigner;
+use mc_core::Rng;
+use mc_rt::net::TcpListener;
+use mc_rt::tls::{self, Identity, Router};
+use mc_wire::ports::alpn;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("cannot bind {what} on {addr}: {source}{hint}")]
+    Bind { what: &'static str, addr: SocketAddr, source: std::io::Error, hint: &'static str },
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error("{path}: {detail}")]
+    State { path: String, detail: String },
+}
+
+pub(crate) fn bind_hint(e: &std::io::Error, port: u16) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied if port < 1024 => {
+            " (ports below 1024 need root or CAP_NET_BIND_SERVICE; choose a higher port in the configuration)"
+        }
+        std::io::ErrorKind::AddrInUse => " (another process already uses this port)",
+        std::io::ErrorKind::AddrNotAvailable => " (this address is not configured on any interface of this host)",
+        _ => "",
+    }
+}
+
+pub(crate) async fn bind_tcp(what: &'static str, addr: SocketAddr) -> Result<TcpListener, NodeError> {
+    TcpListener::bind(addr).await.map_err(|source| NodeError::Bind { what, addr, hint: bind_hint(&source, addr.port()), source })
+}
+
+pub(crate) struct CloudState {
+    pub management: Management,
+    pub status: StatusSync,
+    pub config: CloudConfig,
+}
+
+pub(crate) type Shared = Arc<Mutex<CloudState>>;
+
+/// A running cloud: where it listens.
+#[derive(Debug, Clone)]
+pub struct CloudHandle {
+    pub https_addr: SocketAddr,
+    pub status_sync_addr: SocketAddr,
+}
+
+/// Binds every cloud service and starts serving; returns once all ports are bound.
+pub async fn start(config: CloudConfig, identity: Identity, events: EventLog) -> Result<CloudHandle, NodeError> {
+    config.validate()?;
+    let mut rng = Rng::seed_from_u64(config.seed.unwrap_or_else(mc_rt::fresh_seed));
+    let signing_seed = match &config.data_dir {
+        Some(dir) => load_or_create_key(dir, &mut rng)?,
+        None => rng.bytes::<32>(),
+    };
+    let management = Management::new(TicketSigner::from_seed(&signing_seed), config.ticket_ttl_s * 1000, rng);
+    let status = StatusSync::new(config.controller_down_after_ms);
+
+    let https = bind_tcp("cloud HTTPS (management)", (config.listen, config.https_port).into()).await?;
+    let sync = bind_tcp("cloud status sync", (config.listen, config.status_sync_port).into()).await?;
+    let handle = CloudHandle { https_addr: https.local_addr().expect("bound"), status_sync_addr: sync.local_addr().expect("bound") };
+
+    let status_route = tls::server_config(&identity, alpn::STATUS_SYNC, true)?;
+    let https_router = Router::new()
+        .route(alpn::HTTP1, tls::server_config(&identity, alpn::HTTP1, false)?)
+        .route(alpn::STATUS_SYNC, status_route.clone())
+        .default_route(alpn::HTTP1);
+    let sync_router = Router::new().route(alpn::STATUS_SYNC, status_route).default_route(alpn::STATUS_SYNC);
+
+    let shared: Shared = Arc::new(Mutex::new(CloudState { management, status, config }));
+    events.record(format_args!("cloud listening: https {} status-sync {}", handle.https_addr, handle.status_sync_addr));
+    mc_rt::spawn(accept_loop(https, https_router, shared.clone(), events.clone()));
+    mc_rt::spawn(accept_loop(sync, sync_router, shared, events));
+    Ok(handle)
+}
+
+async fn accept_loop(listener: TcpListener, router: Router, shared: Shared, events: EventLog) {
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    loop {
+        let (tcp, peer) = match mc_rt::net::accept(&listener).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(port, "accept failed: {e}");
+                mc_rt::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let (router, shared, events) = (router.clone(), shared.clone(), events.clone());
+        mc_rt::spawn(async move {
+            let (alpn_id, stream) = match router.accept(tcp, peer, Duration::from_secs(10)).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::debug!(port, "refused a connection: {e}");
+                    return;
+                }
+            };
+            if alpn_id == alpn::STATUS_SYNC {
+                status::serve(stream, peer, port, shared, events).await;
+            } else if let Err(e) = crate::http::serve(stream, move |req| api::handle(req, shared.clone())).await {
+                tracing::debug!(%peer, "HTTP connection ended: {e}");
+            }
+        });
+    }
+}
+
+/// The ticket-signing key persists in the data directory, so tickets issued before a restart
+/// still verify after it.
+fn load_or_create_key(dir: &Path, rng: &mut Rng) -> Result<[u8; 32], NodeError> {
+    let path = dir.join("ticket-signing.key");
+    let err = |detail: String| NodeError::State { path: path.display().to_string(), detail };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let bytes = mc_wire::hex::decode("ticket signing key", text.trim()).map_err(|e| err(e.to_string()))?;
+            bytes.try_into().map_err(|_| err("expected 32 bytes of hex".into()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+            let seed = rng.bytes::<32>();
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            use std::io::Write;
+            opts.open(&path)
+                .and_then(|mut f| f.write_all(mc_wire::hex::encode(&seed).as_bytes()))
+                .map_err(|e| err(e.to_string()))?;
+            Ok(seed)
+        }
+        Err(e) => Err(err(e.to_string())),
+    }
+}

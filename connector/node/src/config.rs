@@ -1,0 +1,255 @@
+//! Configuration of each role: TOML files or CLI flags become these types, which are validated
+//! before anything starts. Every limit is named with its unit; defaults are the product's.
+
+use mc_wire::ports;
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use thiserror::Error;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("invalid configuration: {field}: {reason}")]
+pub struct ConfigError {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError { field, reason: reason.into() }
+}
+
+fn check_name(field: &'static str, v: &str) -> Result<(), ConfigError> {
+    if v.is_empty() || v.len() > 63 || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(invalid(field, format!("{v:?} must be 1 to 63 letters, digits, '-' or '_'")));
+    }
+    Ok(())
+}
+
+fn check_positive(field: &'static str, v: u64) -> Result<(), ConfigError> {
+    if v == 0 {
+        return Err(invalid(field, "must be greater than 0"));
+    }
+    Ok(())
+}
+
+/// The cloud stand-in: management (HTTPS) and status sync (TLS).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CloudConfig {
+    /// Certificate name (`<certs>/<name>.pem`) and node name in logs.
+    pub name: String,
+    /// The address every cloud service binds.
+    pub listen: IpAddr,
+    /// Management HTTPS, and the fallback for status sync (by ALPN).
+    pub https_port: u16,
+    pub status_sync_port: u16,
+    /// Bearer key for the management API. Required; there is no default credential.
+    pub api_key: String,
+    pub ticket_ttl_s: u64,
+    /// A controller whose last heartbeat is older than this is down and not offered to clients.
+    pub controller_down_after_ms: u64,
+    /// What controllers are told to use.
+    pub heartbeat_interval_ms: u64,
+    /// Where the ticket-signing key is kept; without it the key lives in memory only.
+    pub data_dir: Option<PathBuf>,
+    /// Seeds the cloud's random choices (ticket nonces); from the OS when absent.
+    pub seed: Option<u64>,
+}
+
+impl Default for CloudConfig {
+    fn default() -> Self {
+        CloudConfig {
+            name: "cloud".into(),
+            listen: IpAddr::from([127, 0, 0, 1]),
+            https_port: ports::HTTPS,
+            status_sync_port: ports::STATUS_SYNC,
+            api_key: String::new(),
+            ticket_ttl_s: 300,
+            controller_down_after_ms: 10_000,
+            heartbeat_interval_ms: 2_000,
+            data_dir: None,
+            seed: None,
+        }
+    }
+}
+
+impl CloudConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_name("name", &self.name)?;
+        if self.api_key.len() < 16 {
+            return Err(invalid("api_key", "must be at least 16 characters (there is no default key)"));
+        }
+        check_positive("ticket_ttl_s", self.ticket_ttl_s)?;
+        check_positive("heartbeat_interval_ms", self.heartbeat_interval_ms)?;
+        if self.controller_down_after_ms < 2 * self.heartbeat_interval_ms {
+            return Err(invalid("controller_down_after_ms", "must be at least twice heartbeat_interval_ms, or one late heartbeat marks a controller down"));
+        }
+        Ok(())
+    }
+}
+
+/// A controller VM: the ZC and its MMR in one process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControllerConfig {
+    /// Controller id, certificate name (`<certs>/<id>.pem`) and node name in logs.
+    pub id: String,
+    pub zone: String,
+    /// The address every controller service binds.
+    pub listen: IpAddr,
+    /// The host name or address clients are told to use; defaults to `listen`.
+    pub advertise_host: Option<String>,
+    /// ZC signalling (and on-premises links).
+    pub signal_port: u16,
+    /// The shared fallback port: signalling, media over TLS, links (by ALPN).
+    pub tls_port: u16,
+    pub media_udp_port: u16,
+    pub media_tcp_port: u16,
+    /// Ports clients are told, where a NAT or port forward puts them elsewhere than the bound ones.
+    pub advertise_media_udp_port: Option<u16>,
+    pub advertise_media_tcp_port: Option<u16>,
+    pub cloud_host: String,
+    pub cloud_status_sync_port: u16,
+    pub cloud_https_port: u16,
+    /// Meetings this controller hosts at most.
+    pub max_meetings: u32,
+    /// Participants the controller's own MMR carries at most.
+    pub mmr_capacity: u32,
+    pub connect_timeout_ms: u64,
+    /// How long a TLS handshake on an accepted connection may take.
+    pub handshake_timeout_ms: u64,
+    pub seed: Option<u64>,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        ControllerConfig {
+            id: "controller-1".into(),
+            zone: "default".into(),
+            listen: IpAddr::from([127, 0, 0, 2]),
+            advertise_host: None,
+            signal_port: ports::ZC,
+            tls_port: ports::HTTPS,
+            media_udp_port: ports::MEDIA,
+            media_tcp_port: ports::MEDIA,
+            advertise_media_udp_port: None,
+            advertise_media_tcp_port: None,
+            cloud_host: "127.0.0.1".into(),
+            cloud_status_sync_port: ports::STATUS_SYNC,
+            cloud_https_port: ports::HTTPS,
+            max_meetings: 100,
+            mmr_capacity: 200,
+            connect_timeout_ms: crate::DEFAULT_CONNECT_TIMEOUT_MS,
+            handshake_timeout_ms: 5_000,
+            seed: None,
+        }
+    }
+}
+
+impl ControllerConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_name("id", &self.id)?;
+        check_name("zone", &self.zone)?;
+        if self.advertise_host.is_none() && self.listen.is_unspecified() {
+            return Err(invalid("advertise_host", "required when listen is a wildcard address: clients must be told where to connect"));
+        }
+        if self.cloud_host.is_empty() {
+            return Err(invalid("cloud_host", "must name the cloud's host"));
+        }
+        check_positive("max_meetings", self.max_meetings as u64)?;
+        check_positive("mmr_capacity", self.mmr_capacity as u64)?;
+        check_positive("connect_timeout_ms", self.connect_timeout_ms)?;
+        check_positive("handshake_timeout_ms", self.handshake_timeout_ms)?;
+        let fixed: Vec<(&str, u16)> = [("signal_port", self.signal_port), ("tls_port", self.tls_port), ("media_tcp_port", self.media_tcp_port)]
+            .into_iter()
+            .filter(|(_, p)| *p != 0)
+            .collect();
+        for (i, (a, pa)) in fixed.iter().enumerate() {
+            if let Some((b, _)) = fixed[i + 1..].iter().find(|(_, pb)| pb == pa) {
+                return Err(invalid("ports", format!("{a} and {b} are both TCP port {pa}")));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn advertised_host(&self) -> String {
+        self.advertise_host.clone().unwrap_or_else(|| self.listen.to_string())
+    }
+}
+
+/// One participant: joins a meeting, sends media at a steady rate, counts what it receives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientConfig {
+    pub display_name: String,
+    pub cloud_host: String,
+    pub cloud_https_port: u16,
+    /// Management API key (the stand-in cloud authenticates API callers, not end users).
+    pub api_key: String,
+    pub meeting: u64,
+    /// RTP packets sent per second (real audio is 50).
+    pub media_packets_per_s: u32,
+    pub payload_bytes: usize,
+    /// How long to stay in the meeting; 0 stays until stopped.
+    pub duration_ms: u64,
+    pub connect_timeout_ms: u64,
+    /// One binding attempt on UDP waits this long for the MMR's answer.
+    pub binding_timeout_ms: u64,
+    pub binding_attempts: u32,
+    pub seed: Option<u64>,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            display_name: "participant".into(),
+            cloud_host: "127.0.0.1".into(),
+            cloud_https_port: ports::HTTPS,
+            api_key: String::new(),
+            meeting: 0,
+            media_packets_per_s: 50,
+            payload_bytes: 160,
+            duration_ms: 5_000,
+            connect_timeout_ms: crate::DEFAULT_CONNECT_TIMEOUT_MS,
+            binding_timeout_ms: 400,
+            binding_attempts: 3,
+            seed: None,
+        }
+    }
+}
+
+impl ClientConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.meeting == 0 {
+            return Err(invalid("meeting", "must name a meeting id (create one with `connector meeting create`)"));
+        }
+        if !(1..=1000).contains(&self.media_packets_per_s) {
+            return Err(invalid("media_packets_per_s", "must be 1 to 1000"));
+        }
+        if !(1..=1200).contains(&self.payload_bytes) {
+            return Err(invalid("payload_bytes", "must be 1 to 1200 (one MTU-sized RTP packet)"));
+        }
+        check_positive("connect_timeout_ms", self.connect_timeout_ms)?;
+        check_positive("binding_timeout_ms", self.binding_timeout_ms)?;
+        check_positive("binding_attempts", self.binding_attempts as u64)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_products_and_errors_name_the_field() {
+        let c = ControllerConfig::default();
+        assert_eq!((c.max_meetings, c.mmr_capacity, c.signal_port, c.tls_port), (100, 200, 8802, 443));
+        assert!(c.validate().is_ok());
+        let err = CloudConfig::default().validate().unwrap_err();
+        assert_eq!(err.field, "api_key");
+        let bad = ControllerConfig { tls_port: 8802, ..ControllerConfig::default() };
+        assert_eq!(bad.validate().unwrap_err().field, "ports");
+        let parsed: Result<ControllerConfig, _> = toml::from_str("max_meetingz = 3");
+        assert!(parsed.unwrap_err().to_string().contains("unknown field"));
+    }
+}

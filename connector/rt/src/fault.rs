@@ -1,0 +1,91 @@
+//! Simulation-only fault hooks. madsim can clog whole nodes and links but has no notion of a port,
+//! so the seam keeps a per-simulation firewall that its sockets consult: a rule blocks one
+//! protocol and port on one host, in both directions, by dropping packets (and hanging connection
+//! attempts) or by rejecting them (connection refused). In real builds nothing here exists but a
+//! check that always passes.
+
+use std::net::SocketAddr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Proto {
+    Udp,
+    Tcp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Silently drop: datagrams vanish and TCP connection attempts time out.
+    Drop,
+    /// Refuse: TCP connection attempts fail at once; datagrams vanish.
+    Reject,
+}
+
+/// Whether a packet from `local` to `dst` is blocked. `local` is None where not known yet.
+#[inline]
+pub(crate) fn check(proto: Proto, local: Option<SocketAddr>, dst: SocketAddr) -> Option<Action> {
+    #[cfg(madsim)]
+    {
+        sim::check(proto, local, dst)
+    }
+    #[cfg(not(madsim))]
+    {
+        let _ = (proto, local, dst);
+        None
+    }
+}
+
+#[cfg(madsim)]
+pub use sim::{block, runtime, unblock, unblock_all};
+
+#[cfg(madsim)]
+mod sim {
+    use super::*;
+    use madsim::plugin::{simulator, Simulator};
+    use std::net::IpAddr;
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    pub struct Firewall {
+        rules: Mutex<BTreeMap<(IpAddr, Proto, u16), Action>>,
+    }
+
+    impl Simulator for Firewall {
+        fn new(_: &madsim::rand::GlobalRng, _: &madsim::time::TimeHandle, _: &madsim::Config) -> Self {
+            Firewall::default()
+        }
+    }
+
+    /// A simulation runtime with the firewall installed. Simulations must be built with this.
+    pub fn runtime(seed: u64) -> madsim::runtime::Runtime {
+        let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+        rt.add_simulator::<Firewall>();
+        rt
+    }
+
+    pub fn block(host: IpAddr, proto: Proto, port: u16, action: Action) {
+        simulator::<Firewall>().rules.lock().unwrap().insert((host, proto, port), action);
+    }
+
+    pub fn unblock(host: IpAddr, proto: Proto, port: u16) {
+        simulator::<Firewall>().rules.lock().unwrap().remove(&(host, proto, port));
+    }
+
+    pub fn unblock_all() {
+        simulator::<Firewall>().rules.lock().unwrap().clear();
+    }
+
+    pub(crate) fn check(proto: Proto, local: Option<SocketAddr>, dst: SocketAddr) -> Option<Action> {
+        let fw = simulator::<Firewall>();
+        let rules = fw.rules.lock().unwrap();
+        if rules.is_empty() {
+            return None;
+        }
+        let hit = |a: SocketAddr| rules.get(&(a.ip(), proto, a.port())).copied();
+        hit(dst).or_else(|| {
+            // Servers in a simulation bind their node's own address, so a rule on a server port
+            // also stops what that port sends (a firewall is stateful both ways).
+            hit(local?)
+        })
+    }
+}

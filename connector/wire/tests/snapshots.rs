@@ -1,0 +1,292 @@
+//! Snapshots of the exact bytes each wire format produces for a fixed example. A change to any
+//! encoding shows up here as a diff to review; PROTOCOL.md quotes these examples.
+//!
+//! Every test also decodes its bytes again, so a snapshot is never of something we cannot read.
+//! To refresh after an intended change: `INSTA_UPDATE=always cargo test -p mc-wire --test snapshots`,
+//! then review the diff of `tests/snapshots/`.
+
+use mc_wire::binding::{self, Binding};
+use mc_wire::frame;
+use mc_wire::rfc4571;
+use mc_wire::rtp::{RtpHeader, RtpPacket};
+use mc_wire::signal::{ClientToZc, MediaEndpoints, RejectReason, ZcToClient};
+use mc_wire::status::{CloudToController, ControllerToCloud, Load, SignallingEndpoints};
+use mc_wire::ticket::{Ticket, TicketClaims};
+use mc_wire::{hex, ports, ControllerId, MeetingId, ParticipantId};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::fmt::{Debug, Write};
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+// ---------------------------------------------------------------------------------------------
+
+/// A classic hexdump: offset, 16 bytes in two groups of 8, printable ASCII.
+fn hexdump(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for (i, line) in bytes.chunks(16).enumerate() {
+        write!(out, "{:04x} ", i * 16).unwrap();
+        for j in 0..16 {
+            if j == 8 {
+                out.push(' ');
+            }
+            match line.get(j) {
+                Some(b) => write!(out, " {b:02x}").unwrap(),
+                None => out.push_str("   "),
+            }
+        }
+        out.push_str("  |");
+        out.extend(line.iter().map(|&b| if (0x20..0x7f).contains(&b) { b as char } else { '.' }));
+        out.push_str("|\n");
+    }
+    out
+}
+
+/// Both forms of some binary: the one-line hex (as carried in JSON or a log) and the dump.
+fn render_bytes(title: &str, bytes: &[u8]) -> String {
+    format!("{title}: {} bytes\nhex: {}\n\n{}", bytes.len(), hex::encode(bytes), hexdump(bytes))
+}
+
+/// A control frame: its header fields, its JSON body (as sent, then indented for reading), and
+/// the bytes. Checks the frame decodes back to `msg`.
+fn render_frame<T: Serialize + DeserializeOwned + PartialEq + Debug>(msg: &T) -> String {
+    let bytes = frame::encode(msg);
+    assert_eq!(&frame::decode::<T>(&bytes).expect("own frame decodes"), msg);
+    let len = u32::from_be_bytes(bytes[..4].try_into().unwrap());
+    let body = std::str::from_utf8(&bytes[5..]).expect("frame bodies are UTF-8");
+    // Pretty-printed from the message itself, so fields keep the order they have on the wire.
+    let pretty = serde_json::to_string_pretty(msg).unwrap();
+    format!(
+        "len: {len} (0x{len:08x}; version byte + {} body bytes)\nversion: {}\nbody: {body}\n\npretty:\n{pretty}\n\n{}",
+        len - 1,
+        bytes[4],
+        render_bytes("frame", &bytes)
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// The examples (fixed values; documentation addresses from RFC 5737 and names under example.net)
+// ---------------------------------------------------------------------------------------------
+
+const MEETING: MeetingId = MeetingId(4242);
+const PARTICIPANT: ParticipantId = ParticipantId(17);
+/// 2026-01-01T00:00:00Z.
+const ISSUED_AT_MS: u64 = 1_767_225_600_000;
+const MEDIA_TOKEN: [u8; 16] = [
+    0x6d, 0x74, 0x6b, 0x2d, 0x9a, 0x41, 0x07, 0xc3, 0x5e, 0x12, 0xb8, 0x4f, 0x20, 0xd1, 0x7e, 0x33,
+];
+const TXN: [u8; 12] = [0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae];
+
+fn claims() -> TicketClaims {
+    TicketClaims {
+        meeting: MEETING,
+        participant: PARTICIPANT,
+        display_name: "Ada Lovelace".into(),
+        issued_at_ms: ISSUED_AT_MS,
+        expires_at_ms: ISSUED_AT_MS + 5 * 60 * 1000,
+        nonce: std::array::from_fn(|i| 0xa0 + i as u8),
+    }
+}
+
+/// A ticket with a placeholder signature (64 bytes 0x00..0x3f): the layout is what matters here;
+/// real signatures are made and checked in `mc-core`.
+fn ticket() -> Ticket {
+    let claims = claims();
+    Ticket { signed_bytes: claims.encode(), claims, signature: (0..64).collect() }
+}
+
+fn rtp_packet() -> RtpPacket {
+    RtpPacket {
+        marker: true,
+        payload_type: 96,
+        sequence: 1000,
+        timestamp: 160_000,
+        ssrc: 0x1122_3344,
+        csrc: vec![0xaabb_ccdd, 0x0102_0304],
+        payload: b"opaque media".to_vec(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signalling (client <-> ZC)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn signal_join() {
+    insta::assert_snapshot!("signal_join", render_frame(&ClientToZc::Join { ticket: ticket().to_text() }));
+}
+
+#[test]
+fn signal_leave() {
+    insta::assert_snapshot!("signal_leave", render_frame(&ClientToZc::Leave));
+}
+
+#[test]
+fn signal_joined() {
+    let joined = ZcToClient::Joined {
+        meeting: MEETING,
+        participant: PARTICIPANT,
+        media: MediaEndpoints {
+            host: "192.0.2.10".into(),
+            udp_port: ports::MEDIA,
+            tcp_port: ports::MEDIA,
+            tls_port: ports::HTTPS,
+        },
+        media_token: hex::encode(&MEDIA_TOKEN),
+    };
+    insta::assert_snapshot!("signal_joined", render_frame(&joined));
+}
+
+#[test]
+fn signal_rejected_meeting_full() {
+    let rejected = ZcToClient::Rejected {
+        reason: RejectReason::MeetingFull,
+        message: "meeting 4242 has no room for another participant".into(),
+    };
+    insta::assert_snapshot!("signal_rejected_meeting_full", render_frame(&rejected));
+}
+
+#[test]
+fn signal_ended() {
+    insta::assert_snapshot!("signal_ended", render_frame(&ZcToClient::Ended { reason: "the meeting ended".into() }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Status sync (controller <-> cloud)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn status_register() {
+    let register = ControllerToCloud::Register {
+        controller: ControllerId("zc-east-1".into()),
+        zone: "east".into(),
+        signalling: SignallingEndpoints { host: "zc1.example.net".into(), port: ports::ZC, fallback_port: ports::HTTPS },
+        capacity: Load { participants: 1000, meetings: 100 },
+    };
+    insta::assert_snapshot!("status_register", render_frame(&register));
+}
+
+#[test]
+fn status_heartbeat() {
+    let heartbeat = ControllerToCloud::Heartbeat { load: Load { participants: 37, meetings: 4 } };
+    insta::assert_snapshot!("status_heartbeat", render_frame(&heartbeat));
+}
+
+#[test]
+fn status_registered() {
+    let key: Vec<u8> = (0..32).map(|i| 0xd0 ^ i).collect();
+    let registered = CloudToController::Registered { ticket_key: hex::encode(&key), heartbeat_interval_ms: 5000 };
+    insta::assert_snapshot!("status_registered", render_frame(&registered));
+}
+
+#[test]
+fn status_rejected() {
+    let rejected = CloudToController::Rejected { message: "unknown controller zc-east-9".into() };
+    insta::assert_snapshot!("status_rejected", render_frame(&rejected));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Media
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn rtp_with_two_csrcs_and_marker() {
+    let p = rtp_packet();
+    let bytes = p.encode();
+    assert_eq!(RtpPacket::decode(&bytes).unwrap(), p);
+    let h = RtpHeader::parse(&bytes).unwrap();
+    let summary = format!(
+        "V=2 P=0 X=0 CC={} M={} PT={} seq={} ts={} ssrc={:#010x} csrc=[{}]\npayload at {}..{} ({:?})\n\n",
+        h.csrc.len(),
+        h.marker as u8,
+        h.payload_type,
+        h.sequence,
+        h.timestamp,
+        h.ssrc,
+        h.csrc.iter().map(|c| format!("{c:#010x}")).collect::<Vec<_>>().join(", "),
+        h.payload_offset,
+        h.payload_offset + h.payload_len,
+        String::from_utf8_lossy(&bytes[h.payload_offset..h.payload_offset + h.payload_len]),
+    );
+    insta::assert_snapshot!("rtp_two_csrcs_marker", summary + &render_bytes("RTP packet", &bytes));
+}
+
+fn render_binding(b: &Binding) -> String {
+    let bytes = b.encode();
+    assert_eq!(&Binding::decode(&bytes).unwrap(), b);
+    let what = match b {
+        Binding::Request { token, .. } => format!("request, MEDIA-TOKEN {}", hex::encode(token)),
+        Binding::Success { mapped, .. } => format!("success, XOR-MAPPED-ADDRESS {mapped}"),
+        Binding::Error { code, reason, .. } => format!("error, ERROR-CODE {code} {reason:?}"),
+    };
+    format!("{what}\ntransaction id {}\n\n{}", hex::encode(b.txn()), render_bytes("binding message", &bytes))
+}
+
+#[test]
+fn binding_request() {
+    let b = Binding::Request { txn: TXN, token: MEDIA_TOKEN.to_vec() };
+    insta::assert_snapshot!("binding_request", render_binding(&b));
+}
+
+#[test]
+fn binding_success_v4() {
+    let b = Binding::Success { txn: TXN, mapped: "198.51.100.7:50000".parse().unwrap() };
+    insta::assert_snapshot!("binding_success_v4", render_binding(&b));
+}
+
+#[test]
+fn binding_success_v6() {
+    let b = Binding::Success { txn: TXN, mapped: "[2001:db8::7]:50000".parse().unwrap() };
+    insta::assert_snapshot!("binding_success_v6", render_binding(&b));
+}
+
+#[test]
+fn binding_error() {
+    let b = Binding::Error { txn: TXN, code: binding::code::UNAUTHORIZED, reason: "unknown or revoked media token".into() };
+    insta::assert_snapshot!("binding_error", render_binding(&b));
+}
+
+#[test]
+fn rfc4571_framed_rtp_packet() {
+    let packet = rtp_packet().encode();
+    let framed = rfc4571::encode(&packet);
+    assert_eq!(rfc4571::decode_all(&framed).unwrap(), vec![&packet[..]]);
+    let text = format!(
+        "length prefix: {:02x} {:02x} ({} bytes follow)\n\n{}",
+        framed[0],
+        framed[1],
+        packet.len(),
+        render_bytes("framed", &framed)
+    );
+    insta::assert_snapshot!("rfc4571_framed_rtp", text);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Join ticket
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn ticket_claims_encoding() {
+    let c = claims();
+    let bytes = c.encode();
+    assert_eq!(TicketClaims::decode(&bytes).unwrap(), c);
+    let what = format!(
+        "version 1, meeting {}, participant {}, issued_at_ms {}, expires_at_ms {}, nonce {}, display name {:?} ({} bytes)",
+        c.meeting.0,
+        c.participant.0,
+        c.issued_at_ms,
+        c.expires_at_ms,
+        hex::encode(&c.nonce),
+        c.display_name,
+        c.display_name.len()
+    );
+    insta::assert_snapshot!("ticket_claims", format!("{what}\n\n{}", render_bytes("claims", &bytes)));
+}
+
+#[test]
+fn ticket_text() {
+    let t = ticket();
+    let text = t.to_text();
+    assert_eq!(Ticket::parse(&text).unwrap(), t);
+    insta::assert_snapshot!("ticket_text", format!("{} chars\n{text}", text.len()));
+}
