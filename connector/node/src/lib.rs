@@ -9,10 +9,14 @@ pub mod client;
 pub mod cloud;
 pub mod config;
 pub mod controller;
+pub mod error;
 pub mod events;
 pub mod framed;
 pub mod http;
+pub mod identities;
+pub mod mmr;
 
+pub use error::NodeError;
 pub use events::EventLog;
 
 /// How long a connection attempt on one path may take before the next path is tried.

@@ -57,3 +57,14 @@ pub fn fresh_seed() -> u64 {
 pub async fn ctrl_c() -> std::io::Result<()> {
     tokio::signal::ctrl_c().await
 }
+
+/// Runs a future to completion on a new multi-threaded tokio runtime: the entry point of real
+/// processes and of real-network tests. (Simulations build their runtime with `fault::runtime`.)
+#[cfg(not(madsim))]
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts")
+        .block_on(future)
+}

@@ -81,3 +81,14 @@ pub async fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr
         drop(stream);
     }
 }
+
+/// Resolves `host` (an IP address or a DNS name) and `port` to one socket address.
+pub async fn resolve(host: &str, port: u16) -> io::Result<SocketAddr> {
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    tokio::net::lookup_host((host, port))
+        .await?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{host} has no address")))
+}

@@ -7,13 +7,14 @@
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::server::{Acceptor, WebPkiClientVerifier};
-use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls::RootCertStore;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
 use tokio::net::TcpStream;
 
+pub use rustls::{ClientConfig, ServerConfig};
 pub use tokio_rustls::client::TlsStream as ClientTlsStream;
 pub use tokio_rustls::server::TlsStream as ServerTlsStream;
 
@@ -159,3 +160,8 @@ pub async fn connect(addr: SocketAddr, server_name: &str, config: Arc<ClientConf
         Err(_) => Err(TlsError::Handshake { peer: addr, detail: format!("not completed within {} ms", deadline.as_millis()) }),
     }
 }
+
+/// Any byte stream the shells can carry framed data on: plain TCP or either side of TLS.
+pub trait IoStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> IoStream for T {}
+pub type BoxStream = Box<dyn IoStream>;

@@ -1,0 +1,245 @@
+//! A participant: asks cloud management for a join ticket, joins through a ZC (8802, falling back
+//! to 443), binds to the meeting's MMR (UDP 8801, then TCP 8801, then TLS 443), then sends RTP at
+//! a steady rate and counts what it receives from each other participant. The same code is the
+//! load generator.
+
+mod media;
+
+use crate::config::ClientConfig;
+use crate::framed::{write_frame, FrameReader};
+use crate::http::request_json;
+use crate::EventLog;
+use mc_core::client::{MediaStats, RtpSender};
+use mc_core::Rng;
+use mc_rt::tls::{self, BoxStream};
+use mc_wire::ports::alpn;
+use mc_wire::signal::{ClientToZc, RejectReason, ZcToClient};
+use mc_wire::{hex, MeetingId, ParticipantId};
+use rustls::pki_types::CertificateDer;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use thiserror::Error;
+
+pub use media::MediaPath;
+
+#[derive(Debug, Error)]
+pub enum ClientError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("asking the cloud for a join ticket: {0}")]
+    Ticket(String),
+    #[error("no controller accepted the signalling connection: {0}")]
+    Signalling(String),
+    #[error("the join was refused: {reason}: {message}")]
+    Rejected { reason: RejectReason, message: String },
+    #[error("the MMR could not be reached on any media path: {0}")]
+    Media(String),
+}
+
+impl ClientError {
+    pub fn rejection(&self) -> Option<RejectReason> {
+        match self {
+            ClientError::Rejected { reason, .. } => Some(*reason),
+            _ => None,
+        }
+    }
+}
+
+/// What a participant saw: where it connected and what media moved.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientReport {
+    pub display_name: String,
+    pub meeting: MeetingId,
+    pub participant: ParticipantId,
+    pub controller: String,
+    pub signalling_port: u16,
+    pub media_path: MediaPath,
+    pub join_ms: u64,
+    pub ssrc: u32,
+    pub sent: u64,
+    pub received: u64,
+    pub by_source: BTreeMap<u32, mc_core::client::SourceStats>,
+    pub malformed: u64,
+    /// Why the session ended, if the ZC ended it.
+    pub ended_by_zc: Option<String>,
+}
+
+/// What management answers a ticket request with.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TicketGrant {
+    pub participant: ParticipantId,
+    pub ticket: String,
+    pub expires_at_ms: u64,
+    pub controllers: Vec<ControllerAddr>,
+}
+
+/// A live controller, as status sync lists it to clients.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ControllerAddr {
+    pub id: String,
+    pub host: String,
+    pub port: u16,
+    pub fallback_port: u16,
+}
+
+/// Asks cloud management for a join ticket, as a client would.
+pub async fn fetch_ticket(config: &ClientConfig, ca: &CertificateDer<'static>) -> Result<TicketGrant, ClientError> {
+    let api = ManagementApi {
+        host: config.cloud_host.clone(),
+        port: config.cloud_https_port,
+        api_key: config.api_key.clone(),
+        ca: ca.clone(),
+        timeout_ms: config.connect_timeout_ms,
+    };
+    let body = serde_json::json!({ "display_name": config.display_name });
+    let value = api.call("POST", &format!("/v1/meetings/{}/tickets", config.meeting), Some(body)).await.map_err(ClientError::Ticket)?;
+    serde_json::from_value(value).map_err(|e| ClientError::Ticket(format!("unexpected answer: {e}")))
+}
+
+/// A caller of the cloud's management API (the CLI, tests and clients use it).
+#[derive(Debug, Clone)]
+pub struct ManagementApi {
+    pub host: String,
+    pub port: u16,
+    pub api_key: String,
+    pub ca: CertificateDer<'static>,
+    pub timeout_ms: u64,
+}
+
+impl ManagementApi {
+    /// One request on a fresh HTTPS connection; the error names the step that failed.
+    pub async fn call(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> Result<serde_json::Value, String> {
+        let tls_config = tls::client_config(&self.ca, None, alpn::HTTP1).map_err(|e| e.to_string())?;
+        let addr = mc_rt::net::resolve(&self.host, self.port).await.map_err(|e| format!("resolving {}: {e}", self.host))?;
+        let stream = tls::connect(addr, &self.host, tls_config, Duration::from_millis(self.timeout_ms)).await.map_err(|e| e.to_string())?;
+        request_json(stream, method, &self.host, path, &self.api_key, body).await.map_err(|e| e.to_string())
+    }
+
+    pub async fn create_meeting(&self, topic: &str) -> Result<MeetingId, String> {
+        let v = self.call("POST", "/v1/meetings", Some(serde_json::json!({ "topic": topic }))).await?;
+        v["id"].as_u64().map(MeetingId).ok_or_else(|| format!("unexpected answer: {v}"))
+    }
+}
+
+type Signalling = (FrameReader<mc_rt::ReadHalf<BoxStream>>, mc_rt::WriteHalf<BoxStream>);
+
+/// Tries each controller in the cloud's order, each on its dedicated port and then its fallback.
+async fn connect_signalling(config: &ClientConfig, ca: &CertificateDer<'static>, controllers: &[ControllerAddr]) -> Result<(ControllerAddr, u16, Signalling), ClientError> {
+    let tls_config = tls::client_config(ca, None, alpn::SIGNAL).map_err(|e| ClientError::Signalling(e.to_string()))?;
+    let mut failures = Vec::new();
+    for c in controllers {
+        for port in [c.port, c.fallback_port] {
+            let attempt = async {
+                let addr = mc_rt::net::resolve(&c.host, port).await.map_err(|e| e.to_string())?;
+                tls::connect(addr, &c.host, tls_config.clone(), Duration::from_millis(config.connect_timeout_ms)).await.map_err(|e| e.to_string())
+            };
+            match attempt.await {
+                Ok(stream) => {
+                    let (rd, wr) = mc_rt::split(Box::new(stream) as BoxStream);
+                    return Ok((c.clone(), port, (FrameReader::new(rd), wr)));
+                }
+                Err(e) => failures.push(format!("{} port {port}: {e}", c.id)),
+            }
+        }
+    }
+    Err(ClientError::Signalling(if failures.is_empty() { "the cloud listed no live controller".into() } else { failures.join("; ") }))
+}
+
+/// Joins, exchanges media for the configured duration (or until `stop` resolves), and leaves.
+pub async fn run(config: ClientConfig, ca: CertificateDer<'static>, events: EventLog, stop: impl std::future::Future<Output = ()>) -> Result<ClientReport, ClientError> {
+    config.validate()?;
+    let mut rng = Rng::seed_from_u64(config.seed.unwrap_or_else(mc_rt::fresh_seed));
+    let started = mc_rt::Instant::now();
+    let grant = fetch_ticket(&config, &ca).await?;
+    let (controller, signalling_port, (mut sig_rd, mut sig_wr)) = connect_signalling(&config, &ca, &grant.controllers).await?;
+    write_frame(&mut sig_wr, &ClientToZc::Join { ticket: grant.ticket }).await.map_err(|e| ClientError::Signalling(e.to_string()))?;
+    let answer = mc_rt::timeout(Duration::from_millis(config.connect_timeout_ms * 4), sig_rd.next::<ZcToClient>()).await;
+    let (meeting, participant, endpoints, token) = match answer {
+        Ok(Ok(Some(ZcToClient::Joined { meeting, participant, media, media_token }))) => (meeting, participant, media, media_token),
+        Ok(Ok(Some(ZcToClient::Rejected { reason, message }))) => {
+            events.record(format_args!("{} refused by {}: {reason}: {message}", config.display_name, controller.id));
+            return Err(ClientError::Rejected { reason, message });
+        }
+        Ok(Ok(Some(ZcToClient::Ended { reason }))) => return Err(ClientError::Signalling(format!("the ZC ended the session: {reason}"))),
+        Ok(Ok(None)) => return Err(ClientError::Signalling("the ZC closed the connection without answering".into())),
+        Ok(Err(e)) => return Err(ClientError::Signalling(e.to_string())),
+        Err(_) => return Err(ClientError::Signalling("the ZC did not answer the join".into())),
+    };
+    let token = hex::decode("media token", &token).map_err(|e| ClientError::Signalling(e.to_string()))?;
+    let mut conn = media::connect(&config, &ca, &endpoints, &token, &mut rng).await?;
+    let join_ms = started.elapsed().as_millis() as u64;
+    events.record(format_args!(
+        "{} joined {meeting} as {participant} via {} port {signalling_port}; media over {}",
+        config.display_name,
+        controller.id,
+        conn.path()
+    ));
+
+    let mut sender = RtpSender::new(rng.next_u64() as u32, rng.next_u64() as u16, rng.next_u64() as u32);
+    let mut stats = MediaStats::default();
+    let interval_ms = (1000 / config.media_packets_per_s as u64).max(1);
+    let mut tick = mc_rt::interval(Duration::from_millis(interval_ms));
+    let mut until = Box::pin(async {
+        if config.duration_ms == 0 {
+            std::future::pending::<()>().await
+        } else {
+            mc_rt::sleep(Duration::from_millis(config.duration_ms)).await
+        }
+    });
+    let mut stop = Box::pin(stop);
+    let mut ended_by_zc = None;
+    let mut payload = vec![0u8; config.payload_bytes];
+    loop {
+        mc_rt::select! {
+            _ = tick.tick() => {
+                rng.fill(&mut payload);
+                if let Err(e) = conn.send(&sender.next_packet(payload.clone())).await {
+                    ended_by_zc = Some(format!("media path failed: {e}"));
+                    break;
+                }
+            }
+            got = conn.recv() => match got {
+                Ok(packet) => { stats.on_packet(&packet); }
+                Err(e) => { ended_by_zc = Some(format!("media path failed: {e}")); break; }
+            },
+            msg = sig_rd.next::<ZcToClient>() => {
+                ended_by_zc = Some(match msg {
+                    Ok(Some(ZcToClient::Ended { reason })) => reason,
+                    Ok(Some(other)) => format!("unexpected message {other:?}"),
+                    Ok(None) => "the ZC closed the signalling connection".into(),
+                    Err(e) => e.to_string(),
+                });
+                break;
+            }
+            _ = &mut until => break,
+            _ = &mut stop => break,
+        }
+    }
+    let _ = write_frame(&mut sig_wr, &ClientToZc::Leave).await;
+    let report = ClientReport {
+        display_name: config.display_name.clone(),
+        meeting,
+        participant,
+        controller: controller.id,
+        signalling_port,
+        media_path: conn.path(),
+        join_ms,
+        ssrc: sender.ssrc,
+        sent: sender.sent,
+        received: stats.received_total(),
+        by_source: stats.by_source.clone(),
+        malformed: stats.malformed,
+        ended_by_zc,
+    };
+    events.record(format_args!(
+        "{} left {meeting}: sent {} received {} from {} sources{}",
+        report.display_name,
+        report.sent,
+        report.received,
+        report.by_source.len(),
+        report.ended_by_zc.as_deref().map(|r| format!(" (ended: {r})")).unwrap_or_default()
+    ));
+    Ok(report)
+}
+

@@ -1,0 +1,168 @@
+//! A controller VM: the zone controller (ZC) and one MMR in one process (DESIGN §2).
+//!
+//! Ports (DESIGN §3): signalling on `signal_port` (8802); media on UDP and TCP `media_*_port`
+//! (8801); and `tls_port` (443), where one TLS listener serves signalling and media-over-TLS told
+//! apart by ALPN. The controller registers with cloud status sync (8803, falling back to 443) and
+//! heartbeats its load; until it has the cloud's ticket key it refuses joins as `not_ready`.
+
+mod cloud_link;
+mod signalling;
+
+use crate::config::ControllerConfig;
+use crate::error::{bind_tcp, NodeError};
+use crate::mmr::Mmr;
+use crate::EventLog;
+use mc_core::zc::{SessionId, Zc, ZcLimits, ZcOutput};
+use mc_core::Rng;
+use mc_rt::net::TcpListener;
+use mc_rt::sync::mpsc;
+use mc_rt::tls::{self, Identity, Router};
+use mc_wire::ports::alpn;
+use mc_wire::signal::{MediaEndpoints, ZcToClient};
+use mc_wire::{ControllerId, MmrId};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub(crate) enum SessionMsg {
+    Send(ZcToClient),
+    Close,
+}
+
+/// The ZC and the channels to its signalling sessions, behind one lock: every join and leave is
+/// decided in turn, which is what makes admission exact.
+pub(crate) struct ZcState {
+    pub zc: Zc,
+    pub sessions: BTreeMap<SessionId, mpsc::UnboundedSender<SessionMsg>>,
+    pub next_session: SessionId,
+}
+
+#[derive(Clone)]
+pub(crate) struct Ctx {
+    pub zc: Arc<Mutex<ZcState>>,
+    pub mmr: Mmr,
+    pub local_mmr: MmrId,
+    pub config: Arc<ControllerConfig>,
+    pub events: EventLog,
+}
+
+impl Ctx {
+    /// Carries out everything the ZC decided. Called with the ZC lock held; takes the MMR lock
+    /// inside it (always in that order).
+    pub fn drain(&self, state: &mut ZcState) {
+        while let Some(out) = state.zc.poll_output() {
+            match out {
+                ZcOutput::Reply { session, msg } => {
+                    match &msg {
+                        ZcToClient::Joined { meeting, participant, .. } => {
+                            self.events.record(format_args!("admitted {participant} to {meeting} on {} (session {session})", self.local_mmr))
+                        }
+                        ZcToClient::Rejected { reason, message } => self.events.record(format_args!("rejected session {session}: {reason}: {message}")),
+                        ZcToClient::Ended { .. } => {}
+                    }
+                    if let Some(tx) = state.sessions.get(&session) {
+                        let _ = tx.send(SessionMsg::Send(msg));
+                    }
+                }
+                ZcOutput::Close { session } => {
+                    if let Some(tx) = state.sessions.get(&session) {
+                        let _ = tx.send(SessionMsg::Close);
+                    }
+                }
+                ZcOutput::Mmr { mmr, cmd } if mmr == self.local_mmr => self.mmr.apply(cmd),
+                ZcOutput::Mmr { mmr, .. } => tracing::error!(%mmr, "a command for an MMR this controller does not host"),
+            }
+        }
+    }
+}
+
+/// A running controller: where it listens.
+#[derive(Debug, Clone)]
+pub struct ControllerHandle {
+    pub signal_addr: SocketAddr,
+    pub tls_addr: SocketAddr,
+    pub media_udp_addr: SocketAddr,
+    pub media_tcp_addr: SocketAddr,
+}
+
+/// Binds every controller port, starts serving, and starts the cloud link; returns once bound.
+pub async fn start(config: ControllerConfig, identity: Identity, events: EventLog) -> Result<ControllerHandle, NodeError> {
+    config.validate()?;
+    let rng = Rng::seed_from_u64(config.seed.unwrap_or_else(mc_rt::fresh_seed));
+    let signal = bind_tcp("ZC signalling", (config.listen, config.signal_port).into()).await?;
+    let shared_tls = bind_tcp("the shared TLS port", (config.listen, config.tls_port).into()).await?;
+    let mmr = Mmr::start((config.listen, config.media_udp_port).into(), (config.listen, config.media_tcp_port).into()).await?;
+    let handle = ControllerHandle {
+        signal_addr: signal.local_addr().expect("bound"),
+        tls_addr: shared_tls.local_addr().expect("bound"),
+        media_udp_addr: mmr.udp_addr,
+        media_tcp_addr: mmr.tcp_addr,
+    };
+
+    let mut zc = Zc::new(ZcLimits { max_meetings: config.max_meetings }, rng);
+    let local_mmr = MmrId(format!("{}-mmr", config.id));
+    zc.mmr_up(
+        local_mmr.clone(),
+        config.mmr_capacity,
+        MediaEndpoints {
+            host: config.advertised_host(),
+            udp_port: config.advertise_media_udp_port.unwrap_or(handle.media_udp_addr.port()),
+            tcp_port: config.advertise_media_tcp_port.unwrap_or(handle.media_tcp_addr.port()),
+            tls_port: handle.tls_addr.port(),
+        },
+    );
+    let ctx = Ctx {
+        zc: Arc::new(Mutex::new(ZcState { zc, sessions: BTreeMap::new(), next_session: 0 })),
+        mmr,
+        local_mmr,
+        config: Arc::new(config),
+        events,
+    };
+
+    let signal_route = tls::server_config(&identity, alpn::SIGNAL, false)?;
+    let signal_router = Router::new().route(alpn::SIGNAL, signal_route.clone()).default_route(alpn::SIGNAL);
+    let shared_router = Router::new()
+        .route(alpn::SIGNAL, signal_route)
+        .route(alpn::MEDIA, tls::server_config(&identity, alpn::MEDIA, false)?)
+        .default_route(alpn::SIGNAL);
+    ctx.events.record(format_args!(
+        "controller {} listening: signalling {} tls {} media udp {} tcp {}",
+        ctx.config.id, handle.signal_addr, handle.tls_addr, handle.media_udp_addr, handle.media_tcp_addr
+    ));
+    mc_rt::spawn(accept_loop(signal, signal_router, ctx.clone()));
+    mc_rt::spawn(accept_loop(shared_tls, shared_router, ctx.clone()));
+    mc_rt::spawn(cloud_link::run(ctx, identity, handle.clone()));
+    Ok(handle)
+}
+
+async fn accept_loop(listener: TcpListener, router: Router, ctx: Ctx) {
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let deadline = Duration::from_millis(ctx.config.handshake_timeout_ms);
+    loop {
+        let (tcp, peer) = match mc_rt::net::accept(&listener).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(port, "accept failed: {e}");
+                mc_rt::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let (router, ctx) = (router.clone(), ctx.clone());
+        mc_rt::spawn(async move {
+            match router.accept(tcp, peer, deadline).await {
+                Ok((a, stream)) if a == alpn::SIGNAL => signalling::serve(stream, peer, port, ctx).await,
+                Ok((a, stream)) if a == alpn::MEDIA => crate::mmr::serve_stream(stream, peer, ctx.mmr.clone(), "tls").await,
+                Ok((a, _)) => tracing::error!(alpn = %String::from_utf8_lossy(&a), "routed to an ALPN with no handler"),
+                Err(e) => tracing::debug!(port, "refused a connection: {e}"),
+            }
+        });
+    }
+}
+
+impl ControllerHandle {
+    /// The controller id as the cloud knows it.
+    pub fn id(config: &ControllerConfig) -> ControllerId {
+        ControllerId(config.id.clone())
+    }
+}

@@ -1,0 +1,184 @@
+//! The client's media path: bind to the MMR with the media token on UDP, else TCP with RFC 4571
+//! framing, else TLS 443 (ALPN `mc-media/1`); then send and receive RTP on whichever worked.
+
+use super::ClientError;
+use crate::config::ClientConfig;
+use mc_core::fallback::Ladder;
+use mc_core::Rng;
+use mc_rt::net::UdpSocket;
+use mc_rt::tls::{self, BoxStream};
+use mc_rt::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use mc_wire::binding::Binding;
+use mc_wire::ports::alpn;
+use mc_wire::rfc4571::{self, Rfc4571Decoder};
+use mc_wire::signal::MediaEndpoints;
+use rustls::pki_types::CertificateDer;
+use serde::Serialize;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaPath {
+    Udp,
+    Tcp,
+    Tls,
+}
+
+impl fmt::Display for MediaPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MediaPath::Udp => "udp",
+            MediaPath::Tcp => "tcp",
+            MediaPath::Tls => "tls",
+        })
+    }
+}
+
+pub(super) enum MediaConn {
+    Udp { sock: UdpSocket, mmr: SocketAddr, buf: Vec<u8> },
+    Stream { path: MediaPath, rd: ReadHalf<BoxStream>, wr: WriteHalf<BoxStream>, dec: Rfc4571Decoder, buf: Vec<u8> },
+}
+
+impl MediaConn {
+    pub fn path(&self) -> MediaPath {
+        match self {
+            MediaConn::Udp { .. } => MediaPath::Udp,
+            MediaConn::Stream { path, .. } => *path,
+        }
+    }
+
+    pub async fn send(&mut self, packet: &[u8]) -> io::Result<()> {
+        match self {
+            MediaConn::Udp { sock, mmr, .. } => sock.send_to(packet, *mmr).await,
+            MediaConn::Stream { wr, .. } => {
+                wr.write_all(&rfc4571::encode(packet)).await?;
+                wr.flush().await
+            }
+        }
+    }
+
+    /// The next media packet from the MMR. Cancel-safe (used inside `select!`).
+    pub async fn recv(&mut self) -> io::Result<Vec<u8>> {
+        match self {
+            MediaConn::Udp { sock, mmr, buf } => loop {
+                let (n, from) = sock.recv_from(buf).await?;
+                // Only the MMR may send us media; anything else is noise.
+                if from == *mmr {
+                    return Ok(buf[..n].to_vec());
+                }
+            },
+            MediaConn::Stream { rd, dec, buf, .. } => loop {
+                if let Some(p) = dec.next_packet() {
+                    return Ok(p.to_vec());
+                }
+                let n = rd.read(buf).await?;
+                if n == 0 {
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the MMR closed the media connection"));
+                }
+                dec.push(&buf[..n]);
+            },
+        }
+    }
+}
+
+/// Binds on the best path that works, in DESIGN §3 order.
+pub(super) async fn connect(config: &ClientConfig, ca: &CertificateDer<'static>, ep: &MediaEndpoints, token: &[u8], rng: &mut Rng) -> Result<MediaConn, ClientError> {
+    let mut ladder = Ladder::new(vec![MediaPath::Udp, MediaPath::Tcp, MediaPath::Tls], u64::MAX);
+    let mut failures = Vec::new();
+    while let Some(path) = ladder.next_to_try().copied() {
+        let attempt = match path {
+            MediaPath::Udp => bind_udp(config, ep, token, rng).await,
+            MediaPath::Tcp | MediaPath::Tls => bind_stream(config, ca, ep, token, rng, path).await,
+        };
+        match attempt {
+            Ok(conn) => {
+                ladder.established(0, &path);
+                return Ok(conn);
+            }
+            Err(e) => {
+                tracing::info!(%path, "media path unavailable: {e}");
+                failures.push(format!("{path}: {e}"));
+                ladder.attempt_failed(&path);
+            }
+        }
+    }
+    Err(ClientError::Media(failures.join("; ")))
+}
+
+fn check_reply(reply: &[u8], txn: &[u8; 12]) -> Result<bool, String> {
+    match Binding::decode(reply) {
+        Ok(Binding::Success { txn: t, .. }) if &t == txn => Ok(true),
+        Ok(Binding::Error { txn: t, code, reason }) if &t == txn => Err(format!("the MMR refused the media token ({code} {reason})")),
+        _ => Ok(false),
+    }
+}
+
+async fn bind_udp(config: &ClientConfig, ep: &MediaEndpoints, token: &[u8], rng: &mut Rng) -> Result<MediaConn, String> {
+    let mmr = mc_rt::net::resolve(&ep.host, ep.udp_port).await.map_err(|e| e.to_string())?;
+    let local: SocketAddr = if mmr.is_ipv4() { "0.0.0.0:0".parse().unwrap() } else { "[::]:0".parse().unwrap() };
+    let sock = UdpSocket::bind(local).await.map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 64 * 1024];
+    for _ in 0..config.binding_attempts {
+        let txn = rng.bytes::<12>();
+        let request = Binding::Request { txn, token: token.to_vec() }.encode();
+        sock.send_to(&request, mmr).await.map_err(|e| e.to_string())?;
+        let wait = async {
+            loop {
+                match sock.recv_from(&mut buf).await {
+                    Ok((n, from)) if from == mmr => match check_reply(&buf[..n], &txn) {
+                        Ok(true) => return Ok(()),
+                        Ok(false) => continue,
+                        Err(e) => return Err(e),
+                    },
+                    Ok(_) => continue,
+                    // An ICMP port-unreachable surfaces as an error on some platforms.
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+        };
+        match mc_rt::timeout(Duration::from_millis(config.binding_timeout_ms), wait).await {
+            Ok(Ok(())) => return Ok(MediaConn::Udp { sock, mmr, buf }),
+            Ok(Err(e)) if e.contains("refused the media token") => return Err(e),
+            Ok(Err(_)) | Err(_) => continue,
+        }
+    }
+    Err(format!("no binding answer on UDP {mmr} after {} attempts of {} ms", config.binding_attempts, config.binding_timeout_ms))
+}
+
+async fn bind_stream(config: &ClientConfig, ca: &CertificateDer<'static>, ep: &MediaEndpoints, token: &[u8], rng: &mut Rng, path: MediaPath) -> Result<MediaConn, String> {
+    let deadline = Duration::from_millis(config.connect_timeout_ms);
+    let stream: BoxStream = match path {
+        MediaPath::Tcp => {
+            let addr = mc_rt::net::resolve(&ep.host, ep.tcp_port).await.map_err(|e| e.to_string())?;
+            Box::new(mc_rt::net::connect_tcp(addr, deadline).await.map_err(|e| e.to_string())?)
+        }
+        _ => {
+            let addr = mc_rt::net::resolve(&ep.host, ep.tls_port).await.map_err(|e| e.to_string())?;
+            let tls_config = tls::client_config(ca, None, alpn::MEDIA).map_err(|e| e.to_string())?;
+            Box::new(tls::connect(addr, &ep.host, tls_config, deadline).await.map_err(|e| e.to_string())?)
+        }
+    };
+    let (rd, mut wr) = mc_rt::split(stream);
+    let txn = rng.bytes::<12>();
+    let request = Binding::Request { txn, token: token.to_vec() }.encode();
+    wr.write_all(&rfc4571::encode(&request)).await.map_err(|e| e.to_string())?;
+    wr.flush().await.map_err(|e| e.to_string())?;
+    let mut conn = MediaConn::Stream { path, rd, wr, dec: Rfc4571Decoder::default(), buf: vec![0u8; 16 * 1024] };
+    let answer = mc_rt::timeout(deadline, async {
+        loop {
+            let reply = conn.recv().await.map_err(|e| e.to_string())?;
+            if check_reply(&reply, &txn)? {
+                return Ok::<(), String>(());
+            }
+        }
+    })
+    .await;
+    match answer {
+        Ok(Ok(())) => Ok(conn),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(format!("no binding answer within {} ms", deadline.as_millis())),
+    }
+}

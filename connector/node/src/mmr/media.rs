@@ -1,0 +1,136 @@
+//! Moving media packets: the UDP receive loop, and one task per stream connection (TCP 8801 or
+//! TLS 443), each feeding the forwarding table and carrying out what it says.
+
+use super::{Mmr, STREAM_QUEUE_PACKETS};
+use mc_core::mmr::{Endpoint, Outcome};
+use mc_rt::net::TcpListener;
+use mc_rt::sync::mpsc;
+use mc_rt::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use mc_wire::rfc4571::{self, Rfc4571Decoder};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Decides what to do with one packet and queues it for stream destinations; returns the UDP
+/// destinations (sent after the lock is released) and any reply for the sender.
+fn route(mmr: &Mmr, from: Endpoint, packet: &[u8]) -> (Vec<SocketAddr>, Option<Vec<u8>>) {
+    let mut s = mmr.state.lock().unwrap();
+    match s.forwarding.handle_packet(from, packet) {
+        Outcome::Forward(to) => {
+            let mut udp = Vec::new();
+            for dest in to {
+                match dest {
+                    Endpoint::Udp(addr) => udp.push(addr),
+                    Endpoint::Stream(id) => {
+                        let full = s.streams.get(&id).is_some_and(|tx| tx.try_send(packet.to_vec()).is_err());
+                        if full {
+                            s.stream_queue_drops += 1;
+                        }
+                    }
+                }
+            }
+            (udp, None)
+        }
+        Outcome::Reply(reply) => (Vec::new(), Some(reply)),
+        Outcome::Refuse(reply, reason) => {
+            tracing::debug!(?from, ?reason, "refused a media binding");
+            (Vec::new(), Some(reply))
+        }
+        Outcome::Drop(reason) => {
+            tracing::trace!(?from, ?reason, "dropped a media packet");
+            (Vec::new(), None)
+        }
+    }
+}
+
+pub(super) async fn udp_loop(mmr: Mmr) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let (n, src) = match mmr.udp.recv_from(&mut buf).await {
+            Ok(r) => r,
+            Err(e) => {
+                // ICMP errors surface here on some platforms; they concern one peer, not us.
+                tracing::debug!("UDP receive error: {e}");
+                continue;
+            }
+        };
+        let (udp, reply) = route(&mmr, Endpoint::Udp(src), &buf[..n]);
+        if let Some(reply) = reply {
+            let _ = mmr.udp.send_to(&reply, src).await;
+        }
+        for dest in udp {
+            let _ = mmr.udp.send_to(&buf[..n], dest).await;
+        }
+    }
+}
+
+pub(super) async fn tcp_accept_loop(listener: TcpListener, mmr: Mmr) {
+    loop {
+        match mc_rt::net::accept(&listener).await {
+            Ok((tcp, peer)) => {
+                mc_rt::spawn(serve_stream(tcp, peer, mmr.clone(), "tcp"));
+            }
+            Err(e) => {
+                tracing::warn!("MMR TCP accept failed: {e}");
+                mc_rt::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Serves RFC 4571-framed media on one stream connection until either side closes it.
+pub async fn serve_stream<S>(stream: S, peer: SocketAddr, mmr: Mmr, transport: &'static str)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(STREAM_QUEUE_PACKETS);
+    let id = {
+        let mut s = mmr.state.lock().unwrap();
+        s.next_stream += 1;
+        let id = s.next_stream;
+        s.streams.insert(id, tx);
+        id
+    };
+    tracing::debug!(%peer, transport, stream = id, "media stream opened");
+    let (mut rd, mut wr) = mc_rt::split(stream);
+    let mut dec = Rfc4571Decoder::default();
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut out = Vec::new();
+    'conn: loop {
+        mc_rt::select! {
+            n = rd.read(&mut buf) => {
+                let n = match n { Ok(0) | Err(_) => break 'conn, Ok(n) => n };
+                dec.push(&buf[..n]);
+                out.clear();
+                while let Some(packet) = dec.next_packet() {
+                    let packet = packet.to_vec();
+                    let (udp, reply) = route(&mmr, Endpoint::Stream(id), &packet);
+                    if let Some(reply) = reply {
+                        rfc4571::encode_into(&reply, &mut out);
+                    }
+                    for dest in udp {
+                        let _ = mmr.udp.send_to(&packet, dest).await;
+                    }
+                }
+                if !out.is_empty() && (wr.write_all(&out).await.is_err() || wr.flush().await.is_err()) {
+                    break 'conn;
+                }
+            }
+            packet = rx.recv() => {
+                let Some(packet) = packet else { break 'conn };
+                out.clear();
+                rfc4571::encode_into(&packet, &mut out);
+                // Drain whatever else is queued into the same write.
+                while let Ok(more) = rx.try_recv() {
+                    rfc4571::encode_into(&more, &mut out);
+                }
+                if wr.write_all(&out).await.is_err() || wr.flush().await.is_err() {
+                    break 'conn;
+                }
+            }
+        }
+    }
+    let mut s = mmr.state.lock().unwrap();
+    s.streams.remove(&id);
+    s.forwarding.disconnected(Endpoint::Stream(id));
+    tracing::debug!(%peer, transport, stream = id, "media stream closed");
+}

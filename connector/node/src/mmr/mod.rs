@@ -1,0 +1,82 @@
+//! The MMR shell: media listeners (UDP, TCP with RFC 4571 framing, and TLS 443 via the host's
+//! router) around the sans-IO forwarding table. A controller VM runs one in-process; its ZC hands
+//! it grants directly.
+
+mod media;
+
+pub use media::serve_stream;
+
+use crate::error::{bind_hint, bind_tcp, NodeError};
+use mc_core::mmr::{Forwarding, MmrCounters};
+use mc_core::zc::MmrCommand;
+use mc_rt::net::UdpSocket;
+use mc_rt::sync::mpsc;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+/// Queued packets per stream connection; beyond this a slow reader loses packets (counted), so
+/// one slow participant cannot hold up a meeting.
+pub const STREAM_QUEUE_PACKETS: usize = 256;
+
+pub(crate) struct MmrState {
+    pub forwarding: Forwarding,
+    pub streams: BTreeMap<u64, mpsc::Sender<Vec<u8>>>,
+    pub next_stream: u64,
+    pub stream_queue_drops: u64,
+}
+
+/// A running MMR. Cloning shares it.
+#[derive(Clone)]
+pub struct Mmr {
+    pub(crate) state: Arc<Mutex<MmrState>>,
+    pub(crate) udp: Arc<UdpSocket>,
+    pub udp_addr: SocketAddr,
+    pub tcp_addr: SocketAddr,
+}
+
+impl Mmr {
+    /// Binds UDP and TCP media on `udp` and `tcp` and starts serving them.
+    pub async fn start(udp: SocketAddr, tcp: SocketAddr) -> Result<Mmr, NodeError> {
+        let sock = UdpSocket::bind(udp)
+            .await
+            .map_err(|source| NodeError::Bind { what: "MMR media (UDP)", addr: udp, hint: bind_hint(&source, udp.port()), source })?;
+        let listener = bind_tcp("MMR media (TCP)", tcp).await?;
+        let mmr = Mmr {
+            state: Arc::new(Mutex::new(MmrState {
+                forwarding: Forwarding::new(),
+                streams: BTreeMap::new(),
+                next_stream: 0,
+                stream_queue_drops: 0,
+            })),
+            udp_addr: sock.local_addr(),
+            tcp_addr: listener.local_addr().expect("bound"),
+            udp: Arc::new(sock),
+        };
+        mc_rt::spawn(media::udp_loop(mmr.clone()));
+        mc_rt::spawn(media::tcp_accept_loop(listener, mmr.clone()));
+        Ok(mmr)
+    }
+
+    /// Carries out a ZC command.
+    pub fn apply(&self, cmd: MmrCommand) {
+        let mut s = self.state.lock().unwrap();
+        match cmd {
+            MmrCommand::Admit { token, meeting, participant } => s.forwarding.admit(token, meeting, participant),
+            MmrCommand::Revoke { token } => {
+                if let Some(mc_core::mmr::Endpoint::Stream(id)) = s.forwarding.revoke(&token) {
+                    // Dropping the queue's sender ends that connection's writer, closing it.
+                    s.streams.remove(&id);
+                }
+            }
+        }
+    }
+
+    pub fn counters(&self) -> MmrCounters {
+        self.state.lock().unwrap().forwarding.counters().clone()
+    }
+
+    pub fn participants(&self) -> usize {
+        self.state.lock().unwrap().forwarding.participants()
+    }
+}

@@ -1,0 +1,211 @@
+//! The walking skeleton over real sockets on loopback: a cloud, one controller VM and clients,
+//! with real TLS, real UDP and real HTTP.
+
+use mc_node::client::{self, ClientReport, ManagementApi};
+use mc_node::config::{ClientConfig, CloudConfig, ControllerConfig};
+use mc_node::framed::{write_frame, FrameReader};
+use mc_node::{cloud, controller, identities, EventLog};
+use mc_rt::tls;
+use mc_wire::ports::alpn;
+use mc_wire::signal::{ClientToZc, RejectReason, ZcToClient};
+use mc_wire::MeetingId;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const API_KEY: &str = "test-api-key-0123456789";
+
+struct Deployment {
+    cloud: cloud::CloudHandle,
+    controller: controller::ControllerHandle,
+    ca: rustls::pki_types::CertificateDer<'static>,
+    events: Arc<Mutex<Vec<String>>>,
+}
+
+impl Deployment {
+    async fn start(tweak: impl FnOnce(&mut ControllerConfig, &mut CloudConfig)) -> Deployment {
+        let hosts = [("cloud", vec!["127.0.0.1".to_string()]), ("controller-1", vec!["127.0.0.1".to_string()])];
+        let ids = identities::generate("test", &hosts, 7, mc_rt::unix_now_ms() as i64 / 1000, 1).unwrap();
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let mut cloud_cfg = CloudConfig { https_port: 0, status_sync_port: 0, api_key: API_KEY.into(), seed: Some(1), ..Default::default() };
+        let mut ctl_cfg = ControllerConfig {
+            listen: "127.0.0.1".parse().unwrap(),
+            signal_port: 0,
+            tls_port: 0,
+            media_udp_port: 0,
+            media_tcp_port: 0,
+            seed: Some(2),
+            connect_timeout_ms: 500,
+            ..Default::default()
+        };
+        tweak(&mut ctl_cfg, &mut cloud_cfg);
+        let cloud = cloud::start(cloud_cfg, ids.identity("cloud").unwrap(), EventLog::collecting("cloud", events.clone())).await.unwrap();
+        ctl_cfg.cloud_status_sync_port = cloud.status_sync_addr.port();
+        ctl_cfg.cloud_https_port = cloud.https_addr.port();
+        let controller = controller::start(ctl_cfg, ids.identity("controller-1").unwrap(), EventLog::collecting("controller-1", events.clone())).await.unwrap();
+        let d = Deployment { cloud, controller, ca: ids.ca().unwrap(), events };
+        d.wait_for("registered with the cloud").await;
+        d
+    }
+
+    async fn wait_for(&self, needle: &str) {
+        for _ in 0..100 {
+            if self.events.lock().unwrap().iter().any(|e| e.contains(needle)) {
+                return;
+            }
+            mc_rt::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no event {needle:?} in {:#?}", self.events.lock().unwrap());
+    }
+
+    fn api(&self) -> ManagementApi {
+        ManagementApi { host: "127.0.0.1".into(), port: self.cloud.https_addr.port(), api_key: API_KEY.into(), ca: self.ca.clone(), timeout_ms: 2_000 }
+    }
+
+    fn client(&self, name: &str, meeting: MeetingId, seed: u64) -> ClientConfig {
+        ClientConfig {
+            display_name: name.into(),
+            cloud_https_port: self.cloud.https_addr.port(),
+            api_key: API_KEY.into(),
+            meeting: meeting.0,
+            media_packets_per_s: 50,
+            duration_ms: 1_500,
+            connect_timeout_ms: 500,
+            binding_timeout_ms: 200,
+            binding_attempts: 2,
+            seed: Some(seed),
+            ..Default::default()
+        }
+    }
+
+    /// Runs clients concurrently; every one must join.
+    async fn run_clients(&self, clients: Vec<ClientConfig>) -> Vec<ClientReport> {
+        let handles: Vec<_> = clients
+            .into_iter()
+            .map(|c| {
+                let (ca, ev) = (self.ca.clone(), EventLog::collecting(&c.display_name, self.events.clone()));
+                mc_rt::spawn(async move { client::run(c, ca, ev, std::future::pending()).await })
+            })
+            .collect();
+        let mut reports = Vec::new();
+        for h in handles {
+            reports.push(h.await.unwrap().expect("client joined"));
+        }
+        reports
+    }
+}
+
+/// Media reaches every other participant of the meeting and nobody outside it.
+fn assert_isolated_meetings(reports: &[ClientReport]) {
+    for r in reports {
+        let peers: Vec<u32> = reports.iter().filter(|o| o.meeting == r.meeting && o.ssrc != r.ssrc).map(|o| o.ssrc).collect();
+        let from: Vec<u32> = r.by_source.keys().copied().collect();
+        assert_eq!(from, { let mut p = peers.clone(); p.sort(); p }, "{} heard exactly its meeting's other participants", r.display_name);
+        for ssrc in peers {
+            let got = r.by_source[&ssrc].received;
+            assert!(got >= 20, "{} received only {got} packets from {ssrc}", r.display_name);
+        }
+    }
+}
+
+#[test]
+fn media_flows_within_a_meeting_and_never_across_meetings() {
+    mc_rt::block_on(async {
+        let d = Deployment::start(|_, _| {}).await;
+        let api = d.api();
+        let (m1, m2) = (api.create_meeting("design review").await.unwrap(), api.create_meeting("standup").await.unwrap());
+        let reports = d.run_clients(vec![d.client("ada", m1, 11), d.client("bob", m1, 12), d.client("cyd", m1, 13), d.client("dan", m2, 14)]).await;
+        assert!(reports.iter().all(|r| r.media_path == client::MediaPath::Udp), "{reports:#?}");
+        assert_isolated_meetings(&reports);
+        assert_eq!(reports[3].received, 0, "alone in its meeting, dan hears nothing");
+    });
+}
+
+#[test]
+fn media_falls_back_to_tls_443_when_udp_and_tcp_8801_are_unreachable() {
+    mc_rt::block_on(async {
+        // A UDP socket that never answers stands for a firewalled UDP port; a closed TCP port
+        // refuses connections, as a blocked one does.
+        let black_hole = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let closed_tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let udp_port = black_hole.local_addr().unwrap().port();
+        let d = Deployment::start(|c, _| {
+            c.advertise_media_udp_port = Some(udp_port);
+            c.advertise_media_tcp_port = Some(closed_tcp);
+        })
+        .await;
+        let m = d.api().create_meeting("fallback").await.unwrap();
+        let reports = d.run_clients(vec![d.client("ada", m, 21), d.client("bob", m, 22)]).await;
+        assert!(reports.iter().all(|r| r.media_path == client::MediaPath::Tls), "{reports:#?}");
+        assert_isolated_meetings(&reports);
+        drop(black_hole);
+    });
+}
+
+#[test]
+fn media_uses_tcp_8801_when_only_udp_is_unreachable() {
+    mc_rt::block_on(async {
+        let black_hole = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let udp_port = black_hole.local_addr().unwrap().port();
+        let d = Deployment::start(|c, _| c.advertise_media_udp_port = Some(udp_port)).await;
+        let m = d.api().create_meeting("tcp").await.unwrap();
+        let reports = d.run_clients(vec![d.client("ada", m, 31), d.client("bob", m, 32)]).await;
+        assert!(reports.iter().all(|r| r.media_path == client::MediaPath::Tcp), "{reports:#?}");
+        assert_isolated_meetings(&reports);
+    });
+}
+
+/// Joins with a raw ticket on the signalling port and returns the ZC's answer.
+async fn join_raw(d: &Deployment, ticket: &str) -> ZcToClient {
+    let config = tls::client_config(&d.ca, None, alpn::SIGNAL).unwrap();
+    let stream = tls::connect(d.controller.signal_addr, "127.0.0.1", config, Duration::from_secs(2)).await.unwrap();
+    let (rd, mut wr) = mc_rt::split(stream);
+    write_frame(&mut wr, &ClientToZc::Join { ticket: ticket.into() }).await.unwrap();
+    FrameReader::new(rd).next::<ZcToClient>().await.unwrap().expect("an answer")
+}
+
+fn reason(msg: &ZcToClient) -> RejectReason {
+    match msg {
+        ZcToClient::Rejected { reason, message } => {
+            assert!(!message.is_empty());
+            *reason
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+#[test]
+fn bad_expired_and_replayed_tickets_are_refused_with_a_reason() {
+    mc_rt::block_on(async {
+        let d = Deployment::start(|_, cloud| cloud.ticket_ttl_s = 1).await;
+        let m = d.api().create_meeting("tickets").await.unwrap();
+        assert_eq!(reason(&join_raw(&d, "not-a-ticket").await), RejectReason::TicketInvalid);
+
+        let grant = client::fetch_ticket(&d.client("eve", m, 41), &d.ca).await.unwrap();
+        let mut forged = grant.ticket.clone();
+        forged.replace_range(forged.len() - 2.., if forged.ends_with("00") { "11" } else { "00" });
+        assert_eq!(reason(&join_raw(&d, &forged).await), RejectReason::TicketInvalid);
+
+        assert!(matches!(join_raw(&d, &grant.ticket).await, ZcToClient::Joined { .. }));
+        assert_eq!(reason(&join_raw(&d, &grant.ticket).await), RejectReason::TicketReplayed);
+
+        let late = client::fetch_ticket(&d.client("mallory", m, 42), &d.ca).await.unwrap();
+        mc_rt::sleep(Duration::from_millis(1_200)).await;
+        assert_eq!(reason(&join_raw(&d, &late.ticket).await), RejectReason::TicketExpired);
+    });
+}
+
+#[test]
+fn the_management_api_requires_its_key_and_explains_bad_requests() {
+    mc_rt::block_on(async {
+        let d = Deployment::start(|_, _| {}).await;
+        let wrong = ManagementApi { api_key: "wrong-key-wrong-key".into(), ..d.api() };
+        let err = wrong.create_meeting("x").await.unwrap_err();
+        assert!(err.contains("401") && err.contains("API key"), "{err}");
+        let err = d.api().call("POST", "/v1/meetings", Some(serde_json::json!({ "topic": "" }))).await.unwrap_err();
+        assert!(err.contains("422") && err.contains("topic"), "{err}");
+        let err = d.api().call("POST", "/v1/meetings/99/tickets", Some(serde_json::json!({ "display_name": "x" }))).await.unwrap_err();
+        assert!(err.contains("404") && err.contains("does not exist"), "{err}");
+        let err = d.api().call("POST", "/v1/meetings", Some(serde_json::json!({ "topik": "x" }))).await.unwrap_err();
+        assert!(err.contains("400") && err.contains("unknown field"), "{err}");
+    });
+}
