@@ -1,1 +1,3 @@
-fn main(){}
+fn main() {
+    std::process::exit(connector_cli::main(std::env::args_os()));
+}

@@ -19,7 +19,7 @@ use mc_rt::sync::mpsc;
 use mc_rt::tls::{self, Identity, Router};
 use mc_wire::ports::alpn;
 use mc_wire::signal::{MediaEndpoints, ZcToClient};
-use mc_wire::{ControllerId, MmrId};
+use mc_wire::MmrId;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -77,13 +77,14 @@ impl Ctx {
     }
 }
 
-/// A running controller: where it listens.
-#[derive(Debug, Clone)]
+/// A running controller: where it listens, and its MMR (for counters).
+#[derive(Clone)]
 pub struct ControllerHandle {
     pub signal_addr: SocketAddr,
     pub tls_addr: SocketAddr,
     pub media_udp_addr: SocketAddr,
     pub media_tcp_addr: SocketAddr,
+    pub mmr: Mmr,
 }
 
 /// Binds every controller port, starts serving, and starts the cloud link; returns once bound.
@@ -98,6 +99,7 @@ pub async fn start(config: ControllerConfig, identity: Identity, events: EventLo
         tls_addr: shared_tls.local_addr().expect("bound"),
         media_udp_addr: mmr.udp_addr,
         media_tcp_addr: mmr.tcp_addr,
+        mmr: mmr.clone(),
     };
 
     let mut zc = Zc::new(ZcLimits { max_meetings: config.max_meetings }, rng);
@@ -157,12 +159,5 @@ async fn accept_loop(listener: TcpListener, router: Router, ctx: Ctx) {
                 Err(e) => tracing::debug!(port, "refused a connection: {e}"),
             }
         });
-    }
-}
-
-impl ControllerHandle {
-    /// The controller id as the cloud knows it.
-    pub fn id(config: &ControllerConfig) -> ControllerId {
-        ControllerId(config.id.clone())
     }
 }

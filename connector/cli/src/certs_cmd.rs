@@ -1,0 +1,71 @@
+//! `connector certs init`: a deployment CA and one certificate per host.
+
+use anyhow::Context;
+use clap::Subcommand;
+use std::path::PathBuf;
+
+#[derive(Subcommand, Debug)]
+pub enum CertsCommand {
+    /// Create a deployment CA and a certificate and key for each host, in DIR.
+    ///
+    /// Keys are Ed25519; certificates serve as both TLS server and client identities (mutual TLS
+    /// on on-premises links and links to the cloud). Existing files are not overwritten.
+    Init {
+        /// Directory to write ca.pem, ca.key and <host>.pem / <host>.key into.
+        dir: PathBuf,
+        /// A host as NAME=SAN[,SAN...], where each SAN is a DNS name or IP address clients use to
+        /// reach it. Repeat for each host. Default: cloud and controller-1 on loopback.
+        #[arg(long = "host", value_name = "NAME=SANS")]
+        hosts: Vec<String>,
+        /// Days the certificates are valid, from an hour ago.
+        #[arg(long, default_value_t = mc_node::identities::DEFAULT_VALIDITY_DAYS)]
+        days: u32,
+        /// Names the deployment in the CA's subject.
+        #[arg(long, default_value = "meeting-connector")]
+        deployment: String,
+    },
+}
+
+/// The hosts `connector up` runs, on their loopback addresses.
+pub fn default_hosts() -> Vec<(String, Vec<String>)> {
+    vec![
+        ("cloud".into(), vec!["localhost".into(), "127.0.0.1".into()]),
+        ("controller-1".into(), vec!["localhost".into(), "127.0.0.2".into()]),
+    ]
+}
+
+pub fn parse_host(spec: &str) -> anyhow::Result<(String, Vec<String>)> {
+    let (name, sans) = spec
+        .split_once('=')
+        .ok_or_else(|| crate::UsageError(format!("--host {spec:?}: expected NAME=SAN[,SAN...]")))?;
+    let sans: Vec<String> = sans.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+    if name.is_empty() || sans.is_empty() {
+        return Err(crate::UsageError(format!("--host {spec:?}: needs a name and at least one DNS name or IP address")).into());
+    }
+    Ok((name.to_string(), sans))
+}
+
+pub fn run(cmd: CertsCommand) -> anyhow::Result<()> {
+    let CertsCommand::Init { dir, hosts, days, deployment } = cmd;
+    let hosts = if hosts.is_empty() { default_hosts() } else { hosts.iter().map(|h| parse_host(h)).collect::<anyhow::Result<_>>()? };
+    if days == 0 {
+        return Err(crate::UsageError("--days must be at least 1".into()).into());
+    }
+    write_identities(&dir, &deployment, &hosts, days)?;
+    println!("wrote a deployment CA and {} host certificates to {} (valid {days} days)", hosts.len(), dir.display());
+    for (name, sans) in &hosts {
+        println!("  {name}: {}", sans.join(", "));
+    }
+    Ok(())
+}
+
+pub fn write_identities(dir: &std::path::Path, deployment: &str, hosts: &[(String, Vec<String>)], days: u32) -> anyhow::Result<()> {
+    if dir.join("ca.pem").exists() {
+        return Err(crate::UsageError(format!("{} already holds a deployment CA; remove it or choose another directory", dir.display())).into());
+    }
+    let refs: Vec<(&str, Vec<String>)> = hosts.iter().map(|(n, s)| (n.as_str(), s.clone())).collect();
+    let now_unix_s = (mc_rt::unix_now_ms() / 1000) as i64;
+    let ids = mc_node::identities::generate(deployment, &refs, mc_rt::fresh_seed(), now_unix_s, days).context("generating certificates")?;
+    ids.write(dir).context("writing certificates")?;
+    Ok(())
+}

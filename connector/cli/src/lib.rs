@@ -1,0 +1,105 @@
+//! The `connector` command line. Raw arguments become validated configuration before anything
+//! runs; errors print once, with context, and map to exit codes (2: usage or configuration,
+//! 1: anything that failed while running).
+
+mod certs_cmd;
+mod roles;
+mod up;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "connector",
+    version,
+    about = "An on-premises meeting connector: controllers, MMRs, a client and a stand-in for the public cloud",
+    long_about = "An on-premises meeting connector. Meeting metadata lives in a (stand-in) public cloud; \
+signalling and all media stay on controller and MMR machines inside your network.\n\n\
+Quick start: `connector up --demo` starts a complete local deployment on loopback and shows media flowing.",
+    after_help = "Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) to change how much is shown."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Start a complete local deployment (cloud + one controller VM) on loopback and run until Ctrl-C.
+    Up(up::UpArgs),
+    /// Manage deployment identities (CA and per-host certificates).
+    Certs {
+        #[command(subcommand)]
+        command: certs_cmd::CertsCommand,
+    },
+    /// Run the cloud stand-in: management (HTTPS) and status sync (TLS).
+    Cloud(roles::RoleArgs),
+    /// Run a controller VM: the zone controller and its MMR.
+    Controller(roles::RoleArgs),
+    /// Join a meeting as one participant, send and receive media, and print what moved.
+    Client(roles::ClientArgs),
+    /// Create meetings and look at the zone through the cloud's management API.
+    Meeting(roles::MeetingArgs),
+}
+
+/// Runs the CLI; returns the process exit code.
+pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    // `up` prints its own summary; the per-event log is there with RUST_LOG=info.
+    init_tracing(if matches!(cli.command, Command::Up(_)) { "warn" } else { "info" });
+    let result = match cli.command {
+        Command::Up(args) => mc_rt::block_on(up::run(args)),
+        Command::Certs { command } => certs_cmd::run(command),
+        Command::Cloud(args) => mc_rt::block_on(roles::cloud(args)),
+        Command::Controller(args) => mc_rt::block_on(roles::controller(args)),
+        Command::Client(args) => mc_rt::block_on(roles::client(args)),
+        Command::Meeting(args) => mc_rt::block_on(roles::meeting(args)),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            if e.chain().any(|c| c.is::<mc_node::config::ConfigError>() || c.is::<UsageError>()) {
+                2
+            } else {
+                1
+            }
+        }
+    }
+}
+
+/// A mistake in how the command was invoked (exit code 2).
+#[derive(Debug)]
+pub(crate) struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}
+
+/// Reads a TOML config file into a role's configuration type.
+pub(crate) fn load_toml<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).map_err(|e| anyhow::Error::new(UsageError(format!("{}: {e}", path.display()))))
+}
+
+pub(crate) fn default_state_dir() -> PathBuf {
+    PathBuf::from("state")
+}

@@ -1,0 +1,211 @@
+//! Running one role alone: `connector cloud`, `controller`, `client`, `meeting`.
+
+use crate::{default_state_dir, load_toml, UsageError};
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use mc_node::client::{self, ManagementApi};
+use mc_node::config::{ClientConfig, CloudConfig, ControllerConfig};
+use mc_node::EventLog;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct RoleArgs {
+    /// TOML configuration file; every field has a default (see --print-config).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Directory holding ca.pem and this host's <name>.pem / <name>.key (from `connector certs init`).
+    #[arg(long, default_value_os_t = default_state_dir().join("certs"))]
+    certs: PathBuf,
+    /// Print the effective configuration as TOML and exit.
+    #[arg(long)]
+    print_config: bool,
+}
+
+fn load<T: serde::de::DeserializeOwned + Default>(path: &Option<PathBuf>) -> anyhow::Result<T> {
+    match path {
+        Some(p) => load_toml(p),
+        None => Ok(T::default()),
+    }
+}
+
+fn print_config<T: serde::Serialize>(c: &T) -> anyhow::Result<()> {
+    print!("{}", toml::to_string(c).context("rendering the configuration")?);
+    Ok(())
+}
+
+async fn until_ctrl_c() -> anyhow::Result<()> {
+    mc_rt::ctrl_c().await.context("waiting for Ctrl-C")?;
+    eprintln!("stopping");
+    Ok(())
+}
+
+pub async fn cloud(args: RoleArgs) -> anyhow::Result<()> {
+    let mut config: CloudConfig = load(&args.config)?;
+    if config.api_key.is_empty() {
+        config.api_key = std::env::var("CONNECTOR_API_KEY").unwrap_or_default();
+    }
+    if args.print_config {
+        return print_config(&config);
+    }
+    config.validate()?;
+    let identity = mc_rt::certs::load_identity(&args.certs, &config.name).context("loading the cloud's identity")?;
+    let handle = mc_node::cloud::start(config, identity, EventLog::tracing_only("cloud")).await?;
+    println!("cloud management (HTTPS) on {}; status sync on {} (and on {} by ALPN)", handle.https_addr, handle.status_sync_addr, handle.https_addr);
+    until_ctrl_c().await
+}
+
+pub async fn controller(args: RoleArgs) -> anyhow::Result<()> {
+    let config: ControllerConfig = load(&args.config)?;
+    if args.print_config {
+        return print_config(&config);
+    }
+    config.validate()?;
+    let identity = mc_rt::certs::load_identity(&args.certs, &config.id).context("loading the controller's identity")?;
+    let id = config.id.clone();
+    let h = mc_node::controller::start(config, identity, EventLog::tracing_only(&id)).await?;
+    println!(
+        "controller {id}: signalling {}; shared TLS {}; media UDP {} TCP {}",
+        h.signal_addr, h.tls_addr, h.media_udp_addr, h.media_tcp_addr
+    );
+    until_ctrl_c().await
+}
+
+/// Where the cloud is and how to authenticate to it.
+#[derive(Args, Debug)]
+pub struct CloudAccess {
+    /// TOML client configuration (`connector up` writes one to state/client.toml).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// The deployment CA certificate that signs the cloud's and controllers' certificates.
+    #[arg(long, default_value_os_t = default_state_dir().join("certs").join("ca.pem"))]
+    ca: PathBuf,
+    /// Cloud host (overrides the configuration).
+    #[arg(long)]
+    cloud: Option<String>,
+    /// Cloud HTTPS port (overrides the configuration).
+    #[arg(long)]
+    cloud_port: Option<u16>,
+    /// Management API key (or set CONNECTOR_API_KEY).
+    #[arg(long, env = "CONNECTOR_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+}
+
+impl CloudAccess {
+    fn client_config(&self) -> anyhow::Result<ClientConfig> {
+        let mut c: ClientConfig = load(&self.config)?;
+        if let Some(h) = &self.cloud {
+            c.cloud_host = h.clone();
+        }
+        if let Some(p) = self.cloud_port {
+            c.cloud_https_port = p;
+        }
+        if let Some(k) = &self.api_key {
+            c.api_key = k.clone();
+        }
+        if c.api_key.is_empty() {
+            return Err(UsageError("no API key: pass --api-key, set CONNECTOR_API_KEY, or use --config state/client.toml".into()).into());
+        }
+        Ok(c)
+    }
+
+    fn ca(&self) -> anyhow::Result<rustls::pki_types::CertificateDer<'static>> {
+        mc_rt::certs::load_ca(&self.ca).context("loading the deployment CA (--ca)")
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ClientArgs {
+    #[command(flatten)]
+    access: CloudAccess,
+    /// The meeting to join.
+    #[arg(long)]
+    meeting: Option<u64>,
+    /// Display name.
+    #[arg(long)]
+    name: Option<String>,
+    /// How long to stay, in milliseconds; 0 stays until Ctrl-C.
+    #[arg(long)]
+    duration_ms: Option<u64>,
+    /// Print the final report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn client(args: ClientArgs) -> anyhow::Result<()> {
+    let mut config = args.access.client_config()?;
+    if let Some(m) = args.meeting {
+        config.meeting = m;
+    }
+    if let Some(n) = args.name {
+        config.display_name = n;
+    }
+    if let Some(d) = args.duration_ms {
+        config.duration_ms = d;
+    }
+    config.validate()?;
+    let ca = args.access.ca()?;
+    let name = config.display_name.clone();
+    let stop = async {
+        let _ = mc_rt::ctrl_c().await;
+    };
+    let report = client::run(config, ca, EventLog::tracing_only(&name), stop).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{} was {} in meeting {} via {} (signalling port {}, media over {}, joined in {} ms)",
+            report.display_name, report.participant, report.meeting, report.controller, report.signalling_port, report.media_path, report.join_ms
+        );
+        println!("sent {} RTP packets; received {} from {} other participants", report.sent, report.received, report.by_source.len());
+        for (ssrc, s) in &report.by_source {
+            println!("  from ssrc {ssrc:#010x}: {} received, {} lost", s.received, s.lost);
+        }
+        if let Some(r) = &report.ended_by_zc {
+            println!("the session ended early: {r}");
+        }
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct MeetingArgs {
+    #[command(subcommand)]
+    command: MeetingCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum MeetingCommand {
+    /// Create a meeting and print its id.
+    Create {
+        #[command(flatten)]
+        access: CloudAccess,
+        #[arg(long, default_value = "meeting")]
+        topic: String,
+    },
+    /// List meetings.
+    List {
+        #[command(flatten)]
+        access: CloudAccess,
+    },
+    /// Show the controllers status sync knows, and whether each is live.
+    Status {
+        #[command(flatten)]
+        access: CloudAccess,
+    },
+}
+
+pub async fn meeting(args: MeetingArgs) -> anyhow::Result<()> {
+    let (access, method, path, body) = match &args.command {
+        MeetingCommand::Create { access, topic } => (access, "POST", "/v1/meetings", Some(serde_json::json!({ "topic": topic }))),
+        MeetingCommand::List { access } => (access, "GET", "/v1/meetings", None),
+        MeetingCommand::Status { access } => (access, "GET", "/v1/status", None),
+    };
+    let c = access.client_config()?;
+    let api = ManagementApi { host: c.cloud_host.clone(), port: c.cloud_https_port, api_key: c.api_key.clone(), ca: access.ca()?, timeout_ms: c.connect_timeout_ms };
+    let value = api.call(method, path, body).await.map_err(anyhow::Error::msg).with_context(|| format!("{method} {path}"))?;
+    match &args.command {
+        MeetingCommand::Create { .. } => println!("{}", value["id"]),
+        _ => println!("{}", serde_json::to_string_pretty(&value)?),
+    }
+    Ok(())
+}
