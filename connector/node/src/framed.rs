@@ -29,7 +29,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// bytes are only consumed from the socket and handed to the decoder in one step.
     pub async fn next<T: DeserializeOwned>(&mut self) -> Result<Option<T>, LinkError> {
         loop {
-            if let Some(msg) = self.dec.next()? {
+            if let Some(msg) = self.dec.next_message()? {
                 return Ok(Some(msg));
             }
             let n = self.rd.read(&mut self.buf).await?;

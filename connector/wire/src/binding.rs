@@ -77,7 +77,7 @@ impl Binding {
         if u32::from_be_bytes([p[4], p[5], p[6], p[7]]) != MAGIC_COOKIE {
             return Err(DecodeError::malformed(WHAT, "bad magic cookie"));
         }
-        if len % 4 != 0 || HEADER_BYTES + len != p.len() {
+        if !len.is_multiple_of(4) || HEADER_BYTES + len != p.len() {
             return Err(DecodeError::malformed(WHAT, format!("length field {len} does not match {} attribute bytes", p.len() - HEADER_BYTES)));
         }
         let txn: TransactionId = p[8..20].try_into().expect("12 bytes");

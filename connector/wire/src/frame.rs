@@ -40,7 +40,7 @@ pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
 pub fn decode<T: DeserializeOwned>(frame: &[u8]) -> Result<T, DecodeError> {
     let mut dec = FrameDecoder::default();
     dec.push(frame);
-    match dec.next::<T>()? {
+    match dec.next_message::<T>()? {
         Some(msg) if dec.buffered() == 0 => Ok(msg),
         Some(_) => Err(DecodeError::malformed("control frame", "trailing bytes after frame")),
         None => Err(DecodeError::Truncated {
@@ -75,7 +75,7 @@ impl FrameDecoder {
         }
     }
 
-    pub fn next<T: DeserializeOwned>(&mut self) -> Result<Option<T>, DecodeError> {
+    pub fn next_message<T: DeserializeOwned>(&mut self) -> Result<Option<T>, DecodeError> {
         let Some(h) = self.buf.get(..HEADER_BYTES) else { return Ok(None) };
         let len = u32::from_be_bytes([h[0], h[1], h[2], h[3]]) as usize;
         if len > MAX_FRAME_BYTES {

@@ -14,7 +14,7 @@ pub fn encode(bytes: &[u8]) -> String {
 
 pub fn decode(what: &'static str, s: &str) -> Result<Vec<u8>, DecodeError> {
     let s = s.as_bytes();
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(DecodeError::malformed(what, "odd number of hex digits"));
     }
     fn nibble(what: &'static str, c: u8) -> Result<u8, DecodeError> {

@@ -279,7 +279,7 @@ fn frame_stream_checked<T: DeserializeOwned + Debug>(input: &[u8], sizes: &[usiz
     for chunk in split(input, sizes) {
         dec.push(chunk);
         loop {
-            match dec.next::<T>() {
+            match dec.next_message::<T>() {
                 Ok(Some(_)) => continue,
                 Ok(None) => break,
                 Err(e) => {
@@ -664,7 +664,7 @@ proptest! {
         let mut got = Vec::new();
         for piece in split_at_points(&stream, &cuts) {
             dec.push(piece);
-            while let Some(m) = dec.next::<ClientToZc>().unwrap() {
+            while let Some(m) = dec.next_message::<ClientToZc>().unwrap() {
                 got.push(m);
             }
         }
@@ -702,7 +702,7 @@ fn oversized_frame_is_refused_from_its_header_alone() {
     // (and buffer) the 64 KiB body the header announces.
     let mut dec = FrameDecoder::default();
     dec.push(&header);
-    assert_eq!(dec.next::<ClientToZc>().unwrap_err(), too_large);
+    assert_eq!(dec.next_message::<ClientToZc>().unwrap_err(), too_large);
     assert_eq!(dec.buffered(), 4);
     assert_eq!(frame::decode::<ClientToZc>(&header).unwrap_err(), too_large);
 

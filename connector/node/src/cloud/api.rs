@@ -67,7 +67,7 @@ pub(super) async fn handle(req: Request<Incoming>, shared: Shared) -> Response<B
             }
             let create: Create = match parse(&body) {
                 Ok(c) => c,
-                Err(r) => return r,
+                Err(r) => return *r,
             };
             match shared.lock().unwrap().management.create_meeting(now_ms, &create.topic) {
                 Ok(m) => json_response(StatusCode::CREATED, &m),
@@ -94,7 +94,7 @@ pub(super) async fn handle(req: Request<Incoming>, shared: Shared) -> Response<B
             }
             let join: Join = match parse(&body) {
                 Ok(j) => j,
-                Err(r) => return r,
+                Err(r) => return *r,
             };
             let mut s = shared.lock().unwrap();
             let controllers: Vec<_> = s
@@ -134,8 +134,8 @@ pub(super) async fn handle(req: Request<Incoming>, shared: Shared) -> Response<B
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response<Body>> {
-    serde_json::from_slice(body).map_err(|e| error(StatusCode::BAD_REQUEST, "invalid_json", format!("request body: {e}")))
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Box<Response<Body>>> {
+    serde_json::from_slice(body).map_err(|e| Box::new(error(StatusCode::BAD_REQUEST, "invalid_json", format!("request body: {e}"))))
 }
 
 fn meeting_id(s: &str) -> Option<MeetingId> {

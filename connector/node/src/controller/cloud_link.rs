@@ -34,7 +34,7 @@ impl CloudPath {
 
 enum End {
     Lost(String),
-    Better(CloudPath, ClientTlsStream<TcpStream>),
+    Better(CloudPath, Box<ClientTlsStream<TcpStream>>),
 }
 
 pub(super) async fn run(ctx: Ctx, identity: Identity, handle: ControllerHandle) {
@@ -79,7 +79,7 @@ pub(super) async fn run(ctx: Ctx, identity: Identity, handle: ControllerHandle) 
             }
             End::Better(path, stream) => {
                 ctx.events.record(format_args!("cloud link moving back to port {}", path.port(&ctx)));
-                next = Some((path, stream));
+                next = Some((path, *stream));
             }
         }
     }
@@ -138,7 +138,7 @@ async fn session(
                 }
                 if let Some(better) = ladder.reprobe_due(mc_rt::unix_now_ms()) {
                     if let Ok(stream) = connect(ctx, better, tls_config).await {
-                        return End::Better(better, stream);
+                        return End::Better(better, Box::new(stream));
                     }
                 }
             }

@@ -1,0 +1,106 @@
+//! The loopback test harness: a real cloud and controller on 127.0.0.1 with ephemeral ports.
+#![allow(dead_code)]
+
+use mc_node::client::{self, ClientReport, ManagementApi};
+use mc_node::config::{ClientConfig, CloudConfig, ControllerConfig};
+use mc_node::{cloud, controller, identities, EventLog};
+use mc_wire::MeetingId;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub const API_KEY: &str = "test-api-key-0123456789";
+
+pub struct Deployment {
+    pub cloud: cloud::CloudHandle,
+    pub controller: controller::ControllerHandle,
+    pub ids: mc_rt::certs::Deployment,
+    pub ca: rustls::pki_types::CertificateDer<'static>,
+    pub events: Arc<Mutex<Vec<String>>>,
+}
+
+impl Deployment {
+    pub async fn start(tweak: impl FnOnce(&mut ControllerConfig, &mut CloudConfig)) -> Deployment {
+        let hosts = [("cloud", vec!["127.0.0.1".to_string()]), ("controller-1", vec!["127.0.0.1".to_string()])];
+        let ids = identities::generate("test", &hosts, 7, mc_rt::unix_now_ms() as i64 / 1000, 1).unwrap();
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let mut cloud_cfg = CloudConfig { https_port: 0, status_sync_port: 0, api_key: API_KEY.into(), seed: Some(1), ..Default::default() };
+        let mut ctl_cfg = ControllerConfig {
+            listen: "127.0.0.1".parse().unwrap(),
+            signal_port: 0,
+            tls_port: 0,
+            media_udp_port: 0,
+            media_tcp_port: 0,
+            seed: Some(2),
+            connect_timeout_ms: 500,
+            ..Default::default()
+        };
+        tweak(&mut ctl_cfg, &mut cloud_cfg);
+        let cloud = cloud::start(cloud_cfg, ids.identity("cloud").unwrap(), EventLog::collecting("cloud", events.clone())).await.unwrap();
+        ctl_cfg.cloud_status_sync_port = cloud.status_sync_addr.port();
+        ctl_cfg.cloud_https_port = cloud.https_addr.port();
+        let controller = controller::start(ctl_cfg, ids.identity("controller-1").unwrap(), EventLog::collecting("controller-1", events.clone())).await.unwrap();
+        let d = Deployment { cloud, controller, ca: ids.ca().unwrap(), ids, events };
+        d.wait_for("registered with the cloud").await;
+        d
+    }
+
+    pub async fn wait_for(&self, needle: &str) {
+        for _ in 0..100 {
+            if self.events.lock().unwrap().iter().any(|e| e.contains(needle)) {
+                return;
+            }
+            mc_rt::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no event {needle:?} in {:#?}", self.events.lock().unwrap());
+    }
+
+    pub fn api(&self) -> ManagementApi {
+        ManagementApi { host: "127.0.0.1".into(), port: self.cloud.https_addr.port(), api_key: API_KEY.into(), ca: self.ca.clone(), timeout_ms: 2_000 }
+    }
+
+    pub fn client(&self, name: &str, meeting: MeetingId, seed: u64) -> ClientConfig {
+        ClientConfig {
+            display_name: name.into(),
+            cloud_https_port: self.cloud.https_addr.port(),
+            api_key: API_KEY.into(),
+            meeting: meeting.0,
+            media_packets_per_s: 50,
+            duration_ms: 1_500,
+            connect_timeout_ms: 500,
+            binding_timeout_ms: 200,
+            binding_attempts: 2,
+            seed: Some(seed),
+            ..Default::default()
+        }
+    }
+
+    /// Runs clients concurrently; every one must join.
+    pub async fn run_clients(&self, clients: Vec<ClientConfig>) -> Vec<ClientReport> {
+        let handles: Vec<_> = clients
+            .into_iter()
+            .map(|c| {
+                let (ca, ev) = (self.ca.clone(), EventLog::collecting(&c.display_name, self.events.clone()));
+                mc_rt::spawn(async move { client::run(c, ca, ev, std::future::pending()).await })
+            })
+            .collect();
+        let mut reports = Vec::new();
+        for h in handles {
+            reports.push(h.await.unwrap().expect("client joined"));
+        }
+        reports
+    }
+}
+
+/// Media reaches every other participant of the meeting and nobody outside it.
+pub fn assert_isolated_meetings(reports: &[ClientReport]) {
+    for r in reports {
+        let peers: Vec<u32> = reports.iter().filter(|o| o.meeting == r.meeting && o.ssrc != r.ssrc).map(|o| o.ssrc).collect();
+        let from: Vec<u32> = r.by_source.keys().copied().collect();
+        assert_eq!(from, { let mut p = peers.clone(); p.sort(); p }, "{} heard exactly its meeting's other participants", r.display_name);
+        for ssrc in peers {
+            let got = r.by_source[&ssrc].received;
+            assert!(got >= 20, "{} received only {got} packets from {ssrc}", r.display_name);
+        }
+    }
+}
+
