@@ -14,7 +14,7 @@ pub enum CertsCommand {
         /// Directory to write ca.pem, ca.key and <host>.pem / <host>.key into.
         dir: PathBuf,
         /// A host as NAME=SAN[,SAN...], where each SAN is a DNS name or IP address clients use to
-        /// reach it. Repeat for each host. Default: cloud and controller-1 on loopback.
+        /// reach it. Repeat for each host. Default: cloud, controller-1 and mmr-1..mmr-8 on loopback.
         #[arg(long = "host", value_name = "NAME=SANS")]
         hosts: Vec<String>,
         /// Days the certificates are valid, from an hour ago.
@@ -26,12 +26,24 @@ pub enum CertsCommand {
     },
 }
 
+/// MMR VMs `connector up` can run, each on its own loopback address.
+pub const MAX_LOCAL_MMR_VMS: u32 = 8;
+
+/// The loopback address of local MMR VM `i` (1-based).
+pub fn mmr_vm_ip(i: u32) -> String {
+    format!("127.0.0.{}", 10 + i)
+}
+
 /// The hosts `connector up` runs, on their loopback addresses.
 pub fn default_hosts() -> Vec<(String, Vec<String>)> {
-    vec![
+    let mut hosts = vec![
         ("cloud".into(), vec!["localhost".into(), "127.0.0.1".into()]),
         ("controller-1".into(), vec!["localhost".into(), "127.0.0.2".into()]),
-    ]
+    ];
+    for i in 1..=MAX_LOCAL_MMR_VMS {
+        hosts.push((format!("mmr-{i}"), vec!["localhost".into(), mmr_vm_ip(i)]));
+    }
+    hosts
 }
 
 pub fn parse_host(spec: &str) -> anyhow::Result<(String, Vec<String>)> {

@@ -28,7 +28,7 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Start a complete local deployment (cloud + one controller VM) on loopback and run until Ctrl-C.
+    /// Start a complete local deployment (cloud, a controller VM, MMR VMs) on loopback and run until Ctrl-C.
     Up(up::UpArgs),
     /// Manage deployment identities (CA and per-host certificates).
     Certs {
@@ -39,6 +39,8 @@ enum Command {
     Cloud(roles::RoleArgs),
     /// Run a controller VM: the zone controller and its MMR.
     Controller(roles::RoleArgs),
+    /// Run an MMR VM: one media router linked to a controller, adding its capacity to the zone.
+    Mmr(roles::RoleArgs),
     /// Join a meeting as one participant, send and receive media, and print what moved.
     Client(roles::ClientArgs),
     /// Create meetings and look at the zone through the cloud's management API.
@@ -61,6 +63,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::Certs { command } => certs_cmd::run(command),
         Command::Cloud(args) => mc_rt::block_on(roles::cloud(args)),
         Command::Controller(args) => mc_rt::block_on(roles::controller(args)),
+        Command::Mmr(args) => mc_rt::block_on(roles::mmr(args)),
         Command::Client(args) => mc_rt::block_on(roles::client(args)),
         Command::Meeting(args) => mc_rt::block_on(roles::meeting(args)),
     };

@@ -70,6 +70,19 @@ pub async fn controller(args: RoleArgs) -> anyhow::Result<()> {
     until_ctrl_c().await
 }
 
+pub async fn mmr(args: RoleArgs) -> anyhow::Result<()> {
+    let config: mc_node::config::MmrConfig = load(&args.config)?;
+    if args.print_config {
+        return print_config(&config);
+    }
+    config.validate()?;
+    let identity = mc_rt::certs::load_identity(&args.certs, &config.id).context("loading the MMR's identity")?;
+    let id = config.id.clone();
+    let h = mc_node::mmr::vm::start(config, identity, EventLog::tracing_only(&id)).await?;
+    println!("MMR {id}: media UDP {} TCP {} TLS {}", h.media_udp_addr, h.media_tcp_addr, h.tls_addr);
+    until_ctrl_c().await
+}
+
 /// Where the cloud is and how to authenticate to it.
 #[derive(Args, Debug)]
 pub struct CloudAccess {

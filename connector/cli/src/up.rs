@@ -1,11 +1,11 @@
 //! `connector up`: a complete local deployment — the cloud on 127.0.0.1 and one controller VM on
 //! 127.0.0.2 — with fresh identities in a state directory, and optionally a demo meeting.
 
-use crate::certs_cmd::{default_hosts, write_identities};
+use crate::certs_cmd::{default_hosts, mmr_vm_ip, write_identities};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use mc_node::client::{self, ManagementApi};
-use mc_node::config::{ClientConfig, CloudConfig, ControllerConfig};
+use mc_node::config::{ClientConfig, CloudConfig, ControllerConfig, MmrConfig};
 use mc_node::EventLog;
 use mc_wire::ports;
 use std::path::{Path, PathBuf};
@@ -26,6 +26,9 @@ pub struct UpArgs {
     /// Stop once the demo meeting ends instead of running until Ctrl-C.
     #[arg(long)]
     exit_after_demo: bool,
+    /// MMR VMs to start beside the controller VM (each adds its participant capacity).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=crate::certs_cmd::MAX_LOCAL_MMR_VMS as i64))]
+    mmr_vms: u32,
     /// Which ports to use. `standard` is DESIGN §3's (443 needs root or CAP_NET_BIND_SERVICE);
     /// `unprivileged` moves every 443 to 10443; `auto` uses standard ports when 443 can be bound.
     #[arg(long, value_enum, default_value_t = PortPlan::Auto)]
@@ -83,6 +86,18 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let cloud_cfg = CloudConfig { https_port: https, api_key: api_key.clone(), data_dir: Some(state.join("cloud")), ..Default::default() };
     let ctl_cfg = ControllerConfig { tls_port: https, cloud_https_port: https, ..Default::default() };
     let client_cfg = ClientConfig { cloud_https_port: https, api_key: api_key.clone(), ..Default::default() };
+    let mmr_cfgs: Vec<MmrConfig> = (1..=args.mmr_vms)
+        .map(|i| MmrConfig {
+            id: format!("mmr-{i}"),
+            listen: mmr_vm_ip(i).parse().expect("a loopback address"),
+            tls_port: https,
+            controller_fallback_port: https,
+            ..Default::default()
+        })
+        .collect();
+    for c in &mmr_cfgs {
+        write_config(&state.join(format!("{}.toml", c.id)), &format!("MMR VM: connector mmr --config state/{}.toml", c.id), c)?;
+    }
     write_config(&state.join("cloud.toml"), "The cloud stand-in: connector cloud --config state/cloud.toml", &cloud_cfg)?;
     write_config(&state.join("controller-1.toml"), "Controller VM 1: connector controller --config state/controller-1.toml", &ctl_cfg)?;
     write_config(&state.join("client.toml"), "A participant: connector client --config state/client.toml --meeting N", &client_cfg)?;
@@ -91,12 +106,25 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let cloud = mc_node::cloud::start(cloud_cfg, mc_rt::certs::load_identity(&certs, "cloud")?, EventLog::collecting("cloud", log.clone())).await?;
     let ctl = mc_node::controller::start(ctl_cfg, mc_rt::certs::load_identity(&certs, "controller-1")?, EventLog::collecting("controller-1", log.clone()))
         .await?;
+    let mut vms = Vec::new();
+    for c in mmr_cfgs {
+        let id = c.id.clone();
+        let identity = mc_rt::certs::load_identity(&certs, &id)
+            .with_context(|| format!("no certificate for {id} in {}: remove that directory to have `up` generate it again", certs.display()))?;
+        vms.push((id.clone(), mc_node::mmr::vm::start(c, identity, EventLog::collecting(&id, log.clone())).await?));
+    }
     let registered = async {
         while !log.lock().unwrap().iter().any(|l| l.contains("registered with the cloud")) {
             mc_rt::sleep(Duration::from_millis(50)).await;
         }
     };
     mc_rt::timeout(Duration::from_secs(10), registered).await.map_err(|_| anyhow::anyhow!("the controller did not register with the cloud within 10 s"))?;
+    let linked = async {
+        while log.lock().unwrap().iter().filter(|l| l.contains("linked to controller")).count() < vms.len() {
+            mc_rt::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    mc_rt::timeout(Duration::from_secs(10), linked).await.map_err(|_| anyhow::anyhow!("the MMR VMs did not link to the controller within 10 s"))?;
 
     println!("\nmeeting connector up ({} ports):", if https == ports::HTTPS { "standard" } else { "unprivileged: 443 is served on 10443" });
     println!("  cloud         management HTTPS  https://{}", cloud.https_addr);
@@ -104,12 +132,15 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     println!("  controller-1  ZC signalling     {}", ctl.signal_addr);
     println!("                shared TLS        {} (signalling and media by ALPN)", ctl.tls_addr);
     println!("                MMR media         udp {}  tcp {}", ctl.media_udp_addr, ctl.media_tcp_addr);
-    println!("  state         {}  (certs/, api-key, cloud.toml, controller-1.toml, client.toml)", state.display());
+    for (id, vm) in &vms {
+        println!("  {id:<12}  MMR media         udp {}  tcp {}  tls {}", vm.media_udp_addr, vm.media_tcp_addr, vm.tls_addr);
+    }
+    println!("  state         {}  (certs/, api-key, cloud.toml, controller-1.toml, mmr-N.toml, client.toml)", state.display());
     println!("\ntry: connector meeting create --config {0}/client.toml --ca {0}/certs/ca.pem", state.display());
     println!("     connector client --config {0}/client.toml --ca {0}/certs/ca.pem --meeting <id>", state.display());
 
     if let Some(n) = args.demo {
-        demo(n.max(2), args.demo_secs, &cloud, &ctl, &client_cfg, &certs).await?;
+        demo(n.max(2), args.demo_secs, &cloud, &ctl, &vms, &client_cfg, &certs).await?;
         if args.exit_after_demo {
             return Ok(());
         }
@@ -120,7 +151,15 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn demo(n: u32, secs: u64, cloud: &mc_node::cloud::CloudHandle, ctl: &mc_node::controller::ControllerHandle, base: &ClientConfig, certs: &Path) -> anyhow::Result<()> {
+async fn demo(
+    n: u32,
+    secs: u64,
+    cloud: &mc_node::cloud::CloudHandle,
+    ctl: &mc_node::controller::ControllerHandle,
+    vms: &[(String, mc_node::mmr::vm::MmrVmHandle)],
+    base: &ClientConfig,
+    certs: &Path,
+) -> anyhow::Result<()> {
     let ca = mc_rt::certs::load_ca(&certs.join("ca.pem"))?;
     let api = ManagementApi { host: base.cloud_host.clone(), port: cloud.https_addr.port(), api_key: base.api_key.clone(), ca: ca.clone(), timeout_ms: 2_000 };
     let meeting = api.create_meeting("demo").await.map_err(anyhow::Error::msg).context("creating the demo meeting")?;
@@ -140,14 +179,17 @@ async fn demo(n: u32, secs: u64, cloud: &mc_node::cloud::CloudHandle, ctl: &mc_n
         .collect();
     for t in 1..=secs {
         mc_rt::sleep(Duration::from_secs(1)).await;
-        let c = ctl.mmr.counters();
-        println!(
-            "  t={t:>2}s  participants {}  RTP in {:>6}  forwarded {:>6}  dropped {}",
-            ctl.mmr.participants(),
-            c.rtp_in,
-            c.rtp_out,
-            c.dropped_malformed + c.dropped_unbound
-        );
+        // The meeting lives on one MMR; sum them all so the line is right wherever it is.
+        let mmrs = std::iter::once(&ctl.mmr).chain(vms.iter().map(|(_, v)| &v.mmr));
+        let (mut participants, mut rtp_in, mut rtp_out, mut dropped) = (0, 0, 0, 0);
+        for m in mmrs {
+            let c = m.counters();
+            participants += m.participants();
+            rtp_in += c.rtp_in;
+            rtp_out += c.rtp_out;
+            dropped += c.dropped_malformed + c.dropped_unbound;
+        }
+        println!("  t={t:>2}s  participants {participants}  RTP in {rtp_in:>6}  forwarded {rtp_out:>6}  dropped {dropped}");
     }
     for h in clients {
         match h.await.context("a demo client panicked")? {

@@ -115,6 +115,8 @@ pub struct ControllerConfig {
     pub max_meetings: u32,
     /// Participants the controller's own MMR carries at most.
     pub mmr_capacity: u32,
+    /// How often linked MMR VMs report load; three missed reports take an MMR out of the zone.
+    pub mmr_report_interval_ms: u64,
     pub connect_timeout_ms: u64,
     /// How long a TLS handshake on an accepted connection may take.
     pub handshake_timeout_ms: u64,
@@ -139,6 +141,7 @@ impl Default for ControllerConfig {
             cloud_https_port: ports::HTTPS,
             max_meetings: 100,
             mmr_capacity: 200,
+            mmr_report_interval_ms: 1_000,
             connect_timeout_ms: crate::DEFAULT_CONNECT_TIMEOUT_MS,
             handshake_timeout_ms: 5_000,
             seed: None,
@@ -158,6 +161,7 @@ impl ControllerConfig {
         }
         check_positive("max_meetings", self.max_meetings as u64)?;
         check_positive("mmr_capacity", self.mmr_capacity as u64)?;
+        check_positive("mmr_report_interval_ms", self.mmr_report_interval_ms)?;
         check_positive("connect_timeout_ms", self.connect_timeout_ms)?;
         check_positive("handshake_timeout_ms", self.handshake_timeout_ms)?;
         let fixed: Vec<(&str, u16)> = [("signal_port", self.signal_port), ("tls_port", self.tls_port), ("media_tcp_port", self.media_tcp_port)]
@@ -168,6 +172,71 @@ impl ControllerConfig {
             if let Some((b, _)) = fixed[i + 1..].iter().find(|(_, pb)| pb == pa) {
                 return Err(invalid("ports", format!("{a} and {b} are both TCP port {pa}")));
             }
+        }
+        Ok(())
+    }
+
+    pub fn advertised_host(&self) -> String {
+        self.advertise_host.clone().unwrap_or_else(|| self.listen.to_string())
+    }
+}
+
+/// An MMR VM: one MMR linked to a controller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MmrConfig {
+    /// MMR id, certificate name (`<certs>/<id>.pem`) and node name in logs.
+    pub id: String,
+    /// The address every MMR service binds.
+    pub listen: IpAddr,
+    /// The host name or address clients are told to send media to; defaults to `listen`.
+    pub advertise_host: Option<String>,
+    pub media_udp_port: u16,
+    pub media_tcp_port: u16,
+    /// Media over TLS (ALPN `mc-media/1`), the last fallback.
+    pub tls_port: u16,
+    pub controller_host: String,
+    pub controller_port: u16,
+    pub controller_fallback_port: u16,
+    /// Participants this MMR carries at most.
+    pub capacity: u32,
+    pub connect_timeout_ms: u64,
+    pub handshake_timeout_ms: u64,
+}
+
+impl Default for MmrConfig {
+    fn default() -> Self {
+        MmrConfig {
+            id: "mmr-1".into(),
+            listen: IpAddr::from([127, 0, 0, 11]),
+            advertise_host: None,
+            media_udp_port: ports::MEDIA,
+            media_tcp_port: ports::MEDIA,
+            tls_port: ports::HTTPS,
+            controller_host: "127.0.0.2".into(),
+            controller_port: ports::ZC,
+            controller_fallback_port: ports::HTTPS,
+            capacity: 200,
+            connect_timeout_ms: crate::DEFAULT_CONNECT_TIMEOUT_MS,
+            handshake_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl MmrConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_name("id", &self.id)?;
+        if self.advertise_host.is_none() && self.listen.is_unspecified() {
+            return Err(invalid("advertise_host", "required when listen is a wildcard address: clients must be told where to send media"));
+        }
+        if self.controller_host.is_empty() {
+            return Err(invalid("controller_host", "must name the controller this MMR links to"));
+        }
+        check_positive("capacity", self.capacity as u64)?;
+        check_positive("connect_timeout_ms", self.connect_timeout_ms)?;
+        check_positive("handshake_timeout_ms", self.handshake_timeout_ms)?;
+        if self.tls_port != 0 && self.tls_port == self.media_tcp_port {
+            return Err(invalid("ports", format!("tls_port and media_tcp_port are both TCP port {}", self.tls_port)));
         }
         Ok(())
     }

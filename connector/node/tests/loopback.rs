@@ -4,6 +4,7 @@
 mod common;
 
 use common::{assert_isolated_meetings, Deployment};
+use mc_node::EventLog;
 use mc_node::client::{self, ManagementApi};
 use mc_node::framed::{write_frame, FrameReader};
 use mc_rt::tls;
@@ -111,5 +112,41 @@ fn the_management_api_requires_its_key_and_explains_bad_requests() {
         assert!(err.contains("404") && err.contains("does not exist"), "{err}");
         let err = d.api().call("POST", "/v1/meetings", Some(serde_json::json!({ "topik": "x" }))).await.unwrap_err();
         assert!(err.contains("400") && err.contains("unknown field"), "{err}");
+    });
+}
+
+#[test]
+fn an_mmr_vm_links_adds_its_capacity_and_carries_meetings() {
+    mc_rt::block_on(async {
+        let d = Deployment::start(|c, _| c.mmr_capacity = 2).await;
+        let vm = d.start_mmr_vm(4).await;
+        let api = d.api();
+        let meetings = [api.create_meeting("a").await.unwrap(), api.create_meeting("b").await.unwrap(), api.create_meeting("c").await.unwrap()];
+        // Sequential first joins pin each meeting to an MMR: local (0/2), then mmr-1 (0/4), then
+        // mmr-1 again (1/4 < 1/2).
+        let mut reports = Vec::new();
+        for (i, m) in meetings.iter().enumerate() {
+            let mut c = d.client(&format!("first-{i}"), *m, 100 + i as u64);
+            c.duration_ms = 2_500;
+            let (ca, ev) = (d.ca.clone(), EventLog::collecting("first", d.events.clone()));
+            reports.push(mc_rt::spawn(async move { client::run(c, ca, ev, std::future::pending()).await }));
+            d.wait_for(&format!("admitted p{} to m{}", i + 1, m.0)).await;
+        }
+        let seconds = d.run_clients(vec![d.client("second-a", meetings[0], 200), d.client("second-b", meetings[1], 201), d.client("second-c", meetings[2], 202)]).await;
+        let mut all: Vec<_> = Vec::new();
+        for h in reports {
+            all.push(h.await.unwrap().unwrap());
+        }
+        all.extend(seconds);
+        assert_isolated_meetings(&all);
+        let log = d.events.lock().unwrap().join("\n");
+        assert!(log.contains(&format!("to m{} on controller-1-mmr", meetings[0].0)), "{log}");
+        assert!(log.contains(&format!("to m{} on mmr-1", meetings[1].0)) && log.contains(&format!("to m{} on mmr-1", meetings[2].0)), "{log}");
+        assert!(vm.mmr.counters().rtp_in > 0, "media went through the MMR VM");
+
+        // The zone's capacity is the controller's MMR plus the VM's, as the cloud sees it.
+        mc_rt::sleep(Duration::from_millis(2_500)).await;
+        let status = api.call("GET", "/v1/status", None).await.unwrap();
+        assert_eq!(status["controllers"][0]["capacity"]["participants"], 6, "{status}");
     });
 }

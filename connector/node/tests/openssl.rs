@@ -56,6 +56,12 @@ fn zc_ports_speak_tls_1_3_only_and_links_require_a_certificate() {
             assert!(!ok && out.contains("alert protocol version"), "TLS 1.2 to {addr} must be refused:\n{out}");
         }
 
+        // The on-premises link (MMR VMs, HA peers) on the ZC ports.
+        for addr in [d.controller.signal_addr, d.controller.tls_addr] {
+            let (ok, out) = s_client(addr, &["-tls1_3", "-CAfile", &ca, "-alpn", "mc-link/1", "-ign_eof"]);
+            assert!(!ok && out.contains("certificate required"), "an MMR link without a certificate must be refused on {addr}:\n{out}");
+        }
+
         let link = d.cloud.status_sync_addr;
         // -ign_eof: wait for the server's verdict, which comes after the client's handshake ends.
         let (ok, out) = s_client(link, &["-tls1_3", "-CAfile", &ca, "-alpn", "mc-status/1", "-ign_eof"]);

@@ -21,6 +21,7 @@ pub mod error;
 pub mod frame;
 pub mod hex;
 pub mod ids;
+pub mod link;
 pub mod ports;
 pub mod rfc4571;
 pub mod rtp;

@@ -14,7 +14,8 @@ pub enum ControllerToCloud {
         signalling: SignallingEndpoints,
         capacity: Load,
     },
-    Heartbeat { load: Load },
+    /// Current load, and current capacity (MMRs come and go).
+    Heartbeat { load: Load, capacity: Load },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -208,7 +208,7 @@ fn controller_to_cloud() -> impl Strategy<Value = ControllerToCloud> {
                 capacity,
             }
         ),
-        load().prop_map(|load| ControllerToCloud::Heartbeat { load }),
+        (load(), load()).prop_map(|(load, capacity)| ControllerToCloud::Heartbeat { load, capacity }),
     ]
 }
 

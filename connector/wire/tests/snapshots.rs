@@ -168,7 +168,7 @@ fn status_register() {
 
 #[test]
 fn status_heartbeat() {
-    let heartbeat = ControllerToCloud::Heartbeat { load: Load { participants: 37, meetings: 4 } };
+    let heartbeat = ControllerToCloud::Heartbeat { load: Load { participants: 37, meetings: 4 }, capacity: Load { participants: 400, meetings: 100 } };
     insta::assert_snapshot!("status_heartbeat", render_frame(&heartbeat));
 }
 

@@ -43,10 +43,11 @@ impl StatusSync {
     }
 
     /// Returns false for a controller that never registered.
-    pub fn heartbeat(&mut self, now_ms: u64, id: &ControllerId, load: Load) -> bool {
+    pub fn heartbeat(&mut self, now_ms: u64, id: &ControllerId, load: Load, capacity: Load) -> bool {
         match self.controllers.get_mut(id) {
             Some(c) => {
                 c.load = load;
+                c.capacity = capacity;
                 c.last_heard_ms = now_ms;
                 c.connected = true;
                 true
@@ -90,7 +91,8 @@ mod tests {
         let mut s = StatusSync::new(3_000);
         s.register(0, ControllerId("a".into()), "z".into(), ep(), Load { participants: 200, meetings: 100 });
         let _ = s.register(0, ControllerId("b".into()), "z".into(), ep(), Load { participants: 200, meetings: 100 });
-        assert!(s.heartbeat(2_000, &ControllerId("a".into()), Load { participants: 5, meetings: 1 }));
+        assert!(s.heartbeat(2_000, &ControllerId("a".into()), Load { participants: 5, meetings: 1 }, Load { participants: 400, meetings: 100 }));
+        assert_eq!(s.all().next().unwrap().capacity.participants, 400);
         assert_eq!(s.live_controllers(2_500).len(), 2);
         let live: Vec<_> = s.live_controllers(4_000).iter().map(|c| c.id.0.clone()).collect();
         assert_eq!(live, vec!["a"]);
@@ -99,6 +101,6 @@ mod tests {
         assert_eq!(s.live_controllers(4_000).len(), 1, "a stale connection closing does not mark it down");
         s.disconnected(&ControllerId("a".into()), again);
         assert!(s.live_controllers(4_000).is_empty());
-        assert!(!s.heartbeat(0, &ControllerId("nobody".into()), Load::default()));
+        assert!(!s.heartbeat(0, &ControllerId("nobody".into()), Load::default(), Load::default()));
     }
 }

@@ -103,6 +103,36 @@ impl Zc {
         self.mmrs.insert(id, MmrState { capacity, participants, healthy: true, media });
     }
 
+    /// An MMR stopped reporting or its link closed. No meeting is placed on it any more; every
+    /// participant of its meetings is told to rejoin (they are placed afresh on an MMR with room)
+    /// and their sessions close, so its capacity leaves the zone's.
+    pub fn mmr_down(&mut self, id: &MmrId, reason: &str) {
+        let Some(mmr) = self.mmrs.get_mut(id) else { return };
+        mmr.healthy = false;
+        mmr.participants = 0;
+        let lost: Vec<MeetingId> = self.meetings.iter().filter(|(_, m)| &m.mmr == id).map(|(mid, _)| *mid).collect();
+        for mid in lost {
+            let meeting = self.meetings.remove(&mid).expect("listed above");
+            for pid in meeting.participants {
+                self.participants.remove(&pid);
+                let session = self.sessions.iter().find(|(_, p)| **p == pid).map(|(s, _)| *s).expect("participants have sessions");
+                self.sessions.remove(&session);
+                let reason = format!("the MMR hosting meeting {mid} went down ({reason}); join again to be placed on another MMR");
+                self.outputs.push_back(ZcOutput::Reply { session, msg: ZcToClient::Ended { reason } });
+                self.outputs.push_back(ZcOutput::Close { session });
+            }
+        }
+    }
+
+    /// The grants every participant on `id` holds, to repeat to an MMR that re-linked.
+    pub fn grants_on(&self, id: &MmrId) -> Vec<MmrCommand> {
+        self.participants
+            .iter()
+            .filter(|(_, p)| self.meetings.get(&p.meeting).is_some_and(|m| &m.mmr == id))
+            .map(|(pid, p)| MmrCommand::Admit { token: p.token.clone(), meeting: p.meeting, participant: *pid })
+            .collect()
+    }
+
     /// A signalling session asks to join with a ticket.
     pub fn join(&mut self, now_ms: u64, session: SessionId, ticket: &str) {
         match self.admit(now_ms, session, ticket) {

@@ -132,8 +132,11 @@ async fn session(
     loop {
         mc_rt::select! {
             _ = tick.tick() => {
-                let load = ctx.zc.lock().unwrap().zc.load();
-                if let Err(e) = write_frame(&mut wr, &ControllerToCloud::Heartbeat { load }).await {
+                let (load, capacity) = {
+                    let st = ctx.zc.lock().unwrap();
+                    (st.zc.load(), st.zc.capacity())
+                };
+                if let Err(e) = write_frame(&mut wr, &ControllerToCloud::Heartbeat { load, capacity }).await {
                     return End::Lost(e.to_string());
                 }
                 if let Some(better) = ladder.reprobe_due(mc_rt::unix_now_ms()) {

@@ -6,6 +6,7 @@
 //! heartbeats its load; until it has the cloud's ticket key it refuses joins as `not_ready`.
 
 mod cloud_link;
+mod mmr_link;
 mod signalling;
 
 use crate::config::ControllerConfig;
@@ -36,6 +37,9 @@ pub(crate) struct ZcState {
     pub zc: Zc,
     pub sessions: BTreeMap<SessionId, mpsc::UnboundedSender<SessionMsg>>,
     pub next_session: SessionId,
+    /// Linked MMR VMs: the link's number (a newer link replaces an older) and its command queue.
+    pub mmr_links: BTreeMap<MmrId, (u64, mpsc::UnboundedSender<mc_wire::link::ControllerToMmr>)>,
+    pub next_link: u64,
 }
 
 #[derive(Clone)]
@@ -55,11 +59,9 @@ impl Ctx {
             match out {
                 ZcOutput::Reply { session, msg } => {
                     match &msg {
-                        ZcToClient::Joined { meeting, participant, .. } => {
-                            self.events.record(format_args!("admitted {participant} to {meeting} on {} (session {session})", self.local_mmr))
-                        }
                         ZcToClient::Rejected { reason, message } => self.events.record(format_args!("rejected session {session}: {reason}: {message}")),
-                        ZcToClient::Ended { .. } => {}
+                        ZcToClient::Ended { reason } => self.events.record(format_args!("ended session {session}: {reason}")),
+                        ZcToClient::Joined { .. } => {}
                     }
                     if let Some(tx) = state.sessions.get(&session) {
                         let _ = tx.send(SessionMsg::Send(msg));
@@ -70,10 +72,26 @@ impl Ctx {
                         let _ = tx.send(SessionMsg::Close);
                     }
                 }
-                ZcOutput::Mmr { mmr, cmd } if mmr == self.local_mmr => self.mmr.apply(cmd),
-                ZcOutput::Mmr { mmr, .. } => tracing::error!(%mmr, "a command for an MMR this controller does not host"),
+                ZcOutput::Mmr { mmr, cmd } if mmr == self.local_mmr => {
+                    log_grant(&self.events, &mmr, &cmd);
+                    self.mmr.apply(cmd)
+                }
+                ZcOutput::Mmr { mmr, cmd } => match state.mmr_links.get(&mmr) {
+                    Some((_, tx)) => {
+                        log_grant(&self.events, &mmr, &cmd);
+                        let _ = tx.send(mmr_link::to_wire(cmd));
+                    }
+                    // The link just closed; the ZC hears of it next and ends those meetings.
+                    None => tracing::warn!(%mmr, "a command for an MMR whose link is gone"),
+                },
             }
         }
+    }
+}
+
+fn log_grant(events: &EventLog, mmr: &MmrId, cmd: &mc_core::zc::MmrCommand) {
+    if let mc_core::zc::MmrCommand::Admit { meeting, participant, .. } = cmd {
+        events.record(format_args!("admitted {participant} to {meeting} on {mmr}"));
     }
 }
 
@@ -115,7 +133,7 @@ pub async fn start(config: ControllerConfig, identity: Identity, events: EventLo
         },
     );
     let ctx = Ctx {
-        zc: Arc::new(Mutex::new(ZcState { zc, sessions: BTreeMap::new(), next_session: 0 })),
+        zc: Arc::new(Mutex::new(ZcState { zc, sessions: BTreeMap::new(), next_session: 0, mmr_links: BTreeMap::new(), next_link: 0 })),
         mmr,
         local_mmr,
         config: Arc::new(config),
@@ -123,10 +141,13 @@ pub async fn start(config: ControllerConfig, identity: Identity, events: EventLo
     };
 
     let signal_route = tls::server_config(&identity, alpn::SIGNAL, false)?;
-    let signal_router = Router::new().route(alpn::SIGNAL, signal_route.clone()).default_route(alpn::SIGNAL);
+    // On-premises links are mutual TLS: only hosts with a certificate from the deployment CA.
+    let link_route = tls::server_config(&identity, alpn::LINK, true)?;
+    let signal_router = Router::new().route(alpn::SIGNAL, signal_route.clone()).route(alpn::LINK, link_route.clone()).default_route(alpn::SIGNAL);
     let shared_router = Router::new()
         .route(alpn::SIGNAL, signal_route)
         .route(alpn::MEDIA, tls::server_config(&identity, alpn::MEDIA, false)?)
+        .route(alpn::LINK, link_route)
         .default_route(alpn::SIGNAL);
     ctx.events.record(format_args!(
         "controller {} listening: signalling {} tls {} media udp {} tcp {}",
@@ -155,6 +176,7 @@ async fn accept_loop(listener: TcpListener, router: Router, ctx: Ctx) {
             match router.accept(tcp, peer, deadline).await {
                 Ok((a, stream)) if a == alpn::SIGNAL => signalling::serve(stream, peer, port, ctx).await,
                 Ok((a, stream)) if a == alpn::MEDIA => crate::mmr::serve_stream(stream, peer, ctx.mmr.clone(), "tls").await,
+                Ok((a, stream)) if a == alpn::LINK => mmr_link::serve(stream, peer, ctx).await,
                 Ok((a, _)) => tracing::error!(alpn = %String::from_utf8_lossy(&a), "routed to an ALPN with no handler"),
                 Err(e) => tracing::debug!(port, "refused a connection: {e}"),
             }

@@ -3,6 +3,7 @@
 //! it grants directly.
 
 mod media;
+pub mod vm;
 
 pub use media::serve_stream;
 

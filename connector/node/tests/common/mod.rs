@@ -20,7 +20,11 @@ pub struct Deployment {
 
 impl Deployment {
     pub async fn start(tweak: impl FnOnce(&mut ControllerConfig, &mut CloudConfig)) -> Deployment {
-        let hosts = [("cloud", vec!["127.0.0.1".to_string()]), ("controller-1", vec!["127.0.0.1".to_string()])];
+        let hosts = [
+            ("cloud", vec!["127.0.0.1".to_string()]),
+            ("controller-1", vec!["127.0.0.1".to_string()]),
+            ("mmr-1", vec!["127.0.0.1".to_string()]),
+        ];
         let ids = identities::generate("test", &hosts, 7, mc_rt::unix_now_ms() as i64 / 1000, 1).unwrap();
         let events = Arc::new(Mutex::new(Vec::new()));
         let mut cloud_cfg = CloudConfig { https_port: 0, status_sync_port: 0, api_key: API_KEY.into(), seed: Some(1), ..Default::default() };
@@ -52,6 +56,25 @@ impl Deployment {
             mc_rt::sleep(Duration::from_millis(50)).await;
         }
         panic!("no event {needle:?} in {:#?}", self.events.lock().unwrap());
+    }
+
+    /// Starts an MMR VM linked to the controller and waits until it has joined the zone.
+    pub async fn start_mmr_vm(&self, capacity: u32) -> mc_node::mmr::vm::MmrVmHandle {
+        let config = mc_node::config::MmrConfig {
+            listen: "127.0.0.1".parse().unwrap(),
+            media_udp_port: 0,
+            media_tcp_port: 0,
+            tls_port: 0,
+            controller_host: "127.0.0.1".into(),
+            controller_port: self.controller.signal_addr.port(),
+            controller_fallback_port: self.controller.tls_addr.port(),
+            capacity,
+            connect_timeout_ms: 500,
+            ..Default::default()
+        };
+        let vm = mc_node::mmr::vm::start(config, self.ids.identity("mmr-1").unwrap(), EventLog::collecting("mmr-1", self.events.clone())).await.unwrap();
+        self.wait_for("MMR mmr-1 linked").await;
+        vm
     }
 
     pub fn api(&self) -> ManagementApi {

@@ -127,6 +127,27 @@ fn meetings_stay_on_one_mmr_and_spread_by_load() {
     assert_eq!(snap.meetings[&MeetingId(2)], (MmrId("mmr-1".into()), 1));
 }
 
+#[test]
+fn a_dead_mmr_ends_its_meetings_and_leaves_the_zone() {
+    let mut h = Harness::new(100, &[2, 2]);
+    assert_eq!(rejected(&h.join(1, 1)), None); // meeting 1 on mmr-0
+    assert_eq!(rejected(&h.join(2, 2)), None); // meeting 2 on mmr-1 (least loaded)
+    assert_eq!(h.zc.snapshot().meetings[&MeetingId(2)].0, MmrId("mmr-1".into()));
+    h.zc.mmr_down(&MmrId("mmr-1".into()), "no load report for 3 s");
+    let outs: Vec<_> = std::iter::from_fn(|| h.zc.poll_output()).collect();
+    assert!(matches!(&outs[0], ZcOutput::Reply { session: 2, msg: ZcToClient::Ended { reason } } if reason.contains("join again")));
+    assert_eq!(outs[1], ZcOutput::Close { session: 2 });
+    assert_eq!(h.zc.capacity().participants, 2);
+    assert_eq!(h.zc.load(), Load { participants: 1, meetings: 1 });
+    // The participant rejoins and lands on the surviving MMR.
+    assert_eq!(rejected(&h.join(3, 2)), None);
+    assert_eq!(h.zc.snapshot().meetings[&MeetingId(2)].0, MmrId("mmr-0".into()));
+    assert_eq!(rejected(&h.join(4, 3)), Some(RejectReason::ZoneFull));
+    // Closing the ended session later is harmless.
+    h.zc.session_closed(2);
+    assert_eq!(h.zc.load(), Load { participants: 2, meetings: 2 });
+}
+
 proptest! {
     /// Whatever the order of joins and leaves, no MMR exceeds its capacity, no controller exceeds
     /// its meeting limit, and the counters agree with the membership.

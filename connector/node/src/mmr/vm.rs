@@ -1,0 +1,173 @@
+//! An MMR VM: an MMR plus its link to a controller (mutual TLS, ALPN `mc-link/1`, 8802 falling
+//! back to 443). It says hello with its capacity and media addresses, carries out the grants the
+//! controller sends, and reports load every interval the controller names. A lost link is retried
+//! with backoff; media already flowing keeps flowing meanwhile.
+
+use super::Mmr;
+use crate::config::MmrConfig;
+use crate::error::{bind_tcp, NodeError};
+use crate::framed::{write_frame, FrameReader};
+use crate::EventLog;
+use mc_core::fallback::Ladder;
+use mc_core::zc::MmrCommand;
+use mc_rt::net::TcpListener;
+use mc_rt::tls::{self, ClientConfig, Identity, Router};
+use mc_wire::link::{ControllerToMmr, MmrToController};
+use mc_wire::ports::alpn;
+use mc_wire::signal::MediaEndpoints;
+use mc_wire::{hex, MmrId};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+const RETRY_BACKOFF_MS_MAX: u64 = 10_000;
+
+/// A running MMR VM: where it listens.
+#[derive(Clone)]
+pub struct MmrVmHandle {
+    pub media_udp_addr: SocketAddr,
+    pub media_tcp_addr: SocketAddr,
+    pub tls_addr: SocketAddr,
+    pub mmr: Mmr,
+}
+
+pub async fn start(config: MmrConfig, identity: Identity, events: EventLog) -> Result<MmrVmHandle, NodeError> {
+    config.validate()?;
+    let mmr = Mmr::start((config.listen, config.media_udp_port).into(), (config.listen, config.media_tcp_port).into()).await?;
+    let tls_listener = bind_tcp("MMR media (TLS)", (config.listen, config.tls_port).into()).await?;
+    let handle = MmrVmHandle { media_udp_addr: mmr.udp_addr, media_tcp_addr: mmr.tcp_addr, tls_addr: tls_listener.local_addr().expect("bound"), mmr: mmr.clone() };
+    let router = Router::new().route(alpn::MEDIA, tls::server_config(&identity, alpn::MEDIA, false)?).default_route(alpn::MEDIA);
+    let link_tls = tls::client_config(&identity.ca, Some(&identity), alpn::LINK)?;
+    events.record(format_args!(
+        "MMR {} listening: media udp {} tcp {} tls {}",
+        config.id, handle.media_udp_addr, handle.media_tcp_addr, handle.tls_addr
+    ));
+    mc_rt::spawn(tls_media_loop(tls_listener, router, mmr.clone(), config.handshake_timeout_ms));
+    mc_rt::spawn(link_loop(config, handle.clone(), link_tls, events));
+    Ok(handle)
+}
+
+async fn tls_media_loop(listener: TcpListener, router: Router, mmr: Mmr, handshake_timeout_ms: u64) {
+    loop {
+        let (tcp, peer) = match mc_rt::net::accept(&listener).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("MMR TLS accept failed: {e}");
+                mc_rt::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let (router, mmr) = (router.clone(), mmr.clone());
+        mc_rt::spawn(async move {
+            match router.accept(tcp, peer, Duration::from_millis(handshake_timeout_ms)).await {
+                Ok((_, stream)) => super::serve_stream(stream, peer, mmr, "tls").await,
+                Err(e) => tracing::debug!("refused a media connection: {e}"),
+            }
+        });
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LinkPath {
+    Dedicated,
+    Fallback,
+}
+
+async fn link_loop(config: MmrConfig, handle: MmrVmHandle, tls_config: Arc<ClientConfig>, events: EventLog) {
+    let mut ladder = Ladder::new(vec![LinkPath::Dedicated, LinkPath::Fallback], u64::MAX);
+    let mut backoff_ms = 500;
+    loop {
+        let Some(path) = ladder.next_to_try().copied() else {
+            events.record(format_args!("controller {} unreachable on every port; retrying in {backoff_ms} ms", config.controller_host));
+            mc_rt::sleep(Duration::from_millis(backoff_ms)).await;
+            backoff_ms = (backoff_ms * 2).min(RETRY_BACKOFF_MS_MAX);
+            ladder.reset();
+            continue;
+        };
+        let port = match path {
+            LinkPath::Dedicated => config.controller_port,
+            LinkPath::Fallback => config.controller_fallback_port,
+        };
+        let connected = async {
+            let addr = mc_rt::net::resolve(&config.controller_host, port).await.map_err(|e| e.to_string())?;
+            tls::connect(addr, &config.controller_host, tls_config.clone(), Duration::from_millis(config.connect_timeout_ms)).await.map_err(|e| e.to_string())
+        };
+        let stream = match connected.await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(?path, "MMR link: {e}");
+                ladder.attempt_failed(&path);
+                continue;
+            }
+        };
+        ladder.established(0, &path);
+        backoff_ms = 500;
+        let reason = session(&config, &handle, stream, port, &events).await;
+        events.record(format_args!("link to controller lost: {reason}"));
+        ladder.lost();
+        mc_rt::sleep(Duration::from_millis(backoff_ms)).await;
+    }
+}
+
+async fn session<S>(config: &MmrConfig, handle: &MmrVmHandle, stream: S, port: u16, events: &EventLog) -> String
+where
+    S: mc_rt::AsyncRead + mc_rt::AsyncWrite + Unpin + Send + 'static,
+{
+    let (rd, mut wr) = mc_rt::split(stream);
+    let mut rd = FrameReader::new(rd);
+    let hello = MmrToController::Hello {
+        mmr: MmrId(config.id.clone()),
+        capacity: config.capacity,
+        media: MediaEndpoints {
+            host: config.advertised_host(),
+            udp_port: handle.media_udp_addr.port(),
+            tcp_port: handle.media_tcp_addr.port(),
+            tls_port: handle.tls_addr.port(),
+        },
+    };
+    if let Err(e) = write_frame(&mut wr, &hello).await {
+        return e.to_string();
+    }
+    let interval_ms = match mc_rt::timeout(Duration::from_millis(config.handshake_timeout_ms), rd.next::<ControllerToMmr>()).await {
+        Ok(Ok(Some(ControllerToMmr::Welcome { controller, report_interval_ms }))) => {
+            events.record(format_args!("linked to controller {controller} on port {port}"));
+            report_interval_ms.max(50)
+        }
+        Ok(Ok(Some(ControllerToMmr::Refused { message }))) => return format!("the controller refused the link: {message}"),
+        Ok(Ok(Some(other))) => return format!("expected a welcome, got {other:?}"),
+        Ok(Ok(None)) => return "the controller closed the link".into(),
+        Ok(Err(e)) => return e.to_string(),
+        Err(_) => return "the controller did not answer the hello".into(),
+    };
+    let mut tick = mc_rt::interval(Duration::from_millis(interval_ms));
+    loop {
+        mc_rt::select! {
+            _ = tick.tick() => {
+                let c = handle.mmr.counters();
+                let load = MmrToController::Load {
+                    participants: handle.mmr.participants() as u32,
+                    rtp_in: c.rtp_in,
+                    rtp_out: c.rtp_out,
+                    dropped: c.dropped_malformed + c.dropped_unbound + c.refused_bad_token,
+                };
+                if let Err(e) = write_frame(&mut wr, &load).await {
+                    return e.to_string();
+                }
+            }
+            msg = rd.next::<ControllerToMmr>() => match msg {
+                Ok(Some(ControllerToMmr::Admit { token, meeting, participant })) => match hex::decode("media token", &token) {
+                    Ok(token) => handle.mmr.apply(MmrCommand::Admit { token, meeting, participant }),
+                    Err(e) => return format!("the controller sent a bad grant: {e}"),
+                },
+                Ok(Some(ControllerToMmr::Revoke { token })) => match hex::decode("media token", &token) {
+                    Ok(token) => handle.mmr.apply(MmrCommand::Revoke { token }),
+                    Err(e) => return format!("the controller sent a bad revocation: {e}"),
+                },
+                Ok(Some(ControllerToMmr::Refused { message })) => return format!("the controller ended the link: {message}"),
+                Ok(Some(ControllerToMmr::Welcome { .. })) => return "the controller welcomed twice".into(),
+                Ok(None) => return "the controller closed the link".into(),
+                Err(e) => return e.to_string(),
+            }
+        }
+    }
+}
