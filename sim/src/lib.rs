@@ -9,7 +9,7 @@
 #![cfg(madsim)]
 
 use mc_node::client::{self, ClientError, ClientReport, ManagementApi};
-use mc_node::config::{ClientConfig, CloudConfig, ControllerConfig};
+use mc_node::config::{ClientConfig, CloudConfig, ControllerConfig, MmrConfig};
 use mc_node::{cloud, controller, identities, EventLog};
 use mc_rt::sim::runtime::Handle;
 use mc_wire::MeetingId;
@@ -23,6 +23,7 @@ pub use mc_node::events::hash_lines;
 
 pub const CLOUD_IP: [u8; 4] = [192, 0, 2, 1];
 pub const CONTROLLER_IP: [u8; 4] = [192, 0, 2, 2];
+pub const MMR_VM_IP: [u8; 4] = [192, 0, 2, 3];
 const API_KEY: &str = "simulation-api-key-0001";
 
 /// The seeds a test runs: `MC_SIM_SEED=N` replays one, otherwise `defaults`.
@@ -57,6 +58,7 @@ where
 pub struct SimDeployment {
     pub seed: u64,
     ca: CertificateDer<'static>,
+    ids: mc_rt::certs::Deployment,
     events: Arc<Mutex<Vec<String>>>,
     next_host: Mutex<u8>,
 }
@@ -66,7 +68,11 @@ impl SimDeployment {
     /// controller has registered with the cloud.
     pub async fn start(seed: u64, tweak: impl FnOnce(&mut ControllerConfig)) -> SimDeployment {
         let now_unix_s = (mc_rt::unix_now_ms() / 1000) as i64;
-        let hosts = [("cloud", vec![ip(CLOUD_IP).to_string()]), ("controller-1", vec![ip(CONTROLLER_IP).to_string()])];
+        let hosts = [
+            ("cloud", vec![ip(CLOUD_IP).to_string()]),
+            ("controller-1", vec![ip(CONTROLLER_IP).to_string()]),
+            ("mmr-1", vec![ip(MMR_VM_IP).to_string()]),
+        ];
         let ids = identities::generate("simulation", &hosts, seed, now_unix_s, 30).expect("identities");
         let events = Arc::new(Mutex::new(Vec::new()));
         let handle = Handle::current();
@@ -107,9 +113,37 @@ impl SimDeployment {
             })
             .build();
 
-        let d = SimDeployment { seed, ca: ids.ca().unwrap(), events, next_host: Mutex::new(100) };
+        let d = SimDeployment { seed, ca: ids.ca().unwrap(), ids, events, next_host: Mutex::new(100) };
         d.wait_for("registered with the cloud", Duration::from_secs(30)).await;
         d
+    }
+
+    /// Starts MMR VM `mmr-1` on its own host, linked to the controller; returns its node, for
+    /// faults. Waits until the controller has taken it into the zone.
+    pub async fn start_mmr_vm(&self, capacity: u32) -> mc_rt::sim::task::NodeId {
+        let config = MmrConfig { listen: ip(MMR_VM_IP), controller_host: ip(CONTROLLER_IP).to_string(), capacity, ..Default::default() };
+        let (identity, log) = (self.ids.identity("mmr-1").unwrap(), EventLog::collecting("mmr-1", self.events.clone()));
+        let node = Handle::current()
+            .create_node()
+            .name("mmr-1")
+            .ip(ip(MMR_VM_IP))
+            .init(move || {
+                let (c, i, l) = (config.clone(), identity.clone(), log.clone());
+                async move {
+                    mc_node::mmr::vm::start(c, i, l).await.expect("MMR VM starts");
+                    std::future::pending::<()>().await
+                }
+            })
+            .build();
+        self.wait_for("MMR mmr-1 linked", Duration::from_secs(30)).await;
+        node.id()
+    }
+
+    /// Spawns one client on its own host without waiting for it.
+    pub fn spawn_client(&self, c: ClientConfig) -> mc_rt::sim::task::JoinHandle<Result<ClientReport, ClientError>> {
+        let node = Handle::current().create_node().name(c.display_name.clone()).ip(self.next_ip()).build();
+        let (ca, log) = (self.ca.clone(), EventLog::collecting(&c.display_name, self.events.clone()));
+        node.spawn(async move { client::run(c, ca, log, std::future::pending()).await })
     }
 
     /// Waits (in simulated time) for an event containing `needle`.
@@ -167,14 +201,7 @@ impl SimDeployment {
 
     /// Runs every client on its own host, concurrently; returns their outcomes in order.
     pub async fn run_clients(&self, configs: Vec<ClientConfig>) -> Vec<Result<ClientReport, ClientError>> {
-        let handles: Vec<_> = configs
-            .into_iter()
-            .map(|c| {
-                let node = Handle::current().create_node().name(c.display_name.clone()).ip(self.next_ip()).build();
-                let (ca, log) = (self.ca.clone(), EventLog::collecting(&c.display_name, self.events.clone()));
-                node.spawn(async move { client::run(c, ca, log, std::future::pending()).await })
-            })
-            .collect();
+        let handles: Vec<_> = configs.into_iter().map(|c| self.spawn_client(c)).collect();
         let mut out = Vec::new();
         for h in handles {
             out.push(h.await.expect("client task completes"));

@@ -7,6 +7,7 @@ use mc_sim::{assert_isolated_meetings, hash_lines, ip, run, seeds, SimDeployment
 use mc_node::client::MediaPath;
 use mc_wire::ports;
 use mc_wire::signal::RejectReason;
+use std::time::Duration;
 
 const SEEDS: &[u64] = &[1, 2, 3];
 
@@ -131,5 +132,43 @@ fn one_seed_gives_one_event_log() {
             let diff = first.iter().zip(&second).position(|(a, b)| a != b).unwrap_or(first.len().min(second.len()));
             panic!("seed {seed} is not deterministic: logs differ from line {diff}:\n  {:?}\n  {:?}", first.get(diff), second.get(diff));
         }
+    }
+}
+
+#[test]
+fn an_mmr_vm_that_dies_takes_its_meetings_down_and_they_rejoin_elsewhere() {
+    for seed in seeds(SEEDS) {
+        run("an_mmr_vm_that_dies_takes_its_meetings_down_and_they_rejoin_elsewhere", seed, || async move {
+            let d = SimDeployment::start(seed, |c| c.mmr_capacity = 4).await;
+            let vm = d.start_mmr_vm(10).await;
+            let (a, b) = (d.create_meeting("stays").await, d.create_meeting("moves").await);
+            // Meeting a lands on the controller's MMR (ids break the tie), then b on the idle VM.
+            let a1 = d.spawn_client(d.client("a1", a, 20, 12_000));
+            d.wait_for(&format!("to m{} on controller-1-mmr", a.0), Duration::from_secs(10)).await;
+            let b1 = d.spawn_client(d.client("b1", b, 20, 12_000));
+            let b2 = d.spawn_client(d.client("b2", b, 20, 12_000));
+            let a2 = d.spawn_client(d.client("a2", a, 20, 12_000));
+            d.wait_for(&format!("to m{} on mmr-1", b.0), Duration::from_secs(10)).await;
+            mc_rt::sleep(Duration::from_secs(3)).await;
+
+            mc_rt::sim::runtime::Handle::current().kill(vm);
+            d.wait_for("MMR mmr-1 is down", Duration::from_secs(5)).await;
+            for h in [b1, b2] {
+                let r = h.await.unwrap().expect("joined before the fault");
+                let why = r.ended_by_zc.clone().unwrap_or_default();
+                assert!(why.contains("join again"), "{}: {why:?}", r.display_name);
+                assert!(r.received > 20, "media flowed through the VM before it died: {r:?}");
+            }
+            // Rejoining puts meeting b on the controller's MMR, beside a, whose media never stopped.
+            let rejoined: Vec<_> = d.run_clients(vec![d.client("b1-again", b, 20, 3_000), d.client("b2-again", b, 20, 3_000)]).await.into_iter().map(|r| r.unwrap()).collect();
+            assert_isolated_meetings(&rejoined, 40);
+            assert!(d.events().iter().any(|e| e.contains(&format!("to m{} on controller-1-mmr", b.0))));
+            for h in [a1, a2] {
+                let r = h.await.unwrap().unwrap();
+                assert_eq!(r.ended_by_zc, None, "{r:?}");
+                let from_other = r.by_source.values().next().map_or(0, |s| s.received);
+                assert!(from_other > 150, "{} kept receiving through the VM's death: {r:?}", r.display_name);
+            }
+        });
     }
 }
