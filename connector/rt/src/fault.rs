@@ -35,7 +35,7 @@ pub(crate) fn check(proto: Proto, local: Option<SocketAddr>, dst: SocketAddr) ->
 }
 
 #[cfg(madsim)]
-pub use sim::{block, runtime, unblock, unblock_all};
+pub use sim::{block, block_protocol, runtime, unblock, unblock_all, unblock_protocol};
 
 #[cfg(madsim)]
 mod sim {
@@ -45,9 +45,10 @@ mod sim {
     use std::collections::BTreeMap;
     use std::sync::Mutex;
 
+    /// Rules by (host, protocol, port); a `None` port blocks the whole protocol on that host.
     #[derive(Default)]
     pub struct Firewall {
-        rules: Mutex<BTreeMap<(IpAddr, Proto, u16), Action>>,
+        rules: Mutex<BTreeMap<(IpAddr, Proto, Option<u16>), Action>>,
     }
 
     impl Simulator for Firewall {
@@ -63,12 +64,22 @@ mod sim {
         rt
     }
 
+    /// Blocks one port of one protocol on `host`, in both directions.
     pub fn block(host: IpAddr, proto: Proto, port: u16, action: Action) {
-        simulator::<Firewall>().rules.lock().unwrap().insert((host, proto, port), action);
+        simulator::<Firewall>().rules.lock().unwrap().insert((host, proto, Some(port)), action);
     }
 
     pub fn unblock(host: IpAddr, proto: Proto, port: u16) {
-        simulator::<Firewall>().rules.lock().unwrap().remove(&(host, proto, port));
+        simulator::<Firewall>().rules.lock().unwrap().remove(&(host, proto, Some(port)));
+    }
+
+    /// Blocks every port of a protocol on `host` (e.g. all UDP), in both directions.
+    pub fn block_protocol(host: IpAddr, proto: Proto, action: Action) {
+        simulator::<Firewall>().rules.lock().unwrap().insert((host, proto, None), action);
+    }
+
+    pub fn unblock_protocol(host: IpAddr, proto: Proto) {
+        simulator::<Firewall>().rules.lock().unwrap().remove(&(host, proto, None));
     }
 
     pub fn unblock_all() {
@@ -81,7 +92,7 @@ mod sim {
         if rules.is_empty() {
             return None;
         }
-        let hit = |a: SocketAddr| rules.get(&(a.ip(), proto, a.port())).copied();
+        let hit = |a: SocketAddr| rules.get(&(a.ip(), proto, Some(a.port()))).or_else(|| rules.get(&(a.ip(), proto, None))).copied();
         hit(dst).or_else(|| {
             // Servers in a simulation bind their node's own address, so a rule on a server port
             // also stops what that port sends (a firewall is stateful both ways).
