@@ -137,9 +137,9 @@ fn one_seed_gives_one_event_log() {
 }
 
 #[test]
-fn an_mmr_vm_that_dies_takes_its_meetings_down_and_they_rejoin_elsewhere() {
+fn an_mmr_vm_that_dies_moves_its_meetings_and_participants_rejoin_on_their_own() {
     for seed in seeds(SEEDS) {
-        run("an_mmr_vm_that_dies_takes_its_meetings_down_and_they_rejoin_elsewhere", seed, || async move {
+        run("an_mmr_vm_that_dies_moves_its_meetings_and_participants_rejoin_on_their_own", seed, || async move {
             let d = SimDeployment::start(seed, |c| c.mmr_capacity = 4).await;
             let vm = d.start_mmr_vm(10).await;
             let (a, b) = (d.create_meeting("stays").await, d.create_meeting("moves").await);
@@ -154,22 +154,20 @@ fn an_mmr_vm_that_dies_takes_its_meetings_down_and_they_rejoin_elsewhere() {
 
             mc_rt::sim::runtime::Handle::current().kill(vm);
             d.wait_for("MMR mmr-1 is down", Duration::from_secs(5)).await;
-            for h in [b1, b2] {
-                let r = h.await.unwrap().expect("joined before the fault");
-                let why = r.ended_by_zc.clone().unwrap_or_default();
-                assert!(why.contains("join again"), "{}: {why:?}", r.display_name);
-                assert!(r.received > 20, "media flowed through the VM before it died: {r:?}");
+            d.wait_for(&format!("to m{} on controller-1-mmr", b.0), Duration::from_secs(5)).await;
+            let mut reports = Vec::new();
+            for h in [a1, a2, b1, b2] {
+                reports.push(h.await.unwrap().expect("joined"));
             }
-            // Rejoining puts meeting b on the controller's MMR, beside a, whose media never stopped.
-            let rejoined: Vec<_> = d.run_clients(vec![d.client("b1-again", b, 20, 3_000), d.client("b2-again", b, 20, 3_000)]).await.into_iter().map(|r| r.unwrap()).collect();
-            assert_isolated_meetings(&rejoined, 40);
-            assert!(d.events().iter().any(|e| e.contains(&format!("to m{} on controller-1-mmr", b.0))));
-            for h in [a1, a2] {
-                let r = h.await.unwrap().unwrap();
+            for r in &reports {
                 assert_eq!(r.ended_by_zc, None, "{r:?}");
-                let from_other = r.by_source.values().next().map_or(0, |s| s.received);
-                assert!(from_other > 150, "{} kept receiving through the VM's death: {r:?}", r.display_name);
+                let moved = r.meeting == b;
+                assert_eq!(r.rejoins, moved as u32, "only meeting b's participants rejoin: {r:?}");
+                // 12 s at 20 packets/s from one peer is 240; a2 joins late, b loses seconds to the failover.
+                let from_peer = r.by_source.values().map(|s| s.received).sum::<u64>();
+                assert!(from_peer > 150, "{} received {from_peer}", r.display_name);
             }
+            assert_isolated_meetings(&reports, 100);
         });
     }
 }

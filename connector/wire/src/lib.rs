@@ -22,6 +22,7 @@ pub mod frame;
 pub mod hex;
 pub mod ids;
 pub mod link;
+pub mod notify;
 pub mod ports;
 pub mod rfc4571;
 pub mod rtp;

@@ -37,7 +37,13 @@ pub enum ZcToClient {
         media_token: String,
     },
     Rejected { reason: RejectReason, message: String },
-    Ended { reason: String },
+    /// The session is over. With `rejoin`, the meeting goes on elsewhere (e.g. its MMR died):
+    /// ask the cloud for a new ticket and join again.
+    Ended {
+        reason: String,
+        #[serde(default)]
+        rejoin: bool,
+    },
 }
 
 /// Why a join was refused. Stable snake_case names: tools and reports key on them.

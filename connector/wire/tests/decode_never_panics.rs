@@ -190,7 +190,7 @@ fn zc_to_client() -> impl Strategy<Value = ZcToClient> {
             }
         ),
         (reject_reason(), any::<String>()).prop_map(|(reason, message)| ZcToClient::Rejected { reason, message }),
-        any::<String>().prop_map(|reason| ZcToClient::Ended { reason }),
+        (any::<String>(), any::<bool>()).prop_map(|(reason, rejoin)| ZcToClient::Ended { reason, rejoin }),
     ]
 }
 

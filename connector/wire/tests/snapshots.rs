@@ -148,7 +148,7 @@ fn signal_rejected_meeting_full() {
 
 #[test]
 fn signal_ended() {
-    insta::assert_snapshot!("signal_ended", render_frame(&ZcToClient::Ended { reason: "the meeting ended".into() }));
+    insta::assert_snapshot!("signal_ended", render_frame(&ZcToClient::Ended { reason: "the meeting ended".into(), rejoin: false }));
 }
 
 // ---------------------------------------------------------------------------------------------

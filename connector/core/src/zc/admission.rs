@@ -118,7 +118,7 @@ impl Zc {
                 let session = self.sessions.iter().find(|(_, p)| **p == pid).map(|(s, _)| *s).expect("participants have sessions");
                 self.sessions.remove(&session);
                 let reason = format!("the MMR hosting meeting {mid} went down ({reason}); join again to be placed on another MMR");
-                self.outputs.push_back(ZcOutput::Reply { session, msg: ZcToClient::Ended { reason } });
+                self.outputs.push_back(ZcOutput::Reply { session, msg: ZcToClient::Ended { reason, rejoin: true } });
                 self.outputs.push_back(ZcOutput::Close { session });
             }
         }

@@ -56,6 +56,8 @@ pub struct ClientReport {
     pub signalling_port: u16,
     pub media_path: MediaPath,
     pub join_ms: u64,
+    /// Automatic rejoins after the ZC moved the meeting (the report describes the last session).
+    pub rejoins: u32,
     pub ssrc: u32,
     pub sent: u64,
     pub received: u64,
@@ -146,13 +148,23 @@ async fn connect_signalling(config: &ClientConfig, ca: &CertificateDer<'static>,
     Err(ClientError::Signalling(if failures.is_empty() { "the cloud listed no live controller".into() } else { failures.join("; ") }))
 }
 
-/// Joins, exchanges media for the configured duration (or until `stop` resolves), and leaves.
-pub async fn run(config: ClientConfig, ca: CertificateDer<'static>, events: EventLog, stop: impl std::future::Future<Output = ()>) -> Result<ClientReport, ClientError> {
-    config.validate()?;
-    let mut rng = Rng::seed_from_u64(config.seed.unwrap_or_else(mc_rt::fresh_seed));
-    let started = mc_rt::Instant::now();
-    let grant = fetch_ticket(&config, &ca).await?;
-    let (controller, signalling_port, (mut sig_rd, mut sig_wr)) = connect_signalling(&config, &ca, &grant.controllers).await?;
+/// Most automatic rejoins one run makes (after an MMR or controller failure).
+pub const MAX_REJOINS: u32 = 5;
+
+struct Session {
+    controller: ControllerAddr,
+    signalling_port: u16,
+    sig_rd: FrameReader<mc_rt::ReadHalf<BoxStream>>,
+    sig_wr: mc_rt::WriteHalf<BoxStream>,
+    meeting: MeetingId,
+    participant: ParticipantId,
+    conn: media::MediaConn,
+}
+
+/// Ticket, signalling, admission and media binding: one join, start to finish.
+async fn join_once(config: &ClientConfig, ca: &CertificateDer<'static>, rng: &mut Rng, events: &EventLog) -> Result<Session, ClientError> {
+    let grant = fetch_ticket(config, ca).await?;
+    let (controller, signalling_port, (mut sig_rd, mut sig_wr)) = connect_signalling(config, ca, &grant.controllers).await?;
     write_frame(&mut sig_wr, &ClientToZc::Join { ticket: grant.ticket }).await.map_err(|e| ClientError::Signalling(e.to_string()))?;
     let answer = mc_rt::timeout(Duration::from_millis(config.connect_timeout_ms * 4), sig_rd.next::<ZcToClient>()).await;
     let (meeting, participant, endpoints, token) = match answer {
@@ -161,20 +173,39 @@ pub async fn run(config: ClientConfig, ca: CertificateDer<'static>, events: Even
             events.record(format_args!("{} refused by {}: {reason}: {message}", config.display_name, controller.id));
             return Err(ClientError::Rejected { reason, message });
         }
-        Ok(Ok(Some(ZcToClient::Ended { reason }))) => return Err(ClientError::Signalling(format!("the ZC ended the session: {reason}"))),
+        Ok(Ok(Some(ZcToClient::Ended { reason, .. }))) => return Err(ClientError::Signalling(format!("the ZC ended the session: {reason}"))),
         Ok(Ok(None)) => return Err(ClientError::Signalling("the ZC closed the connection without answering".into())),
         Ok(Err(e)) => return Err(ClientError::Signalling(e.to_string())),
         Err(_) => return Err(ClientError::Signalling("the ZC did not answer the join".into())),
     };
     let token = hex::decode("media token", &token).map_err(|e| ClientError::Signalling(e.to_string()))?;
-    let mut conn = media::connect(&config, &ca, &endpoints, &token, &mut rng).await?;
-    let join_ms = started.elapsed().as_millis() as u64;
+    let conn = media::connect(config, ca, &endpoints, &token, rng).await?;
     events.record(format_args!(
         "{} joined {meeting} as {participant} via {} port {signalling_port}; media over {}",
         config.display_name,
         controller.id,
         conn.path()
     ));
+    Ok(Session { controller, signalling_port, sig_rd, sig_wr, meeting, participant, conn })
+}
+
+/// How one stretch of media ended.
+enum Stop {
+    /// The configured duration passed or the caller stopped us.
+    Done,
+    /// The ZC ended the session; `rejoin` says the meeting goes on elsewhere.
+    Ended { reason: String, rejoin: bool },
+    Failed(String),
+}
+
+/// Joins, exchanges media for the configured duration (or until `stop` resolves), and leaves.
+/// When the ZC ends the session with `rejoin` (its MMR died), joins again, up to [`MAX_REJOINS`].
+pub async fn run(config: ClientConfig, ca: CertificateDer<'static>, events: EventLog, stop: impl std::future::Future<Output = ()>) -> Result<ClientReport, ClientError> {
+    config.validate()?;
+    let mut rng = Rng::seed_from_u64(config.seed.unwrap_or_else(mc_rt::fresh_seed));
+    let started = mc_rt::Instant::now();
+    let mut session = join_once(&config, &ca, &mut rng, &events).await?;
+    let join_ms = started.elapsed().as_millis() as u64;
 
     let mut sender = RtpSender::new(rng.next_u64() as u32, rng.next_u64() as u16, rng.next_u64() as u32);
     let mut stats = MediaStats::default();
@@ -188,43 +219,62 @@ pub async fn run(config: ClientConfig, ca: CertificateDer<'static>, events: Even
         }
     });
     let mut stop = Box::pin(stop);
-    let mut ended_by_zc = None;
     let mut payload = vec![0u8; config.payload_bytes];
-    loop {
-        mc_rt::select! {
-            _ = tick.tick() => {
-                rng.fill(&mut payload);
-                if let Err(e) = conn.send(&sender.next_packet(payload.clone())).await {
-                    ended_by_zc = Some(format!("media path failed: {e}"));
-                    break;
+    let mut rejoins = 0;
+    let ended_by_zc = loop {
+        let outcome = loop {
+            mc_rt::select! {
+                _ = tick.tick() => {
+                    rng.fill(&mut payload);
+                    if let Err(e) = session.conn.send(&sender.next_packet(payload.clone())).await {
+                        break Stop::Failed(format!("media path failed: {e}"));
+                    }
+                }
+                got = session.conn.recv() => match got {
+                    Ok(packet) => { stats.on_packet(&packet); }
+                    Err(e) => break Stop::Failed(format!("media path failed: {e}")),
+                },
+                msg = session.sig_rd.next::<ZcToClient>() => break match msg {
+                    Ok(Some(ZcToClient::Ended { reason, rejoin })) => Stop::Ended { reason, rejoin },
+                    Ok(Some(other)) => Stop::Failed(format!("unexpected message {other:?}")),
+                    Ok(None) => Stop::Failed("the ZC closed the signalling connection".into()),
+                    Err(e) => Stop::Failed(e.to_string()),
+                },
+                _ = &mut until => break Stop::Done,
+                _ = &mut stop => break Stop::Done,
+            }
+        };
+        match outcome {
+            Stop::Done => {
+                let _ = write_frame(&mut session.sig_wr, &ClientToZc::Leave).await;
+                break None;
+            }
+            Stop::Ended { reason, rejoin: true } if rejoins < MAX_REJOINS => {
+                rejoins += 1;
+                events.record(format_args!("{} rejoining {} (attempt {rejoins}): {reason}", config.display_name, session.meeting));
+                let again = mc_rt::select! {
+                    s = join_once(&config, &ca, &mut rng, &events) => Some(s),
+                    _ = &mut until => None,
+                    _ = &mut stop => None,
+                };
+                match again {
+                    Some(Ok(s)) => session = s,
+                    Some(Err(e)) => break Some(format!("{reason}; rejoining failed: {e}")),
+                    None => break Some(reason),
                 }
             }
-            got = conn.recv() => match got {
-                Ok(packet) => { stats.on_packet(&packet); }
-                Err(e) => { ended_by_zc = Some(format!("media path failed: {e}")); break; }
-            },
-            msg = sig_rd.next::<ZcToClient>() => {
-                ended_by_zc = Some(match msg {
-                    Ok(Some(ZcToClient::Ended { reason })) => reason,
-                    Ok(Some(other)) => format!("unexpected message {other:?}"),
-                    Ok(None) => "the ZC closed the signalling connection".into(),
-                    Err(e) => e.to_string(),
-                });
-                break;
-            }
-            _ = &mut until => break,
-            _ = &mut stop => break,
+            Stop::Ended { reason, .. } | Stop::Failed(reason) => break Some(reason),
         }
-    }
-    let _ = write_frame(&mut sig_wr, &ClientToZc::Leave).await;
+    };
     let report = ClientReport {
         display_name: config.display_name.clone(),
-        meeting,
-        participant,
-        controller: controller.id,
-        signalling_port,
-        media_path: conn.path(),
+        meeting: session.meeting,
+        participant: session.participant,
+        controller: session.controller.id,
+        signalling_port: session.signalling_port,
+        media_path: session.conn.path(),
         join_ms,
+        rejoins,
         ssrc: sender.ssrc,
         sent: sender.sent,
         received: stats.received_total(),
@@ -233,8 +283,9 @@ pub async fn run(config: ClientConfig, ca: CertificateDer<'static>, events: Even
         ended_by_zc,
     };
     events.record(format_args!(
-        "{} left {meeting}: sent {} received {} from {} sources{}",
+        "{} left {}: sent {} received {} from {} sources{}",
         report.display_name,
+        report.meeting,
         report.sent,
         report.received,
         report.by_source.len(),
@@ -242,4 +293,3 @@ pub async fn run(config: ClientConfig, ca: CertificateDer<'static>, events: Even
     ));
     Ok(report)
 }
-

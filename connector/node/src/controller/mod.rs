@@ -60,7 +60,7 @@ impl Ctx {
                 ZcOutput::Reply { session, msg } => {
                     match &msg {
                         ZcToClient::Rejected { reason, message } => self.events.record(format_args!("rejected session {session}: {reason}: {message}")),
-                        ZcToClient::Ended { reason } => self.events.record(format_args!("ended session {session}: {reason}")),
+                        ZcToClient::Ended { reason, .. } => self.events.record(format_args!("ended session {session}: {reason}")),
                         ZcToClient::Joined { .. } => {}
                     }
                     if let Some(tx) = state.sessions.get(&session) {

@@ -38,7 +38,7 @@ where
                 Ok(Some(ClientToZc::Leave)) | Ok(None) => break,
                 Err(e) => {
                     tracing::info!(%peer, session, "closing a signalling session: {e}");
-                    let _ = write_frame(&mut wr, &ZcToClient::Ended { reason: e.to_string() }).await;
+                    let _ = write_frame(&mut wr, &ZcToClient::Ended { reason: e.to_string(), rejoin: false }).await;
                     break;
                 }
             },

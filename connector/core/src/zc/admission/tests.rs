@@ -135,7 +135,7 @@ fn a_dead_mmr_ends_its_meetings_and_leaves_the_zone() {
     assert_eq!(h.zc.snapshot().meetings[&MeetingId(2)].0, MmrId("mmr-1".into()));
     h.zc.mmr_down(&MmrId("mmr-1".into()), "no load report for 3 s");
     let outs: Vec<_> = std::iter::from_fn(|| h.zc.poll_output()).collect();
-    assert!(matches!(&outs[0], ZcOutput::Reply { session: 2, msg: ZcToClient::Ended { reason } } if reason.contains("join again")));
+    assert!(matches!(&outs[0], ZcOutput::Reply { session: 2, msg: ZcToClient::Ended { reason, rejoin: true } } if reason.contains("join again")));
     assert_eq!(outs[1], ZcOutput::Close { session: 2 });
     assert_eq!(h.zc.capacity().participants, 2);
     assert_eq!(h.zc.load(), Load { participants: 1, meetings: 1 });
