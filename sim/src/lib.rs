@@ -121,7 +121,13 @@ impl SimDeployment {
     /// Starts MMR VM `mmr-1` on its own host, linked to the controller; returns its node, for
     /// faults. Waits until the controller has taken it into the zone.
     pub async fn start_mmr_vm(&self, capacity: u32) -> mc_rt::sim::task::NodeId {
-        let config = MmrConfig { listen: ip(MMR_VM_IP), controller_host: ip(CONTROLLER_IP).to_string(), capacity, ..Default::default() };
+        let config = MmrConfig {
+            listen: ip(MMR_VM_IP),
+            controller_host: ip(CONTROLLER_IP).to_string(),
+            cloud_host: ip(CLOUD_IP).to_string(),
+            capacity,
+            ..Default::default()
+        };
         let (identity, log) = (self.ids.identity("mmr-1").unwrap(), EventLog::collecting("mmr-1", self.events.clone()));
         let node = Handle::current()
             .create_node()

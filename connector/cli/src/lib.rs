@@ -3,6 +3,7 @@
 //! 1: anything that failed while running).
 
 mod certs_cmd;
+mod load;
 mod roles;
 mod up;
 
@@ -45,6 +46,8 @@ enum Command {
     Client(roles::ClientArgs),
     /// Create meetings and look at the zone through the cloud's management API.
     Meeting(roles::MeetingArgs),
+    /// Generate load: many participants join meetings at a paced rate and exchange media; prints a report.
+    Load(load::LoadArgs),
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -56,8 +59,8 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
-    // `up` prints its own summary; the per-event log is there with RUST_LOG=info.
-    init_tracing(if matches!(cli.command, Command::Up(_)) { "warn" } else { "info" });
+    // `up` and `load` print their own summaries; the per-event log is there with RUST_LOG=info.
+    init_tracing(if matches!(cli.command, Command::Up(_) | Command::Load(_)) { "warn" } else { "info" });
     let result = match cli.command {
         Command::Up(args) => mc_rt::block_on(up::run(args)),
         Command::Certs { command } => certs_cmd::run(command),
@@ -66,6 +69,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::Mmr(args) => mc_rt::block_on(roles::mmr(args)),
         Command::Client(args) => mc_rt::block_on(roles::client(args)),
         Command::Meeting(args) => mc_rt::block_on(roles::meeting(args)),
+        Command::Load(args) => mc_rt::block_on(load::run(args)),
     };
     match result {
         Ok(()) => 0,

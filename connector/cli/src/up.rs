@@ -92,6 +92,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             listen: mmr_vm_ip(i).parse().expect("a loopback address"),
             tls_port: https,
             controller_fallback_port: https,
+            cloud_https_port: https,
             ..Default::default()
         })
         .collect();

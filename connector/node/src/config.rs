@@ -43,6 +43,7 @@ pub struct CloudConfig {
     /// Management HTTPS, and the fallback for status sync (by ALPN).
     pub https_port: u16,
     pub status_sync_port: u16,
+    pub notification_port: u16,
     /// Bearer key for the management API. Required; there is no default credential.
     pub api_key: String,
     pub ticket_ttl_s: u64,
@@ -63,6 +64,7 @@ impl Default for CloudConfig {
             listen: IpAddr::from([127, 0, 0, 1]),
             https_port: ports::HTTPS,
             status_sync_port: ports::STATUS_SYNC,
+            notification_port: ports::NOTIFICATION,
             api_key: String::new(),
             ticket_ttl_s: 300,
             controller_down_after_ms: 10_000,
@@ -110,7 +112,10 @@ pub struct ControllerConfig {
     pub advertise_media_tcp_port: Option<u16>,
     pub cloud_host: String,
     pub cloud_status_sync_port: u16,
+    pub cloud_notification_port: u16,
     pub cloud_https_port: u16,
+    /// How often this process reports to cloud monitoring.
+    pub monitoring_interval_ms: u64,
     /// Meetings this controller hosts at most.
     pub max_meetings: u32,
     /// Participants the controller's own MMR carries at most.
@@ -138,7 +143,9 @@ impl Default for ControllerConfig {
             advertise_media_tcp_port: None,
             cloud_host: "127.0.0.1".into(),
             cloud_status_sync_port: ports::STATUS_SYNC,
+            cloud_notification_port: ports::NOTIFICATION,
             cloud_https_port: ports::HTTPS,
+            monitoring_interval_ms: 5_000,
             max_meetings: 100,
             mmr_capacity: 200,
             mmr_report_interval_ms: 1_000,
@@ -162,6 +169,7 @@ impl ControllerConfig {
         check_positive("max_meetings", self.max_meetings as u64)?;
         check_positive("mmr_capacity", self.mmr_capacity as u64)?;
         check_positive("mmr_report_interval_ms", self.mmr_report_interval_ms)?;
+        check_positive("monitoring_interval_ms", self.monitoring_interval_ms)?;
         check_positive("connect_timeout_ms", self.connect_timeout_ms)?;
         check_positive("handshake_timeout_ms", self.handshake_timeout_ms)?;
         let fixed: Vec<(&str, u16)> = [("signal_port", self.signal_port), ("tls_port", self.tls_port), ("media_tcp_port", self.media_tcp_port)]
@@ -198,6 +206,10 @@ pub struct MmrConfig {
     pub controller_host: String,
     pub controller_port: u16,
     pub controller_fallback_port: u16,
+    /// Where this MMR reports to cloud monitoring (HTTPS).
+    pub cloud_host: String,
+    pub cloud_https_port: u16,
+    pub monitoring_interval_ms: u64,
     /// Participants this MMR carries at most.
     pub capacity: u32,
     pub connect_timeout_ms: u64,
@@ -216,6 +228,9 @@ impl Default for MmrConfig {
             controller_host: "127.0.0.2".into(),
             controller_port: ports::ZC,
             controller_fallback_port: ports::HTTPS,
+            cloud_host: "127.0.0.1".into(),
+            cloud_https_port: ports::HTTPS,
+            monitoring_interval_ms: 5_000,
             capacity: 200,
             connect_timeout_ms: crate::DEFAULT_CONNECT_TIMEOUT_MS,
             handshake_timeout_ms: 5_000,
@@ -233,6 +248,7 @@ impl MmrConfig {
             return Err(invalid("controller_host", "must name the controller this MMR links to"));
         }
         check_positive("capacity", self.capacity as u64)?;
+        check_positive("monitoring_interval_ms", self.monitoring_interval_ms)?;
         check_positive("connect_timeout_ms", self.connect_timeout_ms)?;
         check_positive("handshake_timeout_ms", self.handshake_timeout_ms)?;
         if self.tls_port != 0 && self.tls_port == self.media_tcp_port {

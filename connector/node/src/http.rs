@@ -93,7 +93,7 @@ pub enum HttpError {
 
 /// One JSON request on a fresh connection; 2xx answers return the body, others an error with the
 /// server's message.
-pub async fn request_json<S>(stream: S, method: &str, host: &str, path: &str, bearer: &str, body: Option<serde_json::Value>) -> Result<serde_json::Value, HttpError>
+pub async fn request_json<S>(stream: S, method: &str, host: &str, path: &str, bearer: Option<&str>, body: Option<serde_json::Value>) -> Result<serde_json::Value, HttpError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -102,11 +102,11 @@ where
         let _ = conn.await;
     });
     let bytes = body.map(|b| serde_json::to_vec(&b).expect("json")).unwrap_or_default();
-    let req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(hyper::header::HOST, host)
-        .header(hyper::header::AUTHORIZATION, format!("Bearer {bearer}"))
+    let mut req = Request::builder().method(method).uri(path).header(hyper::header::HOST, host);
+    if let Some(bearer) = bearer {
+        req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {bearer}"));
+    }
+    let req = req
         .header(hyper::header::CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from(bytes)))
         .expect("valid request");

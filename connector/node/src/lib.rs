@@ -14,7 +14,9 @@ pub mod events;
 pub mod framed;
 pub mod http;
 pub mod identities;
+pub mod load;
 pub mod mmr;
+pub mod monitor;
 
 pub use error::NodeError;
 pub use events::EventLog;

@@ -15,6 +15,12 @@ use thiserror::Error;
 use tokio::net::TcpStream;
 
 pub use rustls::{ClientConfig, ServerConfig};
+
+/// Whether the peer of a server-side stream presented a certificate the deployment CA signed
+/// (only ever true on routes with `ClientAuth::Optional` or `Required`).
+pub fn peer_has_certificate<IO>(stream: &ServerTlsStream<IO>) -> bool {
+    stream.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty())
+}
 pub use tokio_rustls::client::TlsStream as ClientTlsStream;
 pub use tokio_rustls::server::TlsStream as ServerTlsStream;
 
@@ -48,18 +54,32 @@ fn roots(ca: &CertificateDer<'static>) -> Result<Arc<RootCertStore>, TlsError> {
     Ok(Arc::new(roots))
 }
 
-/// A server config for one ALPN id; `mutual` requires a client certificate from the deployment CA.
-pub fn server_config(id: &Identity, alpn: &[u8], mutual: bool) -> Result<Arc<ServerConfig>, TlsError> {
+/// Whether a server asks its peers for a certificate from the deployment CA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// Clients, who prove themselves otherwise (tickets, media tokens, API keys).
+    None,
+    /// Verified if presented (the cloud's HTTPS port: deployment hosts report to monitoring with
+    /// their certificate; API callers use keys).
+    Optional,
+    /// Mutual TLS: on-premises links and links to the cloud.
+    Required,
+}
+
+/// A server config for one ALPN id.
+pub fn server_config(id: &Identity, alpn: &[u8], auth: ClientAuth) -> Result<Arc<ServerConfig>, TlsError> {
     let builder = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| TlsError::Config(e.to_string()))?;
-    let builder = if mutual {
-        let verifier = WebPkiClientVerifier::builder_with_provider(roots(&id.ca)?, provider())
-            .build()
-            .map_err(|e| TlsError::Config(e.to_string()))?;
-        builder.with_client_cert_verifier(verifier)
-    } else {
-        builder.with_no_client_auth()
+    let builder = match auth {
+        ClientAuth::None => builder.with_no_client_auth(),
+        ClientAuth::Optional | ClientAuth::Required => {
+            let mut verifier = WebPkiClientVerifier::builder_with_provider(roots(&id.ca)?, provider());
+            if auth == ClientAuth::Optional {
+                verifier = verifier.allow_unauthenticated();
+            }
+            builder.with_client_cert_verifier(verifier.build().map_err(|e| TlsError::Config(e.to_string()))?)
+        }
     };
     let mut config = builder
         .with_single_cert(id.chain.clone(), id.key.clone_key())

@@ -22,6 +22,7 @@ pub mod frame;
 pub mod hex;
 pub mod ids;
 pub mod link;
+pub mod monitor;
 pub mod notify;
 pub mod ports;
 pub mod rfc4571;

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 pub enum MmrToController {
     Hello { mmr: MmrId, capacity: u32, media: MediaEndpoints },
     Load { participants: u32, rtp_in: u64, rtp_out: u64, dropped: u64 },
+    /// The grant with this (hex) token is in place: the controller may now tell the client.
+    Admitted { token: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,121 +1,291 @@
-//! Cloud management: meetings and the join tickets that let participants into them.
+//! Cloud management: users, meetings, and the join tickets that let participants into meetings.
+//!
+//! Contract: the shell authenticates each request with [`Management::authenticate`], then calls
+//! one operation with the caller and the current time. Every change is written to the injected
+//! [`Store`] before it is applied in memory, so what a caller was told happened has been
+//! persisted (the real cloud's store is SQLite; tests use [`MemoryStore`]).
 
 use crate::ticket::TicketSigner;
 use crate::Rng;
 use mc_wire::ticket::{TicketClaims, MAX_DISPLAY_NAME_BYTES};
-use mc_wire::{MeetingId, ParticipantId};
-use serde::Serialize;
+use mc_wire::{hex, MeetingId, ParticipantId};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use thiserror::Error;
 
 pub const MAX_TOPIC_BYTES: usize = 200;
+pub const MAX_EMAIL_BYTES: usize = 254;
+pub const MAX_REASON_BYTES: usize = 200;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserId(pub u64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Manages users and sees the whole zone.
+    Admin,
+    /// Hosts and joins meetings.
+    Member,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    /// SHA-256 of the user's API key, hex. The key itself is shown once, at creation.
+    #[serde(skip_serializing)]
+    pub key_sha256: String,
+    pub created_at_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Meeting {
     pub id: MeetingId,
     pub topic: String,
+    /// The user who created it; `None` when created with the operator's key.
+    pub host: Option<UserId>,
     pub created_at_ms: u64,
-    pub ended: bool,
+    /// Set when the meeting ended, with why.
+    pub ended: Option<String>,
+}
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// The cloud's configured operator key.
+    Operator,
+    User(User),
+}
+
+impl Caller {
+    fn is_admin(&self) -> bool {
+        matches!(self, Caller::Operator) || matches!(self, Caller::User(u) if u.role == Role::Admin)
+    }
+
+    fn user_id(&self) -> Option<UserId> {
+        match self {
+            Caller::Operator => None,
+            Caller::User(u) => Some(u.id),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ManagementError {
+    /// 401: no credentials, or credentials this cloud does not know.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// 403: known caller, not allowed to do this.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("meeting {0} does not exist")]
     NoSuchMeeting(MeetingId),
+    #[error("user {0} does not exist")]
+    NoSuchUser(u64),
     #[error("meeting {0} has ended")]
     MeetingEnded(MeetingId),
+    #[error("a user with email {0} already exists")]
+    Duplicate(String),
     #[error("invalid {field}: {reason}")]
     Invalid { field: &'static str, reason: String },
+    /// The store failed; nothing was changed.
+    #[error("storage failed: {0}")]
+    Storage(String),
+}
+
+/// Persistence for management. Implementations write through: a call returns once durable.
+pub trait Store: Send {
+    fn save_user(&mut self, user: &User) -> Result<(), String>;
+    fn save_meeting(&mut self, meeting: &Meeting) -> Result<(), String>;
+    /// Everything stored, to start from.
+    fn load(&mut self) -> Result<(Vec<User>, Vec<Meeting>), String>;
+}
+
+/// A store that keeps nothing beyond the process (tests; a cloud run without a data directory).
+#[derive(Debug, Default)]
+pub struct MemoryStore;
+
+impl Store for MemoryStore {
+    fn save_user(&mut self, _: &User) -> Result<(), String> {
+        Ok(())
+    }
+    fn save_meeting(&mut self, _: &Meeting) -> Result<(), String> {
+        Ok(())
+    }
+    fn load(&mut self) -> Result<(Vec<User>, Vec<Meeting>), String> {
+        Ok((Vec::new(), Vec::new()))
+    }
 }
 
 pub struct Management {
     signer: TicketSigner,
     ticket_ttl_ms: u64,
+    operator_key: String,
     rng: Rng,
+    store: Box<dyn Store>,
+    users: BTreeMap<UserId, User>,
     meetings: BTreeMap<MeetingId, Meeting>,
-    next_meeting: u64,
+    /// Participant ids are never reused: a restarted cloud starts above every id it could have
+    /// issued (the high half of the clock), so tickets stay unique across restarts.
     next_participant: u64,
 }
 
+fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, data).as_ref())
+}
+
+/// Compares without an early exit, so timing does not reveal how much of a key matched.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn check_text(field: &'static str, v: &str, max: usize) -> Result<String, ManagementError> {
+    let v = v.trim();
+    if v.is_empty() || v.len() > max || v.chars().any(char::is_control) {
+        return Err(ManagementError::Invalid { field, reason: format!("must be 1 to {max} bytes of printable text") });
+    }
+    Ok(v.to_string())
+}
+
 impl Management {
-    pub fn new(signer: TicketSigner, ticket_ttl_ms: u64, rng: Rng) -> Management {
-        Management { signer, ticket_ttl_ms, rng, meetings: BTreeMap::new(), next_meeting: 1, next_participant: 1 }
+    pub fn new(signer: TicketSigner, ticket_ttl_ms: u64, operator_key: String, rng: Rng, mut store: Box<dyn Store>, now_ms: u64) -> Result<Management, ManagementError> {
+        let (users, meetings) = store.load().map_err(ManagementError::Storage)?;
+        Ok(Management {
+            signer,
+            ticket_ttl_ms,
+            operator_key,
+            rng,
+            store,
+            users: users.into_iter().map(|u| (u.id, u)).collect(),
+            meetings: meetings.into_iter().map(|m| (m.id, m)).collect(),
+            next_participant: now_ms << 8,
+        })
     }
 
     pub fn ticket_public_key(&self) -> Vec<u8> {
         self.signer.public_key()
     }
 
-    pub fn create_meeting(&mut self, now_ms: u64, topic: &str) -> Result<Meeting, ManagementError> {
-        let topic = topic.trim();
-        if topic.is_empty() || topic.len() > MAX_TOPIC_BYTES {
-            return Err(ManagementError::Invalid { field: "topic", reason: format!("must be 1 to {MAX_TOPIC_BYTES} bytes") });
+    /// Resolves a bearer key to a caller.
+    pub fn authenticate(&self, bearer: Option<&str>) -> Result<Caller, ManagementError> {
+        let key = bearer.ok_or_else(|| ManagementError::Unauthenticated("send an API key as `Authorization: Bearer <key>`".into()))?;
+        if same(key.as_bytes(), self.operator_key.as_bytes()) {
+            return Ok(Caller::Operator);
         }
-        let id = MeetingId(self.next_meeting);
-        self.next_meeting += 1;
-        let meeting = Meeting { id, topic: topic.to_string(), created_at_ms: now_ms, ended: false };
+        let hash = sha256_hex(key.as_bytes());
+        self.users
+            .values()
+            .find(|u| same(u.key_sha256.as_bytes(), hash.as_bytes()))
+            .map(|u| Caller::User(u.clone()))
+            .ok_or_else(|| ManagementError::Unauthenticated("the API key is not valid for this cloud".into()))
+    }
+
+    fn require_admin(caller: &Caller, what: &str) -> Result<(), ManagementError> {
+        if caller.is_admin() {
+            Ok(())
+        } else {
+            Err(ManagementError::Forbidden(format!("{what} needs an admin key")))
+        }
+    }
+
+    /// Creates a user; returns it with its API key (shown only now).
+    pub fn create_user(&mut self, now_ms: u64, caller: &Caller, email: &str, display_name: &str, role: Role) -> Result<(User, String), ManagementError> {
+        Self::require_admin(caller, "creating users")?;
+        let email = check_text("email", email, MAX_EMAIL_BYTES)?;
+        if !email.contains('@') || email.contains(' ') {
+            return Err(ManagementError::Invalid { field: "email", reason: format!("{email:?} is not an email address") });
+        }
+        let display_name = check_text("display_name", display_name, MAX_DISPLAY_NAME_BYTES)?;
+        if self.users.values().any(|u| u.email.eq_ignore_ascii_case(&email)) {
+            return Err(ManagementError::Duplicate(email));
+        }
+        let key = format!("mck_{}", hex::encode(&self.rng.bytes::<24>()));
+        let id = UserId(self.users.keys().next_back().map_or(1, |u| u.0 + 1));
+        let user = User { id, email, display_name, role, key_sha256: sha256_hex(key.as_bytes()), created_at_ms: now_ms };
+        self.store.save_user(&user).map_err(ManagementError::Storage)?;
+        self.users.insert(id, user.clone());
+        Ok((user, key))
+    }
+
+    pub fn users(&self, caller: &Caller) -> Result<Vec<&User>, ManagementError> {
+        Self::require_admin(caller, "listing users")?;
+        Ok(self.users.values().collect())
+    }
+
+    pub fn user(&self, caller: &Caller, id: UserId) -> Result<&User, ManagementError> {
+        if !caller.is_admin() && caller.user_id() != Some(id) {
+            return Err(ManagementError::Forbidden("members may only look at themselves".into()));
+        }
+        self.users.get(&id).ok_or(ManagementError::NoSuchUser(id.0))
+    }
+
+    pub fn create_meeting(&mut self, now_ms: u64, caller: &Caller, topic: &str) -> Result<Meeting, ManagementError> {
+        let topic = check_text("topic", topic, MAX_TOPIC_BYTES)?;
+        let id = MeetingId(self.meetings.keys().next_back().map_or(1, |m| m.0 + 1));
+        let meeting = Meeting { id, topic, host: caller.user_id(), created_at_ms: now_ms, ended: None };
+        self.store.save_meeting(&meeting).map_err(ManagementError::Storage)?;
         self.meetings.insert(id, meeting.clone());
         Ok(meeting)
     }
 
-    pub fn meeting(&self, id: MeetingId) -> Option<&Meeting> {
-        self.meetings.get(&id)
+    pub fn meeting(&self, id: MeetingId) -> Result<&Meeting, ManagementError> {
+        self.meetings.get(&id).ok_or(ManagementError::NoSuchMeeting(id))
     }
 
     pub fn meetings(&self) -> impl Iterator<Item = &Meeting> {
         self.meetings.values()
     }
 
-    /// Issues a ticket for a new participant of a live meeting.
-    pub fn issue_ticket(&mut self, now_ms: u64, meeting: MeetingId, display_name: &str) -> Result<(ParticipantId, String, u64), ManagementError> {
-        let m = self.meetings.get(&meeting).ok_or(ManagementError::NoSuchMeeting(meeting))?;
-        if m.ended {
+    fn require_host(&self, caller: &Caller, id: MeetingId, what: &str) -> Result<&Meeting, ManagementError> {
+        let m = self.meeting(id)?;
+        if !caller.is_admin() && (m.host.is_none() || m.host != caller.user_id()) {
+            return Err(ManagementError::Forbidden(format!("only the meeting's host or an admin may {what}")));
+        }
+        Ok(m)
+    }
+
+    /// Ends a meeting: no more tickets; the shell notifies the controllers.
+    pub fn end_meeting(&mut self, caller: &Caller, id: MeetingId, reason: &str) -> Result<Meeting, ManagementError> {
+        let reason = check_text("reason", reason, MAX_REASON_BYTES)?;
+        let m = self.require_host(caller, id, "end it")?;
+        if m.ended.is_some() {
+            return Err(ManagementError::MeetingEnded(id));
+        }
+        let mut m = m.clone();
+        m.ended = Some(reason);
+        self.store.save_meeting(&m).map_err(ManagementError::Storage)?;
+        self.meetings.insert(id, m.clone());
+        Ok(m)
+    }
+
+    /// Checks that `caller` may remove a participant from `id` (the shell then notifies).
+    pub fn authorize_removal(&self, caller: &Caller, id: MeetingId) -> Result<(), ManagementError> {
+        self.require_host(caller, id, "remove participants").map(|_| ())
+    }
+
+    /// Issues a ticket for a new participant of a live meeting. Members join under their own
+    /// name; the operator names the participant.
+    pub fn issue_ticket(&mut self, now_ms: u64, caller: &Caller, meeting: MeetingId, display_name: Option<&str>) -> Result<(ParticipantId, String, u64), ManagementError> {
+        let m = self.meeting(meeting)?;
+        if m.ended.is_some() {
             return Err(ManagementError::MeetingEnded(meeting));
         }
-        let name = display_name.trim();
-        if name.is_empty() || name.len() > MAX_DISPLAY_NAME_BYTES || name.chars().any(char::is_control) {
-            return Err(ManagementError::Invalid {
-                field: "display_name",
-                reason: format!("must be 1 to {MAX_DISPLAY_NAME_BYTES} bytes of printable text"),
-            });
-        }
-        let participant = ParticipantId(self.next_participant);
-        self.next_participant += 1;
-        let expires_at_ms = now_ms + self.ticket_ttl_ms;
-        let claims = TicketClaims {
-            meeting,
-            participant,
-            display_name: name.to_string(),
-            issued_at_ms: now_ms,
-            expires_at_ms,
-            nonce: self.rng.bytes(),
+        let name = match (display_name, caller) {
+            (Some(n), _) => check_text("display_name", n, MAX_DISPLAY_NAME_BYTES)?,
+            (None, Caller::User(u)) => u.display_name.clone(),
+            (None, Caller::Operator) => return Err(ManagementError::Invalid { field: "display_name", reason: "required with the operator key".into() }),
         };
+        self.next_participant += 1;
+        let participant = ParticipantId(self.next_participant);
+        let expires_at_ms = now_ms + self.ticket_ttl_ms;
+        let claims = TicketClaims { meeting, participant, display_name: name, issued_at_ms: now_ms, expires_at_ms, nonce: self.rng.bytes() };
         Ok((participant, self.signer.sign(claims).to_text(), expires_at_ms))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ticket::TicketVerifier;
-
-    #[test]
-    fn tickets_name_the_meeting_and_verify_with_the_published_key() {
-        let mut m = Management::new(TicketSigner::from_seed(&[3; 32]), 60_000, Rng::seed_from_u64(5));
-        let meeting = m.create_meeting(1_000, " Standup ").unwrap();
-        assert_eq!(meeting.topic, "Standup");
-        let (pid, ticket, expires) = m.issue_ticket(2_000, meeting.id, "Grace").unwrap();
-        assert_eq!(expires, 62_000);
-        let claims = TicketVerifier::new(m.ticket_public_key()).verify(3_000, &ticket).unwrap();
-        assert_eq!((claims.meeting, claims.participant), (meeting.id, pid));
-    }
-
-    #[test]
-    fn bad_requests_say_what_is_wrong() {
-        let mut m = Management::new(TicketSigner::from_seed(&[3; 32]), 60_000, Rng::seed_from_u64(5));
-        assert!(matches!(m.create_meeting(0, "  "), Err(ManagementError::Invalid { field: "topic", .. })));
-        assert_eq!(m.issue_ticket(0, MeetingId(42), "x").unwrap_err(), ManagementError::NoSuchMeeting(MeetingId(42)));
-        let id = m.create_meeting(0, "t").unwrap().id;
-        assert!(matches!(m.issue_ticket(0, id, "a\u{7}b"), Err(ManagementError::Invalid { field: "display_name", .. })));
-    }
-}
+mod tests;

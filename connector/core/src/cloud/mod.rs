@@ -2,4 +2,5 @@
 //! status sync (which controllers are live). Their shells serve them over HTTPS and TLS.
 
 pub mod management;
+pub mod notification;
 pub mod status_sync;

@@ -196,6 +196,11 @@ impl Forwarding {
         Some((g.meeting, g.participant))
     }
 
+    /// Every endpoint bound now.
+    pub fn bound(&self) -> impl Iterator<Item = Endpoint> + '_ {
+        self.bound.keys().copied()
+    }
+
     pub fn participants(&self) -> usize {
         self.grants.len()
     }

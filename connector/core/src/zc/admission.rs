@@ -124,6 +124,27 @@ impl Zc {
         }
     }
 
+    /// The cloud ended a meeting: every participant is told why and disconnected, and the meeting
+    /// releases its capacity. Returns how many participants were in it.
+    pub fn end_meeting(&mut self, meeting: MeetingId, reason: &str) -> usize {
+        let Some(m) = self.meetings.get(&meeting) else { return 0 };
+        let pids: Vec<ParticipantId> = m.participants.iter().copied().collect();
+        for pid in &pids {
+            self.remove_participant(*pid, reason);
+        }
+        pids.len()
+    }
+
+    /// The cloud removed a participant: tell them why, disconnect them, revoke their media.
+    /// Returns whether they were here.
+    pub fn remove_participant(&mut self, participant: ParticipantId, reason: &str) -> bool {
+        let Some(session) = self.sessions.iter().find(|(_, p)| **p == participant).map(|(s, _)| *s) else { return false };
+        self.outputs.push_back(ZcOutput::Reply { session, msg: ZcToClient::Ended { reason: reason.to_string(), rejoin: false } });
+        self.outputs.push_back(ZcOutput::Close { session });
+        self.session_closed(session);
+        true
+    }
+
     /// The grants every participant on `id` holds, to repeat to an MMR that re-linked.
     pub fn grants_on(&self, id: &MmrId) -> Vec<MmrCommand> {
         self.participants

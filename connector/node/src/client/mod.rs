@@ -115,7 +115,7 @@ impl ManagementApi {
         let tls_config = tls::client_config(&self.ca, None, alpn::HTTP1).map_err(|e| e.to_string())?;
         let addr = mc_rt::net::resolve(&self.host, self.port).await.map_err(|e| format!("resolving {}: {e}", self.host))?;
         let stream = tls::connect(addr, &self.host, tls_config, Duration::from_millis(self.timeout_ms)).await.map_err(|e| e.to_string())?;
-        request_json(stream, method, &self.host, path, &self.api_key, body).await.map_err(|e| e.to_string())
+        request_json(stream, method, &self.host, path, Some(&self.api_key), body).await.map_err(|e| e.to_string())
     }
 
     pub async fn create_meeting(&self, topic: &str) -> Result<MeetingId, String> {

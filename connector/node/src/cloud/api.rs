@@ -1,156 +1,270 @@
-//! The management REST API (JSON over HTTPS).
+//! The cloud's HTTPS API: management (JSON REST with API keys) and monitoring (reports from
+//! deployment hosts, authenticated by their certificates).
 //!
-//! | method | path | does |
-//! |---|---|---|
-//! | GET | /healthz | liveness, no authentication |
-//! | POST | /v1/meetings | create a meeting: `{"topic": "..."}` |
-//! | GET | /v1/meetings | list meetings |
-//! | GET | /v1/meetings/{id} | one meeting |
-//! | POST | /v1/meetings/{id}/tickets | join ticket + live controllers: `{"display_name": "..."}` |
-//! | GET | /v1/status | controllers known to status sync, live or not |
+//! | method | path | who | does |
+//! |---|---|---|---|
+//! | GET | /healthz | anyone | liveness |
+//! | POST | /v1/users | admin | create a user: `{"email","display_name","role"}` → the user and its API key (shown once) |
+//! | GET | /v1/users, /v1/users/{id} | admin (or the user itself) | users |
+//! | POST | /v1/meetings | any key | create a meeting: `{"topic"}`; a member key becomes its host |
+//! | GET | /v1/meetings, /v1/meetings/{id} | any key | meetings |
+//! | POST | /v1/meetings/{id}/end | admin or host | end it: `{"reason"}`; controllers disconnect everyone |
+//! | POST | /v1/meetings/{id}/tickets | any key | join ticket + live controllers: `{"display_name"}` (members may omit it) |
+//! | DELETE | /v1/meetings/{id}/participants/{pid} | admin or host | remove a participant |
+//! | GET | /v1/status | admin | controllers known to status sync |
+//! | GET | /v1/zone | admin | the zone: controllers, MMRs, links and paths, load, from monitoring |
+//! | POST | /v1/monitoring/reports | deployment certificate | a node's monitoring report |
 //!
-//! Every `/v1` call needs `Authorization: Bearer <api_key>`. Errors are JSON:
-//! `{"error": "<code>", "message": "<what to do>"}`.
+//! Errors are JSON `{"error": "<code>", "message": "<what to do>"}`: 400 malformed, 401 no or
+//! unknown key, 403 known key without the right, 404, 409 conflict, 413 body too large, 422 invalid
+//! field, 503 nothing can serve it now.
 
-use super::Shared;
+use super::{CloudState, Shared};
 use crate::http::{json_response, read_body, Body};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use mc_core::cloud::management::ManagementError;
-use mc_wire::MeetingId;
+use mc_core::cloud::management::{Caller, ManagementError, Role, UserId};
+use mc_wire::monitor::Report;
+use mc_wire::notify::MeetingEvent;
+use mc_wire::{MeetingId, ParticipantId};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response<Body> {
+type Reply = Response<Body>;
+
+fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Reply {
     json_response(status, &json!({ "error": code, "message": message.into() }))
 }
 
-/// Compares without an early exit, so response timing does not reveal how much of a key matched.
-fn keys_match(given: &[u8], expected: &[u8]) -> bool {
-    given.len() == expected.len() && given.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+fn management_error(e: ManagementError) -> Reply {
+    let (status, code) = match &e {
+        ManagementError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+        ManagementError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+        ManagementError::NoSuchMeeting(_) => (StatusCode::NOT_FOUND, "no_such_meeting"),
+        ManagementError::NoSuchUser(_) => (StatusCode::NOT_FOUND, "no_such_user"),
+        ManagementError::MeetingEnded(_) => (StatusCode::CONFLICT, "meeting_ended"),
+        ManagementError::Duplicate(_) => (StatusCode::CONFLICT, "duplicate"),
+        ManagementError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+        ManagementError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage_failed"),
+    };
+    error(status, code, e.to_string())
 }
 
-pub(super) async fn handle(req: Request<Incoming>, shared: Shared) -> Response<Body> {
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Box<Reply>> {
+    if body.is_empty() {
+        return serde_json::from_slice(b"{}").map_err(|e| Box::new(error(StatusCode::BAD_REQUEST, "invalid_json", format!("request body required: {e}"))));
+    }
+    serde_json::from_slice(body).map_err(|e| Box::new(error(StatusCode::BAD_REQUEST, "invalid_json", format!("request body: {e}"))))
+}
+
+fn id_segment(s: &str, what: &str) -> Result<u64, Box<Reply>> {
+    s.parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| Box::new(error(StatusCode::BAD_REQUEST, "invalid_id", format!("{s:?} is not a {what} id (a positive integer)"))))
+}
+
+pub(super) async fn handle(req: Request<Incoming>, shared: Shared, certified: bool) -> Reply {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     if path == "/healthz" {
         return json_response(StatusCode::OK, &json!({ "status": "ok" }));
     }
-    if !path.starts_with("/v1/") {
-        return error(StatusCode::NOT_FOUND, "not_found", format!("no resource at {path}"));
-    }
-    let api_key = shared.lock().unwrap().config.api_key.clone();
     let bearer = req
         .headers()
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match bearer {
-        None => return error(StatusCode::UNAUTHORIZED, "unauthenticated", "send the API key as `Authorization: Bearer <key>`"),
-        Some(k) if !keys_match(k.as_bytes(), api_key.as_bytes()) => {
-            return error(StatusCode::UNAUTHORIZED, "unauthenticated", "the API key is not valid for this cloud")
-        }
-        Some(_) => {}
-    }
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string);
     let body = match read_body(req.into_body()).await {
         Ok(b) => b,
         Err(msg) => return error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", msg),
     };
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(2).collect();
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    match route(&method, &segments, &body, bearer.as_deref(), certified, &shared) {
+        Ok(r) => r,
+        Err(r) => *r,
+    }
+}
+
+fn route(method: &Method, seg: &[&str], body: &[u8], bearer: Option<&str>, certified: bool, shared: &Shared) -> Result<Reply, Box<Reply>> {
     let now_ms = mc_rt::unix_now_ms();
-    match (&method, segments.as_slice()) {
+    let mut s = shared.lock().unwrap();
+    if seg == ["v1", "monitoring", "reports"] {
+        if method != Method::POST {
+            return Err(Box::new(not_allowed(method, seg)));
+        }
+        if !certified {
+            return Err(Box::new(error(StatusCode::UNAUTHORIZED, "unauthenticated", "monitoring reports need the reporting host's deployment certificate (mutual TLS)")));
+        }
+        let report: Report = parse(body)?;
+        if report.node.is_empty() || report.node.len() > 63 {
+            return Err(Box::new(error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "node must be 1 to 63 bytes")));
+        }
+        s.reports.insert(report.node.clone(), (now_ms, report));
+        return Ok(json_response(StatusCode::ACCEPTED, &json!({ "accepted": true })));
+    }
+    if seg.first() != Some(&"v1") {
+        return Err(Box::new(error(StatusCode::NOT_FOUND, "not_found", format!("no resource at /{}", seg.join("/")))));
+    }
+    let caller = s.management.authenticate(bearer).map_err(|e| Box::new(management_error(e)))?;
+    let m = |e| Box::new(management_error(e));
+    match (method, &seg[1..]) {
+        (&Method::POST, ["users"]) => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Create {
+                email: String,
+                display_name: String,
+                #[serde(default = "member")]
+                role: Role,
+            }
+            fn member() -> Role {
+                Role::Member
+            }
+            let c: Create = parse(body)?;
+            let (user, api_key) = s.management.create_user(now_ms, &caller, &c.email, &c.display_name, c.role).map_err(m)?;
+            Ok(json_response(StatusCode::CREATED, &json!({ "user": user, "api_key": api_key })))
+        }
+        (&Method::GET, ["users"]) => {
+            let users = s.management.users(&caller).map_err(m)?;
+            Ok(json_response(StatusCode::OK, &json!({ "users": users })))
+        }
+        (&Method::GET, ["users", id]) => {
+            let id = UserId(id_segment(id, "user")?);
+            Ok(json_response(StatusCode::OK, s.management.user(&caller, id).map_err(m)?))
+        }
         (&Method::POST, ["meetings"]) => {
             #[derive(Deserialize)]
             #[serde(deny_unknown_fields)]
             struct Create {
                 topic: String,
             }
-            let create: Create = match parse(&body) {
-                Ok(c) => c,
-                Err(r) => return *r,
-            };
-            match shared.lock().unwrap().management.create_meeting(now_ms, &create.topic) {
-                Ok(m) => json_response(StatusCode::CREATED, &m),
-                Err(e) => management_error(e),
-            }
+            let c: Create = parse(body)?;
+            let meeting = s.management.create_meeting(now_ms, &caller, &c.topic).map_err(m)?;
+            s.notify(now_ms, MeetingEvent::Scheduled { meeting: meeting.id, topic: meeting.topic.clone() });
+            Ok(json_response(StatusCode::CREATED, &meeting))
         }
-        (&Method::GET, ["meetings"]) => {
-            let s = shared.lock().unwrap();
-            json_response(StatusCode::OK, &json!({ "meetings": s.management.meetings().collect::<Vec<_>>() }))
-        }
+        (&Method::GET, ["meetings"]) => Ok(json_response(StatusCode::OK, &json!({ "meetings": s.management.meetings().collect::<Vec<_>>() }))),
         (&Method::GET, ["meetings", id]) => {
-            let Some(id) = meeting_id(id) else { return bad_id(id) };
-            match shared.lock().unwrap().management.meeting(id) {
-                Some(m) => json_response(StatusCode::OK, m),
-                None => management_error(ManagementError::NoSuchMeeting(id)),
+            let id = MeetingId(id_segment(id, "meeting")?);
+            Ok(json_response(StatusCode::OK, s.management.meeting(id).map_err(m)?))
+        }
+        (&Method::POST, ["meetings", id, "end"]) => {
+            let id = MeetingId(id_segment(id, "meeting")?);
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct End {
+                #[serde(default = "ended_by_host")]
+                reason: String,
             }
+            fn ended_by_host() -> String {
+                "the host ended the meeting".into()
+            }
+            let e: End = parse(body)?;
+            let meeting = s.management.end_meeting(&caller, id, &e.reason).map_err(m)?;
+            s.notify(now_ms, MeetingEvent::Ended { meeting: id, reason: e.reason.clone() });
+            s.events.record(format_args!("meeting {id} ended: {}", e.reason));
+            Ok(json_response(StatusCode::OK, &meeting))
+        }
+        (&Method::DELETE, ["meetings", id, "participants", pid]) => {
+            let id = MeetingId(id_segment(id, "meeting")?);
+            let participant = ParticipantId(id_segment(pid, "participant")?);
+            s.management.authorize_removal(&caller, id).map_err(m)?;
+            let reason = "removed from the meeting by its host".to_string();
+            s.notify(now_ms, MeetingEvent::ParticipantRemoved { meeting: id, participant, reason });
+            Ok(json_response(StatusCode::ACCEPTED, &json!({ "meeting": id, "participant": participant, "removed": "notified to controllers" })))
         }
         (&Method::POST, ["meetings", id, "tickets"]) => {
-            let Some(id) = meeting_id(id) else { return bad_id(id) };
+            let id = MeetingId(id_segment(id, "meeting")?);
             #[derive(Deserialize)]
             #[serde(deny_unknown_fields)]
             struct Join {
-                display_name: String,
+                display_name: Option<String>,
             }
-            let join: Join = match parse(&body) {
-                Ok(j) => j,
-                Err(r) => return *r,
-            };
-            let mut s = shared.lock().unwrap();
-            let controllers: Vec<_> = s
+            let j: Join = parse(body)?;
+            let controllers: Vec<Value> = s
                 .status
                 .live_controllers(now_ms)
                 .into_iter()
                 .map(|c| json!({ "id": c.id, "host": c.signalling.host, "port": c.signalling.port, "fallback_port": c.signalling.fallback_port }))
                 .collect();
             if controllers.is_empty() {
-                return error(StatusCode::SERVICE_UNAVAILABLE, "no_live_controller", "no controller is registered and live; start one or check its link to the cloud");
+                return Err(Box::new(error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "no_live_controller",
+                    "no controller is registered and live; start one or check its link to the cloud",
+                )));
             }
-            match s.management.issue_ticket(now_ms, id, &join.display_name) {
-                Ok((participant, ticket, expires_at_ms)) => json_response(
-                    StatusCode::CREATED,
-                    &json!({ "meeting": id, "participant": participant, "ticket": ticket, "expires_at_ms": expires_at_ms, "controllers": controllers }),
-                ),
-                Err(e) => management_error(e),
+            let first = s.notifications.since(0).all(|(_, _, e)| !matches!(e, MeetingEvent::Started { meeting } if *meeting == id));
+            let (participant, ticket, expires_at_ms) = s.management.issue_ticket(now_ms, &caller, id, j.display_name.as_deref()).map_err(m)?;
+            if first {
+                s.notify(now_ms, MeetingEvent::Started { meeting: id });
             }
+            Ok(json_response(
+                StatusCode::CREATED,
+                &json!({ "meeting": id, "participant": participant, "ticket": ticket, "expires_at_ms": expires_at_ms, "controllers": controllers }),
+            ))
         }
         (&Method::GET, ["status"]) => {
-            let s = shared.lock().unwrap();
-            let controllers: Vec<_> = s
-                .status
-                .all()
-                .map(|c| {
-                    let mut v = serde_json::to_value(c).expect("serializable");
-                    v["live"] = json!(s.status.is_live(now_ms, c));
-                    v
-                })
-                .collect();
-            json_response(StatusCode::OK, &json!({ "controllers": controllers }))
+            require_admin(&caller, "the controllers' status")?;
+            Ok(json_response(StatusCode::OK, &json!({ "controllers": controllers(&s, now_ms) })))
         }
-        (_, ["meetings"] | ["meetings", _] | ["meetings", _, "tickets"] | ["status"]) => {
-            error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{method} is not supported on {path}"))
+        (&Method::GET, ["zone"]) => {
+            require_admin(&caller, "the zone's status")?;
+            Ok(json_response(StatusCode::OK, &zone(&s, now_ms)))
         }
-        _ => error(StatusCode::NOT_FOUND, "not_found", format!("no resource at {path}")),
+        (_, ["users"] | ["users", _] | ["meetings"] | ["meetings", _] | ["meetings", _, "end" | "tickets"] | ["meetings", _, "participants", _] | ["status"] | ["zone"]) => {
+            Err(Box::new(not_allowed(method, seg)))
+        }
+        _ => Err(Box::new(error(StatusCode::NOT_FOUND, "not_found", format!("no resource at /{}", seg.join("/"))))),
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Box<Response<Body>>> {
-    serde_json::from_slice(body).map_err(|e| Box::new(error(StatusCode::BAD_REQUEST, "invalid_json", format!("request body: {e}"))))
+fn not_allowed(method: &Method, seg: &[&str]) -> Reply {
+    error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{method} is not supported on /{}", seg.join("/")))
 }
 
-fn meeting_id(s: &str) -> Option<MeetingId> {
-    s.parse().ok().map(MeetingId)
+fn require_admin(caller: &Caller, what: &str) -> Result<(), Box<Reply>> {
+    let admin = matches!(caller, Caller::Operator) || matches!(caller, Caller::User(u) if u.role == Role::Admin);
+    if admin {
+        Ok(())
+    } else {
+        Err(Box::new(error(StatusCode::FORBIDDEN, "forbidden", format!("{what} needs an admin key"))))
+    }
 }
 
-fn bad_id(s: &str) -> Response<Body> {
-    error(StatusCode::BAD_REQUEST, "invalid_id", format!("{s:?} is not a meeting id (a positive integer)"))
+fn controllers(s: &CloudState, now_ms: u64) -> Vec<Value> {
+    s.status
+        .all()
+        .map(|c| {
+            let mut v = serde_json::to_value(c).expect("serializable");
+            v["live"] = json!(s.status.is_live(now_ms, c));
+            v
+        })
+        .collect()
 }
 
-fn management_error(e: ManagementError) -> Response<Body> {
-    let (status, code) = match &e {
-        ManagementError::NoSuchMeeting(_) => (StatusCode::NOT_FOUND, "no_such_meeting"),
-        ManagementError::MeetingEnded(_) => (StatusCode::CONFLICT, "meeting_ended"),
-        ManagementError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
-    };
-    error(status, code, e.to_string())
+/// The zone as an operator wants to see it: every controller and MMR, whether each is live and
+/// ready, what each link uses, and the load.
+fn zone(s: &CloudState, now_ms: u64) -> Value {
+    let stale_after_ms = s.config.controller_down_after_ms;
+    let nodes: Vec<Value> = s
+        .reports
+        .values()
+        .map(|(at, r)| {
+            let mut v = serde_json::to_value(r).expect("serializable");
+            v["report_age_ms"] = json!(now_ms.saturating_sub(*at));
+            v["reporting"] = json!(now_ms.saturating_sub(*at) <= stale_after_ms);
+            v
+        })
+        .collect();
+    let live_meetings = s.management.meetings().filter(|m| m.ended.is_none()).count();
+    let (participants, hosted) = s.status.all().filter(|c| s.status.is_live(now_ms, c)).fold((0, 0), |(p, m), c| (p + c.load.participants, m + c.load.meetings));
+    json!({
+        "controllers": controllers(s, now_ms),
+        "nodes": nodes,
+        "meetings": { "scheduled": live_meetings, "hosted": hosted },
+        "participants": participants,
+    })
 }

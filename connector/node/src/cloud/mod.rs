@@ -1,28 +1,58 @@
-//! The cloud stand-in: management (HTTPS REST) and status sync (mutual TLS), as DESIGN §2 lays
-//! out. One HTTPS port also carries status sync for controllers that can only reach 443 (ALPN).
+//! The cloud stand-in, with its four services (DESIGN §2):
+//!
+//! - **management**: HTTPS REST (users, meetings, join tickets), API keys, SQLite under the data
+//!   directory ([`store`]);
+//! - **notification**: a long-lived mutual-TLS link (8804, or 443 by ALPN) on which meeting
+//!   events are pushed to controllers ([`notify`]);
+//! - **status sync**: controllers register and heartbeat (8803, or 443 by ALPN) ([`status`]);
+//! - **monitoring**: every connector process POSTs reports over HTTPS with its deployment
+//!   certificate; `GET /v1/zone` serves the zone's status built from them ([`api`]).
 
 mod api;
+mod notify;
 mod status;
+pub mod store;
 
 use crate::config::CloudConfig;
+use crate::error::{bind_tcp, NodeError};
 use crate::EventLog;
 use mc_core::cloud::management::Management;
+use mc_core::cloud::notification::NotificationLog;
 use mc_core::cloud::status_sync::StatusSync;
 use mc_core::ticket::TicketSigner;
 use mc_core::Rng;
 use mc_rt::net::TcpListener;
-use mc_rt::tls::{self, Identity, Router};
+use mc_rt::sync::watch;
+use mc_rt::tls::{self, ClientAuth, Identity, Router};
+use mc_wire::monitor::Report;
+use mc_wire::notify::MeetingEvent;
 use mc_wire::ports::alpn;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use crate::error::{bind_tcp, NodeError};
+
+/// Meeting events the notification service keeps for controllers that reconnect.
+pub const NOTIFICATION_HISTORY: usize = 10_000;
 
 pub(crate) struct CloudState {
     pub management: Management,
     pub status: StatusSync,
+    pub notifications: NotificationLog,
+    /// Tells notification sessions the newest sequence number.
+    pub notify_tx: watch::Sender<u64>,
+    /// The latest monitoring report of each node, with when it arrived.
+    pub reports: BTreeMap<String, (u64, Report)>,
     pub config: CloudConfig,
+    pub events: EventLog,
+}
+
+impl CloudState {
+    pub fn notify(&mut self, now_ms: u64, event: MeetingEvent) {
+        let seq = self.notifications.push(now_ms, event);
+        let _ = self.notify_tx.send(seq);
+    }
 }
 
 pub(crate) type Shared = Arc<Mutex<CloudState>>;
@@ -32,34 +62,59 @@ pub(crate) type Shared = Arc<Mutex<CloudState>>;
 pub struct CloudHandle {
     pub https_addr: SocketAddr,
     pub status_sync_addr: SocketAddr,
+    pub notification_addr: SocketAddr,
 }
 
 /// Binds every cloud service and starts serving; returns once all ports are bound.
 pub async fn start(config: CloudConfig, identity: Identity, events: EventLog) -> Result<CloudHandle, NodeError> {
     config.validate()?;
+    let now_ms = mc_rt::unix_now_ms();
     let mut rng = Rng::seed_from_u64(config.seed.unwrap_or_else(mc_rt::fresh_seed));
     let signing_seed = match &config.data_dir {
         Some(dir) => load_or_create_key(dir, &mut rng)?,
         None => rng.bytes::<32>(),
     };
-    let management = Management::new(TicketSigner::from_seed(&signing_seed), config.ticket_ttl_s * 1000, rng);
+    let store = store::SqliteStore::open(config.data_dir.as_deref()).map_err(|detail| NodeError::State { path: "cloud database".into(), detail })?;
+    let management = Management::new(TicketSigner::from_seed(&signing_seed), config.ticket_ttl_s * 1000, config.api_key.clone(), rng, Box::new(store), now_ms)
+        .map_err(|e| NodeError::State { path: "cloud database".into(), detail: e.to_string() })?;
     let status = StatusSync::new(config.controller_down_after_ms);
 
-    let https = bind_tcp("cloud HTTPS (management)", (config.listen, config.https_port).into()).await?;
+    let https = bind_tcp("cloud HTTPS (management, monitoring)", (config.listen, config.https_port).into()).await?;
     let sync = bind_tcp("cloud status sync", (config.listen, config.status_sync_port).into()).await?;
-    let handle = CloudHandle { https_addr: https.local_addr().expect("bound"), status_sync_addr: sync.local_addr().expect("bound") };
+    let notify = bind_tcp("cloud notification", (config.listen, config.notification_port).into()).await?;
+    let handle = CloudHandle {
+        https_addr: https.local_addr().expect("bound"),
+        status_sync_addr: sync.local_addr().expect("bound"),
+        notification_addr: notify.local_addr().expect("bound"),
+    };
 
-    let status_route = tls::server_config(&identity, alpn::STATUS_SYNC, true)?;
+    let status_route = tls::server_config(&identity, alpn::STATUS_SYNC, ClientAuth::Required)?;
+    let notify_route = tls::server_config(&identity, alpn::NOTIFICATION, ClientAuth::Required)?;
     let https_router = Router::new()
-        .route(alpn::HTTP1, tls::server_config(&identity, alpn::HTTP1, false)?)
+        .route(alpn::HTTP1, tls::server_config(&identity, alpn::HTTP1, ClientAuth::Optional)?)
         .route(alpn::STATUS_SYNC, status_route.clone())
+        .route(alpn::NOTIFICATION, notify_route.clone())
         .default_route(alpn::HTTP1);
     let sync_router = Router::new().route(alpn::STATUS_SYNC, status_route).default_route(alpn::STATUS_SYNC);
+    let notify_router = Router::new().route(alpn::NOTIFICATION, notify_route).default_route(alpn::NOTIFICATION);
 
-    let shared: Shared = Arc::new(Mutex::new(CloudState { management, status, config }));
-    events.record(format_args!("cloud listening: https {} status-sync {}", handle.https_addr, handle.status_sync_addr));
+    let (notify_tx, _) = watch::channel(0);
+    let shared: Shared = Arc::new(Mutex::new(CloudState {
+        management,
+        status,
+        notifications: NotificationLog::new(NOTIFICATION_HISTORY),
+        notify_tx,
+        reports: BTreeMap::new(),
+        config,
+        events: events.clone(),
+    }));
+    events.record(format_args!(
+        "cloud listening: https {} status-sync {} notification {}",
+        handle.https_addr, handle.status_sync_addr, handle.notification_addr
+    ));
     mc_rt::spawn(accept_loop(https, https_router, shared.clone(), events.clone()));
-    mc_rt::spawn(accept_loop(sync, sync_router, shared, events));
+    mc_rt::spawn(accept_loop(sync, sync_router, shared.clone(), events.clone()));
+    mc_rt::spawn(accept_loop(notify, notify_router, shared, events));
     Ok(handle)
 }
 
@@ -85,8 +140,14 @@ async fn accept_loop(listener: TcpListener, router: Router, shared: Shared, even
             };
             if alpn_id == alpn::STATUS_SYNC {
                 status::serve(stream, peer, port, shared, events).await;
-            } else if let Err(e) = crate::http::serve(stream, move |req| api::handle(req, shared.clone())).await {
-                tracing::debug!(%peer, "HTTP connection ended: {e}");
+            } else if alpn_id == alpn::NOTIFICATION {
+                notify::serve(stream, peer, port, shared, events).await;
+            } else {
+                let certified = tls::peer_has_certificate(&stream);
+                let served = crate::http::serve(stream, move |req| api::handle(req, shared.clone(), certified)).await;
+                if let Err(e) = served {
+                    tracing::debug!(%peer, "HTTP connection ended: {e}");
+                }
             }
         });
     }

@@ -13,6 +13,8 @@ use mc_wire::{hex, ControllerId};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub(super) const LINK: &str = "status_sync";
+
 /// How often a controller on the fallback path tries the dedicated port again.
 const REPROBE_INTERVAL_MS: u64 = 30_000;
 const RETRY_BACKOFF_MS_MAX: u64 = 10_000;
@@ -73,6 +75,7 @@ pub(super) async fn run(ctx: Ctx, identity: Identity, handle: ControllerHandle) 
         backoff_ms = 500;
         match session(&ctx, &handle, path, stream, &mut ladder, &tls_config).await {
             End::Lost(reason) => {
+                ctx.links.down(LINK);
                 ctx.events.record(format_args!("cloud link lost: {reason}"));
                 ladder.lost();
                 mc_rt::sleep(Duration::from_millis(backoff_ms)).await;
@@ -127,6 +130,7 @@ async fn session(
         Ok(Err(e)) => return End::Lost(e.to_string()),
         Err(_) => return End::Lost("the cloud did not answer the registration".into()),
     };
+    ctx.links.up(LINK, path == CloudPath::Dedicated, path.port(ctx));
     ctx.events.record(format_args!("registered with the cloud on port {} ({:?})", path.port(ctx), path));
     let mut tick = mc_rt::interval(Duration::from_millis(heartbeat_interval_ms));
     loop {

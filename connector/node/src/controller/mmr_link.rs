@@ -67,6 +67,7 @@ where
             mc_rt::select! {
                 msg = rd.next::<MmrToController>() => match msg {
                     Ok(Some(MmrToController::Load { .. })) => deadline.as_mut().set(mc_rt::sleep(silence)),
+                    Ok(Some(MmrToController::Admitted { token })) => ctx.zc.lock().unwrap().grant_confirmed(&token),
                     Ok(Some(MmrToController::Hello { .. })) => break "said hello twice".to_string(),
                     Ok(None) => break "closed the link".to_string(),
                     Err(e) => break e.to_string(),

@@ -7,6 +7,7 @@
 
 mod cloud_link;
 mod mmr_link;
+mod notify_link;
 mod signalling;
 
 use crate::config::ControllerConfig;
@@ -40,6 +41,9 @@ pub(crate) struct ZcState {
     /// Linked MMR VMs: the link's number (a newer link replaces an older) and its command queue.
     pub mmr_links: BTreeMap<MmrId, (u64, mpsc::UnboundedSender<mc_wire::link::ControllerToMmr>)>,
     pub next_link: u64,
+    /// Joins granted on an MMR VM, by hex token: the client hears `joined` only once the MMR has
+    /// confirmed the grant, so its first binding never races the grant.
+    pub held_joins: BTreeMap<String, Option<(SessionId, ZcToClient)>>,
 }
 
 #[derive(Clone)]
@@ -49,6 +53,7 @@ pub(crate) struct Ctx {
     pub local_mmr: MmrId,
     pub config: Arc<ControllerConfig>,
     pub events: EventLog,
+    pub links: crate::monitor::LinkTable,
 }
 
 impl Ctx {
@@ -57,6 +62,12 @@ impl Ctx {
     pub fn drain(&self, state: &mut ZcState) {
         while let Some(out) = state.zc.poll_output() {
             match out {
+                ZcOutput::Reply { session, msg: ZcToClient::Joined { meeting, participant, media, media_token } }
+                    if state.held_joins.contains_key(&media_token) =>
+                {
+                    let msg = ZcToClient::Joined { meeting, participant, media, media_token: media_token.clone() };
+                    state.held_joins.insert(media_token, Some((session, msg)));
+                }
                 ZcOutput::Reply { session, msg } => {
                     match &msg {
                         ZcToClient::Rejected { reason, message } => self.events.record(format_args!("rejected session {session}: {reason}: {message}")),
@@ -79,11 +90,25 @@ impl Ctx {
                 ZcOutput::Mmr { mmr, cmd } => match state.mmr_links.get(&mmr) {
                     Some((_, tx)) => {
                         log_grant(&self.events, &mmr, &cmd);
+                        if let mc_core::zc::MmrCommand::Admit { token, .. } = &cmd {
+                            state.held_joins.insert(mc_wire::hex::encode(token), None);
+                        }
                         let _ = tx.send(mmr_link::to_wire(cmd));
                     }
                     // The link just closed; the ZC hears of it next and ends those meetings.
                     None => tracing::warn!(%mmr, "a command for an MMR whose link is gone"),
                 },
+            }
+        }
+    }
+}
+
+impl ZcState {
+    /// An MMR VM confirmed a grant: release the held `joined`.
+    pub fn grant_confirmed(&mut self, token: &str) {
+        if let Some(Some((session, msg))) = self.held_joins.remove(token) {
+            if let Some(tx) = self.sessions.get(&session) {
+                let _ = tx.send(SessionMsg::Send(msg));
             }
         }
     }
@@ -133,20 +158,21 @@ pub async fn start(config: ControllerConfig, identity: Identity, events: EventLo
         },
     );
     let ctx = Ctx {
-        zc: Arc::new(Mutex::new(ZcState { zc, sessions: BTreeMap::new(), next_session: 0, mmr_links: BTreeMap::new(), next_link: 0 })),
+        zc: Arc::new(Mutex::new(ZcState { zc, sessions: BTreeMap::new(), next_session: 0, mmr_links: BTreeMap::new(), next_link: 0, held_joins: BTreeMap::new() })),
         mmr,
         local_mmr,
         config: Arc::new(config),
         events,
+        links: crate::monitor::LinkTable::default(),
     };
 
-    let signal_route = tls::server_config(&identity, alpn::SIGNAL, false)?;
+    let signal_route = tls::server_config(&identity, alpn::SIGNAL, tls::ClientAuth::None)?;
     // On-premises links are mutual TLS: only hosts with a certificate from the deployment CA.
-    let link_route = tls::server_config(&identity, alpn::LINK, true)?;
+    let link_route = tls::server_config(&identity, alpn::LINK, tls::ClientAuth::Required)?;
     let signal_router = Router::new().route(alpn::SIGNAL, signal_route.clone()).route(alpn::LINK, link_route.clone()).default_route(alpn::SIGNAL);
     let shared_router = Router::new()
         .route(alpn::SIGNAL, signal_route)
-        .route(alpn::MEDIA, tls::server_config(&identity, alpn::MEDIA, false)?)
+        .route(alpn::MEDIA, tls::server_config(&identity, alpn::MEDIA, tls::ClientAuth::None)?)
         .route(alpn::LINK, link_route)
         .default_route(alpn::SIGNAL);
     ctx.events.record(format_args!(
@@ -155,6 +181,30 @@ pub async fn start(config: ControllerConfig, identity: Identity, events: EventLo
     ));
     mc_rt::spawn(accept_loop(signal, signal_router, ctx.clone()));
     mc_rt::spawn(accept_loop(shared_tls, shared_router, ctx.clone()));
+    mc_rt::spawn(notify_link::run(ctx.clone(), identity.clone()));
+    let reporter = crate::monitor::Reporter {
+        cloud_host: ctx.config.cloud_host.clone(),
+        cloud_https_port: ctx.config.cloud_https_port,
+        interval_ms: ctx.config.monitoring_interval_ms,
+        timeout_ms: ctx.config.connect_timeout_ms,
+    };
+    let report_ctx = ctx.clone();
+    reporter.spawn(&identity, move || {
+        let (load, ready) = {
+            let st = report_ctx.zc.lock().unwrap();
+            (st.zc.load(), st.zc.is_ready())
+        };
+        mc_wire::monitor::Report {
+            node: report_ctx.config.id.clone(),
+            role: mc_wire::monitor::NodeRole::Controller,
+            live: true,
+            ready: ready && report_ctx.links.is_up(cloud_link::LINK),
+            links: report_ctx.links.snapshot(),
+            participants: load.participants,
+            meetings: load.meetings,
+            media: report_ctx.mmr.media_counters(),
+        }
+    });
     mc_rt::spawn(cloud_link::run(ctx, identity, handle.clone()));
     Ok(handle)
 }

@@ -88,6 +88,7 @@ where
         s.next_stream += 1;
         let id = s.next_stream;
         s.streams.insert(id, tx);
+        s.stream_transport.insert(id, transport);
         id
     };
     tracing::debug!(%peer, transport, stream = id, "media stream opened");
@@ -131,6 +132,7 @@ where
     }
     let mut s = mmr.state.lock().unwrap();
     s.streams.remove(&id);
+    s.stream_transport.remove(&id);
     s.forwarding.disconnected(Endpoint::Stream(id));
     tracing::debug!(%peer, transport, stream = id, "media stream closed");
 }

@@ -25,6 +25,8 @@ pub(crate) struct MmrState {
     pub streams: BTreeMap<u64, mpsc::Sender<Vec<u8>>>,
     pub next_stream: u64,
     pub stream_queue_drops: u64,
+    /// "tcp" or "tls" for each open stream connection.
+    pub stream_transport: BTreeMap<u64, &'static str>,
 }
 
 /// A running MMR. Cloning shares it.
@@ -49,6 +51,7 @@ impl Mmr {
                 streams: BTreeMap::new(),
                 next_stream: 0,
                 stream_queue_drops: 0,
+                stream_transport: BTreeMap::new(),
             })),
             udp_addr: sock.local_addr(),
             tcp_addr: listener.local_addr().expect("bound"),
@@ -75,6 +78,26 @@ impl Mmr {
 
     pub fn counters(&self) -> MmrCounters {
         self.state.lock().unwrap().forwarding.counters().clone()
+    }
+
+    /// Counters and bound participants by transport, for monitoring.
+    pub fn media_counters(&self) -> mc_wire::monitor::MediaCounters {
+        let s = self.state.lock().unwrap();
+        let c = s.forwarding.counters();
+        let mut m = mc_wire::monitor::MediaCounters {
+            rtp_in: c.rtp_in,
+            rtp_out: c.rtp_out,
+            dropped: c.dropped_malformed + c.dropped_unbound + c.refused_bad_token + s.stream_queue_drops,
+            ..Default::default()
+        };
+        for e in s.forwarding.bound() {
+            match e {
+                mc_core::mmr::Endpoint::Udp(_) => m.udp_endpoints += 1,
+                mc_core::mmr::Endpoint::Stream(id) if s.stream_transport.get(&id) == Some(&"tls") => m.tls_endpoints += 1,
+                mc_core::mmr::Endpoint::Stream(_) => m.tcp_endpoints += 1,
+            }
+        }
+        m
     }
 
     pub fn participants(&self) -> usize {

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const RETRY_BACKOFF_MS_MAX: u64 = 10_000;
+const LINK: &str = "controller";
 
 /// A running MMR VM: where it listens.
 #[derive(Clone)]
@@ -36,14 +37,32 @@ pub async fn start(config: MmrConfig, identity: Identity, events: EventLog) -> R
     let mmr = Mmr::start((config.listen, config.media_udp_port).into(), (config.listen, config.media_tcp_port).into()).await?;
     let tls_listener = bind_tcp("MMR media (TLS)", (config.listen, config.tls_port).into()).await?;
     let handle = MmrVmHandle { media_udp_addr: mmr.udp_addr, media_tcp_addr: mmr.tcp_addr, tls_addr: tls_listener.local_addr().expect("bound"), mmr: mmr.clone() };
-    let router = Router::new().route(alpn::MEDIA, tls::server_config(&identity, alpn::MEDIA, false)?).default_route(alpn::MEDIA);
+    let router = Router::new().route(alpn::MEDIA, tls::server_config(&identity, alpn::MEDIA, tls::ClientAuth::None)?).default_route(alpn::MEDIA);
     let link_tls = tls::client_config(&identity.ca, Some(&identity), alpn::LINK)?;
     events.record(format_args!(
         "MMR {} listening: media udp {} tcp {} tls {}",
         config.id, handle.media_udp_addr, handle.media_tcp_addr, handle.tls_addr
     ));
     mc_rt::spawn(tls_media_loop(tls_listener, router, mmr.clone(), config.handshake_timeout_ms));
-    mc_rt::spawn(link_loop(config, handle.clone(), link_tls, events));
+    let links = crate::monitor::LinkTable::default();
+    let reporter = crate::monitor::Reporter {
+        cloud_host: config.cloud_host.clone(),
+        cloud_https_port: config.cloud_https_port,
+        interval_ms: config.monitoring_interval_ms,
+        timeout_ms: config.connect_timeout_ms,
+    };
+    let (report_links, report_mmr, node) = (links.clone(), mmr.clone(), config.id.clone());
+    reporter.spawn(&identity, move || mc_wire::monitor::Report {
+        node: node.clone(),
+        role: mc_wire::monitor::NodeRole::Mmr,
+        live: true,
+        ready: report_links.is_up(LINK),
+        links: report_links.snapshot(),
+        participants: report_mmr.participants() as u32,
+        meetings: 0,
+        media: report_mmr.media_counters(),
+    });
+    mc_rt::spawn(link_loop(config, handle.clone(), link_tls, events, links));
     Ok(handle)
 }
 
@@ -73,7 +92,7 @@ enum LinkPath {
     Fallback,
 }
 
-async fn link_loop(config: MmrConfig, handle: MmrVmHandle, tls_config: Arc<ClientConfig>, events: EventLog) {
+async fn link_loop(config: MmrConfig, handle: MmrVmHandle, tls_config: Arc<ClientConfig>, events: EventLog, links: crate::monitor::LinkTable) {
     let mut ladder = Ladder::new(vec![LinkPath::Dedicated, LinkPath::Fallback], u64::MAX);
     let mut backoff_ms = 500;
     loop {
@@ -102,7 +121,9 @@ async fn link_loop(config: MmrConfig, handle: MmrVmHandle, tls_config: Arc<Clien
         };
         ladder.established(0, &path);
         backoff_ms = 500;
+        links.up(LINK, path == LinkPath::Dedicated, port);
         let reason = session(&config, &handle, stream, port, &events).await;
+        links.down(LINK);
         events.record(format_args!("link to controller lost: {reason}"));
         ladder.lost();
         mc_rt::sleep(Duration::from_millis(backoff_ms)).await;
@@ -155,8 +176,13 @@ where
                 }
             }
             msg = rd.next::<ControllerToMmr>() => match msg {
-                Ok(Some(ControllerToMmr::Admit { token, meeting, participant })) => match hex::decode("media token", &token) {
-                    Ok(token) => handle.mmr.apply(MmrCommand::Admit { token, meeting, participant }),
+                Ok(Some(ControllerToMmr::Admit { token: text, meeting, participant })) => match hex::decode("media token", &text) {
+                    Ok(token) => {
+                        handle.mmr.apply(MmrCommand::Admit { token, meeting, participant });
+                        if let Err(e) = write_frame(&mut wr, &MmrToController::Admitted { token: text }).await {
+                            return e.to_string();
+                        }
+                    }
                     Err(e) => return format!("the controller sent a bad grant: {e}"),
                 },
                 Ok(Some(ControllerToMmr::Revoke { token })) => match hex::decode("media token", &token) {

@@ -27,7 +27,15 @@ impl Deployment {
         ];
         let ids = identities::generate("test", &hosts, 7, mc_rt::unix_now_ms() as i64 / 1000, 1).unwrap();
         let events = Arc::new(Mutex::new(Vec::new()));
-        let mut cloud_cfg = CloudConfig { https_port: 0, status_sync_port: 0, api_key: API_KEY.into(), seed: Some(1), ..Default::default() };
+        let mut cloud_cfg = CloudConfig {
+            https_port: 0,
+            status_sync_port: 0,
+            notification_port: 0,
+            api_key: API_KEY.into(),
+            heartbeat_interval_ms: 300,
+            seed: Some(1),
+            ..Default::default()
+        };
         let mut ctl_cfg = ControllerConfig {
             listen: "127.0.0.1".parse().unwrap(),
             signal_port: 0,
@@ -36,12 +44,14 @@ impl Deployment {
             media_tcp_port: 0,
             seed: Some(2),
             connect_timeout_ms: 500,
+            monitoring_interval_ms: 300,
             ..Default::default()
         };
         tweak(&mut ctl_cfg, &mut cloud_cfg);
         let cloud = cloud::start(cloud_cfg, ids.identity("cloud").unwrap(), EventLog::collecting("cloud", events.clone())).await.unwrap();
         ctl_cfg.cloud_status_sync_port = cloud.status_sync_addr.port();
         ctl_cfg.cloud_https_port = cloud.https_addr.port();
+        ctl_cfg.cloud_notification_port = cloud.notification_addr.port();
         let controller = controller::start(ctl_cfg, ids.identity("controller-1").unwrap(), EventLog::collecting("controller-1", events.clone())).await.unwrap();
         let d = Deployment { cloud, controller, ca: ids.ca().unwrap(), ids, events };
         d.wait_for("registered with the cloud").await;
@@ -70,6 +80,9 @@ impl Deployment {
             controller_fallback_port: self.controller.tls_addr.port(),
             capacity,
             connect_timeout_ms: 500,
+            cloud_host: "127.0.0.1".into(),
+            cloud_https_port: self.cloud.https_addr.port(),
+            monitoring_interval_ms: 300,
             ..Default::default()
         };
         let vm = mc_node::mmr::vm::start(config, self.ids.identity("mmr-1").unwrap(), EventLog::collecting("mmr-1", self.events.clone())).await.unwrap();

@@ -148,6 +148,27 @@ fn a_dead_mmr_ends_its_meetings_and_leaves_the_zone() {
     assert_eq!(h.zc.load(), Load { participants: 2, meetings: 2 });
 }
 
+#[test]
+fn an_ended_meeting_disconnects_its_participants_with_the_reason() {
+    let mut h = Harness::new(100, &[10]);
+    h.join(1, 1);
+    h.join(2, 1);
+    h.join(3, 2);
+    assert_eq!(h.zc.end_meeting(MeetingId(1), "the host ended the meeting"), 2);
+    let outs: Vec<_> = std::iter::from_fn(|| h.zc.poll_output()).collect();
+    let ended: Vec<_> = outs
+        .iter()
+        .filter_map(|o| match o {
+            ZcOutput::Reply { session, msg: ZcToClient::Ended { reason, rejoin: false } } if reason == "the host ended the meeting" => Some(*session),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ended, vec![1, 2]);
+    assert_eq!(outs.iter().filter(|o| matches!(o, ZcOutput::Mmr { cmd: MmrCommand::Revoke { .. }, .. })).count(), 2);
+    assert_eq!(h.zc.load(), Load { participants: 1, meetings: 1 });
+    assert_eq!(h.zc.end_meeting(MeetingId(1), "again"), 0);
+}
+
 proptest! {
     /// Whatever the order of joins and leaves, no MMR exceeds its capacity, no controller exceeds
     /// its meeting limit, and the counters agree with the membership.

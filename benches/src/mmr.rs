@@ -1,0 +1,339 @@
+//! MMR forwarding throughput over real loopback UDP, beside a bare UDP forwarder.
+//!
+//! For each case (so many meetings of so many participants) every participant gets its own UDP
+//! socket. The MMR (`mc_node::mmr::Mmr`, the production shell and forwarding table) is given one
+//! `Admit` per participant, as a ZC would, and each participant binds with a `Binding::Request`
+//! carrying its token. Then every participant blasts RTP (160-byte payload) at the forwarder as
+//! fast as its task can for a fixed wall time, and counts what reaches it.
+//!
+//! The baseline is the least any UDP forwarder must do with the same traffic: receive a datagram,
+//! look up its sender's fixed destinations (the other participants of its meeting), send it to
+//! each — no parsing, no lock, no allocation. Same sockets, same senders, same receivers.
+//!
+//! Each forwarder runs on a runtime of its own ([`Isolated`]), so "per core" is packets in divided
+//! by the CPU seconds of the forwarder's own threads, whatever the senders and receivers cost.
+
+use crate::isolated::Isolated;
+use crate::report::Row;
+use mc_core::zc::MmrCommand;
+use mc_node::mmr::Mmr;
+use mc_rt::net::UdpSocket;
+use mc_wire::binding::Binding;
+use mc_wire::rtp::RtpPacket;
+use mc_wire::{MeetingId, ParticipantId};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// RTP payload per packet: 20 ms of G.711 audio, a common real size.
+pub const PAYLOAD_BYTES: usize = 160;
+/// Senders run this long before the measured window opens, so queues and caches are warm.
+const WARMUP_MS: u64 = 300;
+const BINDING_TIMEOUT_MS: u64 = 500;
+const BINDING_ATTEMPTS: u32 = 5;
+/// A sender publishes its count once per this many packets (one atomic add per batch).
+const SEND_BATCH_PACKETS: u64 = 64;
+
+/// So many meetings of so many participants, all on one forwarder.
+#[derive(Debug, Clone, Copy)]
+pub struct Case {
+    pub meeting_size: usize,
+    pub meetings: usize,
+}
+
+impl Case {
+    fn participants(&self) -> usize {
+        self.meeting_size * self.meetings
+    }
+
+    pub fn label(&self) -> String {
+        format!("{} meetings of {} over UDP, {PAYLOAD_BYTES}-byte payload", self.meetings, self.meeting_size)
+    }
+}
+
+/// About ten participants per case: enough sockets to look like a busy MMR, few enough that the
+/// load generator fits beside the forwarder on a small machine.
+pub const CASES: [Case; 2] = [Case { meeting_size: 2, meetings: 5 }, Case { meeting_size: 5, meetings: 2 }];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Mmr,
+    Bare,
+}
+
+/// What one forwarder did during the measured window.
+#[derive(Debug, Clone, Copy)]
+pub struct Throughput {
+    pub wall_s: f64,
+    /// Datagrams the senders handed to the kernel; the forwarder's socket drops what it cannot take.
+    pub offered: u64,
+    pub packets_in: u64,
+    pub packets_out: u64,
+    /// Datagrams the participants' receive tasks read.
+    pub delivered: u64,
+    pub cpu_ns: Option<u64>,
+}
+
+impl Throughput {
+    fn per_s(&self, n: u64) -> Option<f64> {
+        Some(n as f64 / self.wall_s)
+    }
+
+    fn in_per_core_s(&self) -> Option<f64> {
+        let cpu_s = self.cpu_ns? as f64 / 1e9;
+        (cpu_s > 0.0).then(|| self.packets_in as f64 / cpu_s)
+    }
+
+    fn cores_busy(&self) -> Option<f64> {
+        Some(self.cpu_ns? as f64 / 1e9 / self.wall_s)
+    }
+}
+
+pub async fn run(seconds: f64) -> Result<Vec<Row>, String> {
+    let mut rows = Vec::new();
+    for case in CASES {
+        eprintln!("mmr: {} — bare UDP forwarder for {seconds} s", case.label());
+        let bare = measure(case, Kind::Bare, seconds).await?;
+        eprintln!("mmr: {} — MMR for {seconds} s", case.label());
+        let mmr = measure(case, Kind::Mmr, seconds).await?;
+        let row = |figure, unit, f: &dyn Fn(&Throughput) -> Option<f64>| Row {
+            bench: "mmr",
+            case: case.label(),
+            figure,
+            unit,
+            measured: f(&mmr),
+            baseline: f(&bare),
+            baseline_name: "bare UDP forwarder, same senders and receivers",
+        };
+        rows.push(row("packets in", "packets/s", &|t| t.per_s(t.packets_in)));
+        rows.push(row("packets out", "packets/s", &|t| t.per_s(t.packets_out)));
+        rows.push(row("packets in per core", "packets/CPU-s", &|t| t.in_per_core_s()));
+        rows.push(row("forwarder CPU", "cores busy", &|t| t.cores_busy()));
+        rows.push(row("delivered to receivers", "packets/s", &|t| t.per_s(t.delivered)));
+        rows.push(row("offered by senders", "packets/s", &|t| t.per_s(t.offered)));
+    }
+    Ok(rows)
+}
+
+struct Participant {
+    sock: Arc<UdpSocket>,
+    meeting: usize,
+    token: Vec<u8>,
+}
+
+#[derive(Default)]
+struct BareCounters {
+    packets_in: AtomicU64,
+    packets_out: AtomicU64,
+}
+
+enum Forwarder {
+    Mmr(Isolated<Mmr>),
+    Bare(Isolated<(SocketAddr, Arc<BareCounters>)>),
+}
+
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+impl Forwarder {
+    async fn start(kind: Kind, participants: &[Participant]) -> Result<Forwarder, String> {
+        match kind {
+            Kind::Mmr => {
+                let mmr = Isolated::start("bench-mmr", || async {
+                    Mmr::start(loopback(0), loopback(0)).await.expect("the MMR binds loopback ports")
+                })
+                .await;
+                for (i, p) in participants.iter().enumerate() {
+                    mmr.value.apply(MmrCommand::Admit {
+                        token: p.token.clone(),
+                        meeting: MeetingId(p.meeting as u64 + 1),
+                        participant: ParticipantId(i as u64 + 1),
+                    });
+                }
+                for (i, p) in participants.iter().enumerate() {
+                    bind(p, i, mmr.value.udp_addr).await?;
+                }
+                Ok(Forwarder::Mmr(mmr))
+            }
+            Kind::Bare => {
+                let mut routes: BTreeMap<SocketAddr, Vec<SocketAddr>> = BTreeMap::new();
+                for p in participants {
+                    let others = participants.iter().filter(|o| o.meeting == p.meeting && !Arc::ptr_eq(&o.sock, &p.sock));
+                    routes.insert(p.sock.local_addr(), others.map(|o| o.sock.local_addr()).collect());
+                }
+                let bare = Isolated::start("bench-bare-udp", || async move {
+                    let sock = UdpSocket::bind(loopback(0)).await.expect("a loopback UDP port");
+                    let counters = Arc::new(BareCounters::default());
+                    let addr = sock.local_addr();
+                    mc_rt::spawn(bare_forward(sock, routes, counters.clone()));
+                    (addr, counters)
+                })
+                .await;
+                Ok(Forwarder::Bare(bare))
+            }
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        match self {
+            Forwarder::Mmr(m) => m.value.udp_addr,
+            Forwarder::Bare(b) => b.value.0,
+        }
+    }
+
+    /// Packets in and packets out so far.
+    fn counts(&self) -> (u64, u64) {
+        match self {
+            Forwarder::Mmr(m) => {
+                let c = m.value.counters();
+                (c.rtp_in, c.rtp_out)
+            }
+            Forwarder::Bare(b) => (b.value.1.packets_in.load(Relaxed), b.value.1.packets_out.load(Relaxed)),
+        }
+    }
+
+    fn cpu_ns(&self) -> Option<u64> {
+        match self {
+            Forwarder::Mmr(m) => m.cpu_ns(),
+            Forwarder::Bare(b) => b.cpu_ns(),
+        }
+    }
+
+    async fn stop(self) {
+        match self {
+            Forwarder::Mmr(m) => drop(m.stop().await),
+            Forwarder::Bare(b) => drop(b.stop().await),
+        }
+    }
+}
+
+/// The baseline: receive, look up the sender's fixed destinations, send to each. The same loop
+/// shape as the MMR's UDP task, without classifying, parsing, locking or allocating.
+async fn bare_forward(sock: UdpSocket, routes: BTreeMap<SocketAddr, Vec<SocketAddr>>, counters: Arc<BareCounters>) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let Ok((n, src)) = sock.recv_from(&mut buf).await else { continue };
+        let Some(dests) = routes.get(&src) else { continue };
+        counters.packets_in.fetch_add(1, Relaxed);
+        counters.packets_out.fetch_add(dests.len() as u64, Relaxed);
+        for dest in dests {
+            let _ = sock.send_to(&buf[..n], *dest).await;
+        }
+    }
+}
+
+/// Proves `p`'s token to the MMR from `p`'s socket, as a client does before sending media.
+async fn bind(p: &Participant, n: usize, mmr: SocketAddr) -> Result<(), String> {
+    let mut txn = [0u8; 12];
+    txn[4..].copy_from_slice(&(n as u64).to_be_bytes());
+    let request = Binding::Request { txn, token: p.token.clone() }.encode();
+    let mut buf = vec![0u8; 2048];
+    for _ in 0..BINDING_ATTEMPTS {
+        p.sock.send_to(&request, mmr).await.map_err(|e| format!("sending a binding request: {e}"))?;
+        let answer = mc_rt::timeout(Duration::from_millis(BINDING_TIMEOUT_MS), p.sock.recv_from(&mut buf)).await;
+        if let Ok(Ok((len, from))) = answer {
+            match Binding::decode(&buf[..len]) {
+                Ok(Binding::Success { txn: t, .. }) if t == txn && from == mmr => return Ok(()),
+                Ok(Binding::Error { code, reason, .. }) => return Err(format!("the MMR refused binding {n}: {code} {reason}")),
+                _ => {}
+            }
+        }
+    }
+    Err(format!("the MMR did not answer binding {n} in {BINDING_ATTEMPTS} attempts of {BINDING_TIMEOUT_MS} ms"))
+}
+
+/// Sends RTP to `to` as fast as the task is scheduled, until `stop`.
+async fn blast(sock: Arc<UdpSocket>, to: SocketAddr, ssrc: u32, sent: Arc<AtomicU64>, stop: Arc<AtomicBool>) {
+    let mut packet = RtpPacket { marker: false, payload_type: 111, sequence: 0, timestamp: 0, ssrc, csrc: Vec::new(), payload: vec![0x5a; PAYLOAD_BYTES] }.encode();
+    let mut seq: u16 = 0;
+    while !stop.load(Relaxed) {
+        let mut ok = 0;
+        for _ in 0..SEND_BATCH_PACKETS {
+            seq = seq.wrapping_add(1);
+            packet[2..4].copy_from_slice(&seq.to_be_bytes());
+            ok += sock.send_to(&packet, to).await.is_ok() as u64;
+        }
+        sent.fetch_add(ok, Relaxed);
+    }
+}
+
+async fn receive(sock: Arc<UdpSocket>, received: Arc<AtomicU64>) {
+    let mut buf = vec![0u8; 2048];
+    loop {
+        if sock.recv_from(&mut buf).await.is_ok() {
+            received.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+struct Snapshot {
+    at: mc_rt::Instant,
+    offered: u64,
+    packets_in: u64,
+    packets_out: u64,
+    delivered: u64,
+    cpu_ns: Option<u64>,
+}
+
+impl Snapshot {
+    fn take(fwd: &Forwarder, sent: &[Arc<AtomicU64>], received: &[Arc<AtomicU64>]) -> Snapshot {
+        let (packets_in, packets_out) = fwd.counts();
+        Snapshot {
+            at: mc_rt::Instant::now(),
+            offered: sent.iter().map(|c| c.load(Relaxed)).sum(),
+            packets_in,
+            packets_out,
+            delivered: received.iter().map(|c| c.load(Relaxed)).sum(),
+            cpu_ns: fwd.cpu_ns(),
+        }
+    }
+
+    fn since(&self, earlier: &Snapshot) -> Throughput {
+        Throughput {
+            wall_s: (self.at - earlier.at).as_secs_f64(),
+            offered: self.offered - earlier.offered,
+            packets_in: self.packets_in - earlier.packets_in,
+            packets_out: self.packets_out - earlier.packets_out,
+            delivered: self.delivered - earlier.delivered,
+            cpu_ns: self.cpu_ns.zip(earlier.cpu_ns).map(|(end, start)| end.saturating_sub(start)),
+        }
+    }
+}
+
+async fn measure(case: Case, kind: Kind, seconds: f64) -> Result<Throughput, String> {
+    let mut participants = Vec::new();
+    for i in 0..case.participants() {
+        let sock = UdpSocket::bind(loopback(0)).await.map_err(|e| format!("binding a participant's UDP socket: {e}"))?;
+        participants.push(Participant { sock: Arc::new(sock), meeting: i / case.meeting_size, token: format!("bench-token-{i:04}").into_bytes() });
+    }
+    let fwd = Forwarder::start(kind, &participants).await?;
+    let to = fwd.addr();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent: Vec<_> = participants.iter().map(|_| Arc::new(AtomicU64::new(0))).collect();
+    let received: Vec<_> = participants.iter().map(|_| Arc::new(AtomicU64::new(0))).collect();
+    let receivers: Vec<_> = participants.iter().zip(&received).map(|(p, r)| mc_rt::spawn(receive(p.sock.clone(), r.clone()))).collect();
+    let senders: Vec<_> = participants
+        .iter()
+        .zip(&sent)
+        .enumerate()
+        .map(|(i, (p, s))| mc_rt::spawn(blast(p.sock.clone(), to, 0x1000 + i as u32, s.clone(), stop.clone())))
+        .collect();
+
+    mc_rt::sleep(Duration::from_millis(WARMUP_MS)).await;
+    let start = Snapshot::take(&fwd, &sent, &received);
+    mc_rt::sleep(Duration::from_secs_f64(seconds)).await;
+    let end = Snapshot::take(&fwd, &sent, &received);
+
+    stop.store(true, Relaxed);
+    for s in senders {
+        let _ = s.await;
+    }
+    for r in receivers {
+        r.abort();
+    }
+    fwd.stop().await;
+    Ok(end.since(&start))
+}

@@ -1,0 +1,59 @@
+//! Notification, server side: one long-lived connection per controller. After the hello the cloud
+//! replays the events the controller missed, then pushes each new one as it is logged.
+
+use super::Shared;
+use crate::framed::{write_frame, FrameReader};
+use crate::EventLog;
+use mc_rt::net::TcpStream;
+use mc_rt::tls::ServerTlsStream;
+use mc_wire::notify::{ControllerToNotify, NotifyToController};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub(super) async fn serve(stream: ServerTlsStream<TcpStream>, peer: SocketAddr, port: u16, shared: Shared, events: EventLog) {
+    let (rd, mut wr) = mc_rt::split(stream);
+    let mut rd = FrameReader::new(rd);
+    let hello = mc_rt::timeout(Duration::from_secs(10), rd.next::<ControllerToNotify>()).await;
+    let Ok(Ok(Some(ControllerToNotify::Hello { controller, after_seq }))) = hello else {
+        tracing::info!(%peer, "notification: closed a connection that did not say hello");
+        return;
+    };
+    let (mut changed, welcome) = {
+        let s = shared.lock().unwrap();
+        (s.notify_tx.subscribe(), NotifyToController::Welcome { oldest_seq: s.notifications.oldest_seq(), latest_seq: s.notifications.latest_seq() })
+    };
+    events.record(format_args!("controller {controller} subscribed to notifications on port {port} after event {after_seq}"));
+    if write_frame(&mut wr, &welcome).await.is_err() {
+        return;
+    }
+    let mut sent = after_seq;
+    let reason = loop {
+        let pending: Vec<NotifyToController> = {
+            let s = shared.lock().unwrap();
+            s.notifications.since(sent).map(|(seq, at_ms, event)| NotifyToController::Event { seq: *seq, at_ms: *at_ms, event: event.clone() }).collect()
+        };
+        let mut failed = None;
+        for msg in pending {
+            if let NotifyToController::Event { seq, .. } = &msg {
+                sent = *seq;
+            }
+            if let Err(e) = write_frame(&mut wr, &msg).await {
+                failed = Some(e.to_string());
+                break;
+            }
+        }
+        if let Some(e) = failed {
+            break e;
+        }
+        mc_rt::select! {
+            r = changed.changed() => if r.is_err() { break "the cloud is stopping".to_string() },
+            // Controllers send nothing after the hello; reading tells us when they go away.
+            msg = rd.next::<ControllerToNotify>() => break match msg {
+                Ok(None) => "closed the connection".to_string(),
+                Ok(Some(_)) => "sent a second hello".to_string(),
+                Err(e) => e.to_string(),
+            },
+        }
+    };
+    events.record(format_args!("controller {controller} unsubscribed from notifications: {reason}"));
+}

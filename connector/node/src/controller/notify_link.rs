@@ -1,0 +1,101 @@
+//! The controller's notification link: mutual TLS to the cloud's notification service (8804,
+//! falling back to 443). It resumes after the last event it handled, and carries each event out:
+//! an ended meeting's participants are disconnected with the reason; a removed participant is
+//! disconnected.
+
+use super::Ctx;
+use crate::framed::{write_frame, FrameReader};
+use mc_core::fallback::Ladder;
+use mc_rt::tls::{self, Identity};
+use mc_wire::notify::{ControllerToNotify, MeetingEvent, NotifyToController};
+use mc_wire::ports::alpn;
+use mc_wire::ControllerId;
+use std::time::Duration;
+
+const LINK: &str = "notification";
+const RETRY_BACKOFF_MS_MAX: u64 = 10_000;
+
+pub(super) async fn run(ctx: Ctx, identity: Identity) {
+    let tls_config = match tls::client_config(&identity.ca, Some(&identity), alpn::NOTIFICATION) {
+        Ok(c) => c,
+        Err(e) => {
+            ctx.events.record(format_args!("cannot link to cloud notification: {e}"));
+            return;
+        }
+    };
+    let ports = [ctx.config.cloud_notification_port, ctx.config.cloud_https_port];
+    let mut ladder = Ladder::new(vec![0usize, 1], u64::MAX);
+    let mut backoff_ms = 500;
+    let mut last_seq = 0;
+    loop {
+        let Some(&which) = ladder.next_to_try() else {
+            ctx.links.down(LINK);
+            mc_rt::sleep(Duration::from_millis(backoff_ms)).await;
+            backoff_ms = (backoff_ms * 2).min(RETRY_BACKOFF_MS_MAX);
+            ladder.reset();
+            continue;
+        };
+        let port = ports[which];
+        let connected = async {
+            let addr = mc_rt::net::resolve(&ctx.config.cloud_host, port).await.map_err(|e| e.to_string())?;
+            tls::connect(addr, &ctx.config.cloud_host, tls_config.clone(), Duration::from_millis(ctx.config.connect_timeout_ms)).await.map_err(|e| e.to_string())
+        };
+        let stream = match connected.await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(port, "cloud notification: {e}");
+                ladder.attempt_failed(&which);
+                continue;
+            }
+        };
+        ladder.established(0, &which);
+        backoff_ms = 500;
+        let (rd, mut wr) = mc_rt::split(stream);
+        let mut rd = FrameReader::new(rd);
+        let hello = ControllerToNotify::Hello { controller: ControllerId(ctx.config.id.clone()), after_seq: last_seq };
+        let reason = match write_frame(&mut wr, &hello).await {
+            Err(e) => e.to_string(),
+            Ok(()) => loop {
+                match rd.next::<NotifyToController>().await {
+                    Ok(Some(NotifyToController::Welcome { oldest_seq, latest_seq })) => {
+                        ctx.links.up(LINK, which == 0, port);
+                        ctx.events.record(format_args!("subscribed to cloud notifications on port {port} (events {oldest_seq}..={latest_seq})"));
+                        if last_seq + 1 < oldest_seq && last_seq > 0 {
+                            tracing::warn!(last_seq, oldest_seq, "notification events were missed while disconnected");
+                        }
+                    }
+                    Ok(Some(NotifyToController::Event { seq, event, .. })) => {
+                        if seq > last_seq {
+                            last_seq = seq;
+                            apply(&ctx, event);
+                        }
+                    }
+                    Ok(None) => break "the cloud closed the connection".to_string(),
+                    Err(e) => break e.to_string(),
+                }
+            },
+        };
+        ctx.links.down(LINK);
+        ctx.events.record(format_args!("cloud notification link lost: {reason}"));
+        ladder.lost();
+        mc_rt::sleep(Duration::from_millis(backoff_ms)).await;
+    }
+}
+
+fn apply(ctx: &Ctx, event: MeetingEvent) {
+    let mut st = ctx.zc.lock().unwrap();
+    match event {
+        MeetingEvent::Ended { meeting, reason } => {
+            let n = st.zc.end_meeting(meeting, &reason);
+            ctx.drain(&mut st);
+            ctx.events.record(format_args!("meeting {meeting} ended by the cloud ({reason}): {n} participants disconnected"));
+        }
+        MeetingEvent::ParticipantRemoved { meeting, participant, reason } => {
+            if st.zc.remove_participant(participant, &reason) {
+                ctx.drain(&mut st);
+                ctx.events.record(format_args!("{participant} removed from {meeting} by the cloud"));
+            }
+        }
+        MeetingEvent::Scheduled { .. } | MeetingEvent::Started { .. } => {}
+    }
+}

@@ -1,0 +1,51 @@
+//! Monitoring reports: what every connector process (controller, MMR VM) POSTs to the cloud's
+//! monitoring service (`POST /v1/monitoring/reports`, HTTPS with the process's deployment
+//! certificate) every interval. The cloud serves the zone's status built from them.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    pub node: String,
+    pub role: NodeRole,
+    /// The process works (it answers and its loops run).
+    pub live: bool,
+    /// It can take new work (registered, linked, not draining). A cloud outage makes a controller
+    /// not ready for *new* joins, never not live.
+    pub ready: bool,
+    /// Each outgoing link and the path it uses now.
+    pub links: BTreeMap<String, LinkState>,
+    pub participants: u32,
+    pub meetings: u32,
+    pub media: MediaCounters,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeRole {
+    Controller,
+    Mmr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkState {
+    /// "dedicated", "fallback" or "down".
+    pub path: String,
+    /// The remote port in use (0 when down).
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaCounters {
+    pub rtp_in: u64,
+    pub rtp_out: u64,
+    pub dropped: u64,
+    /// Bound participants by transport: how clients reach this MMR.
+    pub udp_endpoints: u32,
+    pub tcp_endpoints: u32,
+    pub tls_endpoints: u32,
+}
