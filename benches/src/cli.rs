@@ -24,12 +24,16 @@ enum Which {
 struct Args {
     #[arg(value_enum, default_value = "all")]
     which: Which,
-    /// Measured wall time of each MMR case, for the MMR and for its baseline each (after 0.3 s
-    /// of warm-up).
+    /// Measured wall time of each MMR case, for the MMR and for its baseline each, split over
+    /// the rounds (each round has 0.2 s of unmeasured warm-up besides).
     #[arg(long, default_value_t = 3.0)]
     seconds: f64,
+    /// Rounds per case; the system and its baseline alternate round by round, so a change in the
+    /// machine's load falls on both alike.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// Joins to measure, and TLS round trips for their baseline.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 1000)]
     joins: usize,
     /// Joins (and baseline round trips) in flight at once.
     #[arg(long, default_value_t = 16)]
@@ -43,8 +47,11 @@ fn validate(a: &Args) -> Result<(), String> {
     if !(a.seconds > 0.0 && a.seconds <= 600.0) {
         return Err(format!("--seconds {} must be more than 0 and at most 600", a.seconds));
     }
-    if !(1..=1_000_000).contains(&a.joins) {
-        return Err(format!("--joins {} must be 1 to 1000000", a.joins));
+    if !(1..=20).contains(&a.rounds) {
+        return Err(format!("--rounds {} must be 1 to 20", a.rounds));
+    }
+    if a.joins < a.rounds || a.joins > 1_000_000 {
+        return Err(format!("--joins {} must be at least --rounds ({}) and at most 1000000", a.joins, a.rounds));
     }
     if !(1..=join::CONCURRENCY_MAX).contains(&a.concurrency) {
         return Err(format!(
@@ -66,10 +73,10 @@ pub fn main() -> ExitCode {
     let result: Result<Vec<Row>, String> = mc_rt::block_on(async {
         let mut rows = Vec::new();
         if matches!(args.which, Which::Mmr | Which::All) {
-            rows.extend(mmr::run(args.seconds).await?);
+            rows.extend(mmr::run(args.seconds, args.rounds).await?);
         }
         if matches!(args.which, Which::Join | Which::All) {
-            rows.extend(join::run(&join::Settings { joins: args.joins, concurrency: args.concurrency }).await?);
+            rows.extend(join::run(&join::Settings { joins: args.joins, concurrency: args.concurrency, rounds: args.rounds }).await?);
         }
         Ok(rows)
     });
@@ -89,6 +96,7 @@ pub fn main() -> ExitCode {
             "seconds": args.seconds,
             "joins": args.joins,
             "concurrency": args.concurrency,
+            "rounds": args.rounds,
             "payload_bytes": mmr::PAYLOAD_BYTES,
         }),
         notes: notes(args.which),

@@ -55,6 +55,13 @@ impl<T: Send + 'static> Isolated<T> {
         self.tids.iter().map(|t| cpu::thread_cpu_ns(*t)).sum()
     }
 
+    pub fn ctx_switches(&self) -> u64 {
+        self.tids.iter().map(|t| {
+            let st = std::fs::read_to_string(format!("/proc/self/task/{t}/status")).unwrap_or_default();
+            st.lines().filter(|l| l.contains("ctxt_switches")).map(|l| l.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap()).sum::<u64>()
+        }).sum()
+    }
+
     /// Shuts the server's runtime down and waits until it is gone.
     pub async fn stop(self) -> T {
         let _ = self.stop.send(());

@@ -43,6 +43,8 @@ const LATENCY_US_MAX: u64 = 60_000_000;
 pub struct Settings {
     pub joins: usize,
     pub concurrency: usize,
+    /// Joins and echoes alternate in this many rounds, sharing `joins` between them.
+    pub rounds: usize,
 }
 
 /// A controller admits at most its MMR's participants at once (200 by default); every join in
@@ -104,7 +106,13 @@ impl Ops {
         }
     }
 
+    /// Adds another batch: counts, latencies, wall time and CPU time.
     fn merge(&mut self, other: Ops) {
+        self.wall_s += other.wall_s;
+        self.cpu_ns = match (self.cpu_ns, other.cpu_ns) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
         self.ok += other.ok;
         self.failed += other.failed;
         if self.first_error.is_none() {
@@ -144,6 +152,7 @@ where
         .collect();
     let mut all = Ops::empty();
     for w in workers {
+        // Workers' wall and CPU times are unset; the batch's are taken below.
         all.merge(w.await.expect("a benchmark worker panicked"));
     }
     all.wall_s = started.elapsed().as_secs_f64();
@@ -323,11 +332,20 @@ pub async fn run(settings: &Settings) -> Result<Vec<Row>, String> {
     // Warm-up: connection set-up paths, allocator and caches, unmeasured.
     check("warm-up TLS echoes", &run_ops(concurrency, concurrency, echo.clone()).await)?;
     check("warm-up joins", &run_ops(concurrency, concurrency, join.clone()).await)?;
-    eprintln!("join: {n} TLS echoes, {concurrency} at a time");
-    let base = run_ops(n, concurrency, echo).await;
+    eprintln!("join: {n} joins and {n} TLS echoes, {concurrency} at a time, alternating in {} rounds", settings.rounds);
+    let (mut base, mut joins) = (Ops::empty(), Ops::empty());
+    for round in 0..settings.rounds {
+        let this_round = n / settings.rounds + usize::from(round < n % settings.rounds);
+        // Alternate which goes first, so a change in the machine's load falls on both alike.
+        if round % 2 == 0 {
+            base.merge(run_ops(this_round, concurrency, echo.clone()).await);
+            joins.merge(run_ops(this_round, concurrency, join.clone()).await);
+        } else {
+            joins.merge(run_ops(this_round, concurrency, join.clone()).await);
+            base.merge(run_ops(this_round, concurrency, echo.clone()).await);
+        }
+    }
     check("TLS echoes", &base)?;
-    eprintln!("join: {n} joins, {concurrency} at a time");
-    let joins = run_ops(n, concurrency, join).await;
     check("joins", &joins)?;
 
     let row = |figure, unit, measured, baseline| Row {

@@ -60,7 +60,7 @@ pub struct SimDeployment {
     ca: CertificateDer<'static>,
     ids: mc_rt::certs::Deployment,
     events: Arc<Mutex<Vec<String>>>,
-    next_host: Mutex<u8>,
+    next_host: Mutex<u32>,
 }
 
 impl SimDeployment {
@@ -113,7 +113,7 @@ impl SimDeployment {
             })
             .build();
 
-        let d = SimDeployment { seed, ca: ids.ca().unwrap(), ids, events, next_host: Mutex::new(100) };
+        let d = SimDeployment { seed, ca: ids.ca().unwrap(), ids, events, next_host: Mutex::new(0) };
         d.wait_for("registered with the cloud", Duration::from_secs(30)).await;
         d
     }
@@ -165,10 +165,13 @@ impl SimDeployment {
         self.events.lock().unwrap().clone()
     }
 
+    /// Participants' and operators' hosts, in 198.18.0.0/15 (the benchmarking range): room for
+    /// many thousands of simulated hosts.
     fn next_ip(&self) -> IpAddr {
         let mut n = self.next_host.lock().unwrap();
         *n += 1;
-        ip([192, 0, 2, *n])
+        let [_, _, hi, lo] = n.to_be_bytes();
+        ip([198, 18 + (*n >> 16) as u8, hi, lo])
     }
 
     /// Runs `f` on a fresh simulated host (an operator's or a participant's machine).

@@ -171,3 +171,160 @@ fn an_mmr_vm_that_dies_moves_its_meetings_and_participants_rejoin_on_their_own()
         });
     }
 }
+
+/// With every dedicated port blocked, every link runs on 443; when the ports open again, every
+/// link and every participant's media moves back to them within the re-probe interval.
+#[test]
+fn with_only_443_open_everything_works_and_returns_to_dedicated_ports_when_they_reopen() {
+    for seed in seeds(SEEDS) {
+        run("with_only_443_open_everything_works_and_returns_to_dedicated_ports_when_they_reopen", seed, || async move {
+            let (cloud, ctl, vm) = (ip(mc_sim::CLOUD_IP), ip(CONTROLLER_IP), ip(mc_sim::MMR_VM_IP));
+            for (host, port) in [(cloud, ports::STATUS_SYNC), (cloud, ports::NOTIFICATION), (ctl, ports::ZC), (ctl, ports::MEDIA), (vm, ports::MEDIA)] {
+                fault::block(host, Proto::Tcp, port, Action::Drop);
+            }
+            fault::block_protocol(ctl, Proto::Udp, Action::Drop);
+            fault::block_protocol(vm, Proto::Udp, Action::Drop);
+            let d = SimDeployment::start(seed, |_| {}).await;
+            d.start_mmr_vm(10).await;
+            d.wait_for("subscribed to cloud notifications on port 443", Duration::from_secs(30)).await;
+            let log = d.events().join("\n");
+            assert!(log.contains("registered with the cloud on port 443"), "{log}");
+            assert!(log.contains("linked to controller controller-1 on port 443"), "{log}");
+
+            let m = d.create_meeting("443").await;
+            let mut clients = vec![d.client("ada", m, 5, 90_000), d.client("bob", m, 5, 90_000)];
+            for c in &mut clients {
+                c.media_reprobe_ms = 10_000;
+            }
+            let handles: Vec<_> = clients.into_iter().map(|c| d.spawn_client(c)).collect();
+            d.wait_for("bob joined", Duration::from_secs(30)).await;
+            d.wait_for("ada joined", Duration::from_secs(30)).await;
+            let log = d.events().join("\n");
+            assert!(log.contains("port 443; media over tls"), "{log}");
+
+            mc_rt::sleep(Duration::from_secs(10)).await;
+            fault::unblock_all();
+            // Links re-probe every 30 s, media every 10 s.
+            d.wait_for("cloud link moving back to port 8803", Duration::from_secs(40)).await;
+            d.wait_for("moving back to port 8804", Duration::from_secs(40)).await;
+            d.wait_for("link to controller moving back to port 8802", Duration::from_secs(40)).await;
+            d.wait_for("ada moved media from tls back to udp", Duration::from_secs(40)).await;
+            d.wait_for("bob moved media from tls back to udp", Duration::from_secs(40)).await;
+            let mut reports = Vec::new();
+            for h in handles {
+                reports.push(h.await.unwrap().unwrap());
+            }
+            for r in &reports {
+                assert_eq!(r.media_path, MediaPath::Udp, "{r:?}");
+                let lost: u64 = r.by_source.values().map(|s| s.lost).sum();
+                assert!(lost <= 5, "moving paths loses at most a few packets: {r:?}");
+            }
+            assert_isolated_meetings(&reports, 400);
+        });
+    }
+}
+
+#[test]
+fn a_meeting_ended_in_the_cloud_ends_on_the_controller() {
+    for seed in seeds(SEEDS) {
+        run("a_meeting_ended_in_the_cloud_ends_on_the_controller", seed, || async move {
+            let d = SimDeployment::start(seed, |_| {}).await;
+            d.wait_for("subscribed to cloud notifications", Duration::from_secs(10)).await;
+            let (m, other) = (d.create_meeting("ends").await, d.create_meeting("stays").await);
+            let handles: Vec<_> = [("ada", m), ("bob", m), ("cyd", other)].into_iter().map(|(n, mt)| d.spawn_client(d.client(n, mt, 20, 20_000))).collect();
+            d.wait_for("cyd joined", Duration::from_secs(10)).await;
+            mc_rt::sleep(Duration::from_secs(2)).await;
+            let api = d.api();
+            d.on_new_host("host", move || async move {
+                api.call("POST", &format!("/v1/meetings/{}/end", m.0), Some(serde_json::json!({ "reason": "time is up" }))).await.unwrap()
+            })
+            .await;
+            d.wait_for(&format!("meeting {m} ended by the cloud (time is up): 2 participants disconnected"), Duration::from_secs(5)).await;
+            let mut reports = Vec::new();
+            for h in handles {
+                reports.push(h.await.unwrap().unwrap());
+            }
+            assert_eq!(reports[0].ended_by_zc.as_deref(), Some("time is up"));
+            assert_eq!(reports[1].ended_by_zc.as_deref(), Some("time is up"));
+            assert_eq!(reports[2].ended_by_zc, None);
+        });
+    }
+}
+
+/// The product's limits, exactly: 100 meetings of 2 fill one controller VM (200 participants on
+/// its MMR, 100 meetings). The 201st participant and the 101st meeting are refused with their
+/// reasons, and everyone admitted keeps receiving media.
+#[test]
+fn the_201st_participant_and_the_101st_meeting_are_refused_and_nobody_admitted_is_disturbed() {
+    for seed in seeds(&[1]) {
+        run("the_201st_participant_and_the_101st_meeting_are_refused_and_nobody_admitted_is_disturbed", seed, || async move {
+            let d = SimDeployment::start(seed, |_| {}).await;
+            let mut meetings = Vec::new();
+            for i in 0..101 {
+                meetings.push(d.create_meeting(&format!("m{i}")).await);
+            }
+            let mut handles = Vec::new();
+            for (i, m) in meetings[..100].iter().enumerate() {
+                for p in 0..2 {
+                    handles.push(d.spawn_client(d.client(&format!("p{i}-{p}"), *m, 5, 30_000)));
+                }
+            }
+            // Let all 200 join, then knock.
+            mc_rt::sleep(Duration::from_secs(10)).await;
+            let extra = d.run_clients(vec![d.client("the-201st", meetings[0], 5, 1_000), d.client("meeting-101", meetings[100], 5, 1_000)]).await;
+            assert_eq!(extra[0].as_ref().unwrap_err().rejection(), Some(RejectReason::MeetingFull));
+            assert_eq!(extra[1].as_ref().unwrap_err().rejection(), Some(RejectReason::ControllerMeetingLimit));
+            let mut reports = Vec::new();
+            for h in handles {
+                reports.push(h.await.unwrap().expect("all 200 admitted"));
+            }
+            // 30 s at 5 packets/s from the one other participant, less join skew.
+            assert_isolated_meetings(&reports, 100);
+            assert!(reports.iter().all(|r| r.ended_by_zc.is_none() && r.by_source.values().all(|s| s.lost == 0)));
+        });
+    }
+}
+
+/// 300 participants all join within a tenth of a second a zone that holds 200: exactly 200 are
+/// admitted and every other one gets a typed rejection.
+#[test]
+fn a_burst_of_joins_never_exceeds_capacity() {
+    for seed in seeds(SEEDS) {
+        run("a_burst_of_joins_never_exceeds_capacity", seed, || async move {
+            let d = SimDeployment::start(seed, |c| c.mmr_capacity = 200).await;
+            let mut meetings = Vec::new();
+            for i in 0..30 {
+                meetings.push(d.create_meeting(&format!("burst {i}")).await);
+            }
+            let configs: Vec<_> = (0..300).map(|i| d.client(&format!("b{i}"), meetings[i % 30], 2, 5_000)).collect();
+            let outcomes = d.run_clients(configs).await;
+            let admitted = outcomes.iter().filter(|o| o.is_ok()).count();
+            let refused: Vec<_> = outcomes.iter().filter_map(|o| o.as_ref().err()).collect();
+            assert_eq!(admitted, 200, "{:?}", refused.first());
+            assert!(refused.iter().all(|e| matches!(e.rejection(), Some(RejectReason::MeetingFull | RejectReason::ZoneFull))), "{refused:?}");
+            assert!(d.events().iter().filter(|e| e.contains(" admitted ")).count() <= 200);
+        });
+    }
+}
+
+#[test]
+fn the_api_refuses_bad_keys_and_bad_fields_with_reasons() {
+    for seed in seeds(&[1]) {
+        run("the_api_refuses_bad_keys_and_bad_fields_with_reasons", seed, || async move {
+            let d = SimDeployment::start(seed, |_| {}).await;
+            let (good, bad) = (d.api(), mc_node::client::ManagementApi { api_key: "wrong-wrong-wrong-wrong".into(), ..d.api() });
+            let (e401, e422, e404) = d
+                .on_new_host("operator", move || async move {
+                    (
+                        bad.call("GET", "/v1/meetings", None).await.unwrap_err(),
+                        good.call("POST", "/v1/meetings", Some(serde_json::json!({ "topic": "" }))).await.unwrap_err(),
+                        good.call("POST", "/v1/meetings/77/tickets", Some(serde_json::json!({ "display_name": "x" }))).await.unwrap_err(),
+                    )
+                })
+                .await;
+            assert!(e401.starts_with("401"), "{e401}");
+            assert!(e422.starts_with("422") && e422.contains("topic"), "{e422}");
+            assert!(e404.starts_with("404") && e404.contains("does not exist"), "{e404}");
+        });
+    }
+}

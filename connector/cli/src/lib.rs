@@ -1,6 +1,10 @@
 //! The `connector` command line. Raw arguments become validated configuration before anything
 //! runs; errors print once, with context, and map to exit codes (2: usage or configuration,
 //! 1: anything that failed while running).
+//!
+//! The CLI runs real processes only; simulations start nodes through `mc-node` directly, so under
+//! `--cfg madsim` this crate is empty.
+#![cfg(not(madsim))]
 
 mod certs_cmd;
 mod load;

@@ -104,7 +104,7 @@ pub struct CloudAccess {
 }
 
 impl CloudAccess {
-    fn client_config(&self) -> anyhow::Result<ClientConfig> {
+    pub(crate) fn client_config(&self) -> anyhow::Result<ClientConfig> {
         let mut c: ClientConfig = load(&self.config)?;
         if let Some(h) = &self.cloud {
             c.cloud_host = h.clone();
@@ -121,7 +121,7 @@ impl CloudAccess {
         Ok(c)
     }
 
-    fn ca(&self) -> anyhow::Result<rustls::pki_types::CertificateDer<'static>> {
+    pub(crate) fn ca(&self) -> anyhow::Result<rustls::pki_types::CertificateDer<'static>> {
         mc_rt::certs::load_ca(&self.ca).context("loading the deployment CA (--ca)")
     }
 }

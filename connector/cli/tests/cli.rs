@@ -1,4 +1,6 @@
 //! The real `connector` binary: how its commands fail, and with which exit code.
+// Real sockets and a real runtime: simulations live in sim/.
+#![cfg(not(madsim))]
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

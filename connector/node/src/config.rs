@@ -108,6 +108,7 @@ pub struct ControllerConfig {
     pub media_udp_port: u16,
     pub media_tcp_port: u16,
     /// Ports clients are told, where a NAT or port forward puts them elsewhere than the bound ones.
+    pub advertise_signal_port: Option<u16>,
     pub advertise_media_udp_port: Option<u16>,
     pub advertise_media_tcp_port: Option<u16>,
     pub cloud_host: String,
@@ -139,6 +140,7 @@ impl Default for ControllerConfig {
             tls_port: ports::HTTPS,
             media_udp_port: ports::MEDIA,
             media_tcp_port: ports::MEDIA,
+            advertise_signal_port: None,
             advertise_media_udp_port: None,
             advertise_media_tcp_port: None,
             cloud_host: "127.0.0.1".into(),
@@ -281,6 +283,8 @@ pub struct ClientConfig {
     /// One binding attempt on UDP waits this long for the MMR's answer.
     pub binding_timeout_ms: u64,
     pub binding_attempts: u32,
+    /// While media uses TCP or TLS, how often to try UDP again (and move back when it answers).
+    pub media_reprobe_ms: u64,
     pub seed: Option<u64>,
 }
 
@@ -298,6 +302,7 @@ impl Default for ClientConfig {
             connect_timeout_ms: crate::DEFAULT_CONNECT_TIMEOUT_MS,
             binding_timeout_ms: 400,
             binding_attempts: 3,
+            media_reprobe_ms: 30_000,
             seed: None,
         }
     }
@@ -317,6 +322,7 @@ impl ClientConfig {
         check_positive("connect_timeout_ms", self.connect_timeout_ms)?;
         check_positive("binding_timeout_ms", self.binding_timeout_ms)?;
         check_positive("binding_attempts", self.binding_attempts as u64)?;
+        check_positive("media_reprobe_ms", self.media_reprobe_ms)?;
         Ok(())
     }
 }

@@ -1,6 +1,8 @@
 //! The cloud's four services over real sockets: management (users, keys, roles, persistence),
 //! notification (a meeting ended in the cloud ends on the controller), status sync and monitoring
 //! (the zone's status shows every node and the path of each link).
+// Real sockets and a real runtime: simulations live in sim/.
+#![cfg(not(madsim))]
 
 mod common;
 

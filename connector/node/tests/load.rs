@@ -1,5 +1,7 @@
 //! The load generator against a real loopback deployment: capacity limits show up in its report
 //! as typed rejections, and the admitted participants exchange media.
+// Real sockets and a real runtime: simulations live in sim/.
+#![cfg(not(madsim))]
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! The walking skeleton over real sockets on loopback: a cloud, one controller VM and clients,
 //! with real TLS, real UDP and real HTTP.
+// Real sockets and a real runtime: simulations live in sim/.
+#![cfg(not(madsim))]
 
 mod common;
 
@@ -148,5 +150,44 @@ fn an_mmr_vm_links_adds_its_capacity_and_carries_meetings() {
         mc_rt::sleep(Duration::from_millis(2_500)).await;
         let status = api.call("GET", "/v1/status", None).await.unwrap();
         assert_eq!(status["controllers"][0]["capacity"]["participants"], 6, "{status}");
+    });
+}
+
+#[test]
+fn every_link_falls_back_to_443_when_its_dedicated_port_is_closed() {
+    mc_rt::block_on(async {
+        // Closed ports refuse connections, as blocked ones do. Only the 443 equivalents answer.
+        let closed = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let black_hole = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let udp = black_hole.local_addr().unwrap().port();
+        let (sync, notify, signal, tcp) = (closed(), closed(), closed(), closed());
+        let d = Deployment::start_with_cloud_ports(|c, _| {
+            c.advertise_signal_port = Some(signal);
+            c.advertise_media_udp_port = Some(udp);
+            c.advertise_media_tcp_port = Some(tcp);
+        }, Some((sync, notify)))
+        .await;
+        d.wait_for("registered with the cloud on port").await;
+        d.wait_for("subscribed to cloud notifications").await;
+        let log = d.events.lock().unwrap().join("\n");
+        let https = d.cloud.https_addr.port();
+        assert!(log.contains(&format!("registered with the cloud on port {https}")), "{log}");
+        assert!(log.contains(&format!("subscribed to cloud notifications on port {https}")), "{log}");
+
+        let vm = d.start_mmr_vm_with(4, |m| m.controller_port = signal).await;
+        let log = d.events.lock().unwrap().join("\n");
+        assert!(log.contains(&format!("linked to controller controller-1 on port {}", d.controller.tls_addr.port())), "{log}");
+        drop(vm);
+
+        let m = d.api().create_meeting("443 only").await.unwrap();
+        let reports = d.run_clients(vec![d.client("ada", m, 61), d.client("bob", m, 62)]).await;
+        for r in &reports {
+            assert_eq!((r.signalling_port, r.media_path), (d.controller.tls_addr.port(), client::MediaPath::Tls), "{r:?}");
+        }
+        assert_isolated_meetings(&reports);
+        let zone = d.api().call("GET", "/v1/zone", None).await.unwrap();
+        let ctl = zone["nodes"].as_array().unwrap().iter().find(|n| n["node"] == "controller-1").cloned().unwrap_or_default();
+        assert_eq!(ctl["links"]["status_sync"]["path"], "fallback", "{zone:#}");
+        assert_eq!(ctl["links"]["notification"]["path"], "fallback", "{zone:#}");
     });
 }

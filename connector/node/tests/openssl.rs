@@ -1,5 +1,7 @@
 //! What an operator checks with `openssl s_client`: TLS 1.3 only, and mutual TLS on links.
 //! Needs the `openssl` command (`.ci/run` installs it).
+// Real sockets and a real runtime: simulations live in sim/.
+#![cfg(not(madsim))]
 
 mod common;
 

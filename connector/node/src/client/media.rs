@@ -16,7 +16,9 @@ use rustls::pki_types::CertificateDer;
 use serde::Serialize;
 use std::fmt;
 use std::io;
+use mc_rt::sync::mpsc;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -37,8 +39,13 @@ impl fmt::Display for MediaPath {
     }
 }
 
+/// Datagrams from the MMR waiting for the media loop.
+const UDP_QUEUE_PACKETS: usize = 1024;
+
 pub(super) enum MediaConn {
-    Udp { sock: UdpSocket, mmr: SocketAddr, buf: Vec<u8> },
+    /// `rx` is fed by a receive task: a socket receive inside `select!` is not cancel-safe under
+    /// madsim (a datagram handed to a receive that loses the race would be dropped).
+    Udp { sock: Arc<UdpSocket>, mmr: SocketAddr, rx: mpsc::Receiver<Vec<u8>>, reader: mc_rt::JoinHandle<()> },
     Stream { path: MediaPath, rd: ReadHalf<BoxStream>, wr: WriteHalf<BoxStream>, dec: Rfc4571Decoder, buf: Vec<u8> },
 }
 
@@ -63,13 +70,7 @@ impl MediaConn {
     /// The next media packet from the MMR. Cancel-safe (used inside `select!`).
     pub async fn recv(&mut self) -> io::Result<Vec<u8>> {
         match self {
-            MediaConn::Udp { sock, mmr, buf } => loop {
-                let (n, from) = sock.recv_from(buf).await?;
-                // Only the MMR may send us media; anything else is noise.
-                if from == *mmr {
-                    return Ok(buf[..n].to_vec());
-                }
-            },
+            MediaConn::Udp { rx, .. } => rx.recv().await.ok_or_else(|| io::Error::new(io::ErrorKind::BrokenPipe, "the UDP media socket failed")),
             MediaConn::Stream { rd, dec, buf, .. } => loop {
                 if let Some(p) = dec.next_packet() {
                     return Ok(p.to_vec());
@@ -108,6 +109,33 @@ pub(super) async fn connect(config: &ClientConfig, ca: &CertificateDer<'static>,
     Err(ClientError::Media(failures.join("; ")))
 }
 
+impl Drop for MediaConn {
+    fn drop(&mut self) {
+        if let MediaConn::Udp { reader, .. } = self {
+            reader.abort();
+        }
+    }
+}
+
+async fn udp_reader(sock: Arc<UdpSocket>, mmr: SocketAddr, tx: mpsc::Sender<Vec<u8>>) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match sock.recv_from(&mut buf).await {
+            // Only the MMR may send us media; anything else is noise.
+            Ok((n, from)) if from == mmr => {
+                if tx.send(buf[..n].to_vec()).await.is_err() {
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::debug!("UDP media receive: {e}");
+                return;
+            }
+        }
+    }
+}
+
 fn check_reply(reply: &[u8], txn: &[u8; 12]) -> Result<bool, String> {
     match Binding::decode(reply) {
         Ok(Binding::Success { txn: t, .. }) if &t == txn => Ok(true),
@@ -116,7 +144,7 @@ fn check_reply(reply: &[u8], txn: &[u8; 12]) -> Result<bool, String> {
     }
 }
 
-async fn bind_udp(config: &ClientConfig, ep: &MediaEndpoints, token: &[u8], rng: &mut Rng) -> Result<MediaConn, String> {
+pub(super) async fn bind_udp(config: &ClientConfig, ep: &MediaEndpoints, token: &[u8], rng: &mut Rng) -> Result<MediaConn, String> {
     let mmr = mc_rt::net::resolve(&ep.host, ep.udp_port).await.map_err(|e| e.to_string())?;
     let local: SocketAddr = if mmr.is_ipv4() { "0.0.0.0:0".parse().unwrap() } else { "[::]:0".parse().unwrap() };
     let sock = UdpSocket::bind(local).await.map_err(|e| e.to_string())?;
@@ -140,7 +168,12 @@ async fn bind_udp(config: &ClientConfig, ep: &MediaEndpoints, token: &[u8], rng:
             }
         };
         match mc_rt::timeout(Duration::from_millis(config.binding_timeout_ms), wait).await {
-            Ok(Ok(())) => return Ok(MediaConn::Udp { sock, mmr, buf }),
+            Ok(Ok(())) => {
+                let sock = Arc::new(sock);
+                let (tx, rx) = mpsc::channel(UDP_QUEUE_PACKETS);
+                let reader = mc_rt::spawn(udp_reader(sock.clone(), mmr, tx));
+                return Ok(MediaConn::Udp { sock, mmr, rx, reader });
+            }
             Ok(Err(e)) if e.contains("refused the media token") => return Err(e),
             Ok(Err(_)) | Err(_) => continue,
         }

@@ -159,6 +159,8 @@ struct Session {
     meeting: MeetingId,
     participant: ParticipantId,
     conn: media::MediaConn,
+    endpoints: mc_wire::signal::MediaEndpoints,
+    token: Vec<u8>,
 }
 
 /// Ticket, signalling, admission and media binding: one join, start to finish.
@@ -186,7 +188,7 @@ async fn join_once(config: &ClientConfig, ca: &CertificateDer<'static>, rng: &mu
         controller.id,
         conn.path()
     ));
-    Ok(Session { controller, signalling_port, sig_rd, sig_wr, meeting, participant, conn })
+    Ok(Session { controller, signalling_port, sig_rd, sig_wr, meeting, participant, conn, endpoints, token })
 }
 
 /// How one stretch of media ended.
@@ -221,9 +223,28 @@ pub async fn run(config: ClientConfig, ca: CertificateDer<'static>, events: Even
     let mut stop = Box::pin(stop);
     let mut payload = vec![0u8; config.payload_bytes];
     let mut rejoins = 0;
+    let mut reprobe = mc_rt::interval(Duration::from_millis(config.media_reprobe_ms));
+    reprobe.tick().await;
+    let mut probe: Option<mc_rt::JoinHandle<Result<media::MediaConn, String>>> = None;
     let ended_by_zc = loop {
         let outcome = loop {
             mc_rt::select! {
+                // Branches are polled in order, never at random: one seed, one run.
+                biased;
+                _ = reprobe.tick(), if session.conn.path() != MediaPath::Udp && probe.is_none() => {
+                    // Probe in the background so media keeps flowing on the stream meanwhile.
+                    let (c, ep, token, seed) = (config.clone(), session.endpoints.clone(), session.token.clone(), rng.next_u64());
+                    probe = Some(mc_rt::spawn(async move { media::bind_udp(&c, &ep, &token, &mut Rng::seed_from_u64(seed)).await }));
+                }
+                probed = async { probe.as_mut().expect("guarded").await }, if probe.is_some() => {
+                    probe = None;
+                    // The MMR moves a participant to the newest endpoint it binds from, so a
+                    // successful UDP binding takes the media off the stream at once.
+                    if let Ok(Ok(udp)) = probed {
+                        events.record(format_args!("{} moved media from {} back to udp", config.display_name, session.conn.path()));
+                        session.conn = udp;
+                    }
+                }
                 _ = tick.tick() => {
                     rng.fill(&mut payload);
                     if let Err(e) = session.conn.send(&sender.next_packet(payload.clone())).await {
@@ -253,6 +274,8 @@ pub async fn run(config: ClientConfig, ca: CertificateDer<'static>, events: Even
                 rejoins += 1;
                 events.record(format_args!("{} rejoining {} (attempt {rejoins}): {reason}", config.display_name, session.meeting));
                 let again = mc_rt::select! {
+                    // Branches are polled in order, never at random: one seed, one run.
+                    biased;
                     s = join_once(&config, &ca, &mut rng, &events) => Some(s),
                     _ = &mut until => None,
                     _ = &mut stop => None,

@@ -46,6 +46,8 @@ pub(super) async fn serve(stream: ServerTlsStream<TcpStream>, peer: SocketAddr, 
             break e;
         }
         mc_rt::select! {
+            // Branches are polled in order, never at random: one seed, one run.
+            biased;
             r = changed.changed() => if r.is_err() { break "the cloud is stopping".to_string() },
             // Controllers send nothing after the hello; reading tells us when they go away.
             msg = rd.next::<ControllerToNotify>() => break match msg {

@@ -48,6 +48,12 @@ pub(super) async fn serve(stream: ServerTlsStream<TcpStream>, peer: SocketAddr, 
             Err(_) => break format!("sent no heartbeat for {down_after_ms} ms"),
         }
     };
-    shared.lock().unwrap().status.disconnected(&controller, registration);
-    events.record(format_args!("controller {controller} is down: {reason}"));
+    let mut s = shared.lock().unwrap();
+    let current = s.status.all().any(|c| c.id == controller && c.registration == registration);
+    s.status.disconnected(&controller, registration);
+    if current {
+        events.record(format_args!("controller {controller} is down: {reason}"));
+    } else {
+        events.record(format_args!("controller {controller}'s previous status connection closed: {reason}"));
+    }
 }

@@ -110,7 +110,11 @@ async fn session(
     let register = ControllerToCloud::Register {
         controller: ControllerId(ctx.config.id.clone()),
         zone: ctx.config.zone.clone(),
-        signalling: SignallingEndpoints { host: ctx.config.advertised_host(), port: handle.signal_addr.port(), fallback_port: handle.tls_addr.port() },
+        signalling: SignallingEndpoints {
+            host: ctx.config.advertised_host(),
+            port: ctx.config.advertise_signal_port.unwrap_or(handle.signal_addr.port()),
+            fallback_port: handle.tls_addr.port(),
+        },
         capacity,
     };
     if let Err(e) = write_frame(&mut wr, &register).await {
@@ -135,6 +139,8 @@ async fn session(
     let mut tick = mc_rt::interval(Duration::from_millis(heartbeat_interval_ms));
     loop {
         mc_rt::select! {
+            // Branches are polled in order, never at random: one seed, one run.
+            biased;
             _ = tick.tick() => {
                 let (load, capacity) = {
                     let st = ctx.zc.lock().unwrap();

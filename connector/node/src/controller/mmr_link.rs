@@ -65,6 +65,8 @@ where
         let mut deadline = Box::pin(mc_rt::sleep(silence));
         loop {
             mc_rt::select! {
+                // Branches are polled in order, never at random: one seed, one run.
+                biased;
                 msg = rd.next::<MmrToController>() => match msg {
                     Ok(Some(MmrToController::Load { .. })) => deadline.as_mut().set(mc_rt::sleep(silence)),
                     Ok(Some(MmrToController::Admitted { token })) => ctx.zc.lock().unwrap().grant_confirmed(&token),
@@ -80,9 +82,19 @@ where
             }
         }
     };
-    let mut st = ctx.zc.lock().unwrap();
-    if st.mmr_links.get(&mmr).is_some_and(|(l, _)| *l == link) {
+    {
+        let mut st = ctx.zc.lock().unwrap();
+        if st.mmr_links.get(&mmr).is_none_or(|(l, _)| *l != link) {
+            return; // a newer link replaced this one
+        }
         st.mmr_links.remove(&mmr);
+    }
+    // An MMR moving its link to a better port closes the old link just before the new one says
+    // hello. Give it one report interval to come back before its meetings are moved; grants
+    // made meanwhile are repeated to it on the new link.
+    mc_rt::sleep(Duration::from_millis(interval_ms)).await;
+    let mut st = ctx.zc.lock().unwrap();
+    if !st.mmr_links.contains_key(&mmr) {
         st.zc.mmr_down(&mmr, &reason);
         ctx.drain(&mut st);
         ctx.events.record(format_args!("MMR {mmr} is down: {reason}"));

@@ -28,6 +28,8 @@ where
     let mut joined = false;
     loop {
         mc_rt::select! {
+            // Branches are polled in order, never at random: one seed, one run.
+            biased;
             msg = rd.next::<ClientToZc>() => match msg {
                 Ok(Some(ClientToZc::Join { ticket })) => {
                     joined = true;

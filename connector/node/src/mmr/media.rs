@@ -98,6 +98,8 @@ where
     let mut out = Vec::new();
     'conn: loop {
         mc_rt::select! {
+            // Branches are polled in order, never at random: one seed, one run.
+            biased;
             n = rd.read(&mut buf) => {
                 let n = match n { Ok(0) | Err(_) => break 'conn, Ok(n) => n };
                 dec.push(&buf[..n]);

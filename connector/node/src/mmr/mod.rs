@@ -16,6 +16,9 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+/// Tasks receiving and forwarding on the UDP media socket.
+pub const UDP_WORKERS: usize = 8;
+
 /// Queued packets per stream connection; beyond this a slow reader loses packets (counted), so
 /// one slow participant cannot hold up a meeting.
 pub const STREAM_QUEUE_PACKETS: usize = 256;
@@ -57,7 +60,11 @@ impl Mmr {
             tcp_addr: listener.local_addr().expect("bound"),
             udp: Arc::new(sock),
         };
-        mc_rt::spawn(media::udp_loop(mmr.clone()));
+        // Several receive loops share the socket: under load one loop's receive-and-fan-out would
+        // be the bottleneck (and in simulation every datagram costs its task a millisecond).
+        for _ in 0..UDP_WORKERS {
+            mc_rt::spawn(media::udp_loop(mmr.clone()));
+        }
         mc_rt::spawn(media::tcp_accept_loop(listener, mmr.clone()));
         Ok(mmr)
     }

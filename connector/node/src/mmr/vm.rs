@@ -92,48 +92,97 @@ enum LinkPath {
     Fallback,
 }
 
-async fn link_loop(config: MmrConfig, handle: MmrVmHandle, tls_config: Arc<ClientConfig>, events: EventLog, links: crate::monitor::LinkTable) {
-    let mut ladder = Ladder::new(vec![LinkPath::Dedicated, LinkPath::Fallback], u64::MAX);
-    let mut backoff_ms = 500;
-    loop {
-        let Some(path) = ladder.next_to_try().copied() else {
-            events.record(format_args!("controller {} unreachable on every port; retrying in {backoff_ms} ms", config.controller_host));
-            mc_rt::sleep(Duration::from_millis(backoff_ms)).await;
-            backoff_ms = (backoff_ms * 2).min(RETRY_BACKOFF_MS_MAX);
-            ladder.reset();
-            continue;
-        };
-        let port = match path {
-            LinkPath::Dedicated => config.controller_port,
-            LinkPath::Fallback => config.controller_fallback_port,
-        };
-        let connected = async {
-            let addr = mc_rt::net::resolve(&config.controller_host, port).await.map_err(|e| e.to_string())?;
-            tls::connect(addr, &config.controller_host, tls_config.clone(), Duration::from_millis(config.connect_timeout_ms)).await.map_err(|e| e.to_string())
-        };
-        let stream = match connected.await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(?path, "MMR link: {e}");
-                ladder.attempt_failed(&path);
-                continue;
-            }
-        };
-        ladder.established(0, &path);
-        backoff_ms = 500;
-        links.up(LINK, path == LinkPath::Dedicated, port);
-        let reason = session(&config, &handle, stream, port, &events).await;
-        links.down(LINK);
-        events.record(format_args!("link to controller lost: {reason}"));
-        ladder.lost();
-        mc_rt::sleep(Duration::from_millis(backoff_ms)).await;
+/// How often a link on its fallback port tries the dedicated port again.
+const REPROBE_INTERVAL_MS: u64 = 30_000;
+
+type Stream = tls::ClientTlsStream<mc_rt::net::TcpStream>;
+
+enum End {
+    Lost(String),
+    Better(LinkPath, Box<Stream>),
+}
+
+async fn connect(config: &MmrConfig, tls_config: &Arc<ClientConfig>, path: LinkPath) -> Result<Stream, String> {
+    let port = port_of(config, path);
+    let addr = mc_rt::net::resolve(&config.controller_host, port).await.map_err(|e| e.to_string())?;
+    tls::connect(addr, &config.controller_host, tls_config.clone(), Duration::from_millis(config.connect_timeout_ms)).await.map_err(|e| e.to_string())
+}
+
+fn port_of(config: &MmrConfig, path: LinkPath) -> u16 {
+    match path {
+        LinkPath::Dedicated => config.controller_port,
+        LinkPath::Fallback => config.controller_fallback_port,
     }
 }
 
-async fn session<S>(config: &MmrConfig, handle: &MmrVmHandle, stream: S, port: u16, events: &EventLog) -> String
-where
-    S: mc_rt::AsyncRead + mc_rt::AsyncWrite + Unpin + Send + 'static,
-{
+async fn link_loop(config: MmrConfig, handle: MmrVmHandle, tls_config: Arc<ClientConfig>, events: EventLog, links: crate::monitor::LinkTable) {
+    let mut ladder = Ladder::new(vec![LinkPath::Dedicated, LinkPath::Fallback], REPROBE_INTERVAL_MS);
+    let mut backoff_ms = 500;
+    let mut next: Option<(LinkPath, Stream)> = None;
+    loop {
+        let (path, stream) = match next.take() {
+            Some(n) => n,
+            None => {
+                let Some(path) = ladder.next_to_try().copied() else {
+                    events.record(format_args!("controller {} unreachable on every port; retrying in {backoff_ms} ms", config.controller_host));
+                    mc_rt::sleep(Duration::from_millis(backoff_ms)).await;
+                    backoff_ms = (backoff_ms * 2).min(RETRY_BACKOFF_MS_MAX);
+                    ladder.reset();
+                    continue;
+                };
+                match connect(&config, &tls_config, path).await {
+                    Ok(s) => (path, s),
+                    Err(e) => {
+                        tracing::warn!(?path, "MMR link: {e}");
+                        ladder.attempt_failed(&path);
+                        continue;
+                    }
+                }
+            }
+        };
+        ladder.established(mc_rt::unix_now_ms(), &path);
+        backoff_ms = 500;
+        let port = port_of(&config, path);
+        links.up(LINK, path == LinkPath::Dedicated, port);
+        match session(&config, &handle, stream, port, &events, &mut ladder, &tls_config).await {
+            End::Lost(reason) => {
+                links.down(LINK);
+                events.record(format_args!("link to controller lost: {reason}"));
+                ladder.lost();
+                mc_rt::sleep(Duration::from_millis(backoff_ms)).await;
+            }
+            End::Better(path, stream) => {
+                events.record(format_args!("link to controller moving back to port {}", port_of(&config, path)));
+                next = Some((path, *stream));
+            }
+        }
+    }
+}
+
+async fn session(
+    config: &MmrConfig,
+    handle: &MmrVmHandle,
+    stream: Stream,
+    port: u16,
+    events: &EventLog,
+    ladder: &mut Ladder<LinkPath>,
+    tls_config: &Arc<ClientConfig>,
+) -> End {
+    match session_inner(config, handle, stream, port, events, ladder, tls_config).await {
+        Ok(better) => better,
+        Err(reason) => End::Lost(reason),
+    }
+}
+
+async fn session_inner(
+    config: &MmrConfig,
+    handle: &MmrVmHandle,
+    stream: Stream,
+    port: u16,
+    events: &EventLog,
+    ladder: &mut Ladder<LinkPath>,
+    tls_config: &Arc<ClientConfig>,
+) -> Result<End, String> {
     let (rd, mut wr) = mc_rt::split(stream);
     let mut rd = FrameReader::new(rd);
     let hello = MmrToController::Hello {
@@ -147,22 +196,33 @@ where
         },
     };
     if let Err(e) = write_frame(&mut wr, &hello).await {
-        return e.to_string();
+        return Err(e.to_string());
     }
     let interval_ms = match mc_rt::timeout(Duration::from_millis(config.handshake_timeout_ms), rd.next::<ControllerToMmr>()).await {
         Ok(Ok(Some(ControllerToMmr::Welcome { controller, report_interval_ms }))) => {
             events.record(format_args!("linked to controller {controller} on port {port}"));
             report_interval_ms.max(50)
         }
-        Ok(Ok(Some(ControllerToMmr::Refused { message }))) => return format!("the controller refused the link: {message}"),
-        Ok(Ok(Some(other))) => return format!("expected a welcome, got {other:?}"),
-        Ok(Ok(None)) => return "the controller closed the link".into(),
-        Ok(Err(e)) => return e.to_string(),
-        Err(_) => return "the controller did not answer the hello".into(),
+        Ok(Ok(Some(ControllerToMmr::Refused { message }))) => return Err(format!("the controller refused the link: {message}")),
+        Ok(Ok(Some(other))) => return Err(format!("expected a welcome, got {other:?}")),
+        Ok(Ok(None)) => return Err("the controller closed the link".into()),
+        Ok(Err(e)) => return Err(e.to_string()),
+        Err(_) => return Err("the controller did not answer the hello".into()),
     };
     let mut tick = mc_rt::interval(Duration::from_millis(interval_ms));
+    let mut reprobe = mc_rt::interval(Duration::from_millis(REPROBE_INTERVAL_MS));
+    reprobe.tick().await;
     loop {
         mc_rt::select! {
+            // Branches are polled in order, never at random: one seed, one run.
+            biased;
+            _ = reprobe.tick() => {
+                if let Some(better) = ladder.reprobe_due(mc_rt::unix_now_ms()) {
+                    if let Ok(stream) = connect(config, tls_config, better).await {
+                        return Ok(End::Better(better, Box::new(stream)));
+                    }
+                }
+            }
             _ = tick.tick() => {
                 let c = handle.mmr.counters();
                 let load = MmrToController::Load {
@@ -172,7 +232,7 @@ where
                     dropped: c.dropped_malformed + c.dropped_unbound + c.refused_bad_token,
                 };
                 if let Err(e) = write_frame(&mut wr, &load).await {
-                    return e.to_string();
+                    return Err(e.to_string());
                 }
             }
             msg = rd.next::<ControllerToMmr>() => match msg {
@@ -180,19 +240,19 @@ where
                     Ok(token) => {
                         handle.mmr.apply(MmrCommand::Admit { token, meeting, participant });
                         if let Err(e) = write_frame(&mut wr, &MmrToController::Admitted { token: text }).await {
-                            return e.to_string();
+                            return Err(e.to_string());
                         }
                     }
-                    Err(e) => return format!("the controller sent a bad grant: {e}"),
+                    Err(e) => return Err(format!("the controller sent a bad grant: {e}")),
                 },
                 Ok(Some(ControllerToMmr::Revoke { token })) => match hex::decode("media token", &token) {
                     Ok(token) => handle.mmr.apply(MmrCommand::Revoke { token }),
-                    Err(e) => return format!("the controller sent a bad revocation: {e}"),
+                    Err(e) => return Err(format!("the controller sent a bad revocation: {e}")),
                 },
-                Ok(Some(ControllerToMmr::Refused { message })) => return format!("the controller ended the link: {message}"),
-                Ok(Some(ControllerToMmr::Welcome { .. })) => return "the controller welcomed twice".into(),
-                Ok(None) => return "the controller closed the link".into(),
-                Err(e) => return e.to_string(),
+                Ok(Some(ControllerToMmr::Refused { message })) => return Err(format!("the controller ended the link: {message}")),
+                Ok(Some(ControllerToMmr::Welcome { .. })) => return Err("the controller welcomed twice".into()),
+                Ok(None) => return Err("the controller closed the link".into()),
+                Err(e) => return Err(e.to_string()),
             }
         }
     }

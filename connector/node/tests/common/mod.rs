@@ -20,6 +20,12 @@ pub struct Deployment {
 
 impl Deployment {
     pub async fn start(tweak: impl FnOnce(&mut ControllerConfig, &mut CloudConfig)) -> Deployment {
+        Self::start_with_cloud_ports(tweak, None).await
+    }
+
+    /// Like `start`, but the controller is told these (status sync, notification) ports for the
+    /// cloud's dedicated services instead of the real ones.
+    pub async fn start_with_cloud_ports(tweak: impl FnOnce(&mut ControllerConfig, &mut CloudConfig), dedicated: Option<(u16, u16)>) -> Deployment {
         let hosts = [
             ("cloud", vec!["127.0.0.1".to_string()]),
             ("controller-1", vec!["127.0.0.1".to_string()]),
@@ -52,6 +58,10 @@ impl Deployment {
         ctl_cfg.cloud_status_sync_port = cloud.status_sync_addr.port();
         ctl_cfg.cloud_https_port = cloud.https_addr.port();
         ctl_cfg.cloud_notification_port = cloud.notification_addr.port();
+        if let Some((sync, notify)) = dedicated {
+            ctl_cfg.cloud_status_sync_port = sync;
+            ctl_cfg.cloud_notification_port = notify;
+        }
         let controller = controller::start(ctl_cfg, ids.identity("controller-1").unwrap(), EventLog::collecting("controller-1", events.clone())).await.unwrap();
         let d = Deployment { cloud, controller, ca: ids.ca().unwrap(), ids, events };
         d.wait_for("registered with the cloud").await;
@@ -70,7 +80,11 @@ impl Deployment {
 
     /// Starts an MMR VM linked to the controller and waits until it has joined the zone.
     pub async fn start_mmr_vm(&self, capacity: u32) -> mc_node::mmr::vm::MmrVmHandle {
-        let config = mc_node::config::MmrConfig {
+        self.start_mmr_vm_with(capacity, |_| {}).await
+    }
+
+    pub async fn start_mmr_vm_with(&self, capacity: u32, tweak: impl FnOnce(&mut mc_node::config::MmrConfig)) -> mc_node::mmr::vm::MmrVmHandle {
+        let mut config = mc_node::config::MmrConfig {
             listen: "127.0.0.1".parse().unwrap(),
             media_udp_port: 0,
             media_tcp_port: 0,
@@ -85,6 +99,7 @@ impl Deployment {
             monitoring_interval_ms: 300,
             ..Default::default()
         };
+        tweak(&mut config);
         let vm = mc_node::mmr::vm::start(config, self.ids.identity("mmr-1").unwrap(), EventLog::collecting("mmr-1", self.events.clone())).await.unwrap();
         self.wait_for("MMR mmr-1 linked").await;
         vm
