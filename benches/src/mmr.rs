@@ -42,6 +42,8 @@ const BINDING_ATTEMPTS: u32 = 5;
 /// overshoots by one batch, so the kernel drops nothing and the senders spend no CPU on packets
 /// that would be dropped — CPU the forwarder needs on a small machine.
 const WINDOW_PACKETS: u64 = 128;
+fn window_copies() -> u64 { std::env::var("W").ok().and_then(|v| v.parse().ok()).unwrap_or(WINDOW_PACKETS) }
+fn batch() -> u64 { std::env::var("B").ok().and_then(|v| v.parse().ok()).unwrap_or(SEND_BATCH_PACKETS) }
 /// A sender checks the window once per this many packets.
 const SEND_BATCH_PACKETS: u64 = 4;
 /// If nothing at all is delivered for this long, what is in flight was lost: write it off and go
@@ -176,20 +178,21 @@ impl Window {
         Window { sent: AtomicU64::new(0), delivered: AtomicU64::new(0), fanout, forgiven: AtomicU64::new(0), waiting: AtomicBool::new(false), room: Notify::new() }
     }
 
+    /// Copies sent and not yet read by a receiver.
     fn in_flight(&self) -> u64 {
-        let done = self.delivered.load(SeqCst) / self.fanout + self.forgiven.load(SeqCst);
-        self.sent.load(SeqCst).saturating_sub(done)
+        let done = self.delivered.load(SeqCst) + self.forgiven.load(SeqCst);
+        (self.sent.load(SeqCst) * self.fanout).saturating_sub(done)
     }
 
     /// Resolves when there is room for another batch.
     async fn room(&self) {
-        while self.in_flight() >= WINDOW_PACKETS {
+        while self.in_flight() >= window_copies() {
             let progress = self.delivered.load(SeqCst);
             let notified = self.room.notified();
             let mut notified = std::pin::pin!(notified);
             notified.as_mut().enable();
             self.waiting.store(true, SeqCst);
-            if self.in_flight() < WINDOW_PACKETS {
+            if self.in_flight() < window_copies() {
                 return;
             }
             let woken = mc_rt::timeout(Duration::from_millis(STALL_MS), notified).await.is_ok();
@@ -203,7 +206,7 @@ impl Window {
     /// A receiver read a datagram; wakes waiting senders as soon as there is room.
     fn delivered(&self) {
         self.delivered.fetch_add(1, SeqCst);
-        if self.waiting.load(SeqCst) && self.in_flight() < WINDOW_PACKETS && self.waiting.swap(false, SeqCst) {
+        if self.waiting.load(SeqCst) && self.in_flight() < window_copies() && self.waiting.swap(false, SeqCst) {
             self.room.notify_waiters();
         }
     }
@@ -310,6 +313,8 @@ async fn bare_forward(sock: UdpSocket, routes: BTreeMap<SocketAddr, Vec<SocketAd
         let Ok((n, src)) = sock.recv_from(&mut buf).await else { continue };
         let Some(dests) = routes.get(&src) else { continue };
         counters.packets_in.fetch_add(1, Relaxed);
+        let spin: u64 = std::env::var("SPIN").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+        if spin > 0 { let t = std::time::Instant::now(); while t.elapsed().as_nanos() < spin as u128 { std::hint::spin_loop(); } }
         counters.packets_out.fetch_add(dests.len() as u64, Relaxed);
         for dest in dests {
             let _ = sock.send_to(&buf[..n], *dest).await;
@@ -344,7 +349,7 @@ async fn blast(sock: Arc<UdpSocket>, to: SocketAddr, ssrc: u32, window: Arc<Wind
     while !stop.load(Relaxed) {
         window.room().await;
         let mut ok = 0;
-        for _ in 0..SEND_BATCH_PACKETS {
+        for _ in 0..batch() {
             seq = seq.wrapping_add(1);
             packet[2..4].copy_from_slice(&seq.to_be_bytes());
             ok += sock.send_to(&packet, to).await.is_ok() as u64;

@@ -4,14 +4,11 @@
 //! paths in use and media per stream (`--json` for machines). Rejections are data, not errors: the
 //! command succeeds whenever the load ran.
 
-use crate::{default_state_dir, load_toml, UsageError};
 use anyhow::Context;
 use clap::Args;
-use mc_node::config::ClientConfig;
 use mc_node::load::{self, LoadError, LoadProgress, LoadReport, LoadSpec};
 use mc_node::EventLog;
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
 
 /// Streams listed one by one in the table; beyond this the worst are shown and `--json` has all.
 const MAX_STREAM_ROWS: usize = 40;
@@ -20,7 +17,7 @@ const WORST_STREAM_ROWS: usize = 20;
 #[derive(Args, Debug)]
 pub struct LoadArgs {
     #[command(flatten)]
-    access: Access,
+    access: crate::roles::CloudAccess,
     /// Meetings to create and fill.
     #[arg(long, default_value_t = LoadSpec::default().meetings)]
     meetings: u32,
@@ -50,49 +47,6 @@ pub struct LoadArgs {
     json: bool,
 }
 
-/// Where the cloud is and how to authenticate to it: the same flags as `connector client`.
-#[derive(Args, Debug)]
-struct Access {
-    /// TOML client configuration (`connector up` writes one to state/client.toml); its timeouts
-    /// apply to every participant.
-    #[arg(long, short)]
-    config: Option<PathBuf>,
-    /// The deployment CA certificate that signs the cloud's and controllers' certificates.
-    #[arg(long, default_value_os_t = default_state_dir().join("certs").join("ca.pem"))]
-    ca: PathBuf,
-    /// Cloud host (overrides the configuration).
-    #[arg(long)]
-    cloud: Option<String>,
-    /// Cloud HTTPS port (overrides the configuration).
-    #[arg(long)]
-    cloud_port: Option<u16>,
-    /// Management API key (or set CONNECTOR_API_KEY).
-    #[arg(long, env = "CONNECTOR_API_KEY", hide_env_values = true)]
-    api_key: Option<String>,
-}
-
-impl Access {
-    fn client_config(&self) -> anyhow::Result<ClientConfig> {
-        let mut c: ClientConfig = match &self.config {
-            Some(p) => load_toml(p)?,
-            None => ClientConfig::default(),
-        };
-        if let Some(h) = &self.cloud {
-            c.cloud_host = h.clone();
-        }
-        if let Some(p) = self.cloud_port {
-            c.cloud_https_port = p;
-        }
-        if let Some(k) = &self.api_key {
-            c.api_key = k.clone();
-        }
-        if c.api_key.is_empty() {
-            return Err(UsageError("no API key: pass --api-key, set CONNECTOR_API_KEY, or use --config state/client.toml".into()).into());
-        }
-        Ok(c)
-    }
-}
-
 pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     let spec = LoadSpec {
         meetings: args.meetings,
@@ -106,7 +60,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     };
     spec.validate()?;
     let base = args.access.client_config()?;
-    let ca = mc_rt::certs::load_ca(&args.access.ca).context("loading the deployment CA (--ca)")?;
+    let ca = args.access.ca()?;
 
     let show_progress = !args.json;
     let on_terminal = std::io::stderr().is_terminal();
@@ -156,11 +110,12 @@ fn describe(spec: &LoadSpec) -> String {
 
 fn progress_line(p: &LoadProgress) -> String {
     let mut line = format!(
-        "[{:>4}s] started {}/{}  active {}  rejected {}  failed {}  left {}",
+        "[{:>4}s] started {}/{}  in meetings {}  joining {}  rejected {}  failed {}  left {}",
         p.elapsed_ms / 1000,
         p.started,
         p.planned,
-        p.active,
+        p.joined,
+        p.active.saturating_sub(p.joined),
         p.rejected,
         p.failed,
         p.left

@@ -142,6 +142,13 @@ pub struct ClientArgs {
     /// Print the final report as JSON.
     #[arg(long)]
     json: bool,
+    /// Bridge a local UDP port instead of sending test media: RTP sent to this address goes into
+    /// the meeting (e.g. from `ffmpeg ... -f rtp rtp://127.0.0.1:5004`).
+    #[arg(long, value_name = "ADDR")]
+    bridge_listen: Option<std::net::SocketAddr>,
+    /// Where the bridge sends the meeting's RTP (default: back to whoever sends to --bridge-listen).
+    #[arg(long, value_name = "ADDR", requires = "bridge_listen")]
+    bridge_send: Option<std::net::SocketAddr>,
 }
 
 pub async fn client(args: ClientArgs) -> anyhow::Result<()> {
@@ -154,6 +161,10 @@ pub async fn client(args: ClientArgs) -> anyhow::Result<()> {
     }
     if let Some(d) = args.duration_ms {
         config.duration_ms = d;
+    }
+    if args.bridge_listen.is_some() {
+        config.bridge_listen = args.bridge_listen;
+        config.bridge_send = args.bridge_send;
     }
     config.validate()?;
     let ca = args.access.ca()?;

@@ -285,6 +285,11 @@ pub struct ClientConfig {
     pub binding_attempts: u32,
     /// While media uses TCP or TLS, how often to try UDP again (and move back when it answers).
     pub media_reprobe_ms: u64,
+    /// Bridge a local UDP port instead of generating media: RTP sent to `bridge_listen` goes into
+    /// the meeting, and the meeting's media goes to `bridge_send` — so standard RTP tools can
+    /// take part.
+    pub bridge_listen: Option<std::net::SocketAddr>,
+    pub bridge_send: Option<std::net::SocketAddr>,
     pub seed: Option<u64>,
 }
 
@@ -303,6 +308,8 @@ impl Default for ClientConfig {
             binding_timeout_ms: 400,
             binding_attempts: 3,
             media_reprobe_ms: 30_000,
+            bridge_listen: None,
+            bridge_send: None,
             seed: None,
         }
     }
@@ -323,6 +330,9 @@ impl ClientConfig {
         check_positive("binding_timeout_ms", self.binding_timeout_ms)?;
         check_positive("binding_attempts", self.binding_attempts as u64)?;
         check_positive("media_reprobe_ms", self.media_reprobe_ms)?;
+        if self.bridge_send.is_some() && self.bridge_listen.is_none() {
+            return Err(invalid("bridge_send", "needs bridge_listen: the bridge sends the meeting's media out and takes RTP in"));
+        }
         Ok(())
     }
 }

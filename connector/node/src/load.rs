@@ -141,14 +141,24 @@ pub struct LoadProgress {
     pub started: u64,
     /// Started and not yet finished: joining, or in the meeting.
     pub active: u64,
-    /// Admitted participants that have left their meeting. (`client::run` reports nothing until
-    /// it returns, so an admitted participant still in its meeting is only known to be `active`.)
+    /// Admitted participants in their meeting now.
+    pub joined: u64,
+    /// Admitted participants that have left their meeting.
     pub left: u64,
     pub rejected: u64,
     pub failed: u64,
-    /// RTP packets sent and received by the participants counted in `left`.
+    /// RTP packets sent and received so far by every participant.
     pub packets_sent: u64,
     pub packets_received: u64,
+}
+
+impl LoadProgress {
+    fn observe(&mut self, probes: &[std::sync::Arc<client::ClientProbe>]) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.joined = (probes.iter().filter(|p| p.joined.load(Relaxed)).count() as u64).saturating_sub(self.left);
+        self.packets_sent = probes.iter().map(|p| p.sent.load(Relaxed)).sum();
+        self.packets_received = probes.iter().map(|p| p.received.load(Relaxed)).sum();
+    }
 }
 
 /// How one participant's run ended.
@@ -228,6 +238,7 @@ pub async fn run(
     let mut rng = Rng::seed_from_u64(spec.seed);
     let planned = spec.participants();
     let mut slots: Vec<(usize, String)> = Vec::with_capacity(planned as usize);
+    let mut probes: Vec<std::sync::Arc<client::ClientProbe>> = Vec::with_capacity(planned as usize);
     let mut outcomes: BTreeMap<u64, Outcome> = BTreeMap::new();
     let mut live = LoadProgress { planned, ..LoadProgress::default() };
     let mut stopping = false;
@@ -250,11 +261,7 @@ pub async fn run(
             biased;
             Some((index, outcome)) = done_rx.recv() => {
                 match &outcome {
-                    Outcome::Admitted(r) => {
-                        live.left += 1;
-                        live.packets_sent += r.sent;
-                        live.packets_received += r.received;
-                    }
+                    Outcome::Admitted(_) => live.left += 1,
                     Outcome::Rejected { .. } => live.rejected += 1,
                     Outcome::Failed { .. } => live.failed += 1,
                 }
@@ -269,6 +276,7 @@ pub async fn run(
                 next_progress += Duration::from_millis(PROGRESS_INTERVAL_MS);
                 live.elapsed_ms = started_at.elapsed().as_millis() as u64;
                 live.active = live.started - outcomes.len() as u64;
+                live.observe(&probes);
                 progress(&live);
             }
             _ = arrival_due => {
@@ -277,6 +285,8 @@ pub async fn run(
                 let name = format!("{}-{}-p{nth}", spec.name_prefix, meetings[meeting]);
                 let config = participant_config(&spec, &base, meetings[meeting].0, name.clone(), rng.next_u64());
                 slots.push((meeting, name.clone()));
+                let probe = std::sync::Arc::new(client::ClientProbe::default());
+                probes.push(probe.clone());
                 live.started += 1;
                 let (ca, log, done, mut leave) = (ca.clone(), events.for_node(&name), done_tx.clone(), leave_rx.clone());
                 mc_rt::spawn(async move {
@@ -285,7 +295,7 @@ pub async fn run(
                     };
                     // The inner task turns a panicking participant into a failure instead of a
                     // missing outcome (which would keep the run waiting for it).
-                    let outcome = match mc_rt::spawn(client::run(config, ca, log, leave)).await {
+                    let outcome = match mc_rt::spawn(async move { client::run_observed(config, ca, log, leave, &probe).await }).await {
                         Ok(result) => Outcome::of(result),
                         Err(e) => Outcome::Failed { kind: "panicked", message: e.to_string() },
                     };
@@ -296,6 +306,7 @@ pub async fn run(
     }
     live.elapsed_ms = started_at.elapsed().as_millis() as u64;
     live.active = 0;
+    live.observe(&probes);
     progress(&live);
 
     let participants = slots

@@ -191,3 +191,54 @@ fn every_link_falls_back_to_443_when_its_dedicated_port_is_closed() {
         assert_eq!(ctl["links"]["notification"]["path"], "fallback", "{zone:#}");
     });
 }
+
+#[test]
+fn a_bridged_client_carries_a_local_rtp_tool_into_the_meeting_and_back() {
+    mc_rt::block_on(async {
+        let d = Deployment::start(|_, _| {}).await;
+        let m = d.api().create_meeting("bridge").await.unwrap();
+        // The "RTP tool": one socket that sends RTP to the bridge and receives the meeting's media.
+        let tool = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        tool.set_nonblocking(true).unwrap();
+        let bridge_port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let mut bridged = d.client("tool", m, 71);
+        bridged.bridge_listen = Some(bridge_port);
+        bridged.bridge_send = Some(tool.local_addr().unwrap());
+        bridged.duration_ms = 3_000;
+        let (ca, ev) = (d.ca.clone(), EventLog::collecting("tool", d.events.clone()));
+        let bridge = mc_rt::spawn(async move { client::run(bridged, ca, ev, std::future::pending()).await });
+        d.wait_for("tool joined").await;
+        let mut listener = d.client("listener", m, 72);
+        listener.duration_ms = 2_000;
+        let (ca, ev) = (d.ca.clone(), EventLog::collecting("listener", d.events.clone()));
+        let heard = mc_rt::spawn(async move { client::run(listener, ca, ev, std::future::pending()).await });
+        d.wait_for("listener joined").await;
+
+        // The tool sends 40 RTP packets (and one that is not RTP, which must not get through)...
+        let tool_rtp = std::thread::spawn(move || {
+            let mut got = 0;
+            let mut buf = [0u8; 2048];
+            for seq in 0..40u16 {
+                let p = mc_wire::rtp::RtpPacket { marker: false, payload_type: 96, sequence: seq, timestamp: seq as u32 * 960, ssrc: 0xfeed, csrc: vec![], payload: vec![7; 100] };
+                tool.send_to(&p.encode(), bridge_port).unwrap();
+                if seq == 5 {
+                    tool.send_to(b"not rtp", bridge_port).unwrap();
+                }
+                // ...and drains what the meeting sent it meanwhile.
+                std::thread::sleep(Duration::from_millis(20));
+                while let Ok(n) = tool.recv(&mut buf) {
+                    if mc_wire::rtp::RtpHeader::parse(&buf[..n]).is_ok() {
+                        got += 1;
+                    }
+                }
+            }
+            got
+        });
+        let listener = heard.await.unwrap().unwrap();
+        let from_tool = tool_rtp.join().unwrap();
+        let bridge = bridge.await.unwrap().unwrap();
+        assert_eq!(listener.by_source.get(&0xfeed).map(|s| s.received), Some(40), "{listener:?}");
+        assert_eq!(bridge.sent, 40, "only RTP crosses the bridge");
+        assert!(from_tool >= 20, "the tool heard the meeting: {from_tool} packets");
+    });
+}

@@ -109,6 +109,58 @@ pub(super) async fn connect(config: &ClientConfig, ca: &CertificateDer<'static>,
     Err(ClientError::Media(failures.join("; ")))
 }
 
+/// The local UDP port of a bridged client: standard RTP tools send to it and receive from it.
+pub(super) struct Bridge {
+    sock: Arc<UdpSocket>,
+    rx: mpsc::Receiver<(Vec<u8>, SocketAddr)>,
+    reader: mc_rt::JoinHandle<()>,
+    /// Where the meeting's media goes: configured, or else whoever last sent to the port.
+    send_to: Option<SocketAddr>,
+    fixed: bool,
+}
+
+impl Bridge {
+    pub async fn bind(listen: SocketAddr, send_to: Option<SocketAddr>) -> io::Result<Bridge> {
+        let sock = Arc::new(UdpSocket::bind(listen).await?);
+        let (tx, rx) = mpsc::channel(UDP_QUEUE_PACKETS);
+        let reader_sock = sock.clone();
+        let reader = mc_rt::spawn(async move {
+            let mut buf = vec![0u8; 64 * 1024];
+            while let Ok((n, from)) = reader_sock.recv_from(&mut buf).await {
+                if tx.send((buf[..n].to_vec(), from)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Bridge { sock, rx, reader, send_to, fixed: send_to.is_some() })
+    }
+
+    /// The next datagram from the local tool (cancel-safe).
+    pub async fn recv(&mut self) -> Vec<u8> {
+        match self.rx.recv().await {
+            Some((packet, from)) => {
+                if !self.fixed {
+                    self.send_to = Some(from);
+                }
+                packet
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    pub async fn send(&self, packet: &[u8]) {
+        if let Some(to) = self.send_to {
+            let _ = self.sock.send_to(packet, to).await;
+        }
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
 impl Drop for MediaConn {
     fn drop(&mut self) {
         if let MediaConn::Udp { reader, .. } = self {

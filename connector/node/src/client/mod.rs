@@ -18,6 +18,7 @@ use mc_wire::{hex, MeetingId, ParticipantId};
 use rustls::pki_types::CertificateDer;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use thiserror::Error;
 
@@ -200,14 +201,38 @@ enum Stop {
     Failed(String),
 }
 
+/// Live counters of a running client, for progress lines (the load generator reads them).
+#[derive(Debug, Default)]
+pub struct ClientProbe {
+    pub joined: AtomicBool,
+    pub sent: AtomicU64,
+    pub received: AtomicU64,
+}
+
 /// Joins, exchanges media for the configured duration (or until `stop` resolves), and leaves.
 /// When the ZC ends the session with `rejoin` (its MMR died), joins again, up to [`MAX_REJOINS`].
 pub async fn run(config: ClientConfig, ca: CertificateDer<'static>, events: EventLog, stop: impl std::future::Future<Output = ()>) -> Result<ClientReport, ClientError> {
+    run_observed(config, ca, events, stop, &ClientProbe::default()).await
+}
+
+/// [`run`], updating `probe` as it goes.
+pub async fn run_observed(
+    config: ClientConfig,
+    ca: CertificateDer<'static>,
+    events: EventLog,
+    stop: impl std::future::Future<Output = ()>,
+    probe_counters: &ClientProbe,
+) -> Result<ClientReport, ClientError> {
     config.validate()?;
+    let mut bridge = match config.bridge_listen {
+        Some(addr) => Some(media::Bridge::bind(addr, config.bridge_send).await.map_err(|e| ClientError::Media(format!("bridge port {addr}: {e}")))?),
+        None => None,
+    };
     let mut rng = Rng::seed_from_u64(config.seed.unwrap_or_else(mc_rt::fresh_seed));
     let started = mc_rt::Instant::now();
     let mut session = join_once(&config, &ca, &mut rng, &events).await?;
     let join_ms = started.elapsed().as_millis() as u64;
+    probe_counters.joined.store(true, Ordering::Relaxed);
 
     let mut sender = RtpSender::new(rng.next_u64() as u32, rng.next_u64() as u16, rng.next_u64() as u32);
     let mut stats = MediaStats::default();
@@ -245,14 +270,32 @@ pub async fn run(config: ClientConfig, ca: CertificateDer<'static>, events: Even
                         session.conn = udp;
                     }
                 }
-                _ = tick.tick() => {
+                _ = tick.tick(), if bridge.is_none() => {
                     rng.fill(&mut payload);
                     if let Err(e) = session.conn.send(&sender.next_packet(payload.clone())).await {
                         break Stop::Failed(format!("media path failed: {e}"));
                     }
+                    probe_counters.sent.fetch_add(1, Ordering::Relaxed);
+                }
+                from_tool = async { bridge.as_mut().expect("guarded").recv().await }, if bridge.is_some() => {
+                    // RTP from the local tool goes into the meeting unchanged (it is checked, so
+                    // a tool's garbage never reaches the MMR).
+                    if mc_wire::rtp::RtpHeader::parse(&from_tool).is_ok() {
+                        if let Err(e) = session.conn.send(&from_tool).await {
+                            break Stop::Failed(format!("media path failed: {e}"));
+                        }
+                        sender.sent += 1;
+                        probe_counters.sent.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 got = session.conn.recv() => match got {
-                    Ok(packet) => { stats.on_packet(&packet); }
+                    Ok(packet) => {
+                        stats.on_packet(&packet);
+                        probe_counters.received.fetch_add(1, Ordering::Relaxed);
+                        if let Some(b) = &bridge {
+                            b.send(&packet).await;
+                        }
+                    }
                     Err(e) => break Stop::Failed(format!("media path failed: {e}")),
                 },
                 msg = session.sig_rd.next::<ZcToClient>() => break match msg {
