@@ -216,16 +216,33 @@ enum MeetingCommand {
         #[command(flatten)]
         access: CloudAccess,
     },
+    /// Show the zone from monitoring: every controller and MMR, live/ready, each link's path, load.
+    Zone {
+        #[command(flatten)]
+        access: CloudAccess,
+    },
+    /// End a meeting: its participants are disconnected with the reason.
+    End {
+        #[command(flatten)]
+        access: CloudAccess,
+        /// The meeting id.
+        id: u64,
+        #[arg(long, default_value = "the host ended the meeting")]
+        reason: String,
+    },
 }
 
 pub async fn meeting(args: MeetingArgs) -> anyhow::Result<()> {
     let (access, method, path, body) = match &args.command {
-        MeetingCommand::Create { access, topic } => (access, "POST", "/v1/meetings", Some(serde_json::json!({ "topic": topic }))),
-        MeetingCommand::List { access } => (access, "GET", "/v1/meetings", None),
-        MeetingCommand::Status { access } => (access, "GET", "/v1/status", None),
+        MeetingCommand::Create { access, topic } => (access, "POST", "/v1/meetings".to_string(), Some(serde_json::json!({ "topic": topic }))),
+        MeetingCommand::List { access } => (access, "GET", "/v1/meetings".to_string(), None),
+        MeetingCommand::Status { access } => (access, "GET", "/v1/status".to_string(), None),
+        MeetingCommand::Zone { access } => (access, "GET", "/v1/zone".to_string(), None),
+        MeetingCommand::End { access, id, reason } => (access, "POST", format!("/v1/meetings/{id}/end"), Some(serde_json::json!({ "reason": reason }))),
     };
     let c = access.client_config()?;
     let api = ManagementApi { host: c.cloud_host.clone(), port: c.cloud_https_port, api_key: c.api_key.clone(), ca: access.ca()?, timeout_ms: c.connect_timeout_ms };
+    let path = path.as_str();
     let value = api.call(method, path, body).await.map_err(anyhow::Error::msg).with_context(|| format!("{method} {path}"))?;
     match &args.command {
         MeetingCommand::Create { .. } => println!("{}", value["id"]),
