@@ -14,6 +14,8 @@ use mc_node::{cloud, controller, identities, EventLog};
 use mc_rt::sim::runtime::Handle;
 use mc_wire::MeetingId;
 use rustls::pki_types::CertificateDer;
+use mc_rt::sim::task::NodeId;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -23,7 +25,14 @@ pub use mc_node::events::hash_lines;
 
 pub const CLOUD_IP: [u8; 4] = [192, 0, 2, 1];
 pub const CONTROLLER_IP: [u8; 4] = [192, 0, 2, 2];
-pub const MMR_VM_IP: [u8; 4] = [192, 0, 2, 3];
+pub const MMR_VM_IP: [u8; 4] = [192, 0, 2, 11];
+/// MMR VMs a simulated deployment can have (each has its own certificate).
+pub const MAX_MMR_VMS: u32 = 8;
+
+/// The address of MMR VM `n` (1-based): 192.0.2.11 and up.
+pub fn mmr_vm_ip(n: u32) -> IpAddr {
+    ip([192, 0, 2, 10 + n as u8])
+}
 const API_KEY: &str = "simulation-api-key-0001";
 
 /// The seeds a test runs: `MC_SIM_SEED=N` replays one, otherwise `defaults`.
@@ -60,6 +69,12 @@ pub struct SimDeployment {
     ca: CertificateDer<'static>,
     ids: mc_rt::certs::Deployment,
     events: Arc<Mutex<Vec<String>>>,
+    /// Every server host by name, for faults.
+    pub nodes: Mutex<BTreeMap<String, NodeId>>,
+    /// The running controller (replaced when its host restarts), for checkers.
+    pub controller: Arc<Mutex<Option<controller::ControllerHandle>>>,
+    /// The running MMR VMs by name, with their capacity.
+    pub vms: Mutex<BTreeMap<String, (u32, Arc<Mutex<Option<mc_node::mmr::vm::MmrVmHandle>>>)>>,
     next_host: Mutex<u32>,
 }
 
@@ -68,18 +83,18 @@ impl SimDeployment {
     /// controller has registered with the cloud.
     pub async fn start(seed: u64, tweak: impl FnOnce(&mut ControllerConfig)) -> SimDeployment {
         let now_unix_s = (mc_rt::unix_now_ms() / 1000) as i64;
-        let hosts = [
-            ("cloud", vec![ip(CLOUD_IP).to_string()]),
-            ("controller-1", vec![ip(CONTROLLER_IP).to_string()]),
-            ("mmr-1", vec![ip(MMR_VM_IP).to_string()]),
-        ];
+        let mut hosts = vec![("cloud".to_string(), vec![ip(CLOUD_IP).to_string()]), ("controller-1".to_string(), vec![ip(CONTROLLER_IP).to_string()])];
+        for i in 1..=MAX_MMR_VMS {
+            hosts.push((format!("mmr-{i}"), vec![mmr_vm_ip(i).to_string()]));
+        }
+        let hosts: Vec<(&str, Vec<String>)> = hosts.iter().map(|(n, s)| (n.as_str(), s.clone())).collect();
         let ids = identities::generate("simulation", &hosts, seed, now_unix_s, 30).expect("identities");
         let events = Arc::new(Mutex::new(Vec::new()));
         let handle = Handle::current();
 
         let cloud_cfg = CloudConfig { listen: ip(CLOUD_IP), api_key: API_KEY.into(), seed: Some(seed ^ 0xc10d), ..Default::default() };
         let (identity, log) = (ids.identity("cloud").unwrap(), EventLog::collecting("cloud", events.clone()));
-        handle
+        let cloud_node = handle
             .create_node()
             .name("cloud")
             .ip(ip(CLOUD_IP))
@@ -100,56 +115,93 @@ impl SimDeployment {
         };
         tweak(&mut ctl_cfg);
         let (identity, log) = (ids.identity("controller-1").unwrap(), EventLog::collecting("controller-1", events.clone()));
-        handle
+        let controller_slot: Arc<Mutex<Option<controller::ControllerHandle>>> = Arc::default();
+        let slot = controller_slot.clone();
+        let controller_node = handle
             .create_node()
             .name("controller-1")
             .ip(ip(CONTROLLER_IP))
             .init(move || {
-                let (c, i, l) = (ctl_cfg.clone(), identity.clone(), log.clone());
+                let (c, i, l, slot) = (ctl_cfg.clone(), identity.clone(), log.clone(), slot.clone());
                 async move {
-                    controller::start(c, i, l).await.expect("controller starts");
+                    let h = controller::start(c, i, l).await.expect("controller starts");
+                    *slot.lock().unwrap() = Some(h);
                     std::future::pending::<()>().await
                 }
             })
             .build();
 
-        let d = SimDeployment { seed, ca: ids.ca().unwrap(), ids, events, next_host: Mutex::new(0) };
+        let mut nodes = BTreeMap::new();
+        nodes.insert("cloud".to_string(), cloud_node.id());
+        nodes.insert("controller-1".to_string(), controller_node.id());
+        let d = SimDeployment {
+            seed,
+            ca: ids.ca().unwrap(),
+            ids,
+            events,
+            next_host: Mutex::new(0),
+            nodes: Mutex::new(nodes),
+            controller: controller_slot,
+            vms: Mutex::new(BTreeMap::new()),
+        };
         d.wait_for("registered with the cloud", Duration::from_secs(30)).await;
         d
     }
 
     /// Starts MMR VM `mmr-1` on its own host, linked to the controller; returns its node, for
     /// faults. Waits until the controller has taken it into the zone.
-    pub async fn start_mmr_vm(&self, capacity: u32) -> mc_rt::sim::task::NodeId {
+    pub async fn start_mmr_vm(&self, capacity: u32) -> NodeId {
+        self.start_mmr_vm_n(1, capacity).await
+    }
+
+    /// Starts MMR VM `mmr-<n>` (1..=8) and waits until the controller has taken it in.
+    pub async fn start_mmr_vm_n(&self, n: u32, capacity: u32) -> NodeId {
+        let name = format!("mmr-{n}");
         let config = MmrConfig {
-            listen: ip(MMR_VM_IP),
+            id: name.clone(),
+            listen: mmr_vm_ip(n),
             controller_host: ip(CONTROLLER_IP).to_string(),
             cloud_host: ip(CLOUD_IP).to_string(),
             capacity,
             ..Default::default()
         };
-        let (identity, log) = (self.ids.identity("mmr-1").unwrap(), EventLog::collecting("mmr-1", self.events.clone()));
+        let (identity, log) = (self.ids.identity(&name).unwrap(), EventLog::collecting(&name, self.events.clone()));
+        let slot: Arc<Mutex<Option<mc_node::mmr::vm::MmrVmHandle>>> = Arc::default();
+        let init_slot = slot.clone();
         let node = Handle::current()
             .create_node()
-            .name("mmr-1")
-            .ip(ip(MMR_VM_IP))
+            .name(&name)
+            .ip(mmr_vm_ip(n))
             .init(move || {
-                let (c, i, l) = (config.clone(), identity.clone(), log.clone());
+                let (c, i, l, slot) = (config.clone(), identity.clone(), log.clone(), init_slot.clone());
                 async move {
-                    mc_node::mmr::vm::start(c, i, l).await.expect("MMR VM starts");
+                    let h = mc_node::mmr::vm::start(c, i, l).await.expect("MMR VM starts");
+                    *slot.lock().unwrap() = Some(h);
                     std::future::pending::<()>().await
                 }
             })
             .build();
-        self.wait_for("MMR mmr-1 linked", Duration::from_secs(30)).await;
+        self.nodes.lock().unwrap().insert(name.clone(), node.id());
+        self.vms.lock().unwrap().insert(name.clone(), (capacity, slot));
+        self.wait_for(&format!("MMR {name} linked"), Duration::from_secs(30)).await;
         node.id()
     }
 
     /// Spawns one client on its own host without waiting for it.
     pub fn spawn_client(&self, c: ClientConfig) -> mc_rt::sim::task::JoinHandle<Result<ClientReport, ClientError>> {
+        self.spawn_client_observed(c, Arc::default())
+    }
+
+    /// Spawns one client on its own host, with live counters the caller can watch.
+    pub fn spawn_client_observed(&self, c: ClientConfig, probe: Arc<client::ClientProbe>) -> mc_rt::sim::task::JoinHandle<Result<ClientReport, ClientError>> {
         let node = Handle::current().create_node().name(c.display_name.clone()).ip(self.next_ip()).build();
         let (ca, log) = (self.ca.clone(), EventLog::collecting(&c.display_name, self.events.clone()));
-        node.spawn(async move { client::run(c, ca, log, std::future::pending()).await })
+        node.spawn(async move { client::run_observed(c, ca, log, std::future::pending(), &probe).await })
+    }
+
+    /// An event log writer for the harness itself (faults, checks).
+    pub fn log(&self, node: &str) -> EventLog {
+        EventLog::collecting(node, self.events.clone())
     }
 
     /// Waits (in simulated time) for an event containing `needle`.
@@ -203,7 +255,8 @@ impl SimDeployment {
             meeting: meeting.0,
             media_packets_per_s: packets_per_s,
             duration_ms,
-            seed: Some(self.seed.wrapping_mul(31).wrapping_add(name.len() as u64 * 7919 + name.bytes().map(u64::from).sum::<u64>())),
+            // Distinct names, distinct seeds (and so distinct SSRCs): FNV-1a of the name.
+            seed: Some(name.bytes().fold(0xcbf2_9ce4_8422_2325 ^ self.seed, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))),
             ..Default::default()
         }
     }
@@ -241,3 +294,8 @@ pub fn assert_isolated_meetings(reports: &[ClientReport], min_packets: u64) {
         }
     }
 }
+
+pub mod scenario;
+pub mod run;
+pub mod report;
+pub mod cli;

@@ -285,6 +285,10 @@ pub struct ClientConfig {
     pub binding_attempts: u32,
     /// While media uses TCP or TLS, how often to try UDP again (and move back when it answers).
     pub media_reprobe_ms: u64,
+    /// On UDP, how often to check the MMR still answers; after `media_keepalive_misses`
+    /// unanswered checks the path counts as lost and media moves to TCP or TLS.
+    pub media_keepalive_ms: u64,
+    pub media_keepalive_misses: u32,
     /// Bridge a local UDP port instead of generating media: RTP sent to `bridge_listen` goes into
     /// the meeting, and the meeting's media goes to `bridge_send` — so standard RTP tools can
     /// take part.
@@ -308,6 +312,8 @@ impl Default for ClientConfig {
             binding_timeout_ms: 400,
             binding_attempts: 3,
             media_reprobe_ms: 30_000,
+            media_keepalive_ms: 1_000,
+            media_keepalive_misses: 3,
             bridge_listen: None,
             bridge_send: None,
             seed: None,
@@ -330,6 +336,8 @@ impl ClientConfig {
         check_positive("binding_timeout_ms", self.binding_timeout_ms)?;
         check_positive("binding_attempts", self.binding_attempts as u64)?;
         check_positive("media_reprobe_ms", self.media_reprobe_ms)?;
+        check_positive("media_keepalive_ms", self.media_keepalive_ms)?;
+        check_positive("media_keepalive_misses", self.media_keepalive_misses as u64)?;
         if self.bridge_send.is_some() && self.bridge_listen.is_none() {
             return Err(invalid("bridge_send", "needs bridge_listen: the bridge sends the meeting's media out and takes RTP in"));
         }

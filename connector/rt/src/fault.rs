@@ -34,8 +34,22 @@ pub(crate) fn check(proto: Proto, local: Option<SocketAddr>, dst: SocketAddr) ->
     }
 }
 
+/// Whether the simulated network loses this datagram (UDP only: madsim's own loss rate would also
+/// drop TCP segments, which real TCP retransmits).
+#[inline]
+pub(crate) fn udp_lost() -> bool {
+    #[cfg(madsim)]
+    {
+        sim::udp_lost()
+    }
+    #[cfg(not(madsim))]
+    {
+        false
+    }
+}
+
 #[cfg(madsim)]
-pub use sim::{block, block_protocol, runtime, unblock, unblock_all, unblock_protocol};
+pub use sim::{block, block_protocol, runtime, set_udp_loss, unblock, unblock_all, unblock_protocol};
 
 #[cfg(madsim)]
 mod sim {
@@ -49,6 +63,8 @@ mod sim {
     #[derive(Default)]
     pub struct Firewall {
         rules: Mutex<BTreeMap<(IpAddr, Proto, Option<u16>), Action>>,
+        /// Parts per million of UDP datagrams lost.
+        udp_loss_ppm: std::sync::atomic::AtomicU32,
     }
 
     impl Simulator for Firewall {
@@ -84,6 +100,17 @@ mod sim {
 
     pub fn unblock_all() {
         simulator::<Firewall>().rules.lock().unwrap().clear();
+    }
+
+    /// Loses this fraction (0.0 to 1.0) of every UDP datagram from now on.
+    pub fn set_udp_loss(rate: f64) {
+        let ppm = (rate.clamp(0.0, 1.0) * 1_000_000.0) as u32;
+        simulator::<Firewall>().udp_loss_ppm.store(ppm, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn udp_lost() -> bool {
+        let ppm = simulator::<Firewall>().udp_loss_ppm.load(std::sync::atomic::Ordering::Relaxed);
+        ppm > 0 && (madsim::rand::random::<u32>() % 1_000_000) < ppm
     }
 
     pub(crate) fn check(proto: Proto, local: Option<SocketAddr>, dst: SocketAddr) -> Option<Action> {

@@ -28,7 +28,7 @@ impl UdpSocket {
     /// Sends one datagram. A datagram the simulated firewall blocks is silently lost, as on a
     /// real network.
     pub async fn send_to(&self, buf: &[u8], dst: SocketAddr) -> io::Result<()> {
-        if fault::check(Proto::Udp, Some(self.local), dst).is_some() {
+        if fault::check(Proto::Udp, Some(self.local), dst).is_some() || fault::udp_lost() {
             return Ok(());
         }
         #[cfg(madsim)]

@@ -196,6 +196,11 @@ impl Forwarding {
         Some((g.meeting, g.participant))
     }
 
+    /// The meetings this MMR holds grants for.
+    pub fn meetings(&self) -> std::collections::BTreeSet<MeetingId> {
+        self.grants.values().map(|g| g.meeting).collect()
+    }
+
     /// Every endpoint bound now.
     pub fn bound(&self) -> impl Iterator<Item = Endpoint> + '_ {
         self.bound.keys().copied()

@@ -57,6 +57,15 @@ impl MediaConn {
         }
     }
 
+    /// A consent-freshness check on UDP (RFC 7675 in spirit): a binding request the MMR answers.
+    pub async fn send_keepalive(&mut self, token: &[u8], txn: [u8; 12]) -> io::Result<()> {
+        match self {
+            MediaConn::Udp { sock, mmr, .. } => sock.send_to(&Binding::Request { txn, token: token.to_vec() }.encode(), *mmr).await,
+            // Streams fail loudly; they need no keepalive.
+            MediaConn::Stream { .. } => Ok(()),
+        }
+    }
+
     pub async fn send(&mut self, packet: &[u8]) -> io::Result<()> {
         match self {
             MediaConn::Udp { sock, mmr, .. } => sock.send_to(packet, *mmr).await,
@@ -87,7 +96,14 @@ impl MediaConn {
 
 /// Binds on the best path that works, in DESIGN §3 order.
 pub(super) async fn connect(config: &ClientConfig, ca: &CertificateDer<'static>, ep: &MediaEndpoints, token: &[u8], rng: &mut Rng) -> Result<MediaConn, ClientError> {
-    let mut ladder = Ladder::new(vec![MediaPath::Udp, MediaPath::Tcp, MediaPath::Tls], u64::MAX);
+    connect_from(config, ca, ep, token, rng, MediaPath::Udp).await
+}
+
+/// Binds on the best path that works, starting at `first` (after UDP stopped answering, the
+/// stream paths come first; UDP is re-probed in the background).
+pub(super) async fn connect_from(config: &ClientConfig, ca: &CertificateDer<'static>, ep: &MediaEndpoints, token: &[u8], rng: &mut Rng, first: MediaPath) -> Result<MediaConn, ClientError> {
+    let all = [MediaPath::Udp, MediaPath::Tcp, MediaPath::Tls];
+    let mut ladder = Ladder::new(all.into_iter().filter(|p| *p >= first).collect(), u64::MAX);
     let mut failures = Vec::new();
     while let Some(path) = ladder.next_to_try().copied() {
         let attempt = match path {

@@ -251,11 +251,34 @@ pub async fn run_observed(
     let mut reprobe = mc_rt::interval(Duration::from_millis(config.media_reprobe_ms));
     reprobe.tick().await;
     let mut probe: Option<mc_rt::JoinHandle<Result<media::MediaConn, String>>> = None;
+    let mut keepalive = mc_rt::interval(Duration::from_millis(config.media_keepalive_ms));
+    // When the MMR was last heard on the current path (any packet: media or keepalive answer).
+    let mut heard = mc_rt::Instant::now();
+    let silence_limit = Duration::from_millis(config.media_keepalive_ms * config.media_keepalive_misses as u64);
     let ended_by_zc = loop {
         let outcome = loop {
             mc_rt::select! {
                 // Branches are polled in order, never at random: one seed, one run.
                 biased;
+                _ = keepalive.tick(), if session.conn.path() == MediaPath::Udp => {
+                    if heard.elapsed() > silence_limit {
+                        // UDP stopped answering (a firewall change, a NAT timeout): move to a
+                        // stream now; the re-probe brings media back to UDP when it works again.
+                        events.record(format_args!("{} lost its UDP media path; falling back", config.display_name));
+                        match media::connect_from(&config, &ca, &session.endpoints, &session.token, &mut rng, MediaPath::Tcp).await {
+                            Ok(conn) => {
+                                events.record(format_args!("{} moved media from udp to {}", config.display_name, conn.path()));
+                                session.conn = conn;
+                            }
+                            Err(e) => break Stop::Failed(e.to_string()),
+                        }
+                        heard = mc_rt::Instant::now();
+                    } else {
+                        if let Err(e) = session.conn.send_keepalive(&session.token, rng.bytes()).await {
+                            break Stop::Failed(format!("media path failed: {e}"));
+                        }
+                    }
+                }
                 _ = reprobe.tick(), if session.conn.path() != MediaPath::Udp && probe.is_none() => {
                     // Probe in the background so media keeps flowing on the stream meanwhile.
                     let (c, ep, token, seed) = (config.clone(), session.endpoints.clone(), session.token.clone(), rng.next_u64());
@@ -268,6 +291,7 @@ pub async fn run_observed(
                     if let Ok(Ok(udp)) = probed {
                         events.record(format_args!("{} moved media from {} back to udp", config.display_name, session.conn.path()));
                         session.conn = udp;
+                        heard = mc_rt::Instant::now();
                     }
                 }
                 _ = tick.tick(), if bridge.is_none() => {
@@ -289,7 +313,12 @@ pub async fn run_observed(
                     }
                 }
                 got = session.conn.recv() => match got {
+                    Ok(packet) if mc_wire::classify_media(&packet) == mc_wire::MediaKind::Binding => {
+                        // The MMR answered a keepalive: the path is alive.
+                        heard = mc_rt::Instant::now();
+                    }
                     Ok(packet) => {
+                        heard = mc_rt::Instant::now();
                         stats.on_packet(&packet);
                         probe_counters.received.fetch_add(1, Ordering::Relaxed);
                         if let Some(b) = &bridge {

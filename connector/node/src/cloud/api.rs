@@ -201,6 +201,7 @@ fn route(method: &Method, seg: &[&str], body: &[u8], bearer: Option<&str>, certi
             if first {
                 s.notify(now_ms, MeetingEvent::Started { meeting: id });
             }
+            s.events.record(format_args!("ticket issued for {participant} in {id}"));
             Ok(json_response(
                 StatusCode::CREATED,
                 &json!({ "meeting": id, "participant": participant, "ticket": ticket, "expires_at_ms": expires_at_ms, "controllers": controllers }),

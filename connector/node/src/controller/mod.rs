@@ -128,6 +128,25 @@ pub struct ControllerHandle {
     pub media_udp_addr: SocketAddr,
     pub media_tcp_addr: SocketAddr,
     pub mmr: Mmr,
+    zc: Option<Arc<Mutex<ZcState>>>,
+    links: crate::monitor::LinkTable,
+}
+
+impl ControllerHandle {
+    /// The ZC's view of the zone: meetings and where they live, MMRs and their load.
+    pub fn zone(&self) -> mc_core::zc::ZoneSnapshot {
+        self.zc.as_ref().expect("set at start").lock().unwrap().zc.snapshot()
+    }
+
+    /// The path each outgoing link uses now.
+    pub fn links(&self) -> std::collections::BTreeMap<String, mc_wire::monitor::LinkState> {
+        self.links.snapshot()
+    }
+
+    /// Meetings this controller may host.
+    pub fn max_meetings(&self) -> u32 {
+        self.zc.as_ref().expect("set at start").lock().unwrap().zc.capacity().meetings
+    }
 }
 
 /// Binds every controller port, starts serving, and starts the cloud link; returns once bound.
@@ -143,6 +162,8 @@ pub async fn start(config: ControllerConfig, identity: Identity, events: EventLo
         media_udp_addr: mmr.udp_addr,
         media_tcp_addr: mmr.tcp_addr,
         mmr: mmr.clone(),
+        zc: None,
+        links: crate::monitor::LinkTable::default(),
     };
 
     let mut zc = Zc::new(ZcLimits { max_meetings: config.max_meetings }, rng);
@@ -157,6 +178,7 @@ pub async fn start(config: ControllerConfig, identity: Identity, events: EventLo
             tls_port: handle.tls_addr.port(),
         },
     );
+    let mut handle = handle;
     let ctx = Ctx {
         zc: Arc::new(Mutex::new(ZcState { zc, sessions: BTreeMap::new(), next_session: 0, mmr_links: BTreeMap::new(), next_link: 0, held_joins: BTreeMap::new() })),
         mmr,
@@ -166,6 +188,8 @@ pub async fn start(config: ControllerConfig, identity: Identity, events: EventLo
         links: crate::monitor::LinkTable::default(),
     };
 
+    handle.zc = Some(ctx.zc.clone());
+    handle.links = ctx.links.clone();
     let signal_route = tls::server_config(&identity, alpn::SIGNAL, tls::ClientAuth::None)?;
     // On-premises links are mutual TLS: only hosts with a certificate from the deployment CA.
     let link_route = tls::server_config(&identity, alpn::LINK, tls::ClientAuth::Required)?;

@@ -107,6 +107,11 @@ impl Mmr {
         m
     }
 
+    /// The meetings this MMR holds grants for (a meeting must live on exactly one MMR).
+    pub fn meetings(&self) -> std::collections::BTreeSet<mc_wire::MeetingId> {
+        self.state.lock().unwrap().forwarding.meetings()
+    }
+
     pub fn participants(&self) -> usize {
         self.state.lock().unwrap().forwarding.participants()
     }

@@ -30,13 +30,21 @@ pub struct MmrVmHandle {
     pub media_tcp_addr: SocketAddr,
     pub tls_addr: SocketAddr,
     pub mmr: Mmr,
+    pub links: crate::monitor::LinkTable,
 }
 
 pub async fn start(config: MmrConfig, identity: Identity, events: EventLog) -> Result<MmrVmHandle, NodeError> {
     config.validate()?;
     let mmr = Mmr::start((config.listen, config.media_udp_port).into(), (config.listen, config.media_tcp_port).into()).await?;
     let tls_listener = bind_tcp("MMR media (TLS)", (config.listen, config.tls_port).into()).await?;
-    let handle = MmrVmHandle { media_udp_addr: mmr.udp_addr, media_tcp_addr: mmr.tcp_addr, tls_addr: tls_listener.local_addr().expect("bound"), mmr: mmr.clone() };
+    let links = crate::monitor::LinkTable::default();
+    let handle = MmrVmHandle {
+        media_udp_addr: mmr.udp_addr,
+        media_tcp_addr: mmr.tcp_addr,
+        tls_addr: tls_listener.local_addr().expect("bound"),
+        mmr: mmr.clone(),
+        links: links.clone(),
+    };
     let router = Router::new().route(alpn::MEDIA, tls::server_config(&identity, alpn::MEDIA, tls::ClientAuth::None)?).default_route(alpn::MEDIA);
     let link_tls = tls::client_config(&identity.ca, Some(&identity), alpn::LINK)?;
     events.record(format_args!(
@@ -44,7 +52,6 @@ pub async fn start(config: MmrConfig, identity: Identity, events: EventLog) -> R
         config.id, handle.media_udp_addr, handle.media_tcp_addr, handle.tls_addr
     ));
     mc_rt::spawn(tls_media_loop(tls_listener, router, mmr.clone(), config.handshake_timeout_ms));
-    let links = crate::monitor::LinkTable::default();
     let reporter = crate::monitor::Reporter {
         cloud_host: config.cloud_host.clone(),
         cloud_https_port: config.cloud_https_port,

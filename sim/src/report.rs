@@ -1,0 +1,144 @@
+//! Summaries of runs over many seeds, as Markdown for people and JSON for machines.
+
+use crate::run::RunResult;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FailedSeed {
+    pub seed: u64,
+    pub violations: Vec<String>,
+    /// The one command that replays this seed.
+    pub reproduce: String,
+    /// Where its event log was kept, if anywhere.
+    pub event_log: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioSummary {
+    pub scenario: String,
+    pub seeds: usize,
+    pub passed: usize,
+    pub failed: Vec<FailedSeed>,
+    pub simulated_s: f64,
+    pub wall_ms: u64,
+    /// Simulated seconds per wall-clock second, over all seeds.
+    pub speedup: f64,
+    pub joins_attempted: u64,
+    pub joins_admitted: u64,
+    pub rejections: BTreeMap<String, u64>,
+    pub failures: BTreeMap<String, u64>,
+    pub rtp_sent: u64,
+    pub rtp_received: u64,
+    pub rtp_lost: u64,
+    pub recovery_ms_p50: Option<u64>,
+    pub recovery_ms_p99: Option<u64>,
+    pub recovery_ms_max: Option<u64>,
+}
+
+fn percentile(sorted: &[u64], q: f64) -> Option<u64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let idx = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
+    Some(sorted[idx])
+}
+
+/// Summarises one scenario's results; `reproduce(seed)` is the command that replays a seed.
+pub fn summarize(results: &[RunResult], reproduce: impl Fn(u64) -> String, log_path: impl Fn(u64) -> Option<String>) -> ScenarioSummary {
+    let mut s = ScenarioSummary {
+        scenario: results.first().map(|r| r.scenario.clone()).unwrap_or_default(),
+        seeds: results.len(),
+        passed: results.iter().filter(|r| r.passed()).count(),
+        failed: Vec::new(),
+        simulated_s: 0.0,
+        wall_ms: 0,
+        speedup: 0.0,
+        joins_attempted: 0,
+        joins_admitted: 0,
+        rejections: BTreeMap::new(),
+        failures: BTreeMap::new(),
+        rtp_sent: 0,
+        rtp_received: 0,
+        rtp_lost: 0,
+        recovery_ms_p50: None,
+        recovery_ms_p99: None,
+        recovery_ms_max: None,
+    };
+    let mut recovery = Vec::new();
+    for r in results {
+        s.simulated_s += r.simulated_s;
+        s.wall_ms += r.wall_ms;
+        s.joins_attempted += r.stats.joins_attempted;
+        s.joins_admitted += r.stats.joins_admitted;
+        for (k, n) in &r.stats.rejections {
+            *s.rejections.entry(k.clone()).or_default() += n;
+        }
+        for (k, n) in &r.stats.failures {
+            *s.failures.entry(k.clone()).or_default() += n;
+        }
+        s.rtp_sent += r.stats.rtp_sent;
+        s.rtp_received += r.stats.rtp_received;
+        s.rtp_lost += r.stats.rtp_lost;
+        recovery.extend(&r.stats.recovery_ms);
+        if !r.passed() {
+            s.failed.push(FailedSeed { seed: r.seed, violations: r.violations.clone(), reproduce: reproduce(r.seed), event_log: log_path(r.seed) });
+        }
+    }
+    recovery.sort_unstable();
+    s.recovery_ms_p50 = percentile(&recovery, 0.50);
+    s.recovery_ms_p99 = percentile(&recovery, 0.99);
+    s.recovery_ms_max = recovery.last().copied();
+    s.speedup = s.simulated_s / (s.wall_ms.max(1) as f64 / 1000.0);
+    s
+}
+
+fn counts(m: &BTreeMap<String, u64>) -> String {
+    if m.is_empty() {
+        return "none".into();
+    }
+    m.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ")
+}
+
+fn ms(v: Option<u64>) -> String {
+    v.map_or("–".into(), |v| format!("{v}"))
+}
+
+/// A Markdown report. `wall_clock` includes wall times and speed-ups, which vary run to run; the
+/// rest is a function of the scenarios and seeds alone.
+pub fn markdown(summaries: &[ScenarioSummary], wall_clock: bool) -> String {
+    let mut out = String::from("# Scenario report\n\n");
+    out += if wall_clock {
+        "| scenario | seeds | passed | failed | simulated s | wall s | sim s / wall s | joins admitted | rejections | RTP received | RTP lost | recovery ms p50 / p99 / max |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+    } else {
+        "| scenario | seeds | passed | failed | simulated s | joins admitted | rejections | RTP received | RTP lost | recovery ms p50 / p99 / max |\n|---|---|---|---|---|---|---|---|---|---|\n"
+    };
+    for s in summaries {
+        let common_head = format!("| {} | {} | {} | {} | {:.1} ", s.scenario, s.seeds, s.passed, s.failed.len(), s.simulated_s);
+        let wall = if wall_clock { format!("| {:.2} | {:.0} ", s.wall_ms as f64 / 1000.0, s.speedup) } else { String::new() };
+        out += &format!(
+            "{common_head}{wall}| {} / {} | {} | {} | {} | {} / {} / {} |\n",
+            s.joins_admitted,
+            s.joins_attempted,
+            counts(&s.rejections),
+            s.rtp_received,
+            s.rtp_lost,
+            ms(s.recovery_ms_p50),
+            ms(s.recovery_ms_p99),
+            ms(s.recovery_ms_max)
+        );
+    }
+    for s in summaries.iter().filter(|s| !s.failed.is_empty()) {
+        out += &format!("\n## {}: failing seeds\n", s.scenario);
+        for f in &s.failed {
+            out += &format!("\n- seed {}: `{}`\n", f.seed, f.reproduce);
+            for v in &f.violations {
+                out += &format!("  - {v}\n");
+            }
+            if let Some(p) = &f.event_log {
+                out += &format!("  - event log: {p}\n");
+            }
+        }
+    }
+    out
+}

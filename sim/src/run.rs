@@ -1,0 +1,473 @@
+//! Running one scenario plan on one seed: the deployment, the workload, the faults, and the
+//! checkers — safety throughout, liveness after the faults stop.
+
+use crate::scenario::{FaultAction, Proto, Scenario};
+use crate::{hash_lines, ip, mmr_vm_ip, SimDeployment, CLOUD_IP, CONTROLLER_IP};
+use mc_core::Rng;
+use mc_node::client::{ClientError, ClientProbe, ClientReport};
+use mc_rt::fault::{self, Action};
+use mc_rt::sim::net::NetSim;
+use mc_rt::sim::runtime::Handle;
+use mc_rt::{AsyncReadExt, AsyncWriteExt};
+use mc_wire::{ports, MeetingId};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What one seed's run produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResult {
+    pub scenario: String,
+    pub seed: u64,
+    /// The derived plan, as printed with the seed.
+    pub plan: String,
+    pub violations: Vec<String>,
+    pub stats: RunStats,
+    pub event_log_hash: String,
+    #[serde(skip)]
+    pub events: Vec<String>,
+    pub simulated_s: f64,
+    pub wall_ms: u64,
+}
+
+impl RunResult {
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunStats {
+    pub joins_attempted: u64,
+    pub joins_admitted: u64,
+    pub rejections: BTreeMap<String, u64>,
+    /// Joins that ended without admission or a typed rejection, by kind.
+    pub failures: BTreeMap<String, u64>,
+    pub rejoins: u64,
+    pub rtp_sent: u64,
+    pub rtp_received: u64,
+    pub rtp_lost: u64,
+    /// For each participant present through the faults: ms from the last fault until it received
+    /// media again.
+    pub recovery_ms: Vec<u64>,
+}
+
+struct Participant {
+    name: String,
+    meeting: usize,
+    arrival_s: f64,
+    leave_s: f64,
+    probe: Arc<ClientProbe>,
+}
+
+/// Runs `scenario` (its plan for `seed`) in a fresh simulation.
+pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
+    let plan = scenario.plan(seed);
+    let wall = std::time::Instant::now();
+    let (violations, stats, events, simulated_s) = mc_rt::fault::runtime(seed).block_on(execute(plan.clone(), seed));
+    RunResult {
+        scenario: scenario.name.clone(),
+        seed,
+        plan: plan.describe(),
+        violations,
+        stats,
+        event_log_hash: format!("{:016x}", hash_lines(&events)),
+        events,
+        simulated_s,
+        wall_ms: wall.elapsed().as_millis() as u64,
+    }
+}
+
+fn host_ip(host: &str) -> IpAddr {
+    match host {
+        "cloud" => ip(CLOUD_IP),
+        "controller-1" => ip(CONTROLLER_IP),
+        vm => mmr_vm_ip(vm.trim_start_matches("mmr-").parse().expect("validated host name")),
+    }
+}
+
+/// A violation list that keeps the first occurrence of each kind of problem.
+#[derive(Clone, Default)]
+struct Violations(Arc<Mutex<BTreeMap<String, String>>>);
+
+impl Violations {
+    fn add(&self, kind: impl Into<String>, detail: String) {
+        self.0.lock().unwrap().entry(kind.into()).or_insert(detail);
+    }
+    fn list(&self) -> Vec<String> {
+        self.0.lock().unwrap().values().cloned().collect()
+    }
+}
+
+async fn execute(plan: Scenario, seed: u64) -> (Vec<String>, RunStats, Vec<String>, f64) {
+    let sim_start = mc_rt::Instant::now();
+    let t = plan.topology.clone();
+    let d = Arc::new(
+        SimDeployment::start(seed, |c| {
+            c.mmr_capacity = t.mmr_capacity;
+            c.max_meetings = t.max_meetings;
+        })
+        .await,
+    );
+    for n in 1..=t.mmr_vms {
+        d.start_mmr_vm_n(n, t.mmr_vm_capacity).await;
+    }
+    let harness = d.log("harness");
+    harness.record(format_args!("plan: {}", plan.describe().replace('\n', ";")));
+    let violations = Violations::default();
+
+    // Meetings, then the schedule of participants: who joins which meeting when, for how long.
+    let api = d.api();
+    let count = plan.workload.meetings;
+    let meetings: Vec<MeetingId> = d
+        .on_new_host("operator", move || async move {
+            let mut ids = Vec::new();
+            for i in 0..count {
+                ids.push(api.create_meeting(&format!("meeting {i}")).await.expect("meeting created"));
+            }
+            ids
+        })
+        .await;
+    let start = mc_rt::Instant::now();
+    let w = plan.workload.clone();
+    let mut rng = Rng::seed_from_u64(seed ^ 0x0a11_0ad5);
+    let mut participants = Vec::new();
+    for wave in 0..w.waves {
+        for (mi, _) in meetings.iter().enumerate() {
+            let size = w.participants_min + rng.below((w.participants_max - w.participants_min + 1) as u64) as u32;
+            for p in 0..size {
+                let k = participants.len() as f64;
+                let arrival_s = k / w.arrivals_per_s;
+                let stay_s = w.stay_s_min + (w.stay_s_max - w.stay_s_min) * (rng.below(1001) as f64 / 1000.0);
+                let leave_s = (arrival_s + stay_s).min(plan.duration_s);
+                if arrival_s >= plan.duration_s {
+                    break;
+                }
+                participants.push(Participant { name: format!("w{wave}-m{mi}-p{p}"), meeting: mi, arrival_s, leave_s, probe: Arc::default() });
+            }
+        }
+    }
+    let participants = Arc::new(participants);
+
+    // Arrivals.
+    let handles: Arc<Mutex<Vec<Option<mc_rt::sim::task::JoinHandle<Result<ClientReport, ClientError>>>>>> = Arc::default();
+    let arrivals = {
+        let (d, participants, handles, meetings) = (d.clone(), participants.clone(), handles.clone(), meetings.clone());
+        mc_rt::spawn(async move {
+            for p in participants.iter() {
+                mc_rt::sleep((start + Duration::from_secs_f64(p.arrival_s)).saturating_duration_since(mc_rt::Instant::now())).await;
+                let mut c = d.client(&p.name, meetings[p.meeting], w.media_pps, ((p.leave_s - p.arrival_s) * 1000.0) as u64);
+                c.media_reprobe_ms = 10_000;
+                let h = d.spawn_client_observed(c, p.probe.clone());
+                handles.lock().unwrap().push(Some(h));
+            }
+        })
+    };
+
+    // Faults.
+    let faults_end_s = plan.faults_end_s();
+    let blocks_left = Arc::new(Mutex::new(BTreeSet::<(String, Proto, Option<u16>)>::new()));
+    let fault_driver = {
+        let (d, faults, harness, blocks_left) = (d.clone(), plan.faults.clone(), harness.clone(), blocks_left.clone());
+        mc_rt::spawn(async move {
+            for f in faults {
+                mc_rt::sleep((start + Duration::from_secs_f64(f.at_s)).saturating_duration_since(mc_rt::Instant::now())).await;
+                harness.record(format_args!("fault: {}", f.action.describe()));
+                apply_fault(&d, &f.action, &blocks_left);
+            }
+        })
+    };
+
+    // Safety, continuously.
+    let checker = {
+        let (d, v) = (d.clone(), violations.clone());
+        mc_rt::spawn(async move {
+            loop {
+                check_safety(&d, &v, start.elapsed().as_secs_f64());
+                mc_rt::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
+
+    // Nothing answers in plaintext on a TLS port: once early, once after the faults.
+    for at_s in [1.0, faults_end_s + 1.0] {
+        if at_s < plan.duration_s {
+            mc_rt::sleep((start + Duration::from_secs_f64(at_s)).saturating_duration_since(mc_rt::Instant::now())).await;
+            probe_plaintext(&d, &violations, plan.topology.mmr_vms).await;
+        }
+    }
+
+    // Liveness: from the last fault, everyone present with someone to hear gets media again.
+    let mut recovery_ms = Vec::new();
+    if !plan.faults.is_empty() {
+        let bound_s = plan.expect.recovery_s;
+        let from = start + Duration::from_secs_f64(faults_end_s);
+        mc_rt::sleep(from.saturating_duration_since(mc_rt::Instant::now())).await;
+        let present = |p: &Participant| p.arrival_s + 5.0 <= faults_end_s && p.leave_s >= faults_end_s + bound_s + 1.0;
+        let eligible: Vec<usize> = (0..participants.len())
+            .filter(|&i| {
+                let p = &participants[i];
+                present(p) && participants.iter().any(|o| o.meeting == p.meeting && o.name != p.name && present(o))
+            })
+            .collect();
+        let base: Vec<u64> = eligible.iter().map(|&i| participants[i].probe.received.load(Relaxed)).collect();
+        let mut recovered: Vec<Option<u64>> = vec![None; eligible.len()];
+        while from.elapsed().as_secs_f64() <= bound_s && recovered.iter().any(Option::is_none) {
+            for (k, &i) in eligible.iter().enumerate() {
+                if recovered[k].is_none() && participants[i].probe.received.load(Relaxed) > base[k] {
+                    recovered[k] = Some(from.elapsed().as_millis() as u64);
+                }
+            }
+            mc_rt::sleep(Duration::from_millis(100)).await;
+        }
+        for (k, &i) in eligible.iter().enumerate() {
+            match recovered[k] {
+                Some(ms) => recovery_ms.push(ms),
+                None => violations.add(
+                    format!("liveness:{}", participants[i].name),
+                    format!("liveness: {} received no media within {bound_s} s after the last fault", participants[i].name),
+                ),
+            }
+        }
+    }
+
+    // The end: everyone leaves; then the end-of-run checks.
+    let _ = arrivals.await;
+    let _ = fault_driver.await;
+    let taken: Vec<_> = handles.lock().unwrap().iter_mut().map(|h| h.take().expect("each handle once")).collect();
+    let mut outcomes = Vec::new();
+    for h in taken {
+        outcomes.push(h.await.expect("client task completes"));
+    }
+    checker.abort();
+    check_safety(&d, &violations, start.elapsed().as_secs_f64());
+    let stats = check_outcomes(&plan, &participants, &outcomes, &d, &violations, recovery_ms);
+    let tail_s = plan.duration_s - faults_end_s;
+    if plan.expect.links_on_dedicated_ports && blocks_left.lock().unwrap().is_empty() && tail_s >= 40.0 {
+        check_links(&d, &violations);
+    }
+    let simulated_s = sim_start.elapsed().as_secs_f64();
+    (violations.list(), stats, d.events(), simulated_s)
+}
+
+fn apply_fault(d: &SimDeployment, action: &FaultAction, blocks_left: &Mutex<BTreeSet<(String, Proto, Option<u16>)>>) {
+    let node = |h: &str| *d.nodes.lock().unwrap().get(h).expect("validated host");
+    let handle = Handle::current();
+    let net = NetSim::current();
+    let proto = |p: Proto| match p {
+        Proto::Udp => fault::Proto::Udp,
+        Proto::Tcp => fault::Proto::Tcp,
+    };
+    match action {
+        FaultAction::Kill { host } => handle.kill(node(host)),
+        FaultAction::Restart { host } => handle.restart(node(host)),
+        FaultAction::Pause { host } => handle.pause(node(host)),
+        FaultAction::Resume { host } => handle.resume(node(host)),
+        FaultAction::Partition { a, b, one_way } => {
+            for x in a {
+                for y in b {
+                    net.clog_link(node(x), node(y));
+                    if !one_way {
+                        net.clog_link(node(y), node(x));
+                    }
+                }
+            }
+        }
+        FaultAction::Clog { host } => net.clog_node(node(host)),
+        FaultAction::Unclog { host } => net.unclog_node(node(host)),
+        FaultAction::Heal => {
+            let all: Vec<_> = d.nodes.lock().unwrap().values().copied().collect();
+            for &x in &all {
+                net.unclog_node(x);
+                for &y in &all {
+                    net.unclog_link(x, y);
+                }
+            }
+        }
+        FaultAction::Block { host, proto: p, port, reject } => {
+            let act = if *reject { Action::Reject } else { Action::Drop };
+            match port {
+                Some(port) => fault::block(host_ip(host), proto(*p), *port, act),
+                None => fault::block_protocol(host_ip(host), proto(*p), act),
+            }
+            blocks_left.lock().unwrap().insert((host.clone(), *p, *port));
+        }
+        FaultAction::Unblock { host, proto: p, port } => {
+            match port {
+                Some(port) => fault::unblock(host_ip(host), proto(*p), *port),
+                None => fault::unblock_protocol(host_ip(host), proto(*p)),
+            }
+            blocks_left.lock().unwrap().remove(&(host.clone(), *p, *port));
+        }
+        FaultAction::UnblockAll => {
+            fault::unblock_all();
+            blocks_left.lock().unwrap().clear();
+        }
+        FaultAction::Loss { rate } => fault::set_udp_loss(*rate),
+        FaultAction::Latency { min_ms, max_ms } => {
+            let (lo, hi) = (Duration::from_millis(*min_ms), Duration::from_millis((*max_ms).max(*min_ms + 1)));
+            net.update_config(|c| c.send_latency = lo..hi);
+        }
+        FaultAction::CloudUnreachable => net.clog_node(node("cloud")),
+        FaultAction::CloudReachable => net.unclog_node(node("cloud")),
+    }
+}
+
+/// Limits hold and every meeting lives on exactly one MMR.
+fn check_safety(d: &SimDeployment, v: &Violations, at_s: f64) {
+    let Some(ctl) = d.controller.lock().unwrap().clone() else { return };
+    let zone = ctl.zone();
+    let max_meetings = ctl.max_meetings();
+    if zone.meetings.len() as u32 > max_meetings {
+        v.add("meeting-limit", format!("safety at {at_s:.1} s: controller-1 hosts {} meetings, over its limit of {max_meetings}", zone.meetings.len()));
+    }
+    for (mmr, (participants, capacity, _)) in &zone.mmrs {
+        if participants > capacity {
+            v.add(format!("capacity:{mmr}"), format!("safety at {at_s:.1} s: {mmr} holds {participants} participants, over its capacity of {capacity}"));
+        }
+    }
+    // Where the MMRs themselves hold grants: each meeting on one MMR only.
+    let mut holders: BTreeMap<MeetingId, Vec<String>> = BTreeMap::new();
+    for m in ctl.mmr.meetings() {
+        holders.entry(m).or_default().push("controller-1-mmr".into());
+    }
+    for (name, (capacity, slot)) in d.vms.lock().unwrap().iter() {
+        if let Some(vm) = slot.lock().unwrap().as_ref() {
+            let held = vm.mmr.participants() as u32;
+            if held > *capacity {
+                v.add(format!("capacity:{name}:grants"), format!("safety at {at_s:.1} s: {name} holds {held} grants, over its capacity of {capacity}"));
+            }
+            for m in vm.mmr.meetings() {
+                holders.entry(m).or_default().push(name.clone());
+            }
+        }
+    }
+    for (m, on) in holders {
+        // A dead MMR VM keeps its (unreachable) table until it restarts; count live ones.
+        if on.len() > 1 && zone.mmrs.iter().filter(|(id, (_, _, healthy))| *healthy && on.contains(&id.0)).count() > 1 {
+            v.add(format!("hosted-twice:{m}"), format!("safety at {at_s:.1} s: meeting {m} is hosted on {} at once", on.join(" and ")));
+        }
+    }
+}
+
+/// Sends plaintext HTTP to every TLS port; an answer in plaintext is a violation.
+async fn probe_plaintext(d: &SimDeployment, v: &Violations, mmr_vms: u32) {
+    let mut targets = vec![
+        SocketAddr::new(ip(CLOUD_IP), ports::HTTPS),
+        SocketAddr::new(ip(CLOUD_IP), ports::STATUS_SYNC),
+        SocketAddr::new(ip(CLOUD_IP), ports::NOTIFICATION),
+        SocketAddr::new(ip(CONTROLLER_IP), ports::ZC),
+        SocketAddr::new(ip(CONTROLLER_IP), ports::HTTPS),
+    ];
+    targets.extend((1..=mmr_vms).map(|n| SocketAddr::new(mmr_vm_ip(n), ports::HTTPS)));
+    let found = d
+        .on_new_host("plaintext-prober", move || async move {
+            let mut answered = Vec::new();
+            for addr in targets {
+                let Ok(mut s) = mc_rt::net::connect_tcp(addr, Duration::from_secs(1)).await else { continue };
+                if s.write_all(b"GET / HTTP/1.1\r\nHost: probe\r\n\r\n").await.is_err() || s.flush().await.is_err() {
+                    continue;
+                }
+                let mut buf = [0u8; 8];
+                if let Ok(Ok(n)) = mc_rt::timeout(Duration::from_secs(1), s.read(&mut buf)).await {
+                    // A TLS server answers plaintext with an alert record (0x15) or closes.
+                    if n > 0 && buf[0] != 0x15 {
+                        answered.push(format!("{addr} answered plaintext with {:?}", String::from_utf8_lossy(&buf[..n])));
+                    }
+                }
+            }
+            answered
+        })
+        .await;
+    for a in found {
+        v.add(format!("plaintext:{a}"), format!("safety: {a}"));
+    }
+}
+
+fn check_outcomes(
+    plan: &Scenario,
+    participants: &[Participant],
+    outcomes: &[Result<ClientReport, ClientError>],
+    d: &SimDeployment,
+    v: &Violations,
+    recovery_ms: Vec<u64>,
+) -> RunStats {
+    let mut stats = RunStats { joins_attempted: outcomes.len() as u64, recovery_ms, ..Default::default() };
+    let mut ssrc_meeting: BTreeMap<u32, MeetingId> = BTreeMap::new();
+    for r in outcomes.iter().flatten() {
+        ssrc_meeting.insert(r.ssrc, r.meeting);
+    }
+    for (p, o) in participants.iter().zip(outcomes) {
+        match o {
+            Ok(r) => {
+                stats.joins_admitted += 1;
+                stats.rejoins += r.rejoins as u64;
+                stats.rtp_sent += r.sent;
+                stats.rtp_received += r.received;
+                stats.rtp_lost += r.by_source.values().map(|s| s.lost).sum::<u64>();
+                for ssrc in r.by_source.keys() {
+                    if ssrc_meeting.get(ssrc).is_some_and(|m| *m != r.meeting) {
+                        v.add(format!("cross-meeting:{}", p.name), format!("safety: {} in {} received media from another meeting's participant", p.name, r.meeting));
+                    }
+                }
+            }
+            Err(e) => match e.rejection() {
+                Some(reason) => {
+                    *stats.rejections.entry(reason.as_str().to_string()).or_default() += 1;
+                    if !plan.expect.allowed_rejections.iter().any(|a| a == reason.as_str()) {
+                        v.add(format!("rejection:{reason}"), format!("{} was refused with {reason}, which this scenario does not allow: {e}", p.name));
+                    }
+                }
+                None => {
+                    let kind = match e {
+                        ClientError::Ticket(_) => "ticket",
+                        ClientError::Signalling(_) => "signalling",
+                        ClientError::Media(_) => "media",
+                        _ => "other",
+                    };
+                    *stats.failures.entry(kind.to_string()).or_default() += 1;
+                }
+            },
+        }
+    }
+    let admitted_pct = 100.0 * stats.joins_admitted as f64 / stats.joins_attempted.max(1) as f64;
+    if admitted_pct + 1e-9 < plan.expect.min_admitted_pct {
+        v.add("admitted", format!("{admitted_pct:.1}% of joins admitted, below the expected {}% (failures: {:?})", plan.expect.min_admitted_pct, stats.failures));
+    }
+    let loss_pct = 100.0 * stats.rtp_lost as f64 / (stats.rtp_received + stats.rtp_lost).max(1) as f64;
+    if loss_pct > plan.expect.max_loss_pct {
+        v.add("loss", format!("RTP loss {loss_pct:.2}% above the expected {}%", plan.expect.max_loss_pct));
+    }
+    // Nobody admitted without a ticket the cloud issued for that meeting.
+    let events = d.events();
+    let issued: BTreeSet<String> = events.iter().filter_map(|e| e.split_once("ticket issued for ").map(|(_, r)| r.replace(" in ", " to "))).collect();
+    for e in &events {
+        if let Some((_, rest)) = e.split_once(" admitted ") {
+            let who = rest.split(" on ").next().unwrap_or_default();
+            if !issued.contains(who) {
+                v.add(format!("ticketless:{who}"), format!("safety: admitted {who} without a ticket the cloud issued"));
+            }
+        }
+    }
+    stats
+}
+
+fn check_links(d: &SimDeployment, v: &Violations) {
+    let mut links: Vec<(String, String, String)> = Vec::new();
+    if let Some(ctl) = d.controller.lock().unwrap().as_ref() {
+        links.extend(ctl.links().into_iter().map(|(l, s)| ("controller-1".to_string(), l, s.path)));
+    }
+    for (name, (_, slot)) in d.vms.lock().unwrap().iter() {
+        if let Some(vm) = slot.lock().unwrap().as_ref() {
+            links.extend(vm.links.snapshot().into_iter().map(|(l, s)| (name.clone(), l, s.path)));
+        }
+    }
+    for (host, link, path) in links {
+        if path != "dedicated" {
+            v.add(format!("link:{host}:{link}"), format!("liveness: {host}'s {link} link is {path} at the end, though its dedicated port is open again"));
+        }
+    }
+}
