@@ -206,7 +206,8 @@ async fn execute(plan: Scenario, seed: u64) -> (Vec<String>, RunStats, Vec<Strin
         let bound_s = plan.expect.recovery_s;
         let from = start + Duration::from_secs_f64(faults_end_s);
         mc_rt::sleep(from.saturating_duration_since(mc_rt::Instant::now())).await;
-        let present = |p: &Participant| p.arrival_s + 5.0 <= faults_end_s && p.leave_s >= faults_end_s + bound_s + 1.0;
+        // In a meeting now (admitted, not gone) and staying past the bound.
+        let present = |p: &Participant| p.probe.joined.load(Relaxed) && p.arrival_s + 5.0 <= faults_end_s && p.leave_s >= faults_end_s + bound_s + 1.0;
         let eligible: Vec<usize> = (0..participants.len())
             .filter(|&i| {
                 let p = &participants[i];

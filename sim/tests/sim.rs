@@ -328,3 +328,14 @@ fn the_api_refuses_bad_keys_and_bad_fields_with_reasons() {
         });
     }
 }
+
+/// The scenario report of a fixed seed is a golden output: the same code, the same numbers.
+#[test]
+fn a_fixed_seed_scenario_report_matches_its_snapshot() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/udp-blocked.toml");
+    let scenario = mc_sim::scenario::Scenario::load(&path).unwrap();
+    let result = mc_sim::run::run_seed(&scenario, 1);
+    assert!(result.passed(), "{:?}", result.violations);
+    let summary = mc_sim::report::summarize(std::slice::from_ref(&result), |s| format!("ci/scenario run scenarios/udp-blocked.toml --seed {s}"), |_| None);
+    insta::assert_snapshot!("udp_blocked_seed_1", format!("{}\nplan: {}\nevent log hash: {}\n", mc_sim::report::markdown(&[summary], false), result.plan, result.event_log_hash));
+}

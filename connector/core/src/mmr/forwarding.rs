@@ -196,6 +196,14 @@ impl Forwarding {
         Some((g.meeting, g.participant))
     }
 
+    /// Forgets every grant and binding (counters stay): a re-linked MMR starts from what its
+    /// controller grants it now, never from state the controller has already moved elsewhere.
+    pub fn clear(&mut self) {
+        self.grants.clear();
+        self.bound.clear();
+        self.meetings.clear();
+    }
+
     /// The meetings this MMR holds grants for.
     pub fn meetings(&self) -> std::collections::BTreeSet<MeetingId> {
         self.grants.values().map(|g| g.meeting).collect()

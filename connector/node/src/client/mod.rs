@@ -151,6 +151,8 @@ async fn connect_signalling(config: &ClientConfig, ca: &CertificateDer<'static>,
 
 /// Most automatic rejoins one run makes (after an MMR or controller failure).
 pub const MAX_REJOINS: u32 = 5;
+/// How long one rejoin keeps trying (the cloud may be briefly unreachable, too).
+pub const REJOIN_DEADLINE_MS: u64 = 60_000;
 
 struct Session {
     controller: ControllerAddr,
@@ -270,7 +272,9 @@ pub async fn run_observed(
                                 events.record(format_args!("{} moved media from udp to {}", config.display_name, conn.path()));
                                 session.conn = conn;
                             }
-                            Err(e) => break Stop::Failed(e.to_string()),
+                            // The MMR itself is unreachable: join again, and the ZC places the
+                            // meeting on an MMR that works once it notices this one is gone.
+                            Err(e) => break Stop::Ended { reason: format!("the MMR stopped answering: {e}"), rejoin: true },
                         }
                         heard = mc_rt::Instant::now();
                     } else {
@@ -345,15 +349,34 @@ pub async fn run_observed(
             Stop::Ended { reason, rejoin: true } if rejoins < MAX_REJOINS => {
                 rejoins += 1;
                 events.record(format_args!("{} rejoining {} (attempt {rejoins}): {reason}", config.display_name, session.meeting));
-                let again = mc_rt::select! {
-                    // Branches are polled in order, never at random: one seed, one run.
-                    biased;
-                    s = join_once(&config, &ca, &mut rng, &events) => Some(s),
-                    _ = &mut until => None,
-                    _ = &mut stop => None,
+                // Leave the old session first, so its seat is free. Then keep trying — the cloud
+                // may be unreachable for a while, or the ZC may not have noticed the dead MMR yet —
+                // backing off, until a typed rejection, the rejoin deadline, or the end.
+                let _ = write_frame(&mut session.sig_wr, &ClientToZc::Leave).await;
+                let deadline = mc_rt::Instant::now() + Duration::from_millis(REJOIN_DEADLINE_MS);
+                let mut attempt: u64 = 0;
+                let again = loop {
+                    attempt += 1;
+                    let backoff = Duration::from_millis((500 * (attempt - 1)).min(5_000));
+                    let r = mc_rt::select! {
+                        // Branches are polled in order, never at random: one seed, one run.
+                        biased;
+                        _ = &mut until => None,
+                        _ = &mut stop => None,
+                        s = async { mc_rt::sleep(backoff).await; join_once(&config, &ca, &mut rng, &events).await } => Some(s),
+                    };
+                    match r {
+                        Some(Err(e)) if e.rejection().is_none() && mc_rt::Instant::now() < deadline => {
+                            tracing::info!(participant = %config.display_name, "rejoin attempt {attempt} failed: {e}");
+                        }
+                        other => break other,
+                    }
                 };
                 match again {
-                    Some(Ok(s)) => session = s,
+                    Some(Ok(s)) => {
+                        session = s;
+                        heard = mc_rt::Instant::now();
+                    }
                     Some(Err(e)) => break Some(format!("{reason}; rejoining failed: {e}")),
                     None => break Some(reason),
                 }

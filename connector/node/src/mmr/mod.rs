@@ -87,6 +87,13 @@ impl Mmr {
         self.state.lock().unwrap().forwarding.counters().clone()
     }
 
+    /// Drops every grant and closes every media stream (a new link to the controller).
+    pub fn clear(&self) {
+        let mut s = self.state.lock().unwrap();
+        s.forwarding.clear();
+        s.streams.clear();
+    }
+
     /// Counters and bound participants by transport, for monitoring.
     pub fn media_counters(&self) -> mc_wire::monitor::MediaCounters {
         let s = self.state.lock().unwrap();

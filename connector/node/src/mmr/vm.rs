@@ -207,6 +207,9 @@ async fn session_inner(
     }
     let interval_ms = match mc_rt::timeout(Duration::from_millis(config.handshake_timeout_ms), rd.next::<ControllerToMmr>()).await {
         Ok(Ok(Some(ControllerToMmr::Welcome { controller, report_interval_ms }))) => {
+            // A new link is a new epoch: whatever this MMR held before, the controller may have
+            // moved elsewhere while the link was down. It re-sends the grants that stand.
+            handle.mmr.clear();
             events.record(format_args!("linked to controller {controller} on port {port}"));
             report_interval_ms.max(50)
         }
