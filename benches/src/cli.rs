@@ -113,8 +113,8 @@ fn notes(which: Which) -> Vec<String> {
     let mut notes = vec!["ratio = measured / baseline; a figure on its own says little on a shared machine.".to_string()];
     if matches!(which, Which::Mmr | Which::All) {
         notes.push(
-            "mmr: per core = packets in / CPU seconds of the forwarder's own runtime threads (/proc/self/task/*/schedstat); \
-             senders and receivers run on another runtime in this process and are not counted."
+            "mmr: each forwarder runs on its own runtime; per core = packets in / CPU seconds of that runtime's threads \
+             (/proc/self/task/*/schedstat); senders and receivers run on another runtime in this process and are not counted."
                 .into(),
         );
     }

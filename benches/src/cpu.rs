@@ -29,6 +29,14 @@ pub fn thread_cpu_ns(tid: u32) -> Option<u64> {
     stat_cpu_ns(&std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?)
 }
 
+/// Context switches of one thread of this process, voluntary (it slept: an empty socket, a
+/// parked worker) and involuntary (it was preempted).
+pub fn thread_context_switches(tid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).ok()?;
+    let field = |name: &str| -> Option<u64> { status.lines().find_map(|l| l.strip_prefix(name))?.trim().parse().ok() };
+    Some(field("voluntary_ctxt_switches:")? + field("nonvoluntary_ctxt_switches:")?)
+}
+
 /// CPU time of the whole process (every thread, including ones that have exited), user plus
 /// system, in nanoseconds, with 10 ms resolution.
 pub fn process_cpu_ns() -> Option<u64> {
@@ -62,6 +70,7 @@ mod tests {
             assert!(thread_ids().contains(&std::process::id()));
             assert!(process_cpu_ns().is_some());
             assert!(thread_cpu_ns(std::process::id()).is_some());
+            assert!(thread_context_switches(std::process::id()).is_some());
         }
     }
 }

@@ -5,13 +5,15 @@
 //! `Admit` per participant, as a ZC would, and each participant binds with a `Binding::Request`
 //! carrying its token. Then every participant blasts RTP (160-byte payload) at the forwarder as
 //! fast as it can for a fixed wall time, and counts what reaches it. "As fast as it can" is
-//! bounded by a window of packets in flight ([`Window`]): an open-loop blast on a two-core machine
+//! bounded by a window of copies in flight ([`Window`]): an open-loop blast on a two-core machine
 //! spends most of the CPU on packets the forwarder's full socket then drops, and the figure would
 //! measure the scheduler's share more than the forwarder.
 //!
 //! The baseline is the least any UDP forwarder must do with the same traffic: receive a datagram,
 //! look up its sender's fixed destinations (the other participants of its meeting), send it to
-//! each — no parsing, no lock, no allocation. Same sockets, same senders, same receivers.
+//! each — no parsing, no lock, no allocation — in as many receive loops on the socket as the MMR
+//! runs ([`UDP_WORKERS`]). Same sockets, same senders, same receivers. The two alternate round by
+//! round.
 //!
 //! Each forwarder runs on a runtime of its own ([`Isolated`]), so "per core" is packets in divided
 //! by the CPU seconds of the forwarder's own threads, whatever the senders and receivers cost.
@@ -19,14 +21,14 @@
 use crate::isolated::Isolated;
 use crate::report::Row;
 use mc_core::zc::MmrCommand;
-use mc_node::mmr::Mmr;
+use mc_node::mmr::{Mmr, UDP_WORKERS};
 use mc_rt::net::UdpSocket;
 use mc_wire::binding::Binding;
 use mc_wire::rtp::RtpPacket;
 use mc_wire::{MeetingId, ParticipantId};
+use mc_rt::sync::Notify;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use mc_rt::sync::Notify;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::{Relaxed, SeqCst}};
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,15 +39,15 @@ pub const PAYLOAD_BYTES: usize = 160;
 const WARMUP_MS: u64 = 200;
 const BINDING_TIMEOUT_MS: u64 = 500;
 const BINDING_ATTEMPTS: u32 = 5;
-/// Packets sent and not yet delivered to every receiver, across all senders. Below the socket
-/// buffers' room (~160 small datagrams at Linux's default 208 KiB) even when every sender
-/// overshoots by one batch, so the kernel drops nothing and the senders spend no CPU on packets
-/// that would be dropped — CPU the forwarder needs on a small machine.
-const WINDOW_PACKETS: u64 = 128;
-fn window_copies() -> u64 { std::env::var("W").ok().and_then(|v| v.parse().ok()).unwrap_or(WINDOW_PACKETS) }
-fn batch() -> u64 { std::env::var("B").ok().and_then(|v| v.parse().ok()).unwrap_or(SEND_BATCH_PACKETS) }
+/// Copies of packets sent and not yet read by a receiver, across all senders. Every copy in
+/// flight holds socket buffer space (the forwarder's receive buffer, then its send buffer until
+/// the receiver reads it), and Linux's default 208 KiB holds about 160 small datagrams; this
+/// stays below that even when every sender overshoots by one batch, so the kernel drops nothing
+/// and the senders spend no CPU on packets that would be dropped — CPU the forwarder needs on a
+/// small machine.
+const WINDOW_COPIES: u64 = 96;
 /// A sender checks the window once per this many packets.
-const SEND_BATCH_PACKETS: u64 = 4;
+const SEND_BATCH_PACKETS: u64 = 2;
 /// If nothing at all is delivered for this long, what is in flight was lost: write it off and go
 /// on. Long enough that a descheduled load generator is not mistaken for loss.
 const STALL_MS: u64 = 200;
@@ -81,17 +83,19 @@ enum Kind {
 
 /// What one forwarder did during the measured window.
 #[derive(Debug, Clone, Copy)]
-pub struct Throughput {
-    pub wall_s: f64,
-    pub packets_in: u64,
-    pub packets_out: u64,
+struct Throughput {
+    wall_s: f64,
+    packets_in: u64,
+    packets_out: u64,
     /// Datagrams the participants' receive tasks read.
-    pub delivered: u64,
+    delivered: u64,
     /// Copies that should have reached a receiver during the whole round (warm-up and drain
     /// included), and how many did not.
-    pub copies_expected: u64,
-    pub copies_lost: u64,
-    pub cpu_ns: Option<u64>,
+    copies_expected: u64,
+    copies_lost: u64,
+    /// Of the forwarder's threads.
+    cpu_ns: Option<u64>,
+    context_switches: Option<u64>,
 }
 
 impl Throughput {
@@ -106,6 +110,7 @@ impl Throughput {
             copies_expected: sum(|t| t.copies_expected),
             copies_lost: sum(|t| t.copies_lost),
             cpu_ns: rounds.iter().map(|t| t.cpu_ns).sum(),
+            context_switches: rounds.iter().map(|t| t.context_switches).sum(),
         }
     }
 
@@ -116,6 +121,11 @@ impl Throughput {
     fn in_per_core_s(&self) -> Option<f64> {
         let cpu_s = self.cpu_ns? as f64 / 1e9;
         (cpu_s > 0.0).then(|| self.packets_in as f64 / cpu_s)
+    }
+
+    fn switches_per_packet(&self) -> Option<f64> {
+        let n = self.context_switches? as f64;
+        (self.packets_in > 0).then(|| n / self.packets_in as f64)
     }
 
     fn cores_busy(&self) -> Option<f64> {
@@ -154,6 +164,7 @@ pub async fn run(seconds: f64, rounds: usize) -> Result<Vec<Row>, String> {
         rows.push(row("packets out", "packets/s", &|t| t.per_s(t.packets_out)));
         rows.push(row("packets in per core", "packets/CPU-s", &|t| t.in_per_core_s()));
         rows.push(row("forwarder CPU", "cores busy", &|t| t.cores_busy()));
+        rows.push(row("forwarder context switches", "per packet in", &|t| t.switches_per_packet()));
         rows.push(row("delivered to receivers", "packets/s", &|t| t.per_s(t.delivered)));
         rows.push(row("lost on the way", "%", &|t| (t.copies_expected > 0).then(|| 100.0 * t.copies_lost as f64 / t.copies_expected as f64)));
     }
@@ -161,13 +172,13 @@ pub async fn run(seconds: f64, rounds: usize) -> Result<Vec<Row>, String> {
 }
 
 /// Flow control shared by all senders and receivers of a case: a sender waits while
-/// `WINDOW_PACKETS` or more packets are sent and not yet delivered to every receiver.
+/// `WINDOW_COPIES` or more copies are sent and not yet read by a receiver.
 struct Window {
     sent: AtomicU64,
     /// Datagrams read by receivers; each packet is delivered `fanout` times.
     delivered: AtomicU64,
     fanout: u64,
-    /// Packets written off as lost after a stall.
+    /// Copies written off as lost after a stall.
     forgiven: AtomicU64,
     waiting: AtomicBool,
     room: Notify,
@@ -186,13 +197,13 @@ impl Window {
 
     /// Resolves when there is room for another batch.
     async fn room(&self) {
-        while self.in_flight() >= window_copies() {
+        while self.in_flight() >= WINDOW_COPIES {
             let progress = self.delivered.load(SeqCst);
             let notified = self.room.notified();
             let mut notified = std::pin::pin!(notified);
             notified.as_mut().enable();
             self.waiting.store(true, SeqCst);
-            if self.in_flight() < window_copies() {
+            if self.in_flight() < WINDOW_COPIES {
                 return;
             }
             let woken = mc_rt::timeout(Duration::from_millis(STALL_MS), notified).await.is_ok();
@@ -206,7 +217,7 @@ impl Window {
     /// A receiver read a datagram; wakes waiting senders as soon as there is room.
     fn delivered(&self) {
         self.delivered.fetch_add(1, SeqCst);
-        if self.waiting.load(SeqCst) && self.in_flight() < window_copies() && self.waiting.swap(false, SeqCst) {
+        if self.waiting.load(SeqCst) && self.in_flight() < WINDOW_COPIES && self.waiting.swap(false, SeqCst) {
             self.room.notify_waiters();
         }
     }
@@ -260,11 +271,14 @@ impl Forwarder {
                     routes.insert(p.sock.local_addr(), others.map(|o| o.sock.local_addr()).collect());
                 }
                 let bare = Isolated::start("bench-bare-udp", || async move {
-                    let sock = UdpSocket::bind(loopback(0)).await.expect("a loopback UDP port");
-                    let counters = Arc::new(BareCounters::default());
-                    let addr = sock.local_addr();
-                    mc_rt::spawn(bare_forward(sock, routes, counters.clone()));
-                    (addr, counters)
+                    let sock = Arc::new(UdpSocket::bind(loopback(0)).await.expect("a loopback UDP port"));
+                    let (routes, counters) = (Arc::new(routes), Arc::new(BareCounters::default()));
+                    // As many receive loops on the socket as the MMR runs, so the two differ only
+                    // in what they do per packet.
+                    for _ in 0..UDP_WORKERS {
+                        mc_rt::spawn(bare_forward(sock.clone(), routes.clone(), counters.clone()));
+                    }
+                    (sock.local_addr(), counters)
                 })
                 .await;
                 Ok(Forwarder::Bare(bare))
@@ -297,6 +311,13 @@ impl Forwarder {
         }
     }
 
+    fn context_switches(&self) -> Option<u64> {
+        match self {
+            Forwarder::Mmr(m) => m.context_switches(),
+            Forwarder::Bare(b) => b.context_switches(),
+        }
+    }
+
     async fn stop(self) {
         match self {
             Forwarder::Mmr(m) => drop(m.stop().await),
@@ -306,15 +327,13 @@ impl Forwarder {
 }
 
 /// The baseline: receive, look up the sender's fixed destinations, send to each. The same loop
-/// shape as the MMR's UDP task, without classifying, parsing, locking or allocating.
-async fn bare_forward(sock: UdpSocket, routes: BTreeMap<SocketAddr, Vec<SocketAddr>>, counters: Arc<BareCounters>) {
+/// shape as the MMR's UDP receive loops, without classifying, parsing, locking or allocating.
+async fn bare_forward(sock: Arc<UdpSocket>, routes: Arc<BTreeMap<SocketAddr, Vec<SocketAddr>>>, counters: Arc<BareCounters>) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let Ok((n, src)) = sock.recv_from(&mut buf).await else { continue };
         let Some(dests) = routes.get(&src) else { continue };
         counters.packets_in.fetch_add(1, Relaxed);
-        let spin: u64 = std::env::var("SPIN").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
-        if spin > 0 { let t = std::time::Instant::now(); while t.elapsed().as_nanos() < spin as u128 { std::hint::spin_loop(); } }
         counters.packets_out.fetch_add(dests.len() as u64, Relaxed);
         for dest in dests {
             let _ = sock.send_to(&buf[..n], *dest).await;
@@ -349,7 +368,7 @@ async fn blast(sock: Arc<UdpSocket>, to: SocketAddr, ssrc: u32, window: Arc<Wind
     while !stop.load(Relaxed) {
         window.room().await;
         let mut ok = 0;
-        for _ in 0..batch() {
+        for _ in 0..SEND_BATCH_PACKETS {
             seq = seq.wrapping_add(1);
             packet[2..4].copy_from_slice(&seq.to_be_bytes());
             ok += sock.send_to(&packet, to).await.is_ok() as u64;
@@ -373,6 +392,7 @@ struct Snapshot {
     packets_out: u64,
     delivered: u64,
     cpu_ns: Option<u64>,
+    context_switches: Option<u64>,
 }
 
 impl Snapshot {
@@ -384,6 +404,7 @@ impl Snapshot {
             packets_out,
             delivered: window.delivered.load(SeqCst),
             cpu_ns: fwd.cpu_ns(),
+            context_switches: fwd.context_switches(),
         }
     }
 
@@ -396,6 +417,7 @@ impl Snapshot {
             copies_expected: 0,
             copies_lost: 0,
             cpu_ns: self.cpu_ns.zip(earlier.cpu_ns).map(|(end, start)| end.saturating_sub(start)),
+            context_switches: self.context_switches.zip(earlier.context_switches).map(|(end, start)| end.saturating_sub(start)),
         }
     }
 }
@@ -418,12 +440,9 @@ async fn measure(case: Case, kind: Kind, seconds: f64) -> Result<Throughput, Str
         .collect();
 
     mc_rt::sleep(Duration::from_millis(WARMUP_MS)).await;
-    let cs0 = match &fwd { Forwarder::Mmr(m) => m.ctx_switches(), Forwarder::Bare(b) => b.ctx_switches() };
     let start = Snapshot::take(&fwd, &window);
     mc_rt::sleep(Duration::from_secs_f64(seconds)).await;
     let end = Snapshot::take(&fwd, &window);
-    let cs1 = match &fwd { Forwarder::Mmr(m) => m.ctx_switches(), Forwarder::Bare(b) => b.ctx_switches() };
-    eprintln!("DEBUG {kind:?} ctx switches per packet in: {:.3}", (cs1 - cs0) as f64 / (end.packets_in - start.packets_in) as f64);
 
     stop.store(true, Relaxed);
     for s in senders {
