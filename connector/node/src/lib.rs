@@ -17,6 +17,7 @@ pub mod identities;
 pub mod load;
 pub mod mmr;
 pub mod monitor;
+mod serve;
 
 pub use error::NodeError;
 pub use events::EventLog;

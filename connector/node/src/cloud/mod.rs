@@ -120,24 +120,9 @@ pub async fn start(config: CloudConfig, identity: Identity, events: EventLog) ->
 
 async fn accept_loop(listener: TcpListener, router: Router, shared: Shared, events: EventLog) {
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
-    loop {
-        let (tcp, peer) = match mc_rt::net::accept(&listener).await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(port, "accept failed: {e}");
-                mc_rt::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let (router, shared, events) = (router.clone(), shared.clone(), events.clone());
-        mc_rt::spawn(async move {
-            let (alpn_id, stream) = match router.accept(tcp, peer, Duration::from_secs(10)).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::debug!(port, "refused a connection: {e}");
-                    return;
-                }
-            };
+    crate::serve::serve_tls(listener, router, Duration::from_secs(10), move |alpn_id, stream, peer| {
+        let (shared, events) = (shared.clone(), events.clone());
+        async move {
             if alpn_id == alpn::STATUS_SYNC {
                 status::serve(stream, peer, port, shared, events).await;
             } else if alpn_id == alpn::NOTIFICATION {
@@ -149,8 +134,9 @@ async fn accept_loop(listener: TcpListener, router: Router, shared: Shared, even
                     tracing::debug!(%peer, "HTTP connection ended: {e}");
                 }
             }
-        });
-    }
+        }
+    })
+    .await
 }
 
 /// The ticket-signing key persists in the data directory, so tickets issued before a restart

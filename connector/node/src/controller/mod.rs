@@ -236,24 +236,16 @@ pub async fn start(config: ControllerConfig, identity: Identity, events: EventLo
 async fn accept_loop(listener: TcpListener, router: Router, ctx: Ctx) {
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     let deadline = Duration::from_millis(ctx.config.handshake_timeout_ms);
-    loop {
-        let (tcp, peer) = match mc_rt::net::accept(&listener).await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(port, "accept failed: {e}");
-                mc_rt::sleep(Duration::from_millis(100)).await;
-                continue;
+    crate::serve::serve_tls(listener, router, deadline, move |alpn_id, stream, peer| {
+        let ctx = ctx.clone();
+        async move {
+            match alpn_id.as_slice() {
+                a if a == alpn::SIGNAL => signalling::serve(stream, peer, port, ctx).await,
+                a if a == alpn::MEDIA => crate::mmr::serve_stream(stream, peer, ctx.mmr.clone(), "tls").await,
+                a if a == alpn::LINK => mmr_link::serve(stream, peer, ctx).await,
+                a => tracing::error!(alpn = %String::from_utf8_lossy(a), "routed to an ALPN with no handler"),
             }
-        };
-        let (router, ctx) = (router.clone(), ctx.clone());
-        mc_rt::spawn(async move {
-            match router.accept(tcp, peer, deadline).await {
-                Ok((a, stream)) if a == alpn::SIGNAL => signalling::serve(stream, peer, port, ctx).await,
-                Ok((a, stream)) if a == alpn::MEDIA => crate::mmr::serve_stream(stream, peer, ctx.mmr.clone(), "tls").await,
-                Ok((a, stream)) if a == alpn::LINK => mmr_link::serve(stream, peer, ctx).await,
-                Ok((a, _)) => tracing::error!(alpn = %String::from_utf8_lossy(&a), "routed to an ALPN with no handler"),
-                Err(e) => tracing::debug!(port, "refused a connection: {e}"),
-            }
-        });
-    }
+        }
+    })
+    .await
 }

@@ -74,23 +74,10 @@ pub async fn start(config: MmrConfig, identity: Identity, events: EventLog) -> R
 }
 
 async fn tls_media_loop(listener: TcpListener, router: Router, mmr: Mmr, handshake_timeout_ms: u64) {
-    loop {
-        let (tcp, peer) = match mc_rt::net::accept(&listener).await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!("MMR TLS accept failed: {e}");
-                mc_rt::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let (router, mmr) = (router.clone(), mmr.clone());
-        mc_rt::spawn(async move {
-            match router.accept(tcp, peer, Duration::from_millis(handshake_timeout_ms)).await {
-                Ok((_, stream)) => super::serve_stream(stream, peer, mmr, "tls").await,
-                Err(e) => tracing::debug!("refused a media connection: {e}"),
-            }
-        });
-    }
+    crate::serve::serve_tls(listener, router, Duration::from_millis(handshake_timeout_ms), move |_, stream, peer| {
+        super::serve_stream(stream, peer, mmr.clone(), "tls")
+    })
+    .await
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
