@@ -339,3 +339,75 @@ fn a_fixed_seed_scenario_report_matches_its_snapshot() {
     let summary = mc_sim::report::summarize(std::slice::from_ref(&result), |s| format!("ci/scenario run scenarios/udp-blocked.toml --seed {s}"), |_| None);
     insta::assert_snapshot!("udp_blocked_seed_1", format!("{}\nplan: {}\nevent log hash: {}\n", mc_sim::report::markdown(&[summary], false), result.plan, result.event_log_hash));
 }
+
+/// A vandal sends garbage to every port — random datagrams and forged RTP and bindings to the
+/// media port, random bytes to TCP 8801, oversized and malformed frames over real TLS to the ZC,
+/// and bad requests to the cloud's API — while two participants talk. Nothing panics, the garbage
+/// is dropped and counted, and the participants are not disturbed.
+#[test]
+fn garbage_on_every_port_is_dropped_and_counted_and_disturbs_nobody() {
+    for seed in seeds(SEEDS) {
+        run("garbage_on_every_port_is_dropped_and_counted_and_disturbs_nobody", seed, || async move {
+            use mc_rt::{AsyncWriteExt, AsyncReadExt};
+            let d = SimDeployment::start(seed, |_| {}).await;
+            let m = d.create_meeting("talk").await;
+            let talkers: Vec<_> = ["ada", "bob"].into_iter().map(|n| d.spawn_client(d.client(n, m, 20, 10_000))).collect();
+            d.wait_for("bob joined", Duration::from_secs(10)).await;
+            d.wait_for("ada joined", Duration::from_secs(10)).await;
+            let (ca, api) = (d.ca(), d.api());
+            d.on_new_host("vandal", move || async move {
+                let media = std::net::SocketAddr::new(ip(CONTROLLER_IP), ports::MEDIA);
+                let udp = mc_rt::net::UdpSocket::bind("0.0.0.0:0".parse().unwrap()).await.unwrap();
+                let mut x: u64 = seed;
+                let mut next = move || {
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    x
+                };
+                for i in 0..300u32 {
+                    let mut junk: Vec<u8> = (0..(next() % 300) as usize).map(|_| next() as u8).collect();
+                    match i % 3 {
+                        // Looks like RTP from nobody bound.
+                        0 if junk.len() >= 12 => junk[0] = 0x80,
+                        // A binding with a token that was never granted.
+                        1 => junk = mc_wire::binding::Binding::Request { txn: [7; 12], token: vec![next() as u8; 16] }.encode(),
+                        _ => {}
+                    }
+                    udp.send_to(&junk, media).await.unwrap();
+                }
+                if let Ok(mut tcp) = mc_rt::net::connect_tcp(media, Duration::from_secs(1)).await {
+                    let junk: Vec<u8> = (0..5000).map(|_| next() as u8).collect();
+                    let _ = tcp.write_all(&junk).await;
+                    let _ = tcp.flush().await;
+                }
+                // Real TLS to the ZC, then frames a peer must never send.
+                let config = mc_rt::tls::client_config(&ca, None, ports::alpn::SIGNAL).unwrap();
+                for frame in [vec![0xff, 0xff, 0xff, 0xff, 1], vec![0, 0, 0, 3, 9, b'{', b'}'], vec![0, 0, 0, 4, 1, b'{', b'x', b'}'], vec![0, 0, 0, 0]] {
+                    let addr = std::net::SocketAddr::new(ip(CONTROLLER_IP), ports::ZC);
+                    let mut s = mc_rt::tls::connect(addr, &ip(CONTROLLER_IP).to_string(), config.clone(), Duration::from_secs(2)).await.unwrap();
+                    s.write_all(&frame).await.unwrap();
+                    s.flush().await.unwrap();
+                    let mut buf = [0u8; 256];
+                    let _ = mc_rt::timeout(Duration::from_secs(2), s.read(&mut buf)).await;
+                }
+                // The API: malformed JSON, a huge body, nonsense paths.
+                assert!(api.call("POST", "/v1/meetings", Some(serde_json::json!([1, 2]))).await.unwrap_err().starts_with("400"));
+                let huge = serde_json::json!({ "topic": "x".repeat(100_000) });
+                assert!(api.call("POST", "/v1/meetings", Some(huge)).await.unwrap_err().starts_with("413"));
+                assert!(api.call("GET", "/v1/../../etc/passwd", None).await.unwrap_err().starts_with("404"));
+            })
+            .await;
+            let mut reports = Vec::new();
+            for h in talkers {
+                reports.push(h.await.unwrap().unwrap());
+            }
+            assert_isolated_meetings(&reports, 180);
+            assert!(reports.iter().all(|r| r.ended_by_zc.is_none() && r.malformed == 0), "{reports:?}");
+            let counters = d.controller.lock().unwrap().as_ref().unwrap().mmr.counters();
+            assert!(counters.dropped_malformed + counters.dropped_unbound >= 100, "{counters:?}");
+            assert!(counters.refused_bad_token >= 90, "{counters:?}");
+            // And the controller still admits.
+            let again = d.run_clients(vec![d.client("after", m, 20, 1_000)]).await;
+            assert!(again[0].is_ok(), "{:?}", again[0]);
+        });
+    }
+}
