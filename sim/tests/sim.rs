@@ -411,3 +411,90 @@ fn garbage_on_every_port_is_dropped_and_counted_and_disturbs_nobody() {
         });
     }
 }
+
+/// Draining an MMR under load: it takes no new meeting, its meetings move one at a time within the
+/// deadline (their participants rejoin elsewhere and hear each other again), and once undrained
+/// it takes meetings again.
+#[test]
+fn a_drained_mmr_hands_its_meetings_over_within_the_deadline() {
+    for seed in seeds(SEEDS) {
+        run("a_drained_mmr_hands_its_meetings_over_within_the_deadline", seed, || async move {
+            let d = SimDeployment::start(seed, |_| {}).await;
+            d.start_mmr_vm_n(1, 50).await;
+            d.start_mmr_vm_n(2, 50).await;
+            d.wait_for("subscribed to cloud notifications", Duration::from_secs(10)).await;
+            let mut meetings = Vec::new();
+            for i in 0..6 {
+                meetings.push(d.create_meeting(&format!("d{i}")).await);
+            }
+            let mut handles = Vec::new();
+            for (i, m) in meetings.iter().enumerate() {
+                for p in 0..2 {
+                    handles.push(d.spawn_client(d.client(&format!("d{i}-{p}"), *m, 10, 60_000)));
+                    mc_rt::sleep(Duration::from_millis(300)).await;
+                }
+            }
+            d.wait_for("d5-1 joined", Duration::from_secs(20)).await;
+            let on_vm = d.vms.lock().unwrap()["mmr-1"].1.lock().unwrap().as_ref().unwrap().mmr.meetings().len();
+            assert!(on_vm > 0, "the VM hosts meetings before the drain");
+            let api = d.api();
+            let drained_at = d.events().len();
+            let a2 = api.clone();
+            d.on_new_host("operator", move || async move { a2.call("POST", "/v1/mmrs/mmr-1/drain", Some(serde_json::json!({ "deadline_s": 20 }))).await.unwrap() }).await;
+            d.wait_for("MMR mmr-1 drained", Duration::from_secs(25)).await;
+            mc_rt::sleep(Duration::from_secs(3)).await;
+            let vm_left = d.vms.lock().unwrap()["mmr-1"].1.lock().unwrap().as_ref().unwrap().mmr.participants();
+            assert_eq!(vm_left, 0, "every meeting has left the drained MMR");
+            let placed_after: Vec<String> = d.events()[drained_at..].iter().filter(|e| e.contains(" on mmr-1")).cloned().collect();
+            assert!(placed_after.is_empty(), "nothing new on a drained MMR: {placed_after:?}");
+            // Undrained, it takes new meetings again.
+            let a3 = api.clone();
+            d.on_new_host("operator", move || async move { a3.call("DELETE", "/v1/mmrs/mmr-1/drain", None).await.unwrap() }).await;
+            d.wait_for("MMR mmr-1 undrained", Duration::from_secs(5)).await;
+            let fresh = d.create_meeting("after").await;
+            let after = d.run_clients(vec![d.client("late-0", fresh, 10, 3_000), d.client("late-1", fresh, 10, 3_000)]).await;
+            assert!(after.iter().all(|r| r.is_ok()));
+            assert!(d.events().iter().any(|e| e.contains(&format!("to m{} on mmr-1", fresh.0))), "the idle, undrained MMR takes the new meeting");
+            let mut reports = Vec::new();
+            for h in handles {
+                reports.push(h.await.unwrap().expect("joined"));
+            }
+            assert!(reports.iter().all(|r| r.ended_by_zc.is_none()), "{reports:?}");
+            assert!(reports.iter().any(|r| r.rejoins == 1), "the drained MMR's participants moved");
+            assert_isolated_meetings(&reports, 300);
+        });
+    }
+}
+
+/// A drained controller stays live but not ready: the cloud stops offering it, it refuses new
+/// meetings, and its meetings end within the deadline (with one controller there is nowhere to go).
+#[test]
+fn a_drained_controller_is_live_but_not_ready_and_its_meetings_end() {
+    for seed in seeds(&[1]) {
+        run("a_drained_controller_is_live_but_not_ready_and_its_meetings_end", seed, || async move {
+            let d = SimDeployment::start(seed, |c| c.monitoring_interval_ms = 500).await;
+            d.wait_for("subscribed to cloud notifications", Duration::from_secs(10)).await;
+            let m = d.create_meeting("before").await;
+            let handles: Vec<_> = ["x", "y"].into_iter().map(|n| d.spawn_client(d.client(n, m, 10, 120_000))).collect();
+            d.wait_for("y joined", Duration::from_secs(10)).await;
+            let api = d.api();
+            let a2 = api.clone();
+            d.on_new_host("operator", move || async move { a2.call("POST", "/v1/controllers/controller-1/drain", Some(serde_json::json!({ "deadline_s": 10 }))).await.unwrap() }).await;
+            d.wait_for("controller controller-1 drained", Duration::from_secs(12)).await;
+            mc_rt::sleep(Duration::from_secs(3)).await;
+            let a3 = api.clone();
+            let (zone, ticket) = d
+                .on_new_host("operator", move || async move {
+                    (a3.call("GET", "/v1/zone", None).await.unwrap(), a3.call("POST", &format!("/v1/meetings/{}/tickets", m.0), Some(serde_json::json!({ "display_name": "z" }))).await)
+                })
+                .await;
+            let node = zone["nodes"].as_array().unwrap().iter().find(|n| n["node"] == "controller-1").unwrap().clone();
+            assert_eq!((node["live"].as_bool(), node["ready"].as_bool()), (Some(true), Some(false)), "{zone:#}");
+            assert!(ticket.unwrap_err().starts_with("503"), "the cloud offers no controller while it is drained");
+            for h in handles {
+                let r = h.await.unwrap().unwrap();
+                assert!(r.ended_by_zc.as_deref().is_some_and(|e| e.contains("drained for maintenance")), "{r:?}");
+            }
+        });
+    }
+}

@@ -50,6 +50,9 @@ enum Command {
     Client(roles::ClientArgs),
     /// Create meetings and look at the zone through the cloud's management API.
     Meeting(roles::MeetingArgs),
+    /// Drain a controller or an MMR for maintenance (no new meetings; its meetings move within a
+    /// deadline), or undrain it with --undo.
+    Drain(roles::DrainArgs),
     /// Generate load: many participants join meetings at a paced rate and exchange media; prints a report.
     Load(load::LoadArgs),
 }
@@ -73,6 +76,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::Mmr(args) => mc_rt::block_on(roles::mmr(args)),
         Command::Client(args) => mc_rt::block_on(roles::client(args)),
         Command::Meeting(args) => mc_rt::block_on(roles::meeting(args)),
+        Command::Drain(args) => mc_rt::block_on(roles::drain(args)),
         Command::Load(args) => mc_rt::block_on(load::run(args)),
     };
     match result {

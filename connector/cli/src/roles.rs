@@ -250,3 +250,44 @@ pub async fn meeting(args: MeetingArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[derive(Args, Debug)]
+pub struct DrainArgs {
+    #[command(flatten)]
+    access: CloudAccess,
+    /// What to drain.
+    #[arg(value_enum)]
+    kind: DrainKind,
+    /// Its id (e.g. controller-1, mmr-1).
+    id: String,
+    /// Seconds within which its meetings move.
+    #[arg(long, default_value_t = 60)]
+    deadline_s: u64,
+    /// Undrain instead: take new meetings again.
+    #[arg(long)]
+    undo: bool,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum DrainKind {
+    Controller,
+    Mmr,
+}
+
+pub async fn drain(args: DrainArgs) -> anyhow::Result<()> {
+    let c = args.access.client_config()?;
+    let api = ManagementApi { host: c.cloud_host.clone(), port: c.cloud_https_port, api_key: c.api_key.clone(), ca: args.access.ca()?, timeout_ms: c.connect_timeout_ms };
+    let kind = match args.kind {
+        DrainKind::Controller => "controllers",
+        DrainKind::Mmr => "mmrs",
+    };
+    let path = format!("/v1/{kind}/{}/drain", args.id);
+    let (method, body) = if args.undo { ("DELETE", None) } else { ("POST", Some(serde_json::json!({ "deadline_s": args.deadline_s }))) };
+    api.call(method, &path, body).await.map_err(anyhow::Error::msg).with_context(|| format!("{method} {path}"))?;
+    if args.undo {
+        println!("{} {} takes new meetings again", kind.trim_end_matches('s'), args.id);
+    } else {
+        println!("{} {} is draining: no new meetings; its meetings move within {} s", kind.trim_end_matches('s'), args.id, args.deadline_s);
+    }
+    Ok(())
+}

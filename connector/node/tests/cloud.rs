@@ -142,3 +142,47 @@ fn the_zone_status_shows_every_node_its_links_and_how_clients_reach_media() {
         assert_eq!(zone["participants"], 1);
     });
 }
+
+#[test]
+fn draining_an_mmr_through_the_api_moves_its_meeting() {
+    mc_rt::block_on(async {
+        let d = Deployment::start(|c, _| c.mmr_capacity = 1).await;
+        d.wait_for("subscribed to cloud notifications").await;
+        d.start_mmr_vm(10).await;
+        let (filler, m) = (d.api().create_meeting("filler").await.unwrap(), d.api().create_meeting("moves").await.unwrap());
+        // The controller's MMR holds one seat, taken first; meeting m then lives on the VM.
+        let clients: Vec<_> = [("cyd", filler), ("ada", m), ("bob", m)]
+            .into_iter()
+            .map(|(name, meeting)| {
+                let mut c = d.client(name, meeting, name.len() as u64 + 90);
+                c.duration_ms = 4_000;
+                let (ca, ev) = (d.ca.clone(), EventLog::collecting(name, d.events.clone()));
+                let h = mc_rt::spawn(async move { client::run(c, ca, ev, std::future::pending()).await });
+                std::thread::sleep(Duration::from_millis(300));
+                h
+            })
+            .collect();
+        d.wait_for(&format!("to m{} on mmr-1", m.0)).await;
+        d.wait_for("bob joined").await;
+        d.wait_for("ada joined").await;
+        let err = d.api().call("POST", "/v1/mmrs/mmr-1/drain", Some(json!({ "deadline_s": 100_000 }))).await.unwrap_err();
+        assert!(err.starts_with("422"), "{err}");
+        d.api().call("POST", "/v1/mmrs/mmr-1/drain", Some(json!({ "deadline_s": 1 }))).await.unwrap();
+        d.wait_for("MMR mmr-1 drained").await;
+        let reports: Vec<_> = {
+            let mut v = Vec::new();
+            for h in clients {
+                v.push(h.await.unwrap().unwrap());
+            }
+            v
+        };
+        // The meeting moved whole, but nothing else has room: drained is drained, so its
+        // participants could not rejoin and were told why.
+        for r in &reports[1..] {
+            assert_eq!(r.rejoins, 1, "{r:?}");
+            assert!(r.ended_by_zc.as_deref().is_some_and(|e| e.contains("drained")), "{r:?}");
+        }
+        let log = d.events.lock().unwrap().join("\n");
+        assert!(log.contains(&format!("moved meeting m{} (2 participants) off MMR mmr-1", m.0)), "{log}");
+    });
+}

@@ -31,4 +31,14 @@ pub enum MeetingEvent {
     Started { meeting: MeetingId },
     Ended { meeting: MeetingId, reason: String },
     ParticipantRemoved { meeting: MeetingId, participant: ParticipantId, reason: String },
+    /// An operator drains (`on`) or undrains a controller or an MMR: it takes no new meetings,
+    /// and its meetings move (or end) within `deadline_ms`.
+    Drain { target: DrainTarget, on: bool, deadline_ms: u64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case", deny_unknown_fields)]
+pub enum DrainTarget {
+    Controller(ControllerId),
+    Mmr(crate::MmrId),
 }

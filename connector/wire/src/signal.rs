@@ -67,6 +67,8 @@ pub enum RejectReason {
     ProtocolViolation,
     /// The controller is not registered with the cloud yet, so it cannot verify tickets.
     NotReady,
+    /// The controller is being drained for maintenance and takes no new meetings.
+    ControllerDraining,
 }
 
 impl RejectReason {
@@ -81,6 +83,7 @@ impl RejectReason {
             RejectReason::NoMmrAvailable => "no_mmr_available",
             RejectReason::ProtocolViolation => "protocol_violation",
             RejectReason::NotReady => "not_ready",
+            RejectReason::ControllerDraining => "controller_draining",
         }
     }
 }

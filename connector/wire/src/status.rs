@@ -15,7 +15,13 @@ pub enum ControllerToCloud {
         capacity: Load,
     },
     /// Current load, and current capacity (MMRs come and go).
-    Heartbeat { load: Load, capacity: Load },
+    Heartbeat {
+        load: Load,
+        capacity: Load,
+        /// Whether it takes new meetings (false while drained). Absent means true.
+        #[serde(default = "yes")]
+        ready: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +33,10 @@ pub enum CloudToController {
         heartbeat_interval_ms: u64,
     },
     Rejected { message: String },
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Where clients reach a ZC: the dedicated port first, then the fallback.

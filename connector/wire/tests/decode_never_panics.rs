@@ -208,7 +208,7 @@ fn controller_to_cloud() -> impl Strategy<Value = ControllerToCloud> {
                 capacity,
             }
         ),
-        (load(), load()).prop_map(|(load, capacity)| ControllerToCloud::Heartbeat { load, capacity }),
+        (load(), load(), any::<bool>()).prop_map(|(load, capacity, ready)| ControllerToCloud::Heartbeat { load, capacity, ready }),
     ]
 }
 

@@ -7,12 +7,15 @@
 
 use mc_wire::binding::{self, Binding};
 use mc_wire::frame;
+use mc_wire::link::{ControllerToMmr, MmrToController};
+use mc_wire::monitor::{LinkState, MediaCounters, NodeRole, Report};
+use mc_wire::notify::{ControllerToNotify, DrainTarget, MeetingEvent, NotifyToController};
 use mc_wire::rfc4571;
 use mc_wire::rtp::{RtpHeader, RtpPacket};
 use mc_wire::signal::{ClientToZc, MediaEndpoints, RejectReason, ZcToClient};
 use mc_wire::status::{CloudToController, ControllerToCloud, Load, SignallingEndpoints};
 use mc_wire::ticket::{Ticket, TicketClaims};
-use mc_wire::{hex, ports, ControllerId, MeetingId, ParticipantId};
+use mc_wire::{hex, ports, ControllerId, MeetingId, MmrId, ParticipantId};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt::{Debug, Write};
@@ -62,6 +65,18 @@ fn render_frame<T: Serialize + DeserializeOwned + PartialEq + Debug>(msg: &T) ->
         bytes[4],
         render_bytes("frame", &bytes)
     )
+}
+
+/// A JSON document that travels as an HTTP body rather than in a frame: the body as the sender
+/// puts it on the wire, then indented for reading. The monitoring reporter builds a
+/// `serde_json::Value` first, so members come sorted by name (not in declaration order), and
+/// that is what this shows. Checks the body decodes back to `msg`.
+fn render_http_json<T: Serialize + DeserializeOwned + PartialEq + Debug>(msg: &T) -> String {
+    let value = serde_json::to_value(msg).unwrap();
+    let body = serde_json::to_string(&value).unwrap();
+    assert_eq!(&serde_json::from_str::<T>(&body).expect("own JSON decodes"), msg);
+    let pretty = serde_json::to_string_pretty(&value).unwrap();
+    format!("HTTP body (application/json): {} bytes\nbody: {body}\n\npretty:\n{pretty}", body.len())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -168,8 +183,19 @@ fn status_register() {
 
 #[test]
 fn status_heartbeat() {
-    let heartbeat = ControllerToCloud::Heartbeat { load: Load { participants: 37, meetings: 4 }, capacity: Load { participants: 400, meetings: 100 } };
+    let heartbeat = ControllerToCloud::Heartbeat { load: Load { participants: 37, meetings: 4 }, capacity: Load { participants: 400, meetings: 100 }, ready: true };
     insta::assert_snapshot!("status_heartbeat", render_frame(&heartbeat));
+}
+
+#[test]
+fn status_heartbeat_not_ready() {
+    let load = Load { participants: 37, meetings: 4 };
+    let capacity = Load { participants: 400, meetings: 100 };
+    let heartbeat = ControllerToCloud::Heartbeat { load, capacity, ready: false };
+    // A heartbeat without `ready` (from a controller that predates it) reads as ready.
+    let old = r#"{"type":"heartbeat","load":{"participants":37,"meetings":4},"capacity":{"participants":400,"meetings":100}}"#;
+    assert_eq!(serde_json::from_str::<ControllerToCloud>(old).unwrap(), ControllerToCloud::Heartbeat { load, capacity, ready: true });
+    insta::assert_snapshot!("status_heartbeat_not_ready", render_frame(&heartbeat));
 }
 
 #[test]
@@ -183,6 +209,130 @@ fn status_registered() {
 fn status_rejected() {
     let rejected = CloudToController::Rejected { message: "unknown controller zc-east-9".into() };
     insta::assert_snapshot!("status_rejected", render_frame(&rejected));
+}
+
+// ---------------------------------------------------------------------------------------------
+// MMR link (MMR VM <-> controller)
+// ---------------------------------------------------------------------------------------------
+
+const MMR: &str = "mmr-east-2";
+
+#[test]
+fn link_hello() {
+    let hello = MmrToController::Hello {
+        mmr: MmrId(MMR.into()),
+        capacity: 200,
+        media: MediaEndpoints { host: "192.0.2.20".into(), udp_port: ports::MEDIA, tcp_port: ports::MEDIA, tls_port: ports::HTTPS },
+    };
+    insta::assert_snapshot!("link_hello", render_frame(&hello));
+}
+
+#[test]
+fn link_load() {
+    let load = MmrToController::Load { participants: 37, rtp_in: 182_044, rtp_out: 1_274_308, dropped: 12 };
+    insta::assert_snapshot!("link_load", render_frame(&load));
+}
+
+#[test]
+fn link_admitted() {
+    insta::assert_snapshot!("link_admitted", render_frame(&MmrToController::Admitted { token: hex::encode(&MEDIA_TOKEN) }));
+}
+
+#[test]
+fn link_welcome() {
+    let welcome = ControllerToMmr::Welcome { controller: ControllerId("zc-east-1".into()), report_interval_ms: 1000 };
+    insta::assert_snapshot!("link_welcome", render_frame(&welcome));
+}
+
+#[test]
+fn link_admit() {
+    let admit = ControllerToMmr::Admit { token: hex::encode(&MEDIA_TOKEN), meeting: MEETING, participant: PARTICIPANT };
+    insta::assert_snapshot!("link_admit", render_frame(&admit));
+}
+
+#[test]
+fn link_revoke() {
+    insta::assert_snapshot!("link_revoke", render_frame(&ControllerToMmr::Revoke { token: hex::encode(&MEDIA_TOKEN) }));
+}
+
+#[test]
+fn link_refused() {
+    // The text the controller sends when the capacity is 0 or the id is its own MMR's.
+    let refused = ControllerToMmr::Refused {
+        message: format!("MMR {MMR} with capacity 0 cannot join: the id is taken by this controller's own MMR or the capacity is 0"),
+    };
+    insta::assert_snapshot!("link_refused", render_frame(&refused));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Notification (cloud -> controller)
+// ---------------------------------------------------------------------------------------------
+
+/// When the example events happened: an hour after the ticket was issued.
+const EVENT_AT_MS: u64 = ISSUED_AT_MS + 60 * 60 * 1000;
+
+#[test]
+fn notify_hello() {
+    let hello = ControllerToNotify::Hello { controller: ControllerId("zc-east-1".into()), after_seq: 41 };
+    insta::assert_snapshot!("notify_hello", render_frame(&hello));
+}
+
+#[test]
+fn notify_welcome() {
+    insta::assert_snapshot!("notify_welcome", render_frame(&NotifyToController::Welcome { oldest_seq: 1, latest_seq: 44 }));
+}
+
+#[test]
+fn notify_event_ended() {
+    let event = NotifyToController::Event {
+        seq: 42,
+        at_ms: EVENT_AT_MS,
+        event: MeetingEvent::Ended { meeting: MEETING, reason: "the host ended the meeting".into() },
+    };
+    insta::assert_snapshot!("notify_event_ended", render_frame(&event));
+}
+
+#[test]
+fn notify_event_participant_removed() {
+    let event = NotifyToController::Event {
+        seq: 43,
+        at_ms: EVENT_AT_MS + 1500,
+        event: MeetingEvent::ParticipantRemoved { meeting: MEETING, participant: PARTICIPANT, reason: "removed from the meeting by its host".into() },
+    };
+    insta::assert_snapshot!("notify_event_participant_removed", render_frame(&event));
+}
+
+#[test]
+fn notify_event_drain_mmr() {
+    let event = NotifyToController::Event {
+        seq: 44,
+        at_ms: EVENT_AT_MS + 3000,
+        event: MeetingEvent::Drain { target: DrainTarget::Mmr(MmrId(MMR.into())), on: true, deadline_ms: 60_000 },
+    };
+    insta::assert_snapshot!("notify_event_drain_mmr", render_frame(&event));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Monitoring (every process -> cloud, HTTPS)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn monitor_report() {
+    let links = [
+        ("notification", LinkState { path: "fallback".into(), port: ports::HTTPS }),
+        ("status_sync", LinkState { path: "dedicated".into(), port: ports::STATUS_SYNC }),
+    ];
+    let report = Report {
+        node: "zc-east-1".into(),
+        role: NodeRole::Controller,
+        live: true,
+        ready: true,
+        links: links.into_iter().map(|(name, state)| (name.to_string(), state)).collect(),
+        participants: 37,
+        meetings: 4,
+        media: MediaCounters { rtp_in: 182_044, rtp_out: 1_274_308, dropped: 12, udp_endpoints: 30, tcp_endpoints: 5, tls_endpoints: 2 },
+    };
+    insta::assert_snapshot!("monitor_report", render_http_json(&report));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -59,11 +59,14 @@ struct Participant {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ZoneSnapshot {
     pub meetings: BTreeMap<MeetingId, (MmrId, usize)>,
+    /// participants, capacity, healthy
     pub mmrs: BTreeMap<MmrId, (u32, u32, bool)>,
 }
 
 pub struct Zc {
     limits: ZcLimits,
+    /// Drained by an operator: no new meetings here.
+    draining: bool,
     rng: Rng,
     verifier: Option<TicketVerifier>,
     mmrs: BTreeMap<MmrId, MmrState>,
@@ -77,6 +80,7 @@ impl Zc {
     pub fn new(limits: ZcLimits, rng: Rng) -> Zc {
         Zc {
             limits,
+            draining: false,
             rng,
             verifier: None,
             mmrs: BTreeMap::new(),
@@ -99,8 +103,8 @@ impl Zc {
 
     /// An MMR linked (or re-linked) with its participant capacity and media addresses.
     pub fn mmr_up(&mut self, id: MmrId, capacity: u32, media: MediaEndpoints) {
-        let participants = self.mmrs.get(&id).map_or(0, |m| m.participants);
-        self.mmrs.insert(id, MmrState { capacity, participants, healthy: true, media });
+        let (participants, draining) = self.mmrs.get(&id).map_or((0, false), |m| (m.participants, m.draining));
+        self.mmrs.insert(id, MmrState { capacity, participants, healthy: true, draining, media });
     }
 
     /// An MMR stopped reporting or its link closed. No meeting is placed on it any more; every
@@ -143,6 +147,50 @@ impl Zc {
         self.outputs.push_back(ZcOutput::Close { session });
         self.session_closed(session);
         true
+    }
+
+    /// Drains (or undrains) this controller: it takes no new meetings; the shell moves the ones
+    /// it has with [`Zc::move_meeting`].
+    pub fn set_draining(&mut self, on: bool) {
+        self.draining = on;
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining
+    }
+
+    /// Drains (or undrains) an MMR. Returns false for an MMR this ZC does not know.
+    pub fn set_mmr_draining(&mut self, id: &MmrId, on: bool) -> bool {
+        match self.mmrs.get_mut(id) {
+            Some(m) => {
+                m.draining = on;
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn is_mmr_draining(&self, id: &MmrId) -> bool {
+        self.mmrs.get(id).is_some_and(|m| m.draining)
+    }
+
+    /// The meetings on `mmr` (every meeting when `None`), to move one at a time.
+    pub fn meetings_on(&self, mmr: Option<&MmrId>) -> Vec<MeetingId> {
+        self.meetings.iter().filter(|(_, m)| mmr.is_none_or(|id| &m.mmr == id)).map(|(id, _)| *id).collect()
+    }
+
+    /// Moves a whole meeting at once (never part of it, so it is never on two MMRs): every
+    /// participant is told why and to join again, which places the meeting afresh.
+    pub fn move_meeting(&mut self, meeting: MeetingId, reason: &str) -> usize {
+        let Some(m) = self.meetings.get(&meeting) else { return 0 };
+        let pids: Vec<ParticipantId> = m.participants.iter().copied().collect();
+        for pid in &pids {
+            let Some(session) = self.sessions.iter().find(|(_, p)| **p == *pid).map(|(s, _)| *s) else { continue };
+            self.outputs.push_back(ZcOutput::Reply { session, msg: ZcToClient::Ended { reason: reason.to_string(), rejoin: true } });
+            self.outputs.push_back(ZcOutput::Close { session });
+            self.session_closed(session);
+        }
+        pids.len()
     }
 
     /// The grants every participant on `id` holds, to repeat to an MMR that re-linked.
@@ -189,6 +237,9 @@ impl Zc {
                 m.mmr.clone()
             }
             None => {
+                if self.draining {
+                    return Err((RejectReason::ControllerDraining, "this controller is being drained for maintenance and takes no new meetings".to_string()));
+                }
                 if self.meetings.len() as u32 >= self.limits.max_meetings {
                     return Err((
                         RejectReason::ControllerMeetingLimit,

@@ -10,6 +10,8 @@ pub struct MmrState {
     pub capacity: u32,
     pub participants: u32,
     pub healthy: bool,
+    /// Drained by an operator: keeps its meetings until they move, takes no new ones.
+    pub draining: bool,
     pub media: mc_wire::signal::MediaEndpoints,
 }
 
@@ -21,7 +23,7 @@ impl MmrState {
 
 /// Picks the MMR for a new meeting, or says why none can take it.
 pub fn place_new_meeting(mmrs: &BTreeMap<MmrId, MmrState>) -> Result<MmrId, RejectReason> {
-    let mut healthy = mmrs.iter().filter(|(_, m)| m.healthy).peekable();
+    let mut healthy = mmrs.iter().filter(|(_, m)| m.healthy && !m.draining).peekable();
     if healthy.peek().is_none() {
         return Err(RejectReason::NoMmrAvailable);
     }
@@ -44,7 +46,7 @@ mod tests {
 
     fn mmr(capacity: u32, participants: u32, healthy: bool) -> MmrState {
         let media = MediaEndpoints { host: "h".into(), udp_port: 1, tcp_port: 1, tls_port: 1 };
-        MmrState { capacity, participants, healthy, media }
+        MmrState { capacity, participants, healthy, draining: false, media }
     }
 
     #[test]
@@ -53,6 +55,15 @@ mod tests {
         m.insert(MmrId("a".into()), mmr(200, 150, true));
         m.insert(MmrId("b".into()), mmr(100, 50, true));
         m.insert(MmrId("c".into()), mmr(200, 0, false));
+        assert_eq!(place_new_meeting(&m), Ok(MmrId("b".into())));
+    }
+
+    #[test]
+    fn a_draining_mmr_takes_no_new_meeting() {
+        let mut m = BTreeMap::new();
+        m.insert(MmrId("a".into()), MmrState { draining: true, ..mmr(200, 0, true) });
+        assert_eq!(place_new_meeting(&m), Err(RejectReason::NoMmrAvailable));
+        m.insert(MmrId("b".into()), mmr(200, 150, true));
         assert_eq!(place_new_meeting(&m), Ok(MmrId("b".into())));
     }
 

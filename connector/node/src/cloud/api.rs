@@ -11,6 +11,7 @@
 //! | POST | /v1/meetings/{id}/end | admin or host | end it: `{"reason"}`; controllers disconnect everyone |
 //! | POST | /v1/meetings/{id}/tickets | any key | join ticket + live controllers: `{"display_name"}` (members may omit it) |
 //! | DELETE | /v1/meetings/{id}/participants/{pid} | admin or host | remove a participant |
+//! | POST, DELETE | /v1/controllers/{id}/drain, /v1/mmrs/{id}/drain | admin | drain (`{"deadline_s"}`) or undrain |
 //! | GET | /v1/status | admin | controllers known to status sync |
 //! | GET | /v1/zone | admin | the zone: controllers, MMRs, links and paths, load, from monitoring |
 //! | POST | /v1/monitoring/reports | deployment certificate | a node's monitoring report |
@@ -25,7 +26,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use mc_core::cloud::management::{Caller, ManagementError, Role, UserId};
 use mc_wire::monitor::Report;
-use mc_wire::notify::MeetingEvent;
+use mc_wire::notify::{DrainTarget, MeetingEvent};
 use mc_wire::{MeetingId, ParticipantId};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -207,6 +208,37 @@ fn route(method: &Method, seg: &[&str], body: &[u8], bearer: Option<&str>, certi
                 &json!({ "meeting": id, "participant": participant, "ticket": ticket, "expires_at_ms": expires_at_ms, "controllers": controllers }),
             ))
         }
+        (&Method::POST | &Method::DELETE, [kind @ ("controllers" | "mmrs"), id, "drain"]) => {
+            require_admin(&caller, "draining")?;
+            if id.is_empty() || id.len() > 63 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return Err(Box::new(error(StatusCode::BAD_REQUEST, "invalid_id", format!("{id:?} is not a controller or MMR id"))));
+            }
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Drain {
+                #[serde(default = "default_deadline")]
+                deadline_s: u64,
+            }
+            fn default_deadline() -> u64 {
+                60
+            }
+            let on = method == Method::POST;
+            let d: Drain = parse(body)?;
+            if d.deadline_s > 24 * 3600 {
+                return Err(Box::new(error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "deadline_s must be at most a day")));
+            }
+            let target = if *kind == "controllers" {
+                if !s.status.all().any(|c| c.id.0 == *id) {
+                    return Err(Box::new(error(StatusCode::NOT_FOUND, "no_such_controller", format!("no controller {id} has registered"))));
+                }
+                DrainTarget::Controller(mc_wire::ControllerId(id.to_string()))
+            } else {
+                DrainTarget::Mmr(mc_wire::MmrId(id.to_string()))
+            };
+            s.notify(now_ms, MeetingEvent::Drain { target: target.clone(), on, deadline_ms: d.deadline_s * 1000 });
+            s.events.record(format_args!("{} {kind}/{id} within {} s", if on { "drain" } else { "undrain" }, d.deadline_s));
+            Ok(json_response(StatusCode::ACCEPTED, &json!({ "target": target, "draining": on, "deadline_s": d.deadline_s })))
+        }
         (&Method::GET, ["status"]) => {
             require_admin(&caller, "the controllers' status")?;
             Ok(json_response(StatusCode::OK, &json!({ "controllers": controllers(&s, now_ms) })))
@@ -215,6 +247,7 @@ fn route(method: &Method, seg: &[&str], body: &[u8], bearer: Option<&str>, certi
             require_admin(&caller, "the zone's status")?;
             Ok(json_response(StatusCode::OK, &zone(&s, now_ms)))
         }
+        (_, ["controllers" | "mmrs", _, "drain"]) => Err(Box::new(not_allowed(method, seg))),
         (_, ["users"] | ["users", _] | ["meetings"] | ["meetings", _] | ["meetings", _, "end" | "tickets"] | ["meetings", _, "participants", _] | ["status"] | ["zone"]) => {
             Err(Box::new(not_allowed(method, seg)))
         }

@@ -39,8 +39,8 @@ pub(super) async fn serve(stream: ServerTlsStream<TcpStream>, peer: SocketAddr, 
     }
     let reason = loop {
         match mc_rt::timeout(silence, rd.next::<ControllerToCloud>()).await {
-            Ok(Ok(Some(ControllerToCloud::Heartbeat { load, capacity }))) => {
-                shared.lock().unwrap().status.heartbeat(mc_rt::unix_now_ms(), &controller, load, capacity);
+            Ok(Ok(Some(ControllerToCloud::Heartbeat { load, capacity, ready }))) => {
+                shared.lock().unwrap().status.heartbeat(mc_rt::unix_now_ms(), &controller, load, capacity, ready);
             }
             Ok(Ok(Some(ControllerToCloud::Register { .. }))) => break "registered twice on one connection".to_string(),
             Ok(Ok(None)) => break "closed the connection".to_string(),

@@ -142,11 +142,11 @@ async fn session(
             // Branches are polled in order, never at random: one seed, one run.
             biased;
             _ = tick.tick() => {
-                let (load, capacity) = {
+                let (load, capacity, ready) = {
                     let st = ctx.zc.lock().unwrap();
-                    (st.zc.load(), st.zc.capacity())
+                    (st.zc.load(), st.zc.capacity(), !st.zc.is_draining())
                 };
-                if let Err(e) = write_frame(&mut wr, &ControllerToCloud::Heartbeat { load, capacity }).await {
+                if let Err(e) = write_frame(&mut wr, &ControllerToCloud::Heartbeat { load, capacity, ready }).await {
                     return End::Lost(e.to_string());
                 }
                 if let Some(better) = ladder.reprobe_due(mc_rt::unix_now_ms()) {

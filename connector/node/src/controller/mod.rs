@@ -6,6 +6,7 @@
 //! heartbeats its load; until it has the cloud's ticket key it refuses joins as `not_ready`.
 
 mod cloud_link;
+mod drain;
 mod mmr_link;
 mod notify_link;
 mod signalling;
@@ -216,7 +217,7 @@ pub async fn start(config: ControllerConfig, identity: Identity, events: EventLo
     reporter.spawn(&identity, move || {
         let (load, ready) = {
             let st = report_ctx.zc.lock().unwrap();
-            (st.zc.load(), st.zc.is_ready())
+            (st.zc.load(), st.zc.is_ready() && !st.zc.is_draining())
         };
         mc_wire::monitor::Report {
             node: report_ctx.config.id.clone(),

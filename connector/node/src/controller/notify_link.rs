@@ -76,6 +76,13 @@ pub(super) async fn run(ctx: Ctx, identity: Identity) {
                     // Branches are polled in order, never at random: one seed, one run.
                     biased;
                     msg = rd.next::<NotifyToController>() => match msg {
+                        Ok(Some(NotifyToController::Welcome { latest_seq, .. })) if latest_seq < last_seq => {
+                            // The cloud's log is younger than what we have seen: it restarted and
+                            // numbers from 1 again. Start over from its beginning (events are
+                            // idempotent to apply twice).
+                            last_seq = 0;
+                            break "the cloud's event log restarted; subscribing again from its start".to_string();
+                        }
                         Ok(Some(NotifyToController::Welcome { oldest_seq, latest_seq })) => {
                             ctx.links.up(LINK, which == 0, port);
                             ctx.events.record(format_args!("subscribed to cloud notifications on port {port} (events {oldest_seq}..={latest_seq})"));
@@ -127,6 +134,10 @@ fn apply(ctx: &Ctx, event: MeetingEvent) {
                 ctx.drain(&mut st);
                 ctx.events.record(format_args!("{participant} removed from {meeting} by the cloud"));
             }
+        }
+        MeetingEvent::Drain { target, on, deadline_ms } => {
+            drop(st);
+            super::drain::apply(ctx, target, on, deadline_ms);
         }
         MeetingEvent::Scheduled { .. } | MeetingEvent::Started { .. } => {}
     }

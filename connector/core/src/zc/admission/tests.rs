@@ -169,6 +169,28 @@ fn an_ended_meeting_disconnects_its_participants_with_the_reason() {
     assert_eq!(h.zc.end_meeting(MeetingId(1), "again"), 0);
 }
 
+#[test]
+fn draining_moves_whole_meetings_and_places_nothing_new_on_the_drained() {
+    let mut h = Harness::new(100, &[10, 10]);
+    h.join(1, 1); // on mmr-0
+    h.join(2, 2); // on mmr-1
+    h.join(3, 2);
+    assert!(h.zc.set_mmr_draining(&MmrId("mmr-1".into()), true));
+    assert_eq!(h.zc.meetings_on(Some(&MmrId("mmr-1".into()))), vec![MeetingId(2)]);
+    assert_eq!(h.zc.move_meeting(MeetingId(2), "maintenance"), 2);
+    let outs: Vec<_> = std::iter::from_fn(|| h.zc.poll_output()).collect();
+    assert_eq!(outs.iter().filter(|o| matches!(o, ZcOutput::Reply { msg: ZcToClient::Ended { rejoin: true, .. }, .. })).count(), 2);
+    // Its participants come back: the meeting lands on the other MMR.
+    assert_eq!(rejected(&h.join(4, 2)), None);
+    assert_eq!(h.zc.snapshot().meetings[&MeetingId(2)].0, MmrId("mmr-0".into()));
+    // A drained controller refuses new meetings, keeps admitting to the ones it has.
+    h.zc.set_draining(true);
+    assert_eq!(rejected(&h.join(5, 3)), Some(RejectReason::ControllerDraining));
+    assert_eq!(rejected(&h.join(6, 1)), None);
+    h.zc.set_draining(false);
+    assert_eq!(rejected(&h.join(7, 3)), None);
+}
+
 proptest! {
     /// Whatever the order of joins and leaves, no MMR exceeds its capacity, no controller exceeds
     /// its meeting limit, and the counters agree with the membership.
