@@ -33,9 +33,17 @@ pub struct MmrVmHandle {
     pub links: crate::monitor::LinkTable,
 }
 
-pub async fn start(config: MmrConfig, identity: Identity, events: EventLog) -> Result<MmrVmHandle, NodeError> {
+pub async fn start(
+    config: MmrConfig,
+    identity: Identity,
+    events: EventLog,
+) -> Result<MmrVmHandle, NodeError> {
     config.validate()?;
-    let mmr = Mmr::start((config.listen, config.media_udp_port).into(), (config.listen, config.media_tcp_port).into()).await?;
+    let mmr = Mmr::start(
+        (config.listen, config.media_udp_port).into(),
+        (config.listen, config.media_tcp_port).into(),
+    )
+    .await?;
     let tls_listener = bind_tcp("MMR media (TLS)", (config.listen, config.tls_port).into()).await?;
     let links = crate::monitor::LinkTable::default();
     let handle = MmrVmHandle {
@@ -45,13 +53,23 @@ pub async fn start(config: MmrConfig, identity: Identity, events: EventLog) -> R
         mmr: mmr.clone(),
         links: links.clone(),
     };
-    let router = Router::new().route(alpn::MEDIA, tls::server_config(&identity, alpn::MEDIA, tls::ClientAuth::None)?).default_route(alpn::MEDIA);
+    let router = Router::new()
+        .route(
+            alpn::MEDIA,
+            tls::server_config(&identity, alpn::MEDIA, tls::ClientAuth::None)?,
+        )
+        .default_route(alpn::MEDIA);
     let link_tls = tls::client_config(&identity.ca, Some(&identity), alpn::LINK)?;
     events.record(format_args!(
         "MMR {} listening: media udp {} tcp {} tls {}",
         config.id, handle.media_udp_addr, handle.media_tcp_addr, handle.tls_addr
     ));
-    mc_rt::spawn(tls_media_loop(tls_listener, router, mmr.clone(), config.handshake_timeout_ms));
+    mc_rt::spawn(tls_media_loop(
+        tls_listener,
+        router,
+        mmr.clone(),
+        config.handshake_timeout_ms,
+    ));
     let reporter = crate::monitor::Reporter {
         cloud_host: config.cloud_host.clone(),
         cloud_https_port: config.cloud_https_port,
@@ -73,10 +91,18 @@ pub async fn start(config: MmrConfig, identity: Identity, events: EventLog) -> R
     Ok(handle)
 }
 
-async fn tls_media_loop(listener: TcpListener, router: Router, mmr: Mmr, handshake_timeout_ms: u64) {
-    crate::serve::serve_tls(listener, router, Duration::from_millis(handshake_timeout_ms), move |_, stream, peer| {
-        super::serve_stream(stream, peer, mmr.clone(), "tls")
-    })
+async fn tls_media_loop(
+    listener: TcpListener,
+    router: Router,
+    mmr: Mmr,
+    handshake_timeout_ms: u64,
+) {
+    crate::serve::serve_tls(
+        listener,
+        router,
+        Duration::from_millis(handshake_timeout_ms),
+        move |_, stream, peer| super::serve_stream(stream, peer, mmr.clone(), "tls"),
+    )
     .await
 }
 
@@ -96,10 +122,23 @@ enum End {
     Better(LinkPath, Box<Stream>),
 }
 
-async fn connect(config: &MmrConfig, tls_config: &Arc<ClientConfig>, path: LinkPath) -> Result<Stream, String> {
+async fn connect(
+    config: &MmrConfig,
+    tls_config: &Arc<ClientConfig>,
+    path: LinkPath,
+) -> Result<Stream, String> {
     let port = port_of(config, path);
-    let addr = mc_rt::net::resolve(&config.controller_host, port).await.map_err(|e| e.to_string())?;
-    tls::connect(addr, &config.controller_host, tls_config.clone(), Duration::from_millis(config.connect_timeout_ms)).await.map_err(|e| e.to_string())
+    let addr = mc_rt::net::resolve(&config.controller_host, port)
+        .await
+        .map_err(|e| e.to_string())?;
+    tls::connect(
+        addr,
+        &config.controller_host,
+        tls_config.clone(),
+        Duration::from_millis(config.connect_timeout_ms),
+    )
+    .await
+    .map_err(|e| e.to_string())
 }
 
 fn port_of(config: &MmrConfig, path: LinkPath) -> u16 {
@@ -109,8 +148,17 @@ fn port_of(config: &MmrConfig, path: LinkPath) -> u16 {
     }
 }
 
-async fn link_loop(config: MmrConfig, handle: MmrVmHandle, tls_config: Arc<ClientConfig>, events: EventLog, links: crate::monitor::LinkTable) {
-    let mut ladder = Ladder::new(vec![LinkPath::Dedicated, LinkPath::Fallback], REPROBE_INTERVAL_MS);
+async fn link_loop(
+    config: MmrConfig,
+    handle: MmrVmHandle,
+    tls_config: Arc<ClientConfig>,
+    events: EventLog,
+    links: crate::monitor::LinkTable,
+) {
+    let mut ladder = Ladder::new(
+        vec![LinkPath::Dedicated, LinkPath::Fallback],
+        REPROBE_INTERVAL_MS,
+    );
     let mut backoff_ms = 500;
     let mut next: Option<(LinkPath, Stream)> = None;
     loop {
@@ -118,7 +166,10 @@ async fn link_loop(config: MmrConfig, handle: MmrVmHandle, tls_config: Arc<Clien
             Some(n) => n,
             None => {
                 let Some(path) = ladder.next_to_try().copied() else {
-                    events.record(format_args!("controller {} unreachable on every port; retrying in {backoff_ms} ms", config.controller_host));
+                    events.record(format_args!(
+                        "controller {} unreachable on every port; retrying in {backoff_ms} ms",
+                        config.controller_host
+                    ));
                     mc_rt::sleep(Duration::from_millis(backoff_ms)).await;
                     backoff_ms = (backoff_ms * 2).min(RETRY_BACKOFF_MS_MAX);
                     ladder.reset();
@@ -138,7 +189,18 @@ async fn link_loop(config: MmrConfig, handle: MmrVmHandle, tls_config: Arc<Clien
         backoff_ms = 500;
         let port = port_of(&config, path);
         links.up(LINK, path == LinkPath::Dedicated, port);
-        match session(&config, &handle, stream, port, &events, &mut ladder, &tls_config).await {
+        match session(
+            &config,
+            &handle,
+            stream,
+            port,
+            &events,
+            &mut ladder,
+            &tls_config,
+        )
+        .await
+        .unwrap_or_else(End::Lost)
+        {
             End::Lost(reason) => {
                 links.down(LINK);
                 events.record(format_args!("link to controller lost: {reason}"));
@@ -146,29 +208,18 @@ async fn link_loop(config: MmrConfig, handle: MmrVmHandle, tls_config: Arc<Clien
                 mc_rt::sleep(Duration::from_millis(backoff_ms)).await;
             }
             End::Better(path, stream) => {
-                events.record(format_args!("link to controller moving back to port {}", port_of(&config, path)));
+                events.record(format_args!(
+                    "link to controller moving back to port {}",
+                    port_of(&config, path)
+                ));
                 next = Some((path, *stream));
             }
         }
     }
 }
 
+/// One link session: `Ok(End::Better)` when a better port answered, `Err(reason)` when lost.
 async fn session(
-    config: &MmrConfig,
-    handle: &MmrVmHandle,
-    stream: Stream,
-    port: u16,
-    events: &EventLog,
-    ladder: &mut Ladder<LinkPath>,
-    tls_config: &Arc<ClientConfig>,
-) -> End {
-    match session_inner(config, handle, stream, port, events, ladder, tls_config).await {
-        Ok(better) => better,
-        Err(reason) => End::Lost(reason),
-    }
-}
-
-async fn session_inner(
     config: &MmrConfig,
     handle: &MmrVmHandle,
     stream: Stream,
@@ -192,15 +243,27 @@ async fn session_inner(
     if let Err(e) = write_frame(&mut wr, &hello).await {
         return Err(e.to_string());
     }
-    let interval_ms = match mc_rt::timeout(Duration::from_millis(config.handshake_timeout_ms), rd.next::<ControllerToMmr>()).await {
-        Ok(Ok(Some(ControllerToMmr::Welcome { controller, report_interval_ms }))) => {
+    let interval_ms = match mc_rt::timeout(
+        Duration::from_millis(config.handshake_timeout_ms),
+        rd.next::<ControllerToMmr>(),
+    )
+    .await
+    {
+        Ok(Ok(Some(ControllerToMmr::Welcome {
+            controller,
+            report_interval_ms,
+        }))) => {
             // A new link is a new epoch: whatever this MMR held before, the controller may have
             // moved elsewhere while the link was down. It re-sends the grants that stand.
             handle.mmr.clear();
-            events.record(format_args!("linked to controller {controller} on port {port}"));
+            events.record(format_args!(
+                "linked to controller {controller} on port {port}"
+            ));
             report_interval_ms.max(50)
         }
-        Ok(Ok(Some(ControllerToMmr::Refused { message }))) => return Err(format!("the controller refused the link: {message}")),
+        Ok(Ok(Some(ControllerToMmr::Refused { message }))) => {
+            return Err(format!("the controller refused the link: {message}"))
+        }
         Ok(Ok(Some(other))) => return Err(format!("expected a welcome, got {other:?}")),
         Ok(Ok(None)) => return Err("the controller closed the link".into()),
         Ok(Err(e)) => return Err(e.to_string()),
