@@ -45,13 +45,19 @@ struct Args {
 
 fn validate(a: &Args) -> Result<(), String> {
     if !(a.seconds > 0.0 && a.seconds <= 600.0) {
-        return Err(format!("--seconds {} must be more than 0 and at most 600", a.seconds));
+        return Err(format!(
+            "--seconds {} must be more than 0 and at most 600",
+            a.seconds
+        ));
     }
     if !(1..=20).contains(&a.rounds) {
         return Err(format!("--rounds {} must be 1 to 20", a.rounds));
     }
     if a.joins < a.rounds || a.joins > 1_000_000 {
-        return Err(format!("--joins {} must be at least --rounds ({}) and at most 1000000", a.joins, a.rounds));
+        return Err(format!(
+            "--joins {} must be at least --rounds ({}) and at most 1000000",
+            a.joins, a.rounds
+        ));
     }
     if !(1..=join::CONCURRENCY_MAX).contains(&a.concurrency) {
         return Err(format!(
@@ -76,7 +82,14 @@ pub fn main() -> ExitCode {
             rows.extend(mmr::run(args.seconds, args.rounds).await?);
         }
         if matches!(args.which, Which::Join | Which::All) {
-            rows.extend(join::run(&join::Settings { joins: args.joins, concurrency: args.concurrency, rounds: args.rounds }).await?);
+            rows.extend(
+                join::run(&join::Settings {
+                    joins: args.joins,
+                    concurrency: args.concurrency,
+                    rounds: args.rounds,
+                })
+                .await?,
+            );
         }
         Ok(rows)
     });
@@ -88,7 +101,9 @@ pub fn main() -> ExitCode {
         }
     };
     let info = RunInfo {
-        cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        cores: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
         load_before,
         load_after: report::load_average(),
         settings: json!({
@@ -102,7 +117,11 @@ pub fn main() -> ExitCode {
         notes: notes(args.which),
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report::json(&info, &rows)).expect("JSON values serialize"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report::json(&info, &rows))
+                .expect("JSON values serialize")
+        );
     } else {
         print!("{}", report::table(&info, &rows));
     }
@@ -110,7 +129,10 @@ pub fn main() -> ExitCode {
 }
 
 fn notes(which: Which) -> Vec<String> {
-    let mut notes = vec!["ratio = measured / baseline; a figure on its own says little on a shared machine.".to_string()];
+    let mut notes = vec![
+        "ratio = measured / baseline; a figure on its own says little on a shared machine."
+            .to_string(),
+    ];
     if matches!(which, Which::Mmr | Which::All) {
         notes.push(
             "mmr: each forwarder runs on its own runtime; per core = packets in / CPU seconds of that runtime's threads \

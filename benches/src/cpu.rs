@@ -14,8 +14,11 @@ const NS_PER_TICK: u64 = 10_000_000;
 
 /// The ids of this process's threads now.
 pub fn thread_ids() -> BTreeSet<u32> {
-    let Ok(dir) = std::fs::read_dir("/proc/self/task") else { return BTreeSet::new() };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect()
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return BTreeSet::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
 }
 
 /// CPU time one thread of this process has used, in nanoseconds. `schedstat` counts
@@ -33,7 +36,14 @@ pub fn thread_cpu_ns(tid: u32) -> Option<u64> {
 /// parked worker) and involuntary (it was preempted).
 pub fn thread_context_switches(tid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).ok()?;
-    let field = |name: &str| -> Option<u64> { status.lines().find_map(|l| l.strip_prefix(name))?.trim().parse().ok() };
+    let field = |name: &str| -> Option<u64> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))?
+            .trim()
+            .parse()
+            .ok()
+    };
     Some(field("voluntary_ctxt_switches:")? + field("nonvoluntary_ctxt_switches:")?)
 }
 

@@ -43,9 +43,16 @@ impl<T: Send + 'static> Isolated<T> {
                 let _ = stopped_tx.send(());
             })
             .expect("the OS starts a thread");
-        let value = ready_rx.await.unwrap_or_else(|_| panic!("{name} failed to start (its thread panicked; see above)"));
+        let value = ready_rx
+            .await
+            .unwrap_or_else(|_| panic!("{name} failed to start (its thread panicked; see above)"));
         let tids = cpu::thread_ids().difference(&before).copied().collect();
-        Isolated { value, tids, stop, stopped }
+        Isolated {
+            value,
+            tids,
+            stop,
+            stopped,
+        }
     }
 
     /// CPU time used so far by the server's threads, in nanoseconds.
@@ -61,7 +68,10 @@ impl<T: Send + 'static> Isolated<T> {
         if self.tids.is_empty() {
             return None;
         }
-        self.tids.iter().map(|t| cpu::thread_context_switches(*t)).sum()
+        self.tids
+            .iter()
+            .map(|t| cpu::thread_context_switches(*t))
+            .sum()
     }
 
     /// Shuts the server's runtime down and waits until it is gone.

@@ -84,8 +84,18 @@ impl Ops {
     }
 
     fn empty() -> Ops {
-        let h = || Histogram::new_with_bounds(1, LATENCY_US_MAX, 3).expect("valid histogram bounds");
-        Ops { ok: 0, failed: 0, first_error: None, wall_s: 0.0, cpu_ns: None, total_us: h(), ticket_us: h(), signalling_us: h() }
+        let h =
+            || Histogram::new_with_bounds(1, LATENCY_US_MAX, 3).expect("valid histogram bounds");
+        Ops {
+            ok: 0,
+            failed: 0,
+            first_error: None,
+            wall_s: 0.0,
+            cpu_ns: None,
+            total_us: h(),
+            ticket_us: h(),
+            signalling_us: h(),
+        }
     }
 
     fn record(&mut self, result: Result<Timing, String>) {
@@ -120,7 +130,9 @@ impl Ops {
         }
         self.total_us.add(&other.total_us).expect("same bounds");
         self.ticket_us.add(&other.ticket_us).expect("same bounds");
-        self.signalling_us.add(&other.signalling_us).expect("same bounds");
+        self.signalling_us
+            .add(&other.signalling_us)
+            .expect("same bounds");
     }
 }
 
@@ -156,7 +168,9 @@ where
         all.merge(w.await.expect("a benchmark worker panicked"));
     }
     all.wall_s = started.elapsed().as_secs_f64();
-    all.cpu_ns = cpu::process_cpu_ns().zip(cpu_start).map(|(end, start)| end.saturating_sub(start));
+    all.cpu_ns = cpu::process_cpu_ns()
+        .zip(cpu_start)
+        .map(|(end, start)| end.saturating_sub(start));
     all
 }
 
@@ -178,12 +192,33 @@ fn loopback(port: u16) -> SocketAddr {
 impl Deployment {
     async fn start() -> Result<Deployment, String> {
         let on_loopback = || vec!["127.0.0.1".to_string()];
-        let hosts = [("cloud", on_loopback()), ("controller-1", on_loopback()), ("echo", on_loopback())];
-        let ids = identities::generate("bench", &hosts, 7, mc_rt::unix_now_ms() as i64 / 1000, 1).map_err(|e| format!("generating certificates: {e}"))?;
-        let identity = |name: &str| ids.identity(name).map_err(|e| format!("certificate of {name}: {e}"));
+        let hosts = [
+            ("cloud", on_loopback()),
+            ("controller-1", on_loopback()),
+            ("echo", on_loopback()),
+        ];
+        let ids = identities::generate("bench", &hosts, 7, mc_rt::unix_now_ms() as i64 / 1000, 1)
+            .map_err(|e| format!("generating certificates: {e}"))?;
+        let identity = |name: &str| {
+            ids.identity(name)
+                .map_err(|e| format!("certificate of {name}: {e}"))
+        };
         let events = Arc::new(Mutex::new(Vec::<String>::new()));
-        let cloud_config = CloudConfig { https_port: 0, status_sync_port: 0, notification_port: 0, api_key: API_KEY.into(), seed: Some(1), ..Default::default() };
-        let cloud = cloud::start(cloud_config, identity("cloud")?, EventLog::collecting("cloud", events.clone())).await.map_err(|e| format!("starting the cloud: {e}"))?;
+        let cloud_config = CloudConfig {
+            https_port: 0,
+            status_sync_port: 0,
+            notification_port: 0,
+            api_key: API_KEY.into(),
+            seed: Some(1),
+            ..Default::default()
+        };
+        let cloud = cloud::start(
+            cloud_config,
+            identity("cloud")?,
+            EventLog::collecting("cloud", events.clone()),
+        )
+        .await
+        .map_err(|e| format!("starting the cloud: {e}"))?;
         let controller_config = ControllerConfig {
             listen: loopback(0).ip(),
             signal_port: 0,
@@ -196,22 +231,42 @@ impl Deployment {
             seed: Some(2),
             ..Default::default()
         };
-        let controller = controller::start(controller_config, identity("controller-1")?, EventLog::collecting("controller-1", events.clone()))
-            .await
-            .map_err(|e| format!("starting the controller: {e}"))?;
+        let controller = controller::start(
+            controller_config,
+            identity("controller-1")?,
+            EventLog::collecting("controller-1", events.clone()),
+        )
+        .await
+        .map_err(|e| format!("starting the controller: {e}"))?;
         let started = mc_rt::Instant::now();
-        while !events.lock().expect("event log lock").iter().any(|e| e.contains("registered with the cloud")) {
+        while !events
+            .lock()
+            .expect("event log lock")
+            .iter()
+            .any(|e| e.contains("registered with the cloud"))
+        {
             if started.elapsed() > Duration::from_millis(REGISTRATION_TIMEOUT_MS) {
                 return Err(format!("the controller did not register with the cloud within {REGISTRATION_TIMEOUT_MS} ms"));
             }
             mc_rt::sleep(Duration::from_millis(20)).await;
         }
         let ca = ids.ca().map_err(|e| format!("the CA certificate: {e}"))?;
-        Ok(Deployment { cloud, _controller: controller, ca, echo_identity: identity("echo")? })
+        Ok(Deployment {
+            cloud,
+            _controller: controller,
+            ca,
+            echo_identity: identity("echo")?,
+        })
     }
 
     fn api(&self) -> ManagementApi {
-        ManagementApi { host: "127.0.0.1".into(), port: self.cloud.https_addr.port(), api_key: API_KEY.into(), ca: self.ca.clone(), timeout_ms: CONNECT_TIMEOUT_MS }
+        ManagementApi {
+            host: "127.0.0.1".into(),
+            port: self.cloud.https_addr.port(),
+            api_key: API_KEY.into(),
+            ca: self.ca.clone(),
+            timeout_ms: CONNECT_TIMEOUT_MS,
+        }
     }
 
     fn client(&self, n: usize, meeting: MeetingId) -> ClientConfig {
@@ -230,50 +285,103 @@ impl Deployment {
 /// One join, as `client::run` makes it up to `Joined`; then `Leave`, untimed.
 async fn join_once(config: ClientConfig, ca: Ca) -> Result<Timing, String> {
     let t0 = mc_rt::Instant::now();
-    let grant = client::fetch_ticket(&config, &ca).await.map_err(|e| e.to_string())?;
+    let grant = client::fetch_ticket(&config, &ca)
+        .await
+        .map_err(|e| e.to_string())?;
     let ticket = t0.elapsed();
-    let c = grant.controllers.first().ok_or("the cloud listed no live controller")?;
-    let addr = mc_rt::net::resolve(&c.host, c.port).await.map_err(|e| format!("resolving {}: {e}", c.host))?;
+    let c = grant
+        .controllers
+        .first()
+        .ok_or("the cloud listed no live controller")?;
+    let addr = mc_rt::net::resolve(&c.host, c.port)
+        .await
+        .map_err(|e| format!("resolving {}: {e}", c.host))?;
     // A fresh config per connection, as the client builds one per join.
     let tls_config = tls::client_config(&ca, None, alpn::SIGNAL).map_err(|e| e.to_string())?;
-    let stream = tls::connect(addr, &c.host, tls_config, Duration::from_millis(CONNECT_TIMEOUT_MS)).await.map_err(|e| e.to_string())?;
+    let stream = tls::connect(
+        addr,
+        &c.host,
+        tls_config,
+        Duration::from_millis(CONNECT_TIMEOUT_MS),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let (rd, mut wr) = mc_rt::split(stream);
-    write_frame(&mut wr, &ClientToZc::Join { ticket: grant.ticket }).await.map_err(|e| format!("sending Join: {e}"))?;
-    let answer = mc_rt::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), FrameReader::new(rd).next::<ZcToClient>()).await;
+    write_frame(
+        &mut wr,
+        &ClientToZc::Join {
+            ticket: grant.ticket,
+        },
+    )
+    .await
+    .map_err(|e| format!("sending Join: {e}"))?;
+    let answer = mc_rt::timeout(
+        Duration::from_millis(CONNECT_TIMEOUT_MS),
+        FrameReader::new(rd).next::<ZcToClient>(),
+    )
+    .await;
     match answer {
         Ok(Ok(Some(ZcToClient::Joined { .. }))) => {}
         Ok(Ok(Some(other))) => return Err(format!("the ZC answered {other:?}")),
         Ok(Ok(None)) => return Err("the ZC closed the connection without answering".into()),
         Ok(Err(e)) => return Err(format!("reading the ZC's answer: {e}")),
-        Err(_) => return Err(format!("the ZC did not answer within {CONNECT_TIMEOUT_MS} ms")),
+        Err(_) => {
+            return Err(format!(
+                "the ZC did not answer within {CONNECT_TIMEOUT_MS} ms"
+            ))
+        }
     }
     let total = t0.elapsed();
     let _ = write_frame(&mut wr, &ClientToZc::Leave).await;
-    Ok(Timing { total, phases: Some((ticket, total - ticket)) })
+    Ok(Timing {
+        total,
+        phases: Some((ticket, total - ticket)),
+    })
 }
 
 /// The baseline: a fresh TLS 1.3 connection and one round trip.
 async fn echo_once(addr: SocketAddr, ca: Ca) -> Result<Timing, String> {
     let t0 = mc_rt::Instant::now();
     let config = tls::client_config(&ca, None, ECHO_ALPN).map_err(|e| e.to_string())?;
-    let stream = tls::connect(addr, "127.0.0.1", config, Duration::from_millis(CONNECT_TIMEOUT_MS)).await.map_err(|e| e.to_string())?;
+    let stream = tls::connect(
+        addr,
+        "127.0.0.1",
+        config,
+        Duration::from_millis(CONNECT_TIMEOUT_MS),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let (mut rd, mut wr) = mc_rt::split(stream);
     let sent = [0x5au8; ECHO_BYTES];
-    wr.write_all(&sent).await.map_err(|e| format!("writing to the echo server: {e}"))?;
-    wr.flush().await.map_err(|e| format!("writing to the echo server: {e}"))?;
+    wr.write_all(&sent)
+        .await
+        .map_err(|e| format!("writing to the echo server: {e}"))?;
+    wr.flush()
+        .await
+        .map_err(|e| format!("writing to the echo server: {e}"))?;
     let mut back = [0u8; ECHO_BYTES];
-    rd.read_exact(&mut back).await.map_err(|e| format!("reading the echo: {e}"))?;
+    rd.read_exact(&mut back)
+        .await
+        .map_err(|e| format!("reading the echo: {e}"))?;
     if back != sent {
         return Err("the echo server answered other bytes".into());
     }
-    Ok(Timing { total: t0.elapsed(), phases: None })
+    Ok(Timing {
+        total: t0.elapsed(),
+        phases: None,
+    })
 }
 
 /// A TLS server that writes back whatever it reads, behind the same `Router` the controller uses.
 async fn start_echo(identity: &Identity) -> Result<SocketAddr, String> {
-    let config = tls::server_config(identity, ECHO_ALPN, ClientAuth::None).map_err(|e| e.to_string())?;
-    let router = Router::new().route(ECHO_ALPN, config).default_route(ECHO_ALPN);
-    let listener = mc_rt::net::TcpListener::bind(loopback(0)).await.map_err(|e| format!("binding the echo server: {e}"))?;
+    let config =
+        tls::server_config(identity, ECHO_ALPN, ClientAuth::None).map_err(|e| e.to_string())?;
+    let router = Router::new()
+        .route(ECHO_ALPN, config)
+        .default_route(ECHO_ALPN);
+    let listener = mc_rt::net::TcpListener::bind(loopback(0))
+        .await
+        .map_err(|e| format!("binding the echo server: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     mc_rt::spawn(async move {
         loop {
@@ -283,7 +391,12 @@ async fn start_echo(identity: &Identity) -> Result<SocketAddr, String> {
             };
             let router = router.clone();
             mc_rt::spawn(async move {
-                let Ok((_, stream)) = router.accept(tcp, peer, Duration::from_millis(CONNECT_TIMEOUT_MS)).await else { return };
+                let Ok((_, stream)) = router
+                    .accept(tcp, peer, Duration::from_millis(CONNECT_TIMEOUT_MS))
+                    .await
+                else {
+                    return;
+                };
                 let (mut rd, mut wr) = mc_rt::split(stream);
                 let mut buf = vec![0u8; 4096];
                 loop {
@@ -306,7 +419,12 @@ fn check(what: &str, ops: &Ops) -> Result<(), String> {
     if ops.failed == 0 {
         return Ok(());
     }
-    Err(format!("{} of {} {what} failed; the first: {}", ops.failed, ops.failed + ops.ok, ops.first_error.as_deref().unwrap_or("?")))
+    Err(format!(
+        "{} of {} {what} failed; the first: {}",
+        ops.failed,
+        ops.failed + ops.ok,
+        ops.first_error.as_deref().unwrap_or("?")
+    ))
 }
 
 pub async fn run(settings: &Settings) -> Result<Vec<Row>, String> {
@@ -317,7 +435,11 @@ pub async fn run(settings: &Settings) -> Result<Vec<Row>, String> {
     let api = d.api();
     let mut meetings = Vec::new();
     for i in 0..MEETINGS {
-        meetings.push(api.create_meeting(&format!("bench {i}")).await.map_err(|e| format!("creating a meeting: {e}"))?);
+        meetings.push(
+            api.create_meeting(&format!("bench {i}"))
+                .await
+                .map_err(|e| format!("creating a meeting: {e}"))?,
+        );
     }
     let d = Arc::new(d);
     let echo = {
@@ -330,9 +452,18 @@ pub async fn run(settings: &Settings) -> Result<Vec<Row>, String> {
     };
 
     // Warm-up: connection set-up paths, allocator and caches, unmeasured.
-    check("warm-up TLS echoes", &run_ops(concurrency, concurrency, echo.clone()).await)?;
-    check("warm-up joins", &run_ops(concurrency, concurrency, join.clone()).await)?;
-    eprintln!("join: {n} joins and {n} TLS echoes, {concurrency} at a time, alternating in {} rounds", settings.rounds);
+    check(
+        "warm-up TLS echoes",
+        &run_ops(concurrency, concurrency, echo.clone()).await,
+    )?;
+    check(
+        "warm-up joins",
+        &run_ops(concurrency, concurrency, join.clone()).await,
+    )?;
+    eprintln!(
+        "join: {n} joins and {n} TLS echoes, {concurrency} at a time, alternating in {} rounds",
+        settings.rounds
+    );
     let (mut base, mut joins) = (Ops::empty(), Ops::empty());
     for round in 0..settings.rounds {
         let this_round = n / settings.rounds + usize::from(round < n % settings.rounds);
@@ -355,15 +486,41 @@ pub async fn run(settings: &Settings) -> Result<Vec<Row>, String> {
         unit,
         measured,
         baseline,
-        baseline_name: "TLS 1.3 connect + one 256-byte round trip to an echo server, same concurrency",
+        baseline_name:
+            "TLS 1.3 connect + one 256-byte round trip to an echo server, same concurrency",
     };
     let p = Ops::quantile_ms;
     Ok(vec![
         row("throughput", "ops/s", joins.per_s(), base.per_s()),
-        row("latency p50", "ms", p(&joins.total_us, 0.5), p(&base.total_us, 0.5)),
-        row("latency p99", "ms", p(&joins.total_us, 0.99), p(&base.total_us, 0.99)),
-        row("ticket (HTTPS to cloud) p50", "ms", p(&joins.ticket_us, 0.5), p(&base.total_us, 0.5)),
-        row("signalling (TLS, Join→Joined) p50", "ms", p(&joins.signalling_us, 0.5), p(&base.total_us, 0.5)),
-        row("CPU per op, whole process", "ms", joins.cpu_ms_per_op(), base.cpu_ms_per_op()),
+        row(
+            "latency p50",
+            "ms",
+            p(&joins.total_us, 0.5),
+            p(&base.total_us, 0.5),
+        ),
+        row(
+            "latency p99",
+            "ms",
+            p(&joins.total_us, 0.99),
+            p(&base.total_us, 0.99),
+        ),
+        row(
+            "ticket (HTTPS to cloud) p50",
+            "ms",
+            p(&joins.ticket_us, 0.5),
+            p(&base.total_us, 0.5),
+        ),
+        row(
+            "signalling (TLS, Join→Joined) p50",
+            "ms",
+            p(&joins.signalling_us, 0.5),
+            p(&base.total_us, 0.5),
+        ),
+        row(
+            "CPU per op, whole process",
+            "ms",
+            joins.cpu_ms_per_op(),
+            base.cpu_ms_per_op(),
+        ),
     ])
 }

@@ -23,13 +23,16 @@ use crate::report::Row;
 use mc_core::zc::MmrCommand;
 use mc_node::mmr::{Mmr, UDP_WORKERS};
 use mc_rt::net::UdpSocket;
+use mc_rt::sync::Notify;
 use mc_wire::binding::Binding;
 use mc_wire::rtp::RtpPacket;
 use mc_wire::{MeetingId, ParticipantId};
-use mc_rt::sync::Notify;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::{Relaxed, SeqCst}};
+use std::sync::atomic::{
+    AtomicBool, AtomicU64,
+    Ordering::{Relaxed, SeqCst},
+};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,13 +70,25 @@ impl Case {
     }
 
     pub fn label(&self) -> String {
-        format!("{} meetings of {} over UDP, {PAYLOAD_BYTES}-byte payload", self.meetings, self.meeting_size)
+        format!(
+            "{} meetings of {} over UDP, {PAYLOAD_BYTES}-byte payload",
+            self.meetings, self.meeting_size
+        )
     }
 }
 
 /// About ten participants per case: enough sockets to look like a busy MMR, few enough that the
 /// load generator fits beside the forwarder on a small machine.
-pub const CASES: [Case; 2] = [Case { meeting_size: 2, meetings: 5 }, Case { meeting_size: 5, meetings: 2 }];
+pub const CASES: [Case; 2] = [
+    Case {
+        meeting_size: 2,
+        meetings: 5,
+    },
+    Case {
+        meeting_size: 5,
+        meetings: 2,
+    },
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -137,11 +152,18 @@ pub async fn run(seconds: f64, rounds: usize) -> Result<Vec<Row>, String> {
     let mut rows = Vec::new();
     let round_s = seconds / rounds as f64;
     for case in CASES {
-        eprintln!("mmr: {}: {rounds} rounds of {round_s:.2} s each, bare forwarder and MMR alternating", case.label());
+        eprintln!(
+            "mmr: {}: {rounds} rounds of {round_s:.2} s each, bare forwarder and MMR alternating",
+            case.label()
+        );
         let (mut bare, mut mmr) = (Vec::new(), Vec::new());
         for round in 0..rounds {
             // Alternate which goes first, so a change in the machine's load falls on both alike.
-            let order = if round % 2 == 0 { [Kind::Bare, Kind::Mmr] } else { [Kind::Mmr, Kind::Bare] };
+            let order = if round % 2 == 0 {
+                [Kind::Bare, Kind::Mmr]
+            } else {
+                [Kind::Mmr, Kind::Bare]
+            };
             for kind in order {
                 let t = measure(case, kind, round_s).await?;
                 match kind {
@@ -162,11 +184,19 @@ pub async fn run(seconds: f64, rounds: usize) -> Result<Vec<Row>, String> {
         };
         rows.push(row("packets in", "packets/s", &|t| t.per_s(t.packets_in)));
         rows.push(row("packets out", "packets/s", &|t| t.per_s(t.packets_out)));
-        rows.push(row("packets in per core", "packets/CPU-s", &|t| t.in_per_core_s()));
+        rows.push(row("packets in per core", "packets/CPU-s", &|t| {
+            t.in_per_core_s()
+        }));
         rows.push(row("forwarder CPU", "cores busy", &|t| t.cores_busy()));
-        rows.push(row("forwarder context switches", "per packet in", &|t| t.switches_per_packet()));
-        rows.push(row("delivered to receivers", "packets/s", &|t| t.per_s(t.delivered)));
-        rows.push(row("lost on the way", "%", &|t| (t.copies_expected > 0).then(|| 100.0 * t.copies_lost as f64 / t.copies_expected as f64)));
+        rows.push(row("forwarder context switches", "per packet in", &|t| {
+            t.switches_per_packet()
+        }));
+        rows.push(row("delivered to receivers", "packets/s", &|t| {
+            t.per_s(t.delivered)
+        }));
+        rows.push(row("lost on the way", "%", &|t| {
+            (t.copies_expected > 0).then(|| 100.0 * t.copies_lost as f64 / t.copies_expected as f64)
+        }));
     }
     Ok(rows)
 }
@@ -186,7 +216,14 @@ struct Window {
 
 impl Window {
     fn new(fanout: u64) -> Window {
-        Window { sent: AtomicU64::new(0), delivered: AtomicU64::new(0), fanout, forgiven: AtomicU64::new(0), waiting: AtomicBool::new(false), room: Notify::new() }
+        Window {
+            sent: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            fanout,
+            forgiven: AtomicU64::new(0),
+            waiting: AtomicBool::new(false),
+            room: Notify::new(),
+        }
     }
 
     /// Copies sent and not yet read by a receiver.
@@ -206,7 +243,9 @@ impl Window {
             if self.in_flight() < WINDOW_COPIES {
                 return;
             }
-            let woken = mc_rt::timeout(Duration::from_millis(STALL_MS), notified).await.is_ok();
+            let woken = mc_rt::timeout(Duration::from_millis(STALL_MS), notified)
+                .await
+                .is_ok();
             if !woken && self.delivered.load(SeqCst) == progress {
                 let stuck = self.in_flight();
                 self.forgiven.fetch_add(stuck, SeqCst);
@@ -217,7 +256,10 @@ impl Window {
     /// A receiver read a datagram; wakes waiting senders as soon as there is room.
     fn delivered(&self) {
         self.delivered.fetch_add(1, SeqCst);
-        if self.waiting.load(SeqCst) && self.in_flight() < WINDOW_COPIES && self.waiting.swap(false, SeqCst) {
+        if self.waiting.load(SeqCst)
+            && self.in_flight() < WINDOW_COPIES
+            && self.waiting.swap(false, SeqCst)
+        {
             self.room.notify_waiters();
         }
     }
@@ -249,7 +291,9 @@ impl Forwarder {
         match kind {
             Kind::Mmr => {
                 let mmr = Isolated::start("bench-mmr", || async {
-                    Mmr::start(loopback(0), loopback(0)).await.expect("the MMR binds loopback ports")
+                    Mmr::start(loopback(0), loopback(0))
+                        .await
+                        .expect("the MMR binds loopback ports")
                 })
                 .await;
                 for (i, p) in participants.iter().enumerate() {
@@ -267,11 +311,20 @@ impl Forwarder {
             Kind::Bare => {
                 let mut routes: BTreeMap<SocketAddr, Vec<SocketAddr>> = BTreeMap::new();
                 for p in participants {
-                    let others = participants.iter().filter(|o| o.meeting == p.meeting && !Arc::ptr_eq(&o.sock, &p.sock));
-                    routes.insert(p.sock.local_addr(), others.map(|o| o.sock.local_addr()).collect());
+                    let others = participants
+                        .iter()
+                        .filter(|o| o.meeting == p.meeting && !Arc::ptr_eq(&o.sock, &p.sock));
+                    routes.insert(
+                        p.sock.local_addr(),
+                        others.map(|o| o.sock.local_addr()).collect(),
+                    );
                 }
                 let bare = Isolated::start("bench-bare-udp", || async move {
-                    let sock = Arc::new(UdpSocket::bind(loopback(0)).await.expect("a loopback UDP port"));
+                    let sock = Arc::new(
+                        UdpSocket::bind(loopback(0))
+                            .await
+                            .expect("a loopback UDP port"),
+                    );
                     let (routes, counters) = (Arc::new(routes), Arc::new(BareCounters::default()));
                     // As many receive loops on the socket as the MMR runs, so the two differ only
                     // in what they do per packet.
@@ -300,7 +353,10 @@ impl Forwarder {
                 let c = m.value.counters();
                 (c.rtp_in, c.rtp_out)
             }
-            Forwarder::Bare(b) => (b.value.1.packets_in.load(Relaxed), b.value.1.packets_out.load(Relaxed)),
+            Forwarder::Bare(b) => (
+                b.value.1.packets_in.load(Relaxed),
+                b.value.1.packets_out.load(Relaxed),
+            ),
         }
     }
 
@@ -328,11 +384,19 @@ impl Forwarder {
 
 /// The baseline: receive, look up the sender's fixed destinations, send to each. The same loop
 /// shape as the MMR's UDP receive loops, without classifying, parsing, locking or allocating.
-async fn bare_forward(sock: Arc<UdpSocket>, routes: Arc<BTreeMap<SocketAddr, Vec<SocketAddr>>>, counters: Arc<BareCounters>) {
+async fn bare_forward(
+    sock: Arc<UdpSocket>,
+    routes: Arc<BTreeMap<SocketAddr, Vec<SocketAddr>>>,
+    counters: Arc<BareCounters>,
+) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let Ok((n, src)) = sock.recv_from(&mut buf).await else { continue };
-        let Some(dests) = routes.get(&src) else { continue };
+        let Ok((n, src)) = sock.recv_from(&mut buf).await else {
+            continue;
+        };
+        let Some(dests) = routes.get(&src) else {
+            continue;
+        };
         counters.packets_in.fetch_add(1, Relaxed);
         counters.packets_out.fetch_add(dests.len() as u64, Relaxed);
         for dest in dests {
@@ -345,15 +409,28 @@ async fn bare_forward(sock: Arc<UdpSocket>, routes: Arc<BTreeMap<SocketAddr, Vec
 async fn bind(p: &Participant, n: usize, mmr: SocketAddr) -> Result<(), String> {
     let mut txn = [0u8; 12];
     txn[4..].copy_from_slice(&(n as u64).to_be_bytes());
-    let request = Binding::Request { txn, token: p.token.clone() }.encode();
+    let request = Binding::Request {
+        txn,
+        token: p.token.clone(),
+    }
+    .encode();
     let mut buf = vec![0u8; 2048];
     for _ in 0..BINDING_ATTEMPTS {
-        p.sock.send_to(&request, mmr).await.map_err(|e| format!("sending a binding request: {e}"))?;
-        let answer = mc_rt::timeout(Duration::from_millis(BINDING_TIMEOUT_MS), p.sock.recv_from(&mut buf)).await;
+        p.sock
+            .send_to(&request, mmr)
+            .await
+            .map_err(|e| format!("sending a binding request: {e}"))?;
+        let answer = mc_rt::timeout(
+            Duration::from_millis(BINDING_TIMEOUT_MS),
+            p.sock.recv_from(&mut buf),
+        )
+        .await;
         if let Ok(Ok((len, from))) = answer {
             match Binding::decode(&buf[..len]) {
                 Ok(Binding::Success { txn: t, .. }) if t == txn && from == mmr => return Ok(()),
-                Ok(Binding::Error { code, reason, .. }) => return Err(format!("the MMR refused binding {n}: {code} {reason}")),
+                Ok(Binding::Error { code, reason, .. }) => {
+                    return Err(format!("the MMR refused binding {n}: {code} {reason}"))
+                }
                 _ => {}
             }
         }
@@ -362,8 +439,23 @@ async fn bind(p: &Participant, n: usize, mmr: SocketAddr) -> Result<(), String> 
 }
 
 /// Sends RTP to `to` as fast as the window allows, until `stop`.
-async fn blast(sock: Arc<UdpSocket>, to: SocketAddr, ssrc: u32, window: Arc<Window>, stop: Arc<AtomicBool>) {
-    let mut packet = RtpPacket { marker: false, payload_type: 111, sequence: 0, timestamp: 0, ssrc, csrc: Vec::new(), payload: vec![0x5a; PAYLOAD_BYTES] }.encode();
+async fn blast(
+    sock: Arc<UdpSocket>,
+    to: SocketAddr,
+    ssrc: u32,
+    window: Arc<Window>,
+    stop: Arc<AtomicBool>,
+) {
+    let mut packet = RtpPacket {
+        marker: false,
+        payload_type: 111,
+        sequence: 0,
+        timestamp: 0,
+        ssrc,
+        csrc: Vec::new(),
+        payload: vec![0x5a; PAYLOAD_BYTES],
+    }
+    .encode();
     let mut seq: u16 = 0;
     while !stop.load(Relaxed) {
         window.room().await;
@@ -416,8 +508,14 @@ impl Snapshot {
             delivered: self.delivered - earlier.delivered,
             copies_expected: 0,
             copies_lost: 0,
-            cpu_ns: self.cpu_ns.zip(earlier.cpu_ns).map(|(end, start)| end.saturating_sub(start)),
-            context_switches: self.context_switches.zip(earlier.context_switches).map(|(end, start)| end.saturating_sub(start)),
+            cpu_ns: self
+                .cpu_ns
+                .zip(earlier.cpu_ns)
+                .map(|(end, start)| end.saturating_sub(start)),
+            context_switches: self
+                .context_switches
+                .zip(earlier.context_switches)
+                .map(|(end, start)| end.saturating_sub(start)),
         }
     }
 }
@@ -425,18 +523,35 @@ impl Snapshot {
 async fn measure(case: Case, kind: Kind, seconds: f64) -> Result<Throughput, String> {
     let mut participants = Vec::new();
     for i in 0..case.participants() {
-        let sock = UdpSocket::bind(loopback(0)).await.map_err(|e| format!("binding a participant's UDP socket: {e}"))?;
-        participants.push(Participant { sock: Arc::new(sock), meeting: i / case.meeting_size, token: format!("bench-token-{i:04}").into_bytes() });
+        let sock = UdpSocket::bind(loopback(0))
+            .await
+            .map_err(|e| format!("binding a participant's UDP socket: {e}"))?;
+        participants.push(Participant {
+            sock: Arc::new(sock),
+            meeting: i / case.meeting_size,
+            token: format!("bench-token-{i:04}").into_bytes(),
+        });
     }
     let fwd = Forwarder::start(kind, &participants).await?;
     let to = fwd.addr();
     let stop = Arc::new(AtomicBool::new(false));
     let window = Arc::new(Window::new(case.meeting_size as u64 - 1));
-    let receivers: Vec<_> = participants.iter().map(|p| mc_rt::spawn(receive(p.sock.clone(), window.clone()))).collect();
+    let receivers: Vec<_> = participants
+        .iter()
+        .map(|p| mc_rt::spawn(receive(p.sock.clone(), window.clone())))
+        .collect();
     let senders: Vec<_> = participants
         .iter()
         .enumerate()
-        .map(|(i, p)| mc_rt::spawn(blast(p.sock.clone(), to, 0x1000 + i as u32, window.clone(), stop.clone())))
+        .map(|(i, p)| {
+            mc_rt::spawn(blast(
+                p.sock.clone(),
+                to,
+                0x1000 + i as u32,
+                window.clone(),
+                stop.clone(),
+            ))
+        })
         .collect();
 
     mc_rt::sleep(Duration::from_millis(WARMUP_MS)).await;
@@ -455,5 +570,9 @@ async fn measure(case: Case, kind: Kind, seconds: f64) -> Result<Throughput, Str
     fwd.stop().await;
     let copies_expected = window.sent.load(SeqCst) * window.fanout;
     let copies_lost = copies_expected.saturating_sub(window.delivered.load(SeqCst));
-    Ok(Throughput { copies_expected, copies_lost, ..end.since(&start) })
+    Ok(Throughput {
+        copies_expected,
+        copies_lost,
+        ..end.since(&start)
+    })
 }

@@ -74,17 +74,35 @@ pub fn table(info: &RunInfo, rows: &[Row]) -> String {
         info.load_before.as_deref().unwrap_or("n/a"),
         info.load_after.as_deref().unwrap_or("n/a")
     ));
-    let figure_w = rows.iter().map(|r| r.figure.len() + r.unit.len() + 3).max().unwrap_or(10).max(10);
+    let figure_w = rows
+        .iter()
+        .map(|r| r.figure.len() + r.unit.len() + 3)
+        .max()
+        .unwrap_or(10)
+        .max(10);
     let mut last_case = None;
     for r in rows {
         if last_case != Some((&r.bench, &r.case)) {
-            out.push_str(&format!("\n{} — {}  (baseline: {})\n", r.bench, r.case, r.baseline_name));
-            out.push_str(&format!("  {:<figure_w$} {:>12} {:>12} {:>7}\n", "figure", "measured", "baseline", "ratio"));
+            out.push_str(&format!(
+                "\n{} — {}  (baseline: {})\n",
+                r.bench, r.case, r.baseline_name
+            ));
+            out.push_str(&format!(
+                "  {:<figure_w$} {:>12} {:>12} {:>7}\n",
+                "figure", "measured", "baseline", "ratio"
+            ));
             last_case = Some((&r.bench, &r.case));
         }
         let label = format!("{} ({})", r.figure, r.unit);
-        let ratio = r.ratio().map(|x| format!("{x:.2}")).unwrap_or_else(|| "n/a".into());
-        out.push_str(&format!("  {label:<figure_w$} {:>12} {:>12} {ratio:>7}\n", number(r.measured), number(r.baseline)));
+        let ratio = r
+            .ratio()
+            .map(|x| format!("{x:.2}"))
+            .unwrap_or_else(|| "n/a".into());
+        out.push_str(&format!(
+            "  {label:<figure_w$} {:>12} {:>12} {ratio:>7}\n",
+            number(r.measured),
+            number(r.baseline)
+        ));
     }
     for n in &info.notes {
         out.push_str(&format!("\nnote: {n}"));

@@ -10,7 +10,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 #[derive(Parser)]
-#[command(name = "scenario", about = "Run meeting-connector scenarios in deterministic simulation, over many seeds")]
+#[command(
+    name = "scenario",
+    about = "Run meeting-connector scenarios in deterministic simulation, over many seeds"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -55,10 +58,17 @@ enum Command {
 }
 
 fn parse_seeds(s: &str) -> Result<Vec<u64>, String> {
-    let (a, b) = s.split_once("..=").ok_or_else(|| format!("--seeds {s:?}: expected A..=B"))?;
-    let (a, b): (u64, u64) = (a.trim().parse().map_err(|e| format!("--seeds: {e}"))?, b.trim().parse().map_err(|e| format!("--seeds: {e}"))?);
+    let (a, b) = s
+        .split_once("..=")
+        .ok_or_else(|| format!("--seeds {s:?}: expected A..=B"))?;
+    let (a, b): (u64, u64) = (
+        a.trim().parse().map_err(|e| format!("--seeds: {e}"))?,
+        b.trim().parse().map_err(|e| format!("--seeds: {e}"))?,
+    );
     if a > b || b - a > 100_000 {
-        return Err(format!("--seeds {s:?}: A must be ≤ B and the range at most 100000 seeds"));
+        return Err(format!(
+            "--seeds {s:?}: A must be ≤ B and the range at most 100000 seeds"
+        ));
     }
     Ok((a..=b).collect())
 }
@@ -66,8 +76,18 @@ fn parse_seeds(s: &str) -> Result<Vec<u64>, String> {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { files, seeds, seed, jobs, out, json } => {
-            let seeds = match seed.map(|s| Ok(vec![s])).unwrap_or_else(|| parse_seeds(&seeds)) {
+        Command::Run {
+            files,
+            seeds,
+            seed,
+            jobs,
+            out,
+            json,
+        } => {
+            let seeds = match seed
+                .map(|s| Ok(vec![s]))
+                .unwrap_or_else(|| parse_seeds(&seeds))
+            {
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -91,13 +111,30 @@ pub fn main() -> i32 {
     }
 }
 
-fn run(files: Vec<PathBuf>, seeds: Vec<u64>, jobs: Option<usize>, out: PathBuf, json: bool) -> Result<i32, crate::scenario::ScenarioError> {
-    let scenarios: Vec<(PathBuf, Scenario)> = files.iter().map(|f| Scenario::load(f).map(|s| (f.clone(), s))).collect::<Result<_, _>>()?;
-    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
-    std::fs::create_dir_all(&out).map_err(|e| crate::scenario::ScenarioError(format!("{}: {e}", out.display())))?;
+fn run(
+    files: Vec<PathBuf>,
+    seeds: Vec<u64>,
+    jobs: Option<usize>,
+    out: PathBuf,
+    json: bool,
+) -> Result<i32, crate::scenario::ScenarioError> {
+    let scenarios: Vec<(PathBuf, Scenario)> = files
+        .iter()
+        .map(|f| Scenario::load(f).map(|s| (f.clone(), s)))
+        .collect::<Result<_, _>>()?;
+    let jobs = jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    std::fs::create_dir_all(&out)
+        .map_err(|e| crate::scenario::ScenarioError(format!("{}: {e}", out.display())))?;
     let mut summaries: Vec<ScenarioSummary> = Vec::new();
     for (path, scenario) in &scenarios {
-        eprintln!("[{}] {} seed(s) on {jobs} job(s); {}", scenario.name, seeds.len(), scenario.description.lines().next().unwrap_or(""));
+        eprintln!(
+            "[{}] {} seed(s) on {jobs} job(s); {}",
+            scenario.name,
+            seeds.len(),
+            scenario.description.lines().next().unwrap_or("")
+        );
         let results = run_parallel(scenario, &seeds, jobs);
         for r in results.iter().filter(|r| !r.passed()) {
             let log = out.join(format!("{}-seed{}.log", r.scenario, r.seed));
@@ -107,7 +144,13 @@ fn run(files: Vec<PathBuf>, seeds: Vec<u64>, jobs: Option<usize>, out: PathBuf, 
         let summary = summarize(
             &results,
             |seed| format!("ci/scenario run {} --seed {seed}", path.display()),
-            |seed| Some(out.join(format!("{}-seed{seed}.log", scenario.name)).display().to_string()),
+            |seed| {
+                Some(
+                    out.join(format!("{}-seed{seed}.log", scenario.name))
+                        .display()
+                        .to_string(),
+                )
+            },
         );
         summaries.push(summary);
     }
@@ -129,15 +172,23 @@ fn run(files: Vec<PathBuf>, seeds: Vec<u64>, jobs: Option<usize>, out: PathBuf, 
 /// Seeds run on `jobs` threads, each with its own simulation runtime; results come back in seed
 /// order. A live progress line goes to stderr.
 fn run_parallel(scenario: &Scenario, seeds: &[u64], jobs: usize) -> Vec<RunResult> {
-    let queue = Arc::new(Mutex::new(seeds.iter().copied().enumerate().collect::<VecDeque<_>>()));
+    let queue = Arc::new(Mutex::new(
+        seeds.iter().copied().enumerate().collect::<VecDeque<_>>(),
+    ));
     let results: Arc<Mutex<Vec<Option<RunResult>>>> = Arc::new(Mutex::new(vec![None; seeds.len()]));
     let started = std::time::Instant::now();
     std::thread::scope(|scope| {
         for _ in 0..jobs.min(seeds.len()) {
             let (queue, results) = (queue.clone(), results.clone());
             scope.spawn(move || loop {
-                let Some((i, seed)) = queue.lock().unwrap().pop_front() else { return };
-                eprintln!("[{}] seed {seed}: {}", scenario.name, scenario.plan(seed).describe().replace('\n', "\n    "));
+                let Some((i, seed)) = queue.lock().unwrap().pop_front() else {
+                    return;
+                };
+                eprintln!(
+                    "[{}] seed {seed}: {}",
+                    scenario.name,
+                    scenario.plan(seed).describe().replace('\n', "\n    ")
+                );
                 let r = run_seed(scenario, seed);
                 let mut all = results.lock().unwrap();
                 all[i] = Some(r);
@@ -155,7 +206,14 @@ fn run_parallel(scenario: &Scenario, seeds: &[u64], jobs: usize) -> Vec<RunResul
             });
         }
     });
-    Arc::try_unwrap(results).ok().expect("threads done").into_inner().unwrap().into_iter().map(|r| r.expect("every seed ran")).collect()
+    Arc::try_unwrap(results)
+        .ok()
+        .expect("threads done")
+        .into_inner()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.expect("every seed ran"))
+        .collect()
 }
 
 fn determinism(files: Vec<PathBuf>, seed: u64) -> Result<i32, crate::scenario::ScenarioError> {
@@ -164,10 +222,30 @@ fn determinism(files: Vec<PathBuf>, seed: u64) -> Result<i32, crate::scenario::S
         let s = Scenario::load(&f)?;
         let (a, b) = (run_seed(&s, seed), run_seed(&s, seed));
         let same = a.event_log_hash == b.event_log_hash;
-        println!("{}: seed {seed}: event log {} lines, hash {} then {} — {}", s.name, a.events.len(), a.event_log_hash, b.event_log_hash, if same { "deterministic" } else { "NOT deterministic" });
+        println!(
+            "{}: seed {seed}: event log {} lines, hash {} then {} — {}",
+            s.name,
+            a.events.len(),
+            a.event_log_hash,
+            b.event_log_hash,
+            if same {
+                "deterministic"
+            } else {
+                "NOT deterministic"
+            }
+        );
         if !same {
-            let line = a.events.iter().zip(&b.events).position(|(x, y)| x != y).unwrap_or(a.events.len().min(b.events.len()));
-            println!("  first difference at line {line}:\n  {:?}\n  {:?}", a.events.get(line), b.events.get(line));
+            let line = a
+                .events
+                .iter()
+                .zip(&b.events)
+                .position(|(x, y)| x != y)
+                .unwrap_or(a.events.len().min(b.events.len()));
+            println!(
+                "  first difference at line {line}:\n  {:?}\n  {:?}",
+                a.events.get(line),
+                b.events.get(line)
+            );
             code = 1;
         }
     }

@@ -12,9 +12,9 @@ use mc_node::client::{self, ClientError, ClientReport, ManagementApi};
 use mc_node::config::{ClientConfig, CloudConfig, ControllerConfig, MmrConfig};
 use mc_node::{cloud, controller, identities, EventLog};
 use mc_rt::sim::runtime::Handle;
+use mc_rt::sim::task::NodeId;
 use mc_wire::MeetingId;
 use rustls::pki_types::CertificateDer;
-use mc_rt::sim::task::NodeId;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::IpAddr;
@@ -83,17 +83,33 @@ impl SimDeployment {
     /// controller has registered with the cloud.
     pub async fn start(seed: u64, tweak: impl FnOnce(&mut ControllerConfig)) -> SimDeployment {
         let now_unix_s = (mc_rt::unix_now_ms() / 1000) as i64;
-        let mut hosts = vec![("cloud".to_string(), vec![ip(CLOUD_IP).to_string()]), ("controller-1".to_string(), vec![ip(CONTROLLER_IP).to_string()])];
+        let mut hosts = vec![
+            ("cloud".to_string(), vec![ip(CLOUD_IP).to_string()]),
+            (
+                "controller-1".to_string(),
+                vec![ip(CONTROLLER_IP).to_string()],
+            ),
+        ];
         for i in 1..=MAX_MMR_VMS {
             hosts.push((format!("mmr-{i}"), vec![mmr_vm_ip(i).to_string()]));
         }
-        let hosts: Vec<(&str, Vec<String>)> = hosts.iter().map(|(n, s)| (n.as_str(), s.clone())).collect();
-        let ids = identities::generate("simulation", &hosts, seed, now_unix_s, 30).expect("identities");
+        let hosts: Vec<(&str, Vec<String>)> =
+            hosts.iter().map(|(n, s)| (n.as_str(), s.clone())).collect();
+        let ids =
+            identities::generate("simulation", &hosts, seed, now_unix_s, 30).expect("identities");
         let events = Arc::new(Mutex::new(Vec::new()));
         let handle = Handle::current();
 
-        let cloud_cfg = CloudConfig { listen: ip(CLOUD_IP), api_key: API_KEY.into(), seed: Some(seed ^ 0xc10d), ..Default::default() };
-        let (identity, log) = (ids.identity("cloud").unwrap(), EventLog::collecting("cloud", events.clone()));
+        let cloud_cfg = CloudConfig {
+            listen: ip(CLOUD_IP),
+            api_key: API_KEY.into(),
+            seed: Some(seed ^ 0xc10d),
+            ..Default::default()
+        };
+        let (identity, log) = (
+            ids.identity("cloud").unwrap(),
+            EventLog::collecting("cloud", events.clone()),
+        );
         let cloud_node = handle
             .create_node()
             .name("cloud")
@@ -114,7 +130,10 @@ impl SimDeployment {
             ..Default::default()
         };
         tweak(&mut ctl_cfg);
-        let (identity, log) = (ids.identity("controller-1").unwrap(), EventLog::collecting("controller-1", events.clone()));
+        let (identity, log) = (
+            ids.identity("controller-1").unwrap(),
+            EventLog::collecting("controller-1", events.clone()),
+        );
         let controller_slot: Arc<Mutex<Option<controller::ControllerHandle>>> = Arc::default();
         let slot = controller_slot.clone();
         let controller_node = handle
@@ -122,7 +141,8 @@ impl SimDeployment {
             .name("controller-1")
             .ip(ip(CONTROLLER_IP))
             .init(move || {
-                let (c, i, l, slot) = (ctl_cfg.clone(), identity.clone(), log.clone(), slot.clone());
+                let (c, i, l, slot) =
+                    (ctl_cfg.clone(), identity.clone(), log.clone(), slot.clone());
                 async move {
                     let h = controller::start(c, i, l).await.expect("controller starts");
                     *slot.lock().unwrap() = Some(h);
@@ -144,7 +164,8 @@ impl SimDeployment {
             controller: controller_slot,
             vms: Mutex::new(BTreeMap::new()),
         };
-        d.wait_for("registered with the cloud", Duration::from_secs(30)).await;
+        d.wait_for("registered with the cloud", Duration::from_secs(30))
+            .await;
         d
     }
 
@@ -165,7 +186,10 @@ impl SimDeployment {
             capacity,
             ..Default::default()
         };
-        let (identity, log) = (self.ids.identity(&name).unwrap(), EventLog::collecting(&name, self.events.clone()));
+        let (identity, log) = (
+            self.ids.identity(&name).unwrap(),
+            EventLog::collecting(&name, self.events.clone()),
+        );
         let slot: Arc<Mutex<Option<mc_node::mmr::vm::MmrVmHandle>>> = Arc::default();
         let init_slot = slot.clone();
         let node = Handle::current()
@@ -173,30 +197,57 @@ impl SimDeployment {
             .name(&name)
             .ip(mmr_vm_ip(n))
             .init(move || {
-                let (c, i, l, slot) = (config.clone(), identity.clone(), log.clone(), init_slot.clone());
+                let (c, i, l, slot) = (
+                    config.clone(),
+                    identity.clone(),
+                    log.clone(),
+                    init_slot.clone(),
+                );
                 async move {
-                    let h = mc_node::mmr::vm::start(c, i, l).await.expect("MMR VM starts");
+                    let h = mc_node::mmr::vm::start(c, i, l)
+                        .await
+                        .expect("MMR VM starts");
                     *slot.lock().unwrap() = Some(h);
                     std::future::pending::<()>().await
                 }
             })
             .build();
         self.nodes.lock().unwrap().insert(name.clone(), node.id());
-        self.vms.lock().unwrap().insert(name.clone(), (capacity, slot));
-        self.wait_for(&format!("MMR {name} linked"), Duration::from_secs(30)).await;
+        self.vms
+            .lock()
+            .unwrap()
+            .insert(name.clone(), (capacity, slot));
+        self.wait_for(&format!("MMR {name} linked"), Duration::from_secs(30))
+            .await;
         node.id()
     }
 
     /// Spawns one client on its own host without waiting for it.
-    pub fn spawn_client(&self, c: ClientConfig) -> mc_rt::sim::task::JoinHandle<Result<ClientReport, ClientError>> {
+    pub fn spawn_client(
+        &self,
+        c: ClientConfig,
+    ) -> mc_rt::sim::task::JoinHandle<Result<ClientReport, ClientError>> {
         self.spawn_client_observed(c, Arc::default())
     }
 
     /// Spawns one client on its own host, with live counters the caller can watch.
-    pub fn spawn_client_observed(&self, c: ClientConfig, probe: Arc<client::ClientProbe>) -> mc_rt::sim::task::JoinHandle<Result<ClientReport, ClientError>> {
-        let node = Handle::current().create_node().name(c.display_name.clone()).ip(self.next_ip()).build();
-        let (ca, log) = (self.ca.clone(), EventLog::collecting(&c.display_name, self.events.clone()));
-        node.spawn(async move { client::run_observed(c, ca, log, std::future::pending(), &probe).await })
+    pub fn spawn_client_observed(
+        &self,
+        c: ClientConfig,
+        probe: Arc<client::ClientProbe>,
+    ) -> mc_rt::sim::task::JoinHandle<Result<ClientReport, ClientError>> {
+        let node = Handle::current()
+            .create_node()
+            .name(c.display_name.clone())
+            .ip(self.next_ip())
+            .build();
+        let (ca, log) = (
+            self.ca.clone(),
+            EventLog::collecting(&c.display_name, self.events.clone()),
+        );
+        node.spawn(
+            async move { client::run_observed(c, ca, log, std::future::pending(), &probe).await },
+        )
     }
 
     /// An event log writer for the harness itself (faults, checks).
@@ -208,7 +259,11 @@ impl SimDeployment {
     pub async fn wait_for(&self, needle: &str, within: Duration) {
         let start = mc_rt::Instant::now();
         while !self.events().iter().any(|e| e.contains(needle)) {
-            assert!(start.elapsed() < within, "no event {needle:?} within {within:?}; events:\n{}", self.events().join("\n"));
+            assert!(
+                start.elapsed() < within,
+                "no event {needle:?} within {within:?}; events:\n{}",
+                self.events().join("\n")
+            );
             mc_rt::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -233,21 +288,42 @@ impl SimDeployment {
         Fut: Future<Output = T> + Send + 'static,
         T: Send + 'static,
     {
-        let node = Handle::current().create_node().name(name).ip(self.next_ip()).build();
-        node.spawn(async move { f().await }).await.expect("simulated task completes")
+        let node = Handle::current()
+            .create_node()
+            .name(name)
+            .ip(self.next_ip())
+            .build();
+        node.spawn(async move { f().await })
+            .await
+            .expect("simulated task completes")
     }
 
     pub fn api(&self) -> ManagementApi {
-        ManagementApi { host: ip(CLOUD_IP).to_string(), port: mc_wire::ports::HTTPS, api_key: API_KEY.into(), ca: self.ca.clone(), timeout_ms: 2_000 }
+        ManagementApi {
+            host: ip(CLOUD_IP).to_string(),
+            port: mc_wire::ports::HTTPS,
+            api_key: API_KEY.into(),
+            ca: self.ca.clone(),
+            timeout_ms: 2_000,
+        }
     }
 
     pub async fn create_meeting(&self, topic: &str) -> MeetingId {
         let (api, topic) = (self.api(), topic.to_string());
-        self.on_new_host("operator", move || async move { api.create_meeting(&topic).await.expect("meeting created") }).await
+        self.on_new_host("operator", move || async move {
+            api.create_meeting(&topic).await.expect("meeting created")
+        })
+        .await
     }
 
     /// A participant of `meeting`: `packets_per_s` RTP packets for `duration_ms`.
-    pub fn client(&self, name: &str, meeting: MeetingId, packets_per_s: u32, duration_ms: u64) -> ClientConfig {
+    pub fn client(
+        &self,
+        name: &str,
+        meeting: MeetingId,
+        packets_per_s: u32,
+        duration_ms: u64,
+    ) -> ClientConfig {
         ClientConfig {
             display_name: name.into(),
             cloud_host: ip(CLOUD_IP).to_string(),
@@ -256,13 +332,21 @@ impl SimDeployment {
             media_packets_per_s: packets_per_s,
             duration_ms,
             // Distinct names, distinct seeds (and so distinct SSRCs): FNV-1a of the name.
-            seed: Some(name.bytes().fold(0xcbf2_9ce4_8422_2325 ^ self.seed, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))),
+            seed: Some(
+                name.bytes()
+                    .fold(0xcbf2_9ce4_8422_2325 ^ self.seed, |h, b| {
+                        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+                    }),
+            ),
             ..Default::default()
         }
     }
 
     /// Runs every client on its own host, concurrently; returns their outcomes in order.
-    pub async fn run_clients(&self, configs: Vec<ClientConfig>) -> Vec<Result<ClientReport, ClientError>> {
+    pub async fn run_clients(
+        &self,
+        configs: Vec<ClientConfig>,
+    ) -> Vec<Result<ClientReport, ClientError>> {
         let handles: Vec<_> = configs.into_iter().map(|c| self.spawn_client(c)).collect();
         let mut out = Vec::new();
         for h in handles {
@@ -284,18 +368,30 @@ pub fn ip(octets: [u8; 4]) -> IpAddr {
 /// nobody outside it.
 pub fn assert_isolated_meetings(reports: &[ClientReport], min_packets: u64) {
     for r in reports {
-        let mut peers: Vec<u32> = reports.iter().filter(|o| o.meeting == r.meeting && o.ssrc != r.ssrc).map(|o| o.ssrc).collect();
+        let mut peers: Vec<u32> = reports
+            .iter()
+            .filter(|o| o.meeting == r.meeting && o.ssrc != r.ssrc)
+            .map(|o| o.ssrc)
+            .collect();
         peers.sort();
         let from: Vec<u32> = r.by_source.keys().copied().collect();
-        assert_eq!(from, peers, "{} must hear exactly the other participants of {}", r.display_name, r.meeting);
+        assert_eq!(
+            from, peers,
+            "{} must hear exactly the other participants of {}",
+            r.display_name, r.meeting
+        );
         for ssrc in peers {
             let got = r.by_source[&ssrc].received;
-            assert!(got >= min_packets, "{} received only {got} packets from ssrc {ssrc}", r.display_name);
+            assert!(
+                got >= min_packets,
+                "{} received only {got} packets from ssrc {ssrc}",
+                r.display_name
+            );
         }
     }
 }
 
-pub mod scenario;
-pub mod run;
-pub mod report;
 pub mod cli;
+pub mod report;
+pub mod run;
+pub mod scenario;

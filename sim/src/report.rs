@@ -45,9 +45,16 @@ fn percentile(sorted: &[u64], q: f64) -> Option<u64> {
 }
 
 /// Summarises one scenario's results; `reproduce(seed)` is the command that replays a seed.
-pub fn summarize(results: &[RunResult], reproduce: impl Fn(u64) -> String, log_path: impl Fn(u64) -> Option<String>) -> ScenarioSummary {
+pub fn summarize(
+    results: &[RunResult],
+    reproduce: impl Fn(u64) -> String,
+    log_path: impl Fn(u64) -> Option<String>,
+) -> ScenarioSummary {
     let mut s = ScenarioSummary {
-        scenario: results.first().map(|r| r.scenario.clone()).unwrap_or_default(),
+        scenario: results
+            .first()
+            .map(|r| r.scenario.clone())
+            .unwrap_or_default(),
         seeds: results.len(),
         passed: results.iter().filter(|r| r.passed()).count(),
         failed: Vec::new(),
@@ -82,7 +89,12 @@ pub fn summarize(results: &[RunResult], reproduce: impl Fn(u64) -> String, log_p
         s.rtp_lost += r.stats.rtp_lost;
         recovery.extend(&r.stats.recovery_ms);
         if !r.passed() {
-            s.failed.push(FailedSeed { seed: r.seed, violations: r.violations.clone(), reproduce: reproduce(r.seed), event_log: log_path(r.seed) });
+            s.failed.push(FailedSeed {
+                seed: r.seed,
+                violations: r.violations.clone(),
+                reproduce: reproduce(r.seed),
+                event_log: log_path(r.seed),
+            });
         }
     }
     recovery.sort_unstable();
@@ -97,7 +109,10 @@ fn counts(m: &BTreeMap<String, u64>) -> String {
     if m.is_empty() {
         return "none".into();
     }
-    m.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ")
+    m.iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn ms(v: Option<u64>) -> String {
@@ -114,8 +129,19 @@ pub fn markdown(summaries: &[ScenarioSummary], wall_clock: bool) -> String {
         "| scenario | seeds | passed | failed | simulated s | joins admitted | rejections | RTP received | RTP lost | recovery ms p50 / p99 / max |\n|---|---|---|---|---|---|---|---|---|---|\n"
     };
     for s in summaries {
-        let common_head = format!("| {} | {} | {} | {} | {:.1} ", s.scenario, s.seeds, s.passed, s.failed.len(), s.simulated_s);
-        let wall = if wall_clock { format!("| {:.2} | {:.0} ", s.wall_ms as f64 / 1000.0, s.speedup) } else { String::new() };
+        let common_head = format!(
+            "| {} | {} | {} | {} | {:.1} ",
+            s.scenario,
+            s.seeds,
+            s.passed,
+            s.failed.len(),
+            s.simulated_s
+        );
+        let wall = if wall_clock {
+            format!("| {:.2} | {:.0} ", s.wall_ms as f64 / 1000.0, s.speedup)
+        } else {
+            String::new()
+        };
         out += &format!(
             "{common_head}{wall}| {} / {} | {} | {} | {} | {} / {} / {} |\n",
             s.joins_admitted,

@@ -67,7 +67,8 @@ struct Participant {
 pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
     let plan = scenario.plan(seed);
     let wall = std::time::Instant::now();
-    let (violations, stats, events, simulated_s) = mc_rt::fault::runtime(seed).block_on(execute(plan.clone(), seed));
+    let (violations, stats, events, simulated_s) =
+        mc_rt::fault::runtime(seed).block_on(execute(plan.clone(), seed));
     RunResult {
         scenario: scenario.name.clone(),
         seed,
@@ -85,7 +86,11 @@ fn host_ip(host: &str) -> IpAddr {
     match host {
         "cloud" => ip(CLOUD_IP),
         "controller-1" => ip(CONTROLLER_IP),
-        vm => mmr_vm_ip(vm.trim_start_matches("mmr-").parse().expect("validated host name")),
+        vm => mmr_vm_ip(
+            vm.trim_start_matches("mmr-")
+                .parse()
+                .expect("validated host name"),
+        ),
     }
 }
 
@@ -126,7 +131,11 @@ async fn execute(plan: Scenario, seed: u64) -> (Vec<String>, RunStats, Vec<Strin
         .on_new_host("operator", move || async move {
             let mut ids = Vec::new();
             for i in 0..count {
-                ids.push(api.create_meeting(&format!("meeting {i}")).await.expect("meeting created"));
+                ids.push(
+                    api.create_meeting(&format!("meeting {i}"))
+                        .await
+                        .expect("meeting created"),
+                );
             }
             ids
         })
@@ -137,29 +146,53 @@ async fn execute(plan: Scenario, seed: u64) -> (Vec<String>, RunStats, Vec<Strin
     let mut participants = Vec::new();
     for wave in 0..w.waves {
         for (mi, _) in meetings.iter().enumerate() {
-            let size = w.participants_min + rng.below((w.participants_max - w.participants_min + 1) as u64) as u32;
+            let size = w.participants_min
+                + rng.below((w.participants_max - w.participants_min + 1) as u64) as u32;
             for p in 0..size {
                 let k = participants.len() as f64;
                 let arrival_s = k / w.arrivals_per_s;
-                let stay_s = w.stay_s_min + (w.stay_s_max - w.stay_s_min) * (rng.below(1001) as f64 / 1000.0);
+                let stay_s = w.stay_s_min
+                    + (w.stay_s_max - w.stay_s_min) * (rng.below(1001) as f64 / 1000.0);
                 let leave_s = (arrival_s + stay_s).min(plan.duration_s);
                 if arrival_s >= plan.duration_s {
                     break;
                 }
-                participants.push(Participant { name: format!("w{wave}-m{mi}-p{p}"), meeting: mi, arrival_s, leave_s, probe: Arc::default() });
+                participants.push(Participant {
+                    name: format!("w{wave}-m{mi}-p{p}"),
+                    meeting: mi,
+                    arrival_s,
+                    leave_s,
+                    probe: Arc::default(),
+                });
             }
         }
     }
     let participants = Arc::new(participants);
 
     // Arrivals.
-    let handles: Arc<Mutex<Vec<Option<mc_rt::sim::task::JoinHandle<Result<ClientReport, ClientError>>>>>> = Arc::default();
+    let handles: Arc<
+        Mutex<Vec<Option<mc_rt::sim::task::JoinHandle<Result<ClientReport, ClientError>>>>>,
+    > = Arc::default();
     let arrivals = {
-        let (d, participants, handles, meetings) = (d.clone(), participants.clone(), handles.clone(), meetings.clone());
+        let (d, participants, handles, meetings) = (
+            d.clone(),
+            participants.clone(),
+            handles.clone(),
+            meetings.clone(),
+        );
         mc_rt::spawn(async move {
             for p in participants.iter() {
-                mc_rt::sleep((start + Duration::from_secs_f64(p.arrival_s)).saturating_duration_since(mc_rt::Instant::now())).await;
-                let mut c = d.client(&p.name, meetings[p.meeting], w.media_pps, ((p.leave_s - p.arrival_s) * 1000.0) as u64);
+                mc_rt::sleep(
+                    (start + Duration::from_secs_f64(p.arrival_s))
+                        .saturating_duration_since(mc_rt::Instant::now()),
+                )
+                .await;
+                let mut c = d.client(
+                    &p.name,
+                    meetings[p.meeting],
+                    w.media_pps,
+                    ((p.leave_s - p.arrival_s) * 1000.0) as u64,
+                );
                 c.media_reprobe_ms = 10_000;
                 let h = d.spawn_client_observed(c, p.probe.clone());
                 handles.lock().unwrap().push(Some(h));
@@ -171,10 +204,19 @@ async fn execute(plan: Scenario, seed: u64) -> (Vec<String>, RunStats, Vec<Strin
     let faults_end_s = plan.faults_end_s();
     let blocks_left = Arc::new(Mutex::new(BTreeSet::<(String, Proto, Option<u16>)>::new()));
     let fault_driver = {
-        let (d, faults, harness, blocks_left) = (d.clone(), plan.faults.clone(), harness.clone(), blocks_left.clone());
+        let (d, faults, harness, blocks_left) = (
+            d.clone(),
+            plan.faults.clone(),
+            harness.clone(),
+            blocks_left.clone(),
+        );
         mc_rt::spawn(async move {
             for f in faults {
-                mc_rt::sleep((start + Duration::from_secs_f64(f.at_s)).saturating_duration_since(mc_rt::Instant::now())).await;
+                mc_rt::sleep(
+                    (start + Duration::from_secs_f64(f.at_s))
+                        .saturating_duration_since(mc_rt::Instant::now()),
+                )
+                .await;
                 harness.record(format_args!("fault: {}", f.action.describe()));
                 apply_fault(&d, &f.action, &blocks_left);
             }
@@ -195,7 +237,11 @@ async fn execute(plan: Scenario, seed: u64) -> (Vec<String>, RunStats, Vec<Strin
     // Nothing answers in plaintext on a TLS port: once early, once after the faults.
     for at_s in [1.0, faults_end_s + 1.0] {
         if at_s < plan.duration_s {
-            mc_rt::sleep((start + Duration::from_secs_f64(at_s)).saturating_duration_since(mc_rt::Instant::now())).await;
+            mc_rt::sleep(
+                (start + Duration::from_secs_f64(at_s))
+                    .saturating_duration_since(mc_rt::Instant::now()),
+            )
+            .await;
             probe_plaintext(&d, &violations, plan.topology.mmr_vms).await;
         }
     }
@@ -207,18 +253,29 @@ async fn execute(plan: Scenario, seed: u64) -> (Vec<String>, RunStats, Vec<Strin
         let from = start + Duration::from_secs_f64(faults_end_s);
         mc_rt::sleep(from.saturating_duration_since(mc_rt::Instant::now())).await;
         // In a meeting now (admitted, not gone) and staying past the bound.
-        let present = |p: &Participant| p.probe.joined.load(Relaxed) && p.arrival_s + 5.0 <= faults_end_s && p.leave_s >= faults_end_s + bound_s + 1.0;
+        let present = |p: &Participant| {
+            p.probe.joined.load(Relaxed)
+                && p.arrival_s + 5.0 <= faults_end_s
+                && p.leave_s >= faults_end_s + bound_s + 1.0
+        };
         let eligible: Vec<usize> = (0..participants.len())
             .filter(|&i| {
                 let p = &participants[i];
-                present(p) && participants.iter().any(|o| o.meeting == p.meeting && o.name != p.name && present(o))
+                present(p)
+                    && participants
+                        .iter()
+                        .any(|o| o.meeting == p.meeting && o.name != p.name && present(o))
             })
             .collect();
-        let base: Vec<u64> = eligible.iter().map(|&i| participants[i].probe.received.load(Relaxed)).collect();
+        let base: Vec<u64> = eligible
+            .iter()
+            .map(|&i| participants[i].probe.received.load(Relaxed))
+            .collect();
         let mut recovered: Vec<Option<u64>> = vec![None; eligible.len()];
         while from.elapsed().as_secs_f64() <= bound_s && recovered.iter().any(Option::is_none) {
             for (k, &i) in eligible.iter().enumerate() {
-                if recovered[k].is_none() && participants[i].probe.received.load(Relaxed) > base[k] {
+                if recovered[k].is_none() && participants[i].probe.received.load(Relaxed) > base[k]
+                {
                     recovered[k] = Some(from.elapsed().as_millis() as u64);
                 }
             }
@@ -229,7 +286,10 @@ async fn execute(plan: Scenario, seed: u64) -> (Vec<String>, RunStats, Vec<Strin
                 Some(ms) => recovery_ms.push(ms),
                 None => violations.add(
                     format!("liveness:{}", participants[i].name),
-                    format!("liveness: {} received no media within {bound_s} s after the last fault", participants[i].name),
+                    format!(
+                        "liveness: {} received no media within {bound_s} s after the last fault",
+                        participants[i].name
+                    ),
                 ),
             }
         }
@@ -238,23 +298,42 @@ async fn execute(plan: Scenario, seed: u64) -> (Vec<String>, RunStats, Vec<Strin
     // The end: everyone leaves; then the end-of-run checks.
     let _ = arrivals.await;
     let _ = fault_driver.await;
-    let taken: Vec<_> = handles.lock().unwrap().iter_mut().map(|h| h.take().expect("each handle once")).collect();
+    let taken: Vec<_> = handles
+        .lock()
+        .unwrap()
+        .iter_mut()
+        .map(|h| h.take().expect("each handle once"))
+        .collect();
     let mut outcomes = Vec::new();
     for h in taken {
         outcomes.push(h.await.expect("client task completes"));
     }
     checker.abort();
     check_safety(&d, &violations, start.elapsed().as_secs_f64());
-    let stats = check_outcomes(&plan, &participants, &outcomes, &d, &violations, recovery_ms);
+    let stats = check_outcomes(
+        &plan,
+        &participants,
+        &outcomes,
+        &d,
+        &violations,
+        recovery_ms,
+    );
     let tail_s = plan.duration_s - faults_end_s;
-    if plan.expect.links_on_dedicated_ports && blocks_left.lock().unwrap().is_empty() && tail_s >= 40.0 {
+    if plan.expect.links_on_dedicated_ports
+        && blocks_left.lock().unwrap().is_empty()
+        && tail_s >= 40.0
+    {
         check_links(&d, &violations);
     }
     let simulated_s = sim_start.elapsed().as_secs_f64();
     (violations.list(), stats, d.events(), simulated_s)
 }
 
-fn apply_fault(d: &SimDeployment, action: &FaultAction, blocks_left: &Mutex<BTreeSet<(String, Proto, Option<u16>)>>) {
+fn apply_fault(
+    d: &SimDeployment,
+    action: &FaultAction,
+    blocks_left: &Mutex<BTreeSet<(String, Proto, Option<u16>)>>,
+) {
     let node = |h: &str| *d.nodes.lock().unwrap().get(h).expect("validated host");
     let handle = Handle::current();
     let net = NetSim::current();
@@ -288,20 +367,39 @@ fn apply_fault(d: &SimDeployment, action: &FaultAction, blocks_left: &Mutex<BTre
                 }
             }
         }
-        FaultAction::Block { host, proto: p, port, reject } => {
-            let act = if *reject { Action::Reject } else { Action::Drop };
+        FaultAction::Block {
+            host,
+            proto: p,
+            port,
+            reject,
+        } => {
+            let act = if *reject {
+                Action::Reject
+            } else {
+                Action::Drop
+            };
             match port {
                 Some(port) => fault::block(host_ip(host), proto(*p), *port, act),
                 None => fault::block_protocol(host_ip(host), proto(*p), act),
             }
-            blocks_left.lock().unwrap().insert((host.clone(), *p, *port));
+            blocks_left
+                .lock()
+                .unwrap()
+                .insert((host.clone(), *p, *port));
         }
-        FaultAction::Unblock { host, proto: p, port } => {
+        FaultAction::Unblock {
+            host,
+            proto: p,
+            port,
+        } => {
             match port {
                 Some(port) => fault::unblock(host_ip(host), proto(*p), *port),
                 None => fault::unblock_protocol(host_ip(host), proto(*p)),
             }
-            blocks_left.lock().unwrap().remove(&(host.clone(), *p, *port));
+            blocks_left
+                .lock()
+                .unwrap()
+                .remove(&(host.clone(), *p, *port));
         }
         FaultAction::UnblockAll => {
             fault::unblock_all();
@@ -309,7 +407,10 @@ fn apply_fault(d: &SimDeployment, action: &FaultAction, blocks_left: &Mutex<BTre
         }
         FaultAction::Loss { rate } => fault::set_udp_loss(*rate),
         FaultAction::Latency { min_ms, max_ms } => {
-            let (lo, hi) = (Duration::from_millis(*min_ms), Duration::from_millis((*max_ms).max(*min_ms + 1)));
+            let (lo, hi) = (
+                Duration::from_millis(*min_ms),
+                Duration::from_millis((*max_ms).max(*min_ms + 1)),
+            );
             net.update_config(|c| c.send_latency = lo..hi);
         }
         FaultAction::CloudUnreachable => net.clog_node(node("cloud")),
@@ -319,7 +420,9 @@ fn apply_fault(d: &SimDeployment, action: &FaultAction, blocks_left: &Mutex<BTre
 
 /// Limits hold and every meeting lives on exactly one MMR.
 fn check_safety(d: &SimDeployment, v: &Violations, at_s: f64) {
-    let Some(ctl) = d.controller.lock().unwrap().clone() else { return };
+    let Some(ctl) = d.controller.lock().unwrap().clone() else {
+        return;
+    };
     let zone = ctl.zone();
     let max_meetings = ctl.max_meetings();
     if zone.meetings.len() as u32 > max_meetings {
@@ -333,7 +436,10 @@ fn check_safety(d: &SimDeployment, v: &Violations, at_s: f64) {
     // Where the MMRs themselves hold grants: each meeting on one MMR only.
     let mut holders: BTreeMap<MeetingId, Vec<String>> = BTreeMap::new();
     for m in ctl.mmr.meetings() {
-        holders.entry(m).or_default().push("controller-1-mmr".into());
+        holders
+            .entry(m)
+            .or_default()
+            .push("controller-1-mmr".into());
     }
     for (name, (capacity, slot)) in d.vms.lock().unwrap().iter() {
         if let Some(vm) = slot.lock().unwrap().as_ref() {
@@ -348,8 +454,21 @@ fn check_safety(d: &SimDeployment, v: &Violations, at_s: f64) {
     }
     for (m, on) in holders {
         // A dead MMR VM keeps its (unreachable) table until it restarts; count live ones.
-        if on.len() > 1 && zone.mmrs.iter().filter(|(id, (_, _, healthy))| *healthy && on.contains(&id.0)).count() > 1 {
-            v.add(format!("hosted-twice:{m}"), format!("safety at {at_s:.1} s: meeting {m} is hosted on {} at once", on.join(" and ")));
+        if on.len() > 1
+            && zone
+                .mmrs
+                .iter()
+                .filter(|(id, (_, _, healthy))| *healthy && on.contains(&id.0))
+                .count()
+                > 1
+        {
+            v.add(
+                format!("hosted-twice:{m}"),
+                format!(
+                    "safety at {at_s:.1} s: meeting {m} is hosted on {} at once",
+                    on.join(" and ")
+                ),
+            );
         }
     }
 }
@@ -368,15 +487,24 @@ async fn probe_plaintext(d: &SimDeployment, v: &Violations, mmr_vms: u32) {
         .on_new_host("plaintext-prober", move || async move {
             let mut answered = Vec::new();
             for addr in targets {
-                let Ok(mut s) = mc_rt::net::connect_tcp(addr, Duration::from_secs(1)).await else { continue };
-                if s.write_all(b"GET / HTTP/1.1\r\nHost: probe\r\n\r\n").await.is_err() || s.flush().await.is_err() {
+                let Ok(mut s) = mc_rt::net::connect_tcp(addr, Duration::from_secs(1)).await else {
+                    continue;
+                };
+                if s.write_all(b"GET / HTTP/1.1\r\nHost: probe\r\n\r\n")
+                    .await
+                    .is_err()
+                    || s.flush().await.is_err()
+                {
                     continue;
                 }
                 let mut buf = [0u8; 8];
                 if let Ok(Ok(n)) = mc_rt::timeout(Duration::from_secs(1), s.read(&mut buf)).await {
                     // A TLS server answers plaintext with an alert record (0x15) or closes.
                     if n > 0 && buf[0] != 0x15 {
-                        answered.push(format!("{addr} answered plaintext with {:?}", String::from_utf8_lossy(&buf[..n])));
+                        answered.push(format!(
+                            "{addr} answered plaintext with {:?}",
+                            String::from_utf8_lossy(&buf[..n])
+                        ));
                     }
                 }
             }
@@ -396,7 +524,11 @@ fn check_outcomes(
     v: &Violations,
     recovery_ms: Vec<u64>,
 ) -> RunStats {
-    let mut stats = RunStats { joins_attempted: outcomes.len() as u64, recovery_ms, ..Default::default() };
+    let mut stats = RunStats {
+        joins_attempted: outcomes.len() as u64,
+        recovery_ms,
+        ..Default::default()
+    };
     let mut ssrc_meeting: BTreeMap<u32, MeetingId> = BTreeMap::new();
     for r in outcomes.iter().flatten() {
         ssrc_meeting.insert(r.ssrc, r.meeting);
@@ -417,8 +549,16 @@ fn check_outcomes(
             }
             Err(e) => match e.rejection() {
                 Some(reason) => {
-                    *stats.rejections.entry(reason.as_str().to_string()).or_default() += 1;
-                    if !plan.expect.allowed_rejections.iter().any(|a| a == reason.as_str()) {
+                    *stats
+                        .rejections
+                        .entry(reason.as_str().to_string())
+                        .or_default() += 1;
+                    if !plan
+                        .expect
+                        .allowed_rejections
+                        .iter()
+                        .any(|a| a == reason.as_str())
+                    {
                         v.add(format!("rejection:{reason}"), format!("{} was refused with {reason}, which this scenario does not allow: {e}", p.name));
                     }
                 }
@@ -436,20 +576,42 @@ fn check_outcomes(
     }
     let admitted_pct = 100.0 * stats.joins_admitted as f64 / stats.joins_attempted.max(1) as f64;
     if admitted_pct + 1e-9 < plan.expect.min_admitted_pct {
-        v.add("admitted", format!("{admitted_pct:.1}% of joins admitted, below the expected {}% (failures: {:?})", plan.expect.min_admitted_pct, stats.failures));
+        v.add(
+            "admitted",
+            format!(
+                "{admitted_pct:.1}% of joins admitted, below the expected {}% (failures: {:?})",
+                plan.expect.min_admitted_pct, stats.failures
+            ),
+        );
     }
-    let loss_pct = 100.0 * stats.rtp_lost as f64 / (stats.rtp_received + stats.rtp_lost).max(1) as f64;
+    let loss_pct =
+        100.0 * stats.rtp_lost as f64 / (stats.rtp_received + stats.rtp_lost).max(1) as f64;
     if loss_pct > plan.expect.max_loss_pct {
-        v.add("loss", format!("RTP loss {loss_pct:.2}% above the expected {}%", plan.expect.max_loss_pct));
+        v.add(
+            "loss",
+            format!(
+                "RTP loss {loss_pct:.2}% above the expected {}%",
+                plan.expect.max_loss_pct
+            ),
+        );
     }
     // Nobody admitted without a ticket the cloud issued for that meeting.
     let events = d.events();
-    let issued: BTreeSet<String> = events.iter().filter_map(|e| e.split_once("ticket issued for ").map(|(_, r)| r.replace(" in ", " to "))).collect();
+    let issued: BTreeSet<String> = events
+        .iter()
+        .filter_map(|e| {
+            e.split_once("ticket issued for ")
+                .map(|(_, r)| r.replace(" in ", " to "))
+        })
+        .collect();
     for e in &events {
         if let Some((_, rest)) = e.split_once(" admitted ") {
             let who = rest.split(" on ").next().unwrap_or_default();
             if !issued.contains(who) {
-                v.add(format!("ticketless:{who}"), format!("safety: admitted {who} without a ticket the cloud issued"));
+                v.add(
+                    format!("ticketless:{who}"),
+                    format!("safety: admitted {who} without a ticket the cloud issued"),
+                );
             }
         }
     }
@@ -459,11 +621,20 @@ fn check_outcomes(
 fn check_links(d: &SimDeployment, v: &Violations) {
     let mut links: Vec<(String, String, String)> = Vec::new();
     if let Some(ctl) = d.controller.lock().unwrap().as_ref() {
-        links.extend(ctl.links().into_iter().map(|(l, s)| ("controller-1".to_string(), l, s.path)));
+        links.extend(
+            ctl.links()
+                .into_iter()
+                .map(|(l, s)| ("controller-1".to_string(), l, s.path)),
+        );
     }
     for (name, (_, slot)) in d.vms.lock().unwrap().iter() {
         if let Some(vm) = slot.lock().unwrap().as_ref() {
-            links.extend(vm.links.snapshot().into_iter().map(|(l, s)| (name.clone(), l, s.path)));
+            links.extend(
+                vm.links
+                    .snapshot()
+                    .into_iter()
+                    .map(|(l, s)| (name.clone(), l, s.path)),
+            );
         }
     }
     for (host, link, path) in links {

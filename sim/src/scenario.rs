@@ -42,7 +42,12 @@ pub struct Topology {
 
 impl Default for Topology {
     fn default() -> Self {
-        Topology { mmr_vms: 0, mmr_capacity: 200, mmr_vm_capacity: 200, max_meetings: 100 }
+        Topology {
+            mmr_vms: 0,
+            mmr_capacity: 200,
+            mmr_vm_capacity: 200,
+            max_meetings: 100,
+        }
     }
 }
 
@@ -86,27 +91,59 @@ pub struct Fault {
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum FaultAction {
     /// Kill a host's processes; `restart` starts them again (fresh state, same configuration).
-    Kill { host: String },
-    Restart { host: String },
+    Kill {
+        host: String,
+    },
+    Restart {
+        host: String,
+    },
     /// Freeze a host (its tasks stop running) and let it go on.
-    Pause { host: String },
-    Resume { host: String },
+    Pause {
+        host: String,
+    },
+    Resume {
+        host: String,
+    },
     /// Cut every link between two groups of hosts; `one_way` cuts only `a` → `b`.
-    Partition { a: Vec<String>, b: Vec<String>, #[serde(default)] one_way: bool },
+    Partition {
+        a: Vec<String>,
+        b: Vec<String>,
+        #[serde(default)]
+        one_way: bool,
+    },
     /// Clog one host entirely (nothing in or out), or unclog it.
-    Clog { host: String },
-    Unclog { host: String },
+    Clog {
+        host: String,
+    },
+    Unclog {
+        host: String,
+    },
     /// Undo every partition and clog.
     Heal,
     /// Block a protocol on a host: one port, or all of them when `port` is absent. `reject`
     /// refuses TCP connections at once instead of letting them time out.
-    Block { host: String, proto: Proto, port: Option<u16>, #[serde(default)] reject: bool },
-    Unblock { host: String, proto: Proto, port: Option<u16> },
+    Block {
+        host: String,
+        proto: Proto,
+        port: Option<u16>,
+        #[serde(default)]
+        reject: bool,
+    },
+    Unblock {
+        host: String,
+        proto: Proto,
+        port: Option<u16>,
+    },
     UnblockAll,
     /// Lose this fraction of every UDP datagram (0 to 1).
-    Loss { rate: f64 },
+    Loss {
+        rate: f64,
+    },
     /// Every message takes between these many milliseconds.
-    Latency { min_ms: u64, max_ms: u64 },
+    Latency {
+        min_ms: u64,
+        max_ms: u64,
+    },
     /// The public cloud is unreachable from everywhere, or back.
     CloudUnreachable,
     CloudReachable,
@@ -137,7 +174,13 @@ pub struct Expect {
 
 impl Default for Expect {
     fn default() -> Self {
-        Expect { recovery_s: 10.0, allowed_rejections: Vec::new(), min_admitted_pct: 100.0, max_loss_pct: 100.0, links_on_dedicated_ports: true }
+        Expect {
+            recovery_s: 10.0,
+            allowed_rejections: Vec::new(),
+            min_admitted_pct: 100.0,
+            max_loss_pct: 100.0,
+            links_on_dedicated_ports: true,
+        }
     }
 }
 
@@ -183,9 +226,12 @@ impl std::error::Error for ScenarioError {}
 
 impl Scenario {
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError(format!("{}: {e}", path.display())))?;
-        let s: Scenario = toml::from_str(&text).map_err(|e| ScenarioError(format!("{}: {e}", path.display())))?;
-        s.validate().map_err(|e| ScenarioError(format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ScenarioError(format!("{}: {e}", path.display())))?;
+        let s: Scenario =
+            toml::from_str(&text).map_err(|e| ScenarioError(format!("{}: {e}", path.display())))?;
+        s.validate()
+            .map_err(|e| ScenarioError(format!("{}: {e}", path.display())))?;
         Ok(s)
     }
 
@@ -197,8 +243,16 @@ impl Scenario {
 
     pub fn validate(&self) -> Result<(), ScenarioError> {
         let bad = |m: String| Err(ScenarioError(m));
-        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return bad(format!("name {:?}: letters, digits, '-' and '_' only", self.name));
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return bad(format!(
+                "name {:?}: letters, digits, '-' and '_' only",
+                self.name
+            ));
         }
         if !(self.duration_s > 0.0 && self.duration_s <= 24.0 * 3600.0) {
             return bad("duration_s must be above 0 and at most a day".into());
@@ -207,22 +261,41 @@ impl Scenario {
         if w.meetings == 0 || w.participants_min == 0 || w.participants_min > w.participants_max {
             return bad("workload: meetings and participants_min must be at least 1, and participants_min ≤ participants_max".into());
         }
-        if w.arrivals_per_s <= 0.0 || w.stay_s_min <= 0.0 || w.stay_s_min > w.stay_s_max || w.media_pps == 0 || w.media_pps > 200 || w.waves == 0 {
+        if w.arrivals_per_s <= 0.0
+            || w.stay_s_min <= 0.0
+            || w.stay_s_min > w.stay_s_max
+            || w.media_pps == 0
+            || w.media_pps > 200
+            || w.waves == 0
+        {
             return bad("workload: arrivals_per_s > 0, 0 < stay_s_min ≤ stay_s_max, media_pps 1..=200 and waves ≥ 1".into());
         }
         let t = &self.topology;
         if t.mmr_vms > 8 || t.mmr_capacity == 0 || t.mmr_vm_capacity == 0 || t.max_meetings == 0 {
-            return bad("topology: at most 8 MMR VMs; capacities and max_meetings at least 1".into());
+            return bad(
+                "topology: at most 8 MMR VMs; capacities and max_meetings at least 1".into(),
+            );
         }
-        let max_vms = self.swarm.as_ref().and_then(|s| s.mmr_vms).map_or(t.mmr_vms, |r| r[1]);
+        let max_vms = self
+            .swarm
+            .as_ref()
+            .and_then(|s| s.mmr_vms)
+            .map_or(t.mmr_vms, |r| r[1]);
         let hosts = self.hosts(max_vms);
         for f in &self.faults {
             if !(f.at_s >= 0.0 && f.at_s <= self.duration_s) {
-                return bad(format!("fault at {} s is outside the run (0 to {} s)", f.at_s, self.duration_s));
+                return bad(format!(
+                    "fault at {} s is outside the run (0 to {} s)",
+                    f.at_s, self.duration_s
+                ));
             }
             for h in f.action.hosts() {
                 if !hosts.contains(h) {
-                    return bad(format!("fault at {} s names host {h:?}; hosts are {}", f.at_s, hosts.join(", ")));
+                    return bad(format!(
+                        "fault at {} s names host {h:?}; hosts are {}",
+                        f.at_s,
+                        hosts.join(", ")
+                    ));
                 }
             }
             if let FaultAction::Loss { rate } = f.action {
@@ -242,9 +315,22 @@ impl Scenario {
             }
         }
         for r in &self.expect.allowed_rejections {
-            const KNOWN: &[&str] = &["ticket_invalid", "ticket_expired", "ticket_replayed", "meeting_full", "zone_full", "controller_meeting_limit", "no_mmr_available", "protocol_violation", "not_ready"];
+            const KNOWN: &[&str] = &[
+                "ticket_invalid",
+                "ticket_expired",
+                "ticket_replayed",
+                "meeting_full",
+                "zone_full",
+                "controller_meeting_limit",
+                "no_mmr_available",
+                "protocol_violation",
+                "not_ready",
+            ];
             if !KNOWN.contains(&r.as_str()) {
-                return bad(format!("expect.allowed_rejections: unknown reason {r:?}; known: {}", KNOWN.join(", ")));
+                return bad(format!(
+                    "expect.allowed_rejections: unknown reason {r:?}; known: {}",
+                    KNOWN.join(", ")
+                ));
             }
         }
         Ok(())
@@ -265,30 +351,78 @@ impl Scenario {
         if let Some([a, b]) = s.arrivals_per_s {
             p.workload.arrivals_per_s = a + (b - a) * (rng.below(1001) as f64 / 1000.0);
         }
-        let [w0, w1] = s.fault_window_s.unwrap_or([p.duration_s * 0.2, p.duration_s * 0.6]);
+        let [w0, w1] = s
+            .fault_window_s
+            .unwrap_or([p.duration_s * 0.2, p.duration_s * 0.6]);
         for _ in 0..s.faults {
             let kind = s.fault_kinds[rng.below(s.fault_kinds.len() as u64) as usize];
             let start = w0 + (w1 - w0) * (rng.below(1000) as f64 / 1000.0) * 0.7;
             let end = (start + (w1 - start) * (0.3 + rng.below(700) as f64 / 1000.0)).min(w1);
-            let vm = if p.topology.mmr_vms > 0 { Some(format!("mmr-{}", 1 + rng.below(p.topology.mmr_vms as u64))) } else { None };
+            let vm = if p.topology.mmr_vms > 0 {
+                Some(format!("mmr-{}", 1 + rng.below(p.topology.mmr_vms as u64)))
+            } else {
+                None
+            };
             let (on, off) = match (kind, vm) {
                 (SwarmFault::BlockUdp, _) => (
-                    FaultAction::Block { host: "controller-1".into(), proto: Proto::Udp, port: None, reject: false },
-                    FaultAction::Unblock { host: "controller-1".into(), proto: Proto::Udp, port: None },
+                    FaultAction::Block {
+                        host: "controller-1".into(),
+                        proto: Proto::Udp,
+                        port: None,
+                        reject: false,
+                    },
+                    FaultAction::Unblock {
+                        host: "controller-1".into(),
+                        proto: Proto::Udp,
+                        port: None,
+                    },
                 ),
                 (SwarmFault::BlockDedicatedPorts, _) => (
-                    FaultAction::Block { host: "cloud".into(), proto: Proto::Tcp, port: Some(mc_wire::ports::STATUS_SYNC), reject: rng.below(2) == 0 },
+                    FaultAction::Block {
+                        host: "cloud".into(),
+                        proto: Proto::Tcp,
+                        port: Some(mc_wire::ports::STATUS_SYNC),
+                        reject: rng.below(2) == 0,
+                    },
                     FaultAction::UnblockAll,
                 ),
-                (SwarmFault::KillMmrVm, Some(vm)) => (FaultAction::Kill { host: vm.clone() }, FaultAction::Restart { host: vm }),
-                (SwarmFault::PauseMmrVm, Some(vm)) => (FaultAction::Pause { host: vm.clone() }, FaultAction::Resume { host: vm }),
+                (SwarmFault::KillMmrVm, Some(vm)) => (
+                    FaultAction::Kill { host: vm.clone() },
+                    FaultAction::Restart { host: vm },
+                ),
+                (SwarmFault::PauseMmrVm, Some(vm)) => (
+                    FaultAction::Pause { host: vm.clone() },
+                    FaultAction::Resume { host: vm },
+                ),
                 (SwarmFault::KillMmrVm | SwarmFault::PauseMmrVm, None) => continue,
-                (SwarmFault::CloudUnreachable, _) => (FaultAction::CloudUnreachable, FaultAction::CloudReachable),
-                (SwarmFault::Loss, _) => (FaultAction::Loss { rate: 0.01 + rng.below(10) as f64 / 100.0 }, FaultAction::Loss { rate: 0.0 }),
-                (SwarmFault::Latency, _) => (FaultAction::Latency { min_ms: 1, max_ms: 20 + rng.below(200) }, FaultAction::Latency { min_ms: 1, max_ms: 10 }),
+                (SwarmFault::CloudUnreachable, _) => {
+                    (FaultAction::CloudUnreachable, FaultAction::CloudReachable)
+                }
+                (SwarmFault::Loss, _) => (
+                    FaultAction::Loss {
+                        rate: 0.01 + rng.below(10) as f64 / 100.0,
+                    },
+                    FaultAction::Loss { rate: 0.0 },
+                ),
+                (SwarmFault::Latency, _) => (
+                    FaultAction::Latency {
+                        min_ms: 1,
+                        max_ms: 20 + rng.below(200),
+                    },
+                    FaultAction::Latency {
+                        min_ms: 1,
+                        max_ms: 10,
+                    },
+                ),
             };
-            p.faults.push(Fault { at_s: round(start), action: on });
-            p.faults.push(Fault { at_s: round(end), action: off });
+            p.faults.push(Fault {
+                at_s: round(start),
+                action: on,
+            });
+            p.faults.push(Fault {
+                at_s: round(end),
+                action: off,
+            });
         }
         p.faults.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
         p.swarm = None;
@@ -349,10 +483,22 @@ impl FaultAction {
 
     pub fn describe(&self) -> String {
         match self {
-            FaultAction::Block { host, proto, port, reject } => {
-                format!("block {proto:?} {} on {host} ({})", port.map_or("all ports".into(), |p| format!("port {p}")), if *reject { "reject" } else { "drop" })
+            FaultAction::Block {
+                host,
+                proto,
+                port,
+                reject,
+            } => {
+                format!(
+                    "block {proto:?} {} on {host} ({})",
+                    port.map_or("all ports".into(), |p| format!("port {p}")),
+                    if *reject { "reject" } else { "drop" }
+                )
             }
-            FaultAction::Unblock { host, proto, port } => format!("unblock {proto:?} {} on {host}", port.map_or("all ports".into(), |p| format!("port {p}"))),
+            FaultAction::Unblock { host, proto, port } => format!(
+                "unblock {proto:?} {} on {host}",
+                port.map_or("all ports".into(), |p| format!("port {p}"))
+            ),
             other => serde_json::to_string(other).unwrap_or_default(),
         }
     }

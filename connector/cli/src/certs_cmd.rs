@@ -38,7 +38,10 @@ pub fn mmr_vm_ip(i: u32) -> String {
 pub fn default_hosts() -> Vec<(String, Vec<String>)> {
     let mut hosts = vec![
         ("cloud".into(), vec!["localhost".into(), "127.0.0.1".into()]),
-        ("controller-1".into(), vec!["localhost".into(), "127.0.0.2".into()]),
+        (
+            "controller-1".into(),
+            vec!["localhost".into(), "127.0.0.2".into()],
+        ),
     ];
     for i in 1..=MAX_LOCAL_MMR_VMS {
         hosts.push((format!("mmr-{i}"), vec!["localhost".into(), mmr_vm_ip(i)]));
@@ -50,34 +53,70 @@ pub fn parse_host(spec: &str) -> anyhow::Result<(String, Vec<String>)> {
     let (name, sans) = spec
         .split_once('=')
         .ok_or_else(|| crate::UsageError(format!("--host {spec:?}: expected NAME=SAN[,SAN...]")))?;
-    let sans: Vec<String> = sans.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+    let sans: Vec<String> = sans
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
     if name.is_empty() || sans.is_empty() {
-        return Err(crate::UsageError(format!("--host {spec:?}: needs a name and at least one DNS name or IP address")).into());
+        return Err(crate::UsageError(format!(
+            "--host {spec:?}: needs a name and at least one DNS name or IP address"
+        ))
+        .into());
     }
     Ok((name.to_string(), sans))
 }
 
 pub fn run(cmd: CertsCommand) -> anyhow::Result<()> {
-    let CertsCommand::Init { dir, hosts, days, deployment } = cmd;
-    let hosts = if hosts.is_empty() { default_hosts() } else { hosts.iter().map(|h| parse_host(h)).collect::<anyhow::Result<_>>()? };
+    let CertsCommand::Init {
+        dir,
+        hosts,
+        days,
+        deployment,
+    } = cmd;
+    let hosts = if hosts.is_empty() {
+        default_hosts()
+    } else {
+        hosts
+            .iter()
+            .map(|h| parse_host(h))
+            .collect::<anyhow::Result<_>>()?
+    };
     if days == 0 {
         return Err(crate::UsageError("--days must be at least 1".into()).into());
     }
     write_identities(&dir, &deployment, &hosts, days)?;
-    println!("wrote a deployment CA and {} host certificates to {} (valid {days} days)", hosts.len(), dir.display());
+    println!(
+        "wrote a deployment CA and {} host certificates to {} (valid {days} days)",
+        hosts.len(),
+        dir.display()
+    );
     for (name, sans) in &hosts {
         println!("  {name}: {}", sans.join(", "));
     }
     Ok(())
 }
 
-pub fn write_identities(dir: &std::path::Path, deployment: &str, hosts: &[(String, Vec<String>)], days: u32) -> anyhow::Result<()> {
+pub fn write_identities(
+    dir: &std::path::Path,
+    deployment: &str,
+    hosts: &[(String, Vec<String>)],
+    days: u32,
+) -> anyhow::Result<()> {
     if dir.join("ca.pem").exists() {
-        return Err(crate::UsageError(format!("{} already holds a deployment CA; remove it or choose another directory", dir.display())).into());
+        return Err(crate::UsageError(format!(
+            "{} already holds a deployment CA; remove it or choose another directory",
+            dir.display()
+        ))
+        .into());
     }
-    let refs: Vec<(&str, Vec<String>)> = hosts.iter().map(|(n, s)| (n.as_str(), s.clone())).collect();
+    let refs: Vec<(&str, Vec<String>)> =
+        hosts.iter().map(|(n, s)| (n.as_str(), s.clone())).collect();
     let now_unix_s = (mc_rt::unix_now_ms() / 1000) as i64;
-    let ids = mc_node::identities::generate(deployment, &refs, mc_rt::fresh_seed(), now_unix_s, days).context("generating certificates")?;
+    let ids =
+        mc_node::identities::generate(deployment, &refs, mc_rt::fresh_seed(), now_unix_s, days)
+            .context("generating certificates")?;
     ids.write(dir).context("writing certificates")?;
     Ok(())
 }

@@ -67,7 +67,13 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
         }
     };
     // `up` and `load` print their own summaries; the per-event log is there with RUST_LOG=info.
-    init_tracing(if matches!(cli.command, Command::Up(_) | Command::Load(_)) { "warn" } else { "info" });
+    init_tracing(
+        if matches!(cli.command, Command::Up(_) | Command::Load(_)) {
+            "warn"
+        } else {
+            "info"
+        },
+    );
     let result = match cli.command {
         Command::Up(args) => mc_rt::block_on(up::run(args)),
         Command::Certs { command } => certs_cmd::run(command),
@@ -83,7 +89,9 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("error: {e:#}");
-            if e.chain().any(|c| c.is::<mc_node::config::ConfigError>() || c.is::<UsageError>()) {
+            if e.chain()
+                .any(|c| c.is::<mc_node::config::ConfigError>() || c.is::<UsageError>())
+            {
                 2
             } else {
                 1
@@ -105,14 +113,21 @@ impl std::fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 fn init_tracing(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }
 
 /// Reads a TOML config file into a role's configuration type.
 pub(crate) fn load_toml<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    toml::from_str(&text).map_err(|e| anyhow::Error::new(UsageError(format!("{}: {e}", path.display()))))
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text)
+        .map_err(|e| anyhow::Error::new(UsageError(format!("{}: {e}", path.display()))))
 }
 
 pub(crate) fn default_state_dir() -> PathBuf {

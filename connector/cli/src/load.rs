@@ -80,10 +80,22 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         }
         let mut err = std::io::stderr().lock();
         // On a terminal the line overwrites itself; in a log each second gets its own line.
-        let _ = if on_terminal { write!(err, "\r{}\x1b[K", progress_line(p)) } else { writeln!(err, "{}", progress_line(p)) };
+        let _ = if on_terminal {
+            write!(err, "\r{}\x1b[K", progress_line(p))
+        } else {
+            writeln!(err, "{}", progress_line(p))
+        };
         let _ = err.flush();
     };
-    let result = load::run(spec, base, ca, EventLog::tracing_only("load"), stop, progress).await;
+    let result = load::run(
+        spec,
+        base,
+        ca,
+        EventLog::tracing_only("load"),
+        stop,
+        progress,
+    )
+    .await;
     if show_progress && on_terminal {
         eprintln!();
     }
@@ -121,7 +133,10 @@ fn progress_line(p: &LoadProgress) -> String {
         p.left
     );
     if p.packets_sent > 0 || p.packets_received > 0 {
-        line += &format!("  RTP sent {} received {}", p.packets_sent, p.packets_received);
+        line += &format!(
+            "  RTP sent {} received {}",
+            p.packets_sent, p.packets_received
+        );
     }
     line
 }
@@ -130,7 +145,10 @@ fn counts<K: std::fmt::Display>(m: &std::collections::BTreeMap<K, u64>) -> Strin
     if m.is_empty() {
         return "none".into();
     }
-    m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+    m.iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The human-readable report: a few summary lines, then per meeting, then per stream.
@@ -139,13 +157,35 @@ fn render(r: &LoadReport) -> String {
     let mut o = String::new();
     let j = &r.joins;
     let _ = writeln!(o, "\n{}", describe(&r.spec));
-    let meetings = r.meetings.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(", ");
-    let _ = writeln!(o, "ran {:.2} s on meetings {meetings}{}", r.wall_ms as f64 / 1000.0, if r.stopped_early { " (stopped early)" } else { "" });
+    let meetings = r
+        .meetings
+        .iter()
+        .map(|m| m.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let _ = writeln!(
+        o,
+        "ran {:.2} s on meetings {meetings}{}",
+        r.wall_ms as f64 / 1000.0,
+        if r.stopped_early {
+            " (stopped early)"
+        } else {
+            ""
+        }
+    );
     let _ = writeln!(o);
-    let _ = writeln!(o, "joins          planned {}  attempted {}  admitted {}  rejected {}  failed {}", j.planned, j.attempted, j.admitted, j.rejected, j.failed);
+    let _ = writeln!(
+        o,
+        "joins          planned {}  attempted {}  admitted {}  rejected {}  failed {}",
+        j.planned, j.attempted, j.admitted, j.rejected, j.failed
+    );
     match &r.join_latency_ms {
         Some(l) => {
-            let _ = writeln!(o, "join latency   p50 {} ms  p90 {} ms  p99 {} ms  max {} ms  (min {} ms, {} joins)", l.p50, l.p90, l.p99, l.max, l.min, l.count);
+            let _ = writeln!(
+                o,
+                "join latency   p50 {} ms  p90 {} ms  p99 {} ms  max {} ms  (min {} ms, {} joins)",
+                l.p50, l.p90, l.p99, l.max, l.min, l.count
+            );
         }
         None => {
             let _ = writeln!(o, "join latency   no participant was admitted");
@@ -157,10 +197,26 @@ fn render(r: &LoadReport) -> String {
         let _ = writeln!(o, "  {what}: {example}");
     }
     let _ = writeln!(o, "media paths    {}", counts(&r.media_paths));
-    let _ = writeln!(o, "signalling     {}", if r.signalling_ports.is_empty() { "none".into() } else { r.signalling_ports.iter().map(|(p, n)| format!("port {p}: {n}")).collect::<Vec<_>>().join(", ") });
+    let _ = writeln!(
+        o,
+        "signalling     {}",
+        if r.signalling_ports.is_empty() {
+            "none".into()
+        } else {
+            r.signalling_ports
+                .iter()
+                .map(|(p, n)| format!("port {p}: {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
     let _ = writeln!(o, "controllers    {}", counts(&r.controllers));
     if r.ended_early > 0 || r.rejoins > 0 {
-        let _ = writeln!(o, "sessions       {} ended early, {} automatic rejoins", r.ended_early, r.rejoins);
+        let _ = writeln!(
+            o,
+            "sessions       {} ended early, {} automatic rejoins",
+            r.ended_early, r.rejoins
+        );
     }
     let m = &r.media;
     let _ = writeln!(
@@ -169,24 +225,52 @@ fn render(r: &LoadReport) -> String {
         m.sent, m.received, m.lost, m.loss_percent, m.silent_streams, m.foreign_packets, m.malformed
     );
 
-    let _ = writeln!(o, "\n{:<10} {:>9} {:>9} {:>9} {:>7}", "meeting", "attempted", "admitted", "rejected", "failed");
+    let _ = writeln!(
+        o,
+        "\n{:<10} {:>9} {:>9} {:>9} {:>7}",
+        "meeting", "attempted", "admitted", "rejected", "failed"
+    );
     for pm in &r.per_meeting {
-        let _ = writeln!(o, "{:<10} {:>9} {:>9} {:>9} {:>7}", pm.meeting.to_string(), pm.attempted, pm.admitted, pm.rejected, pm.failed);
+        let _ = writeln!(
+            o,
+            "{:<10} {:>9} {:>9} {:>9} {:>7}",
+            pm.meeting.to_string(),
+            pm.attempted,
+            pm.admitted,
+            pm.rejected,
+            pm.failed
+        );
     }
 
     if !m.streams.is_empty() {
         let mut rows: Vec<_> = m.streams.iter().collect();
         let title = if rows.len() > MAX_STREAM_ROWS {
             // Worst first: most loss, then least received.
-            rows.sort_by(|a, b| b.loss_percent.total_cmp(&a.loss_percent).then(a.received.cmp(&b.received)));
+            rows.sort_by(|a, b| {
+                b.loss_percent
+                    .total_cmp(&a.loss_percent)
+                    .then(a.received.cmp(&b.received))
+            });
             rows.truncate(WORST_STREAM_ROWS);
-            format!("the {WORST_STREAM_ROWS} worst of {} streams (--json lists all)", m.streams.len())
+            format!(
+                "the {WORST_STREAM_ROWS} worst of {} streams (--json lists all)",
+                m.streams.len()
+            )
         } else {
             format!("{} streams", m.streams.len())
         };
-        let width = rows.iter().map(|s| s.receiver.len().max(s.source.len())).max().unwrap_or(0).max(8);
+        let width = rows
+            .iter()
+            .map(|s| s.receiver.len().max(s.source.len()))
+            .max()
+            .unwrap_or(0)
+            .max(8);
         let _ = writeln!(o, "\n{title}");
-        let _ = writeln!(o, "{:<width$}    {:<width$} {:>8} {:>9} {:>6} {:>7}", "receiver", "source", "sent", "received", "lost", "loss %");
+        let _ = writeln!(
+            o,
+            "{:<width$}    {:<width$} {:>8} {:>9} {:>6} {:>7}",
+            "receiver", "source", "sent", "received", "lost", "loss %"
+        );
         for s in rows {
             let _ = writeln!(
                 o,

@@ -5,6 +5,8 @@ fn main() {
 
 #[cfg(madsim)]
 fn main() {
-    eprintln!("the connector CLI is not built for simulation; run the simulations with ci/test-sim");
+    eprintln!(
+        "the connector CLI is not built for simulation; run the simulations with ci/test-sim"
+    );
     std::process::exit(2);
 }

@@ -29,7 +29,10 @@ fn load<T: serde::de::DeserializeOwned + Default>(path: &Option<PathBuf>) -> any
 }
 
 fn print_config<T: serde::Serialize>(c: &T) -> anyhow::Result<()> {
-    print!("{}", toml::to_string(c).context("rendering the configuration")?);
+    print!(
+        "{}",
+        toml::to_string(c).context("rendering the configuration")?
+    );
     Ok(())
 }
 
@@ -48,9 +51,13 @@ pub async fn cloud(args: RoleArgs) -> anyhow::Result<()> {
         return print_config(&config);
     }
     config.validate()?;
-    let identity = mc_rt::certs::load_identity(&args.certs, &config.name).context("loading the cloud's identity")?;
+    let identity = mc_rt::certs::load_identity(&args.certs, &config.name)
+        .context("loading the cloud's identity")?;
     let handle = mc_node::cloud::start(config, identity, EventLog::tracing_only("cloud")).await?;
-    println!("cloud management (HTTPS) on {}; status sync on {} (and on {} by ALPN)", handle.https_addr, handle.status_sync_addr, handle.https_addr);
+    println!(
+        "cloud management (HTTPS) on {}; status sync on {} (and on {} by ALPN)",
+        handle.https_addr, handle.status_sync_addr, handle.https_addr
+    );
     until_ctrl_c().await
 }
 
@@ -60,7 +67,8 @@ pub async fn controller(args: RoleArgs) -> anyhow::Result<()> {
         return print_config(&config);
     }
     config.validate()?;
-    let identity = mc_rt::certs::load_identity(&args.certs, &config.id).context("loading the controller's identity")?;
+    let identity = mc_rt::certs::load_identity(&args.certs, &config.id)
+        .context("loading the controller's identity")?;
     let id = config.id.clone();
     let h = mc_node::controller::start(config, identity, EventLog::tracing_only(&id)).await?;
     println!(
@@ -76,10 +84,14 @@ pub async fn mmr(args: RoleArgs) -> anyhow::Result<()> {
         return print_config(&config);
     }
     config.validate()?;
-    let identity = mc_rt::certs::load_identity(&args.certs, &config.id).context("loading the MMR's identity")?;
+    let identity = mc_rt::certs::load_identity(&args.certs, &config.id)
+        .context("loading the MMR's identity")?;
     let id = config.id.clone();
     let h = mc_node::mmr::vm::start(config, identity, EventLog::tracing_only(&id)).await?;
-    println!("MMR {id}: media UDP {} TCP {} TLS {}", h.media_udp_addr, h.media_tcp_addr, h.tls_addr);
+    println!(
+        "MMR {id}: media UDP {} TCP {} TLS {}",
+        h.media_udp_addr, h.media_tcp_addr, h.tls_addr
+    );
     until_ctrl_c().await
 }
 
@@ -178,11 +190,25 @@ pub async fn client(args: ClientArgs) -> anyhow::Result<()> {
     } else {
         println!(
             "{} was {} in meeting {} via {} (signalling port {}, media over {}, joined in {} ms)",
-            report.display_name, report.participant, report.meeting, report.controller, report.signalling_port, report.media_path, report.join_ms
+            report.display_name,
+            report.participant,
+            report.meeting,
+            report.controller,
+            report.signalling_port,
+            report.media_path,
+            report.join_ms
         );
-        println!("sent {} RTP packets; received {} from {} other participants", report.sent, report.received, report.by_source.len());
+        println!(
+            "sent {} RTP packets; received {} from {} other participants",
+            report.sent,
+            report.received,
+            report.by_source.len()
+        );
         for (ssrc, s) in &report.by_source {
-            println!("  from ssrc {ssrc:#010x}: {} received, {} lost", s.received, s.lost);
+            println!(
+                "  from ssrc {ssrc:#010x}: {} received, {} lost",
+                s.received, s.lost
+            );
         }
         if let Some(r) = &report.ended_by_zc {
             println!("the session ended early: {r}");
@@ -234,16 +260,36 @@ enum MeetingCommand {
 
 pub async fn meeting(args: MeetingArgs) -> anyhow::Result<()> {
     let (access, method, path, body) = match &args.command {
-        MeetingCommand::Create { access, topic } => (access, "POST", "/v1/meetings".to_string(), Some(serde_json::json!({ "topic": topic }))),
+        MeetingCommand::Create { access, topic } => (
+            access,
+            "POST",
+            "/v1/meetings".to_string(),
+            Some(serde_json::json!({ "topic": topic })),
+        ),
         MeetingCommand::List { access } => (access, "GET", "/v1/meetings".to_string(), None),
         MeetingCommand::Status { access } => (access, "GET", "/v1/status".to_string(), None),
         MeetingCommand::Zone { access } => (access, "GET", "/v1/zone".to_string(), None),
-        MeetingCommand::End { access, id, reason } => (access, "POST", format!("/v1/meetings/{id}/end"), Some(serde_json::json!({ "reason": reason }))),
+        MeetingCommand::End { access, id, reason } => (
+            access,
+            "POST",
+            format!("/v1/meetings/{id}/end"),
+            Some(serde_json::json!({ "reason": reason })),
+        ),
     };
     let c = access.client_config()?;
-    let api = ManagementApi { host: c.cloud_host.clone(), port: c.cloud_https_port, api_key: c.api_key.clone(), ca: access.ca()?, timeout_ms: c.connect_timeout_ms };
+    let api = ManagementApi {
+        host: c.cloud_host.clone(),
+        port: c.cloud_https_port,
+        api_key: c.api_key.clone(),
+        ca: access.ca()?,
+        timeout_ms: c.connect_timeout_ms,
+    };
     let path = path.as_str();
-    let value = api.call(method, path, body).await.map_err(anyhow::Error::msg).with_context(|| format!("{method} {path}"))?;
+    let value = api
+        .call(method, path, body)
+        .await
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("{method} {path}"))?;
     match &args.command {
         MeetingCommand::Create { .. } => println!("{}", value["id"]),
         _ => println!("{}", serde_json::to_string_pretty(&value)?),
@@ -276,18 +322,43 @@ enum DrainKind {
 
 pub async fn drain(args: DrainArgs) -> anyhow::Result<()> {
     let c = args.access.client_config()?;
-    let api = ManagementApi { host: c.cloud_host.clone(), port: c.cloud_https_port, api_key: c.api_key.clone(), ca: args.access.ca()?, timeout_ms: c.connect_timeout_ms };
+    let api = ManagementApi {
+        host: c.cloud_host.clone(),
+        port: c.cloud_https_port,
+        api_key: c.api_key.clone(),
+        ca: args.access.ca()?,
+        timeout_ms: c.connect_timeout_ms,
+    };
     let kind = match args.kind {
         DrainKind::Controller => "controllers",
         DrainKind::Mmr => "mmrs",
     };
     let path = format!("/v1/{kind}/{}/drain", args.id);
-    let (method, body) = if args.undo { ("DELETE", None) } else { ("POST", Some(serde_json::json!({ "deadline_s": args.deadline_s }))) };
-    api.call(method, &path, body).await.map_err(anyhow::Error::msg).with_context(|| format!("{method} {path}"))?;
-    if args.undo {
-        println!("{} {} takes new meetings again", kind.trim_end_matches('s'), args.id);
+    let (method, body) = if args.undo {
+        ("DELETE", None)
     } else {
-        println!("{} {} is draining: no new meetings; its meetings move within {} s", kind.trim_end_matches('s'), args.id, args.deadline_s);
+        (
+            "POST",
+            Some(serde_json::json!({ "deadline_s": args.deadline_s })),
+        )
+    };
+    api.call(method, &path, body)
+        .await
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("{method} {path}"))?;
+    if args.undo {
+        println!(
+            "{} {} takes new meetings again",
+            kind.trim_end_matches('s'),
+            args.id
+        );
+    } else {
+        println!(
+            "{} {} is draining: no new meetings; its meetings move within {} s",
+            kind.trim_end_matches('s'),
+            args.id,
+            args.deadline_s
+        );
     }
     Ok(())
 }

@@ -68,7 +68,10 @@ fn api_key(state: &Path) -> anyhow::Result<String> {
 }
 
 fn write_config<T: serde::Serialize>(path: &Path, header: &str, c: &T) -> anyhow::Result<()> {
-    let text = format!("# {header}\n# Written by `connector up`.\n{}", toml::to_string(c)?);
+    let text = format!(
+        "# {header}\n# Written by `connector up`.\n{}",
+        toml::to_string(c)?
+    );
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
@@ -77,15 +80,33 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(state).with_context(|| format!("creating {}", state.display()))?;
     let certs = state.join("certs");
     if !certs.join("ca.pem").exists() {
-        write_identities(&certs, "meeting-connector", &default_hosts(), mc_node::identities::DEFAULT_VALIDITY_DAYS)?;
+        write_identities(
+            &certs,
+            "meeting-connector",
+            &default_hosts(),
+            mc_node::identities::DEFAULT_VALIDITY_DAYS,
+        )?;
         println!("created deployment identities in {}", certs.display());
     }
     let https = https_port(args.ports)?;
     let api_key = api_key(state)?;
 
-    let cloud_cfg = CloudConfig { https_port: https, api_key: api_key.clone(), data_dir: Some(state.join("cloud")), ..Default::default() };
-    let ctl_cfg = ControllerConfig { tls_port: https, cloud_https_port: https, ..Default::default() };
-    let client_cfg = ClientConfig { cloud_https_port: https, api_key: api_key.clone(), ..Default::default() };
+    let cloud_cfg = CloudConfig {
+        https_port: https,
+        api_key: api_key.clone(),
+        data_dir: Some(state.join("cloud")),
+        ..Default::default()
+    };
+    let ctl_cfg = ControllerConfig {
+        tls_port: https,
+        cloud_https_port: https,
+        ..Default::default()
+    };
+    let client_cfg = ClientConfig {
+        cloud_https_port: https,
+        api_key: api_key.clone(),
+        ..Default::default()
+    };
     let mmr_cfgs: Vec<MmrConfig> = (1..=args.mmr_vms)
         .map(|i| MmrConfig {
             id: format!("mmr-{i}"),
@@ -97,51 +118,134 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         })
         .collect();
     for c in &mmr_cfgs {
-        write_config(&state.join(format!("{}.toml", c.id)), &format!("MMR VM: connector mmr --config state/{}.toml", c.id), c)?;
+        write_config(
+            &state.join(format!("{}.toml", c.id)),
+            &format!("MMR VM: connector mmr --config state/{}.toml", c.id),
+            c,
+        )?;
     }
-    write_config(&state.join("cloud.toml"), "The cloud stand-in: connector cloud --config state/cloud.toml", &cloud_cfg)?;
-    write_config(&state.join("controller-1.toml"), "Controller VM 1: connector controller --config state/controller-1.toml", &ctl_cfg)?;
-    write_config(&state.join("client.toml"), "A participant: connector client --config state/client.toml --meeting N", &client_cfg)?;
+    write_config(
+        &state.join("cloud.toml"),
+        "The cloud stand-in: connector cloud --config state/cloud.toml",
+        &cloud_cfg,
+    )?;
+    write_config(
+        &state.join("controller-1.toml"),
+        "Controller VM 1: connector controller --config state/controller-1.toml",
+        &ctl_cfg,
+    )?;
+    write_config(
+        &state.join("client.toml"),
+        "A participant: connector client --config state/client.toml --meeting N",
+        &client_cfg,
+    )?;
 
     let log = Arc::new(Mutex::new(Vec::new()));
-    let cloud = mc_node::cloud::start(cloud_cfg, mc_rt::certs::load_identity(&certs, "cloud")?, EventLog::collecting("cloud", log.clone())).await?;
-    let ctl = mc_node::controller::start(ctl_cfg, mc_rt::certs::load_identity(&certs, "controller-1")?, EventLog::collecting("controller-1", log.clone()))
-        .await?;
+    let cloud = mc_node::cloud::start(
+        cloud_cfg,
+        mc_rt::certs::load_identity(&certs, "cloud")?,
+        EventLog::collecting("cloud", log.clone()),
+    )
+    .await?;
+    let ctl = mc_node::controller::start(
+        ctl_cfg,
+        mc_rt::certs::load_identity(&certs, "controller-1")?,
+        EventLog::collecting("controller-1", log.clone()),
+    )
+    .await?;
     let mut vms = Vec::new();
     for c in mmr_cfgs {
         let id = c.id.clone();
         let identity = mc_rt::certs::load_identity(&certs, &id)
             .with_context(|| format!("no certificate for {id} in {}: remove that directory to have `up` generate it again", certs.display()))?;
-        vms.push((id.clone(), mc_node::mmr::vm::start(c, identity, EventLog::collecting(&id, log.clone())).await?));
+        vms.push((
+            id.clone(),
+            mc_node::mmr::vm::start(c, identity, EventLog::collecting(&id, log.clone())).await?,
+        ));
     }
     let registered = async {
-        while !log.lock().unwrap().iter().any(|l| l.contains("registered with the cloud")) {
+        while !log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("registered with the cloud"))
+        {
             mc_rt::sleep(Duration::from_millis(50)).await;
         }
     };
-    mc_rt::timeout(Duration::from_secs(10), registered).await.map_err(|_| anyhow::anyhow!("the controller did not register with the cloud within 10 s"))?;
+    mc_rt::timeout(Duration::from_secs(10), registered)
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!("the controller did not register with the cloud within 10 s")
+        })?;
     let linked = async {
-        while log.lock().unwrap().iter().filter(|l| l.contains("linked to controller")).count() < vms.len() {
+        while log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("linked to controller"))
+            .count()
+            < vms.len()
+        {
             mc_rt::sleep(Duration::from_millis(50)).await;
         }
     };
-    mc_rt::timeout(Duration::from_secs(10), linked).await.map_err(|_| anyhow::anyhow!("the MMR VMs did not link to the controller within 10 s"))?;
+    mc_rt::timeout(Duration::from_secs(10), linked)
+        .await
+        .map_err(|_| anyhow::anyhow!("the MMR VMs did not link to the controller within 10 s"))?;
 
-    println!("\nmeeting connector up ({} ports):", if https == ports::HTTPS { "standard" } else { "unprivileged: 443 is served on 10443" });
-    println!("  cloud         management HTTPS  https://{}", cloud.https_addr);
-    println!("                status sync TLS   {} (and {} by ALPN)", cloud.status_sync_addr, cloud.https_addr);
+    println!(
+        "\nmeeting connector up ({} ports):",
+        if https == ports::HTTPS {
+            "standard"
+        } else {
+            "unprivileged: 443 is served on 10443"
+        }
+    );
+    println!(
+        "  cloud         management HTTPS  https://{}",
+        cloud.https_addr
+    );
+    println!(
+        "                status sync TLS   {} (and {} by ALPN)",
+        cloud.status_sync_addr, cloud.https_addr
+    );
     println!("  controller-1  ZC signalling     {}", ctl.signal_addr);
-    println!("                shared TLS        {} (signalling and media by ALPN)", ctl.tls_addr);
-    println!("                MMR media         udp {}  tcp {}", ctl.media_udp_addr, ctl.media_tcp_addr);
+    println!(
+        "                shared TLS        {} (signalling and media by ALPN)",
+        ctl.tls_addr
+    );
+    println!(
+        "                MMR media         udp {}  tcp {}",
+        ctl.media_udp_addr, ctl.media_tcp_addr
+    );
     for (id, vm) in &vms {
-        println!("  {id:<12}  MMR media         udp {}  tcp {}  tls {}", vm.media_udp_addr, vm.media_tcp_addr, vm.tls_addr);
+        println!(
+            "  {id:<12}  MMR media         udp {}  tcp {}  tls {}",
+            vm.media_udp_addr, vm.media_tcp_addr, vm.tls_addr
+        );
     }
     println!("  state         {}  (certs/, api-key, cloud.toml, controller-1.toml, mmr-N.toml, client.toml)", state.display());
-    println!("\ntry: connector meeting create --config {0}/client.toml --ca {0}/certs/ca.pem", state.display());
-    println!("     connector client --config {0}/client.toml --ca {0}/certs/ca.pem --meeting <id>", state.display());
+    println!(
+        "\ntry: connector meeting create --config {0}/client.toml --ca {0}/certs/ca.pem",
+        state.display()
+    );
+    println!(
+        "     connector client --config {0}/client.toml --ca {0}/certs/ca.pem --meeting <id>",
+        state.display()
+    );
 
     if let Some(n) = args.demo {
-        demo(n.max(2), args.demo_secs, &cloud, &ctl, &vms, &client_cfg, &certs).await?;
+        demo(
+            n.max(2),
+            args.demo_secs,
+            &cloud,
+            &ctl,
+            &vms,
+            &client_cfg,
+            &certs,
+        )
+        .await?;
         if args.exit_after_demo {
             return Ok(());
         }
@@ -162,20 +266,45 @@ async fn demo(
     certs: &Path,
 ) -> anyhow::Result<()> {
     let ca = mc_rt::certs::load_ca(&certs.join("ca.pem"))?;
-    let api = ManagementApi { host: base.cloud_host.clone(), port: cloud.https_addr.port(), api_key: base.api_key.clone(), ca: ca.clone(), timeout_ms: 2_000 };
-    let meeting = api.create_meeting("demo").await.map_err(anyhow::Error::msg).context("creating the demo meeting")?;
-    println!("\ndemo: meeting {} with {n} participants for {secs} s, 50 RTP packets/s each", meeting.0);
-    let names = ["ada", "grace", "alan", "edsger", "barbara", "ken", "dennis", "frances"];
+    let api = ManagementApi {
+        host: base.cloud_host.clone(),
+        port: cloud.https_addr.port(),
+        api_key: base.api_key.clone(),
+        ca: ca.clone(),
+        timeout_ms: 2_000,
+    };
+    let meeting = api
+        .create_meeting("demo")
+        .await
+        .map_err(anyhow::Error::msg)
+        .context("creating the demo meeting")?;
+    println!(
+        "\ndemo: meeting {} with {n} participants for {secs} s, 50 RTP packets/s each",
+        meeting.0
+    );
+    let names = [
+        "ada", "grace", "alan", "edsger", "barbara", "ken", "dennis", "frances",
+    ];
     let clients: Vec<_> = (0..n)
         .map(|i| {
             let config = ClientConfig {
-                display_name: names.get(i as usize).map_or_else(|| format!("guest-{i}"), |s| s.to_string()),
+                display_name: names
+                    .get(i as usize)
+                    .map_or_else(|| format!("guest-{i}"), |s| s.to_string()),
                 meeting: meeting.0,
                 duration_ms: secs * 1000,
                 ..base.clone()
             };
             let ca = ca.clone();
-            mc_rt::spawn(async move { client::run(config, ca, EventLog::tracing_only("demo"), std::future::pending()).await })
+            mc_rt::spawn(async move {
+                client::run(
+                    config,
+                    ca,
+                    EventLog::tracing_only("demo"),
+                    std::future::pending(),
+                )
+                .await
+            })
         })
         .collect();
     for t in 1..=secs {
@@ -196,7 +325,13 @@ async fn demo(
         match h.await.context("a demo client panicked")? {
             Ok(r) => println!(
                 "  {:<8} {} via {} (media over {}): sent {}, received {} from {} others",
-                r.display_name, r.participant, r.controller, r.media_path, r.sent, r.received, r.by_source.len()
+                r.display_name,
+                r.participant,
+                r.controller,
+                r.media_path,
+                r.sent,
+                r.received,
+                r.by_source.len()
             ),
             Err(e) => println!("  a demo participant failed: {e}"),
         }

@@ -16,7 +16,11 @@ const API_KEY: &str = "process-test-api-key-0001";
 async fn wait_for(log: &Arc<Mutex<Vec<String>>>, needle: &str, within: Duration) {
     let start = mc_rt::Instant::now();
     while !log.lock().unwrap().iter().any(|l| l.contains(needle)) {
-        assert!(start.elapsed() < within, "no event {needle:?}: {:#?}", log.lock().unwrap());
+        assert!(
+            start.elapsed() < within,
+            "no event {needle:?}: {:#?}",
+            log.lock().unwrap()
+        );
         mc_rt::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -24,15 +28,37 @@ async fn wait_for(log: &Arc<Mutex<Vec<String>>>, needle: &str, within: Duration)
 #[test]
 fn killing_an_mmr_vm_process_moves_its_meetings_and_its_participants_resume() {
     mc_rt::block_on(async {
-        let dir = std::env::temp_dir().join(format!("mc-mmr-proc-{}-{}", std::process::id(), mc_rt::fresh_seed()));
+        let dir = std::env::temp_dir().join(format!(
+            "mc-mmr-proc-{}-{}",
+            std::process::id(),
+            mc_rt::fresh_seed()
+        ));
         let local = vec!["127.0.0.1".to_string()];
-        let hosts = [("cloud", local.clone()), ("controller-1", local.clone()), ("mmr-1", local.clone())];
-        let ids = identities::generate("test", &hosts, 3, mc_rt::unix_now_ms() as i64 / 1000, 1).unwrap();
+        let hosts = [
+            ("cloud", local.clone()),
+            ("controller-1", local.clone()),
+            ("mmr-1", local.clone()),
+        ];
+        let ids =
+            identities::generate("test", &hosts, 3, mc_rt::unix_now_ms() as i64 / 1000, 1).unwrap();
         ids.write(&dir.join("certs")).unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
 
-        let cloud_cfg = CloudConfig { https_port: 0, status_sync_port: 0, notification_port: 0, api_key: API_KEY.into(), heartbeat_interval_ms: 300, ..Default::default() };
-        let cloud = cloud::start(cloud_cfg, ids.identity("cloud").unwrap(), EventLog::collecting("cloud", log.clone())).await.unwrap();
+        let cloud_cfg = CloudConfig {
+            https_port: 0,
+            status_sync_port: 0,
+            notification_port: 0,
+            api_key: API_KEY.into(),
+            heartbeat_interval_ms: 300,
+            ..Default::default()
+        };
+        let cloud = cloud::start(
+            cloud_cfg,
+            ids.identity("cloud").unwrap(),
+            EventLog::collecting("cloud", log.clone()),
+        )
+        .await
+        .unwrap();
         let ctl_cfg = ControllerConfig {
             listen: "127.0.0.1".parse().unwrap(),
             signal_port: 0,
@@ -46,7 +72,13 @@ fn killing_an_mmr_vm_process_moves_its_meetings_and_its_participants_resume() {
             mmr_report_interval_ms: 500,
             ..Default::default()
         };
-        let ctl = controller::start(ctl_cfg, ids.identity("controller-1").unwrap(), EventLog::collecting("controller-1", log.clone())).await.unwrap();
+        let ctl = controller::start(
+            ctl_cfg,
+            ids.identity("controller-1").unwrap(),
+            EventLog::collecting("controller-1", log.clone()),
+        )
+        .await
+        .unwrap();
         wait_for(&log, "registered with the cloud", Duration::from_secs(10)).await;
 
         let mmr_cfg = MmrConfig {
@@ -74,8 +106,17 @@ fn killing_an_mmr_vm_process_moves_its_meetings_and_its_participants_resume() {
         wait_for(&log, "MMR mmr-1 linked", Duration::from_secs(10)).await;
 
         let ca = ids.ca().unwrap();
-        let api = ManagementApi { host: "127.0.0.1".into(), port: cloud.https_addr.port(), api_key: API_KEY.into(), ca: ca.clone(), timeout_ms: 2_000 };
-        let (a, b) = (api.create_meeting("stays").await.unwrap(), api.create_meeting("moves").await.unwrap());
+        let api = ManagementApi {
+            host: "127.0.0.1".into(),
+            port: cloud.https_addr.port(),
+            api_key: API_KEY.into(),
+            ca: ca.clone(),
+            timeout_ms: 2_000,
+        };
+        let (a, b) = (
+            api.create_meeting("stays").await.unwrap(),
+            api.create_meeting("moves").await.unwrap(),
+        );
         let join = |name: &str, meeting: mc_wire::MeetingId| {
             let config = ClientConfig {
                 display_name: name.into(),
@@ -91,10 +132,20 @@ fn killing_an_mmr_vm_process_moves_its_meetings_and_its_participants_resume() {
         };
         // Meeting a lands on the controller's MMR (ids break the tie); b then goes to the idle VM.
         let a1 = join("a1", a);
-        wait_for(&log, &format!("to m{} on controller-1-mmr", a.0), Duration::from_secs(5)).await;
+        wait_for(
+            &log,
+            &format!("to m{} on controller-1-mmr", a.0),
+            Duration::from_secs(5),
+        )
+        .await;
         let b1 = join("b1", b);
         let b2 = join("b2", b);
-        wait_for(&log, &format!("to m{} on mmr-1", b.0), Duration::from_secs(5)).await;
+        wait_for(
+            &log,
+            &format!("to m{} on mmr-1", b.0),
+            Duration::from_secs(5),
+        )
+        .await;
         wait_for(&log, "b2 joined", Duration::from_secs(5)).await;
         wait_for(&log, "b1 joined", Duration::from_secs(5)).await;
         mc_rt::sleep(Duration::from_millis(1_500)).await;
@@ -103,18 +154,34 @@ fn killing_an_mmr_vm_process_moves_its_meetings_and_its_participants_resume() {
         vm.wait().unwrap();
         let killed = mc_rt::Instant::now();
         wait_for(&log, "MMR mmr-1 is down", Duration::from_secs(5)).await;
-        wait_for(&log, &format!("to m{} on controller-1-mmr", b.0), Duration::from_secs(5)).await;
+        wait_for(
+            &log,
+            &format!("to m{} on controller-1-mmr", b.0),
+            Duration::from_secs(5),
+        )
+        .await;
         let moved_ms = killed.elapsed().as_millis();
 
-        let (a1, b1, b2) = (a1.await.unwrap().unwrap(), b1.await.unwrap().unwrap(), b2.await.unwrap().unwrap());
+        let (a1, b1, b2) = (
+            a1.await.unwrap().unwrap(),
+            b1.await.unwrap().unwrap(),
+            b2.await.unwrap().unwrap(),
+        );
         assert_eq!((a1.rejoins, a1.ended_by_zc.as_deref()), (0, None), "{a1:?}");
         for r in [&b1, &b2] {
             assert_eq!((r.rejoins, r.ended_by_zc.as_deref()), (1, None), "{r:?}");
             let peer = if r.ssrc == b1.ssrc { b2.ssrc } else { b1.ssrc };
-            assert!(r.by_source.get(&peer).is_some_and(|s| s.received > 100), "{} heard its peer again after moving: {r:?}", r.display_name);
+            assert!(
+                r.by_source.get(&peer).is_some_and(|s| s.received > 100),
+                "{} heard its peer again after moving: {r:?}",
+                r.display_name
+            );
         }
         let status = api.call("GET", "/v1/status", None).await.unwrap();
-        assert_eq!(status["controllers"][0]["capacity"]["participants"], 4, "only the controller's MMR is left: {status}");
+        assert_eq!(
+            status["controllers"][0]["capacity"]["participants"], 4,
+            "only the controller's MMR is left: {status}"
+        );
         eprintln!("meeting moved {moved_ms} ms after the MMR VM process was killed");
         std::fs::remove_dir_all(&dir).unwrap();
     });

@@ -28,7 +28,13 @@ pub enum LadderState {
 impl<P: Clone + PartialEq> Ladder<P> {
     pub fn new(paths: Vec<P>, reprobe_interval_ms: u64) -> Ladder<P> {
         assert!(!paths.is_empty(), "a link needs at least one path");
-        Ladder { paths, in_use: None, cursor: 0, reprobe_interval_ms, next_reprobe_ms: 0 }
+        Ladder {
+            paths,
+            in_use: None,
+            cursor: 0,
+            reprobe_interval_ms,
+            next_reprobe_ms: 0,
+        }
     }
 
     pub fn next_to_try(&self) -> Option<&P> {
@@ -45,7 +51,11 @@ impl<P: Clone + PartialEq> Ladder<P> {
     }
 
     pub fn established(&mut self, now_ms: u64, path: &P) {
-        let idx = self.paths.iter().position(|p| p == path).expect("established on a path of the ladder");
+        let idx = self
+            .paths
+            .iter()
+            .position(|p| p == path)
+            .expect("established on a path of the ladder");
         self.in_use = Some(idx);
         self.next_reprobe_ms = now_ms + self.reprobe_interval_ms;
     }
@@ -100,9 +110,17 @@ mod tests {
         assert_eq!(l.state(), LadderState::Established);
         assert_eq!(l.reprobe_due(20_000), None);
         assert_eq!(l.reprobe_due(31_000), Some("udp"));
-        assert_eq!(l.reprobe_due(32_000), None, "probes are spaced by the interval");
+        assert_eq!(
+            l.reprobe_due(32_000),
+            None,
+            "probes are spaced by the interval"
+        );
         l.established(40_000, &"udp");
-        assert_eq!(l.reprobe_due(100_000), None, "nothing is better than the best path");
+        assert_eq!(
+            l.reprobe_due(100_000),
+            None,
+            "nothing is better than the best path"
+        );
     }
 
     #[test]

@@ -13,7 +13,10 @@ pub struct TicketSigner {
 
 impl TicketSigner {
     pub fn from_seed(seed: &[u8; 32]) -> TicketSigner {
-        TicketSigner { key: Ed25519KeyPair::from_seed_unchecked(seed).expect("any 32 bytes are an Ed25519 seed") }
+        TicketSigner {
+            key: Ed25519KeyPair::from_seed_unchecked(seed)
+                .expect("any 32 bytes are an Ed25519 seed"),
+        }
     }
 
     pub fn public_key(&self) -> Vec<u8> {
@@ -23,7 +26,11 @@ impl TicketSigner {
     pub fn sign(&self, claims: TicketClaims) -> Ticket {
         let signed_bytes = claims.encode();
         let signature = self.key.sign(&signed_bytes).as_ref().to_vec();
-        Ticket { claims, signed_bytes, signature }
+        Ticket {
+            claims,
+            signed_bytes,
+            signature,
+        }
     }
 }
 
@@ -31,7 +38,9 @@ impl TicketSigner {
 pub enum TicketError {
     #[error("the join ticket is malformed: {0}")]
     Malformed(String),
-    #[error("the join ticket's signature does not verify: it was not issued by this deployment's cloud")]
+    #[error(
+        "the join ticket's signature does not verify: it was not issued by this deployment's cloud"
+    )]
     BadSignature,
     #[error("the join ticket expired {ago_ms} ms ago; ask the cloud for a new one")]
     Expired { ago_ms: u64 },
@@ -52,14 +61,25 @@ pub struct TicketVerifier {
 
 impl TicketVerifier {
     pub fn new(public_key: Vec<u8>) -> TicketVerifier {
-        TicketVerifier { public_key, used: BTreeMap::new() }
+        TicketVerifier {
+            public_key,
+            used: BTreeMap::new(),
+        }
     }
 
     /// Checks shape, signature and expiry, then consumes the ticket's nonce.
-    pub fn verify_and_consume(&mut self, now_ms: u64, text: &str) -> Result<TicketClaims, TicketError> {
+    pub fn verify_and_consume(
+        &mut self,
+        now_ms: u64,
+        text: &str,
+    ) -> Result<TicketClaims, TicketError> {
         let claims = self.verify(now_ms, text)?;
         self.used.retain(|_, expires| *expires >= now_ms);
-        if self.used.insert(claims.nonce, claims.expires_at_ms).is_some() {
+        if self
+            .used
+            .insert(claims.nonce, claims.expires_at_ms)
+            .is_some()
+        {
             return Err(TicketError::Replayed);
         }
         Ok(claims)
@@ -72,7 +92,9 @@ impl TicketVerifier {
             .verify(&ticket.signed_bytes, &ticket.signature)
             .map_err(|_| TicketError::BadSignature)?;
         if now_ms > ticket.claims.expires_at_ms {
-            return Err(TicketError::Expired { ago_ms: now_ms - ticket.claims.expires_at_ms });
+            return Err(TicketError::Expired {
+                ago_ms: now_ms - ticket.claims.expires_at_ms,
+            });
         }
         Ok(ticket.claims)
     }
@@ -103,9 +125,15 @@ mod tests {
         let signer = TicketSigner::from_seed(&[1; 32]);
         let mut v = TicketVerifier::new(signer.public_key());
         let t = signer.sign(claims(5_000, 1)).to_text();
-        assert_eq!(v.verify_and_consume(2_000, &t).unwrap().meeting, MeetingId(7));
+        assert_eq!(
+            v.verify_and_consume(2_000, &t).unwrap().meeting,
+            MeetingId(7)
+        );
         assert_eq!(v.verify_and_consume(2_001, &t), Err(TicketError::Replayed));
-        assert_eq!(v.verify_and_consume(5_001, &t), Err(TicketError::Expired { ago_ms: 1 }));
+        assert_eq!(
+            v.verify_and_consume(5_001, &t),
+            Err(TicketError::Expired { ago_ms: 1 })
+        );
     }
 
     #[test]
@@ -114,7 +142,10 @@ mod tests {
         let theirs = TicketSigner::from_seed(&[2; 32]);
         let mut v = TicketVerifier::new(ours.public_key());
         let t = theirs.sign(claims(5_000, 1)).to_text();
-        assert_eq!(v.verify_and_consume(2_000, &t), Err(TicketError::BadSignature));
+        assert_eq!(
+            v.verify_and_consume(2_000, &t),
+            Err(TicketError::BadSignature)
+        );
     }
 
     #[test]
@@ -123,8 +154,14 @@ mod tests {
         let v = TicketVerifier::new(signer.public_key());
         let mut t = signer.sign(claims(5_000, 1));
         t.signed_bytes = claims(9_000_000, 1).encode();
-        assert_eq!(v.verify(2_000, &t.to_text()), Err(TicketError::BadSignature));
-        assert!(matches!(v.verify(0, "zz.11"), Err(TicketError::Malformed(_))));
+        assert_eq!(
+            v.verify(2_000, &t.to_text()),
+            Err(TicketError::BadSignature)
+        );
+        assert!(matches!(
+            v.verify(0, "zz.11"),
+            Err(TicketError::Malformed(_))
+        ));
     }
 
     #[test]
@@ -132,10 +169,12 @@ mod tests {
         let signer = TicketSigner::from_seed(&[1; 32]);
         let mut v = TicketVerifier::new(signer.public_key());
         for n in 0..10 {
-            v.verify_and_consume(1_000, &signer.sign(claims(2_000, n)).to_text()).unwrap();
+            v.verify_and_consume(1_000, &signer.sign(claims(2_000, n)).to_text())
+                .unwrap();
         }
         assert_eq!(v.remembered_nonces(), 10);
-        v.verify_and_consume(3_000, &signer.sign(claims(9_000, 99)).to_text()).unwrap();
+        v.verify_and_consume(3_000, &signer.sign(claims(9_000, 99)).to_text())
+            .unwrap();
         assert_eq!(v.remembered_nonces(), 1);
     }
 }

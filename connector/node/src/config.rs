@@ -15,12 +15,23 @@ pub struct ConfigError {
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError { field, reason: reason.into() }
+    ConfigError {
+        field,
+        reason: reason.into(),
+    }
 }
 
 fn check_name(field: &'static str, v: &str) -> Result<(), ConfigError> {
-    if v.is_empty() || v.len() > 63 || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        return Err(invalid(field, format!("{v:?} must be 1 to 63 letters, digits, '-' or '_'")));
+    if v.is_empty()
+        || v.len() > 63
+        || !v
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(invalid(
+            field,
+            format!("{v:?} must be 1 to 63 letters, digits, '-' or '_'"),
+        ));
     }
     Ok(())
 }
@@ -79,7 +90,10 @@ impl CloudConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_name("name", &self.name)?;
         if self.api_key.len() < 16 {
-            return Err(invalid("api_key", "must be at least 16 characters (there is no default key)"));
+            return Err(invalid(
+                "api_key",
+                "must be at least 16 characters (there is no default key)",
+            ));
         }
         check_positive("ticket_ttl_s", self.ticket_ttl_s)?;
         check_positive("heartbeat_interval_ms", self.heartbeat_interval_ms)?;
@@ -163,7 +177,10 @@ impl ControllerConfig {
         check_name("id", &self.id)?;
         check_name("zone", &self.zone)?;
         if self.advertise_host.is_none() && self.listen.is_unspecified() {
-            return Err(invalid("advertise_host", "required when listen is a wildcard address: clients must be told where to connect"));
+            return Err(invalid(
+                "advertise_host",
+                "required when listen is a wildcard address: clients must be told where to connect",
+            ));
         }
         if self.cloud_host.is_empty() {
             return Err(invalid("cloud_host", "must name the cloud's host"));
@@ -174,20 +191,29 @@ impl ControllerConfig {
         check_positive("monitoring_interval_ms", self.monitoring_interval_ms)?;
         check_positive("connect_timeout_ms", self.connect_timeout_ms)?;
         check_positive("handshake_timeout_ms", self.handshake_timeout_ms)?;
-        let fixed: Vec<(&str, u16)> = [("signal_port", self.signal_port), ("tls_port", self.tls_port), ("media_tcp_port", self.media_tcp_port)]
-            .into_iter()
-            .filter(|(_, p)| *p != 0)
-            .collect();
+        let fixed: Vec<(&str, u16)> = [
+            ("signal_port", self.signal_port),
+            ("tls_port", self.tls_port),
+            ("media_tcp_port", self.media_tcp_port),
+        ]
+        .into_iter()
+        .filter(|(_, p)| *p != 0)
+        .collect();
         for (i, (a, pa)) in fixed.iter().enumerate() {
             if let Some((b, _)) = fixed[i + 1..].iter().find(|(_, pb)| pb == pa) {
-                return Err(invalid("ports", format!("{a} and {b} are both TCP port {pa}")));
+                return Err(invalid(
+                    "ports",
+                    format!("{a} and {b} are both TCP port {pa}"),
+                ));
             }
         }
         Ok(())
     }
 
     pub fn advertised_host(&self) -> String {
-        self.advertise_host.clone().unwrap_or_else(|| self.listen.to_string())
+        self.advertise_host
+            .clone()
+            .unwrap_or_else(|| self.listen.to_string())
     }
 }
 
@@ -247,20 +273,31 @@ impl MmrConfig {
             return Err(invalid("advertise_host", "required when listen is a wildcard address: clients must be told where to send media"));
         }
         if self.controller_host.is_empty() {
-            return Err(invalid("controller_host", "must name the controller this MMR links to"));
+            return Err(invalid(
+                "controller_host",
+                "must name the controller this MMR links to",
+            ));
         }
         check_positive("capacity", self.capacity as u64)?;
         check_positive("monitoring_interval_ms", self.monitoring_interval_ms)?;
         check_positive("connect_timeout_ms", self.connect_timeout_ms)?;
         check_positive("handshake_timeout_ms", self.handshake_timeout_ms)?;
         if self.tls_port != 0 && self.tls_port == self.media_tcp_port {
-            return Err(invalid("ports", format!("tls_port and media_tcp_port are both TCP port {}", self.tls_port)));
+            return Err(invalid(
+                "ports",
+                format!(
+                    "tls_port and media_tcp_port are both TCP port {}",
+                    self.tls_port
+                ),
+            ));
         }
         Ok(())
     }
 
     pub fn advertised_host(&self) -> String {
-        self.advertise_host.clone().unwrap_or_else(|| self.listen.to_string())
+        self.advertise_host
+            .clone()
+            .unwrap_or_else(|| self.listen.to_string())
     }
 }
 
@@ -324,13 +361,19 @@ impl Default for ClientConfig {
 impl ClientConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.meeting == 0 {
-            return Err(invalid("meeting", "must name a meeting id (create one with `connector meeting create`)"));
+            return Err(invalid(
+                "meeting",
+                "must name a meeting id (create one with `connector meeting create`)",
+            ));
         }
         if !(1..=1000).contains(&self.media_packets_per_s) {
             return Err(invalid("media_packets_per_s", "must be 1 to 1000"));
         }
         if !(1..=1200).contains(&self.payload_bytes) {
-            return Err(invalid("payload_bytes", "must be 1 to 1200 (one MTU-sized RTP packet)"));
+            return Err(invalid(
+                "payload_bytes",
+                "must be 1 to 1200 (one MTU-sized RTP packet)",
+            ));
         }
         check_positive("connect_timeout_ms", self.connect_timeout_ms)?;
         check_positive("binding_timeout_ms", self.binding_timeout_ms)?;
@@ -339,7 +382,10 @@ impl ClientConfig {
         check_positive("media_keepalive_ms", self.media_keepalive_ms)?;
         check_positive("media_keepalive_misses", self.media_keepalive_misses as u64)?;
         if self.bridge_send.is_some() && self.bridge_listen.is_none() {
-            return Err(invalid("bridge_send", "needs bridge_listen: the bridge sends the meeting's media out and takes RTP in"));
+            return Err(invalid(
+                "bridge_send",
+                "needs bridge_listen: the bridge sends the meeting's media out and takes RTP in",
+            ));
         }
         Ok(())
     }
@@ -352,11 +398,17 @@ mod tests {
     #[test]
     fn defaults_are_the_products_and_errors_name_the_field() {
         let c = ControllerConfig::default();
-        assert_eq!((c.max_meetings, c.mmr_capacity, c.signal_port, c.tls_port), (100, 200, 8802, 443));
+        assert_eq!(
+            (c.max_meetings, c.mmr_capacity, c.signal_port, c.tls_port),
+            (100, 200, 8802, 443)
+        );
         assert!(c.validate().is_ok());
         let err = CloudConfig::default().validate().unwrap_err();
         assert_eq!(err.field, "api_key");
-        let bad = ControllerConfig { tls_port: 8802, ..ControllerConfig::default() };
+        let bad = ControllerConfig {
+            tls_port: 8802,
+            ..ControllerConfig::default()
+        };
         assert_eq!(bad.validate().unwrap_err().field, "ports");
         let parsed: Result<ControllerConfig, _> = toml::from_str("max_meetingz = 3");
         assert!(parsed.unwrap_err().to_string().contains("unknown field"));

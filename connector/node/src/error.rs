@@ -10,7 +10,12 @@ pub enum NodeError {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     #[error("cannot bind {what} on {addr}: {source}{hint}")]
-    Bind { what: &'static str, addr: SocketAddr, source: std::io::Error, hint: &'static str },
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+        hint: &'static str,
+    },
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
     #[error("{path}: {detail}")]
@@ -28,7 +33,16 @@ pub(crate) fn bind_hint(e: &std::io::Error, port: u16) -> &'static str {
     }
 }
 
-pub(crate) async fn bind_tcp(what: &'static str, addr: SocketAddr) -> Result<TcpListener, NodeError> {
-    TcpListener::bind(addr).await.map_err(|source| NodeError::Bind { what, addr, hint: bind_hint(&source, addr.port()), source })
+pub(crate) async fn bind_tcp(
+    what: &'static str,
+    addr: SocketAddr,
+) -> Result<TcpListener, NodeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| NodeError::Bind {
+            what,
+            addr,
+            hint: bind_hint(&source, addr.port()),
+            source,
+        })
 }
-

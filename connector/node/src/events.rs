@@ -15,17 +15,26 @@ pub struct EventLog {
 impl EventLog {
     /// Events go to `tracing` only.
     pub fn tracing_only(node: &str) -> EventLog {
-        EventLog { node: node.into(), sink: None }
+        EventLog {
+            node: node.into(),
+            sink: None,
+        }
     }
 
     /// Events also go to `sink`, shared by every node of a simulation or test.
     pub fn collecting(node: &str, sink: Arc<Mutex<Vec<String>>>) -> EventLog {
-        EventLog { node: node.into(), sink: Some(sink) }
+        EventLog {
+            node: node.into(),
+            sink: Some(sink),
+        }
     }
 
     /// The same sink under another node name.
     pub fn for_node(&self, node: &str) -> EventLog {
-        EventLog { node: node.into(), sink: self.sink.clone() }
+        EventLog {
+            node: node.into(),
+            sink: self.sink.clone(),
+        }
     }
 
     pub fn node(&self) -> &str {

@@ -22,7 +22,11 @@ pub struct FrameReader<R> {
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub fn new(rd: R) -> FrameReader<R> {
-        FrameReader { rd, dec: FrameDecoder::default(), buf: vec![0; 8 * 1024] }
+        FrameReader {
+            rd,
+            dec: FrameDecoder::default(),
+            buf: vec![0; 8 * 1024],
+        }
     }
 
     /// The next message, or `None` when the peer closed cleanly between messages. Cancel-safe:
@@ -35,7 +39,10 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             let n = self.rd.read(&mut self.buf).await?;
             if n == 0 {
                 if self.dec.buffered() > 0 {
-                    return Err(LinkError::Io(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed mid-message")));
+                    return Err(LinkError::Io(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "connection closed mid-message",
+                    )));
                 }
                 return Ok(None);
             }
@@ -45,7 +52,10 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 }
 
 /// Writes one message and flushes it (madsim sends stream data only on flush).
-pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(w: &mut W, msg: &T) -> std::io::Result<()> {
+pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(
+    w: &mut W,
+    msg: &T,
+) -> std::io::Result<()> {
     w.write_all(&frame::encode(msg)).await?;
     w.flush().await
 }

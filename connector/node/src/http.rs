@@ -68,7 +68,9 @@ where
 pub async fn read_body(body: Incoming) -> Result<Bytes, String> {
     match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e) => Err(format!("request body unreadable or over {MAX_BODY_BYTES} bytes: {e}")),
+        Err(e) => Err(format!(
+            "request body unreadable or over {MAX_BODY_BYTES} bytes: {e}"
+        )),
     }
 }
 
@@ -93,16 +95,29 @@ pub enum HttpError {
 
 /// One JSON request on a fresh connection; 2xx answers return the body, others an error with the
 /// server's message.
-pub async fn request_json<S>(stream: S, method: &str, host: &str, path: &str, bearer: Option<&str>, body: Option<serde_json::Value>) -> Result<serde_json::Value, HttpError>
+pub async fn request_json<S>(
+    stream: S,
+    method: &str,
+    host: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> Result<serde_json::Value, HttpError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Body>(TokioIo::new(stream)).await?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake::<_, Body>(TokioIo::new(stream)).await?;
     let driver = mc_rt::spawn(async move {
         let _ = conn.await;
     });
-    let bytes = body.map(|b| serde_json::to_vec(&b).expect("json")).unwrap_or_default();
-    let mut req = Request::builder().method(method).uri(path).header(hyper::header::HOST, host);
+    let bytes = body
+        .map(|b| serde_json::to_vec(&b).expect("json"))
+        .unwrap_or_default();
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(hyper::header::HOST, host);
     if let Some(bearer) = bearer {
         req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {bearer}"));
     }
@@ -118,11 +133,16 @@ where
         .map_err(|e| HttpError::BadJson(e.to_string()))?
         .to_bytes();
     driver.abort();
-    let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| HttpError::BadJson(e.to_string()))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| HttpError::BadJson(e.to_string()))?;
     if status.is_success() {
         Ok(value)
     } else {
-        let message = value.get("message").and_then(|m| m.as_str()).unwrap_or("no message").to_string();
+        let message = value
+            .get("message")
+            .and_then(|m| m.as_str())
+            .unwrap_or("no message")
+            .to_string();
         Err(HttpError::Status { status, message })
     }
 }

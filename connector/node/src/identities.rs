@@ -8,12 +8,27 @@ use mc_rt::certs::{self, CertError, Deployment, HostSpec, Validity};
 pub const DEFAULT_VALIDITY_DAYS: u32 = 365;
 
 /// One certificate per `(name, subject_alt_names)`, plus the CA, valid from about `now_unix_s`.
-pub fn generate(deployment: &str, hosts: &[(&str, Vec<String>)], seed: u64, now_unix_s: i64, validity_days: u32) -> Result<Deployment, CertError> {
+pub fn generate(
+    deployment: &str,
+    hosts: &[(&str, Vec<String>)],
+    seed: u64,
+    now_unix_s: i64,
+    validity_days: u32,
+) -> Result<Deployment, CertError> {
     let mut rng = Rng::seed_from_u64(seed);
     let ca_seed = rng.bytes::<32>();
     let specs: Vec<HostSpec> = hosts
         .iter()
-        .map(|(name, sans)| HostSpec { name: name.to_string(), subject_alt_names: sans.clone(), key_seed: rng.bytes::<32>() })
+        .map(|(name, sans)| HostSpec {
+            name: name.to_string(),
+            subject_alt_names: sans.clone(),
+            key_seed: rng.bytes::<32>(),
+        })
         .collect();
-    certs::generate(deployment, &ca_seed, &specs, Validity::starting_around(now_unix_s, validity_days))
+    certs::generate(
+        deployment,
+        &ca_seed,
+        &specs,
+        Validity::starting_around(now_unix_s, validity_days),
+    )
 }

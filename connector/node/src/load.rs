@@ -74,7 +74,10 @@ impl Default for LoadSpec {
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError { field, reason: reason.into() }
+    ConfigError {
+        field,
+        reason: reason.into(),
+    }
 }
 
 impl LoadSpec {
@@ -90,23 +93,46 @@ impl LoadSpec {
             return Err(invalid("participants_per_meeting", "must be at least 1"));
         }
         if self.participants() > MAX_PARTICIPANTS {
-            return Err(invalid("participants_per_meeting", format!("meetings × participants_per_meeting is {}; at most {MAX_PARTICIPANTS}", self.participants())));
+            return Err(invalid(
+                "participants_per_meeting",
+                format!(
+                    "meetings × participants_per_meeting is {}; at most {MAX_PARTICIPANTS}",
+                    self.participants()
+                ),
+            ));
         }
         if !(self.arrivals_per_s > 0.0 && self.arrivals_per_s <= MAX_ARRIVALS_PER_S) {
-            return Err(invalid("arrivals_per_s", format!("must be more than 0 and at most {MAX_ARRIVALS_PER_S}")));
+            return Err(invalid(
+                "arrivals_per_s",
+                format!("must be more than 0 and at most {MAX_ARRIVALS_PER_S}"),
+            ));
         }
         if !(1..=MAX_DURATION_MS).contains(&self.duration_ms) {
-            return Err(invalid("duration_ms", format!("must be 1 to {MAX_DURATION_MS} (a load participant always leaves)")));
+            return Err(invalid(
+                "duration_ms",
+                format!("must be 1 to {MAX_DURATION_MS} (a load participant always leaves)"),
+            ));
         }
         if !(1..=1000).contains(&self.media_packets_per_s) {
             return Err(invalid("media_packets_per_s", "must be 1 to 1000"));
         }
         if !(1..=1200).contains(&self.payload_bytes) {
-            return Err(invalid("payload_bytes", "must be 1 to 1200 (one MTU-sized RTP packet)"));
+            return Err(invalid(
+                "payload_bytes",
+                "must be 1 to 1200 (one MTU-sized RTP packet)",
+            ));
         }
         let p = &self.name_prefix;
-        if p.is_empty() || p.len() > 40 || !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err(invalid("name_prefix", format!("{p:?} must be 1 to 40 letters, digits, '-' or '_'")));
+        if p.is_empty()
+            || p.len() > 40
+            || !p
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(invalid(
+                "name_prefix",
+                format!("{p:?} must be 1 to 40 letters, digits, '-' or '_'"),
+            ));
         }
         Ok(())
     }
@@ -114,7 +140,10 @@ impl LoadSpec {
     /// The participant started `index`-th: which meeting (0-based, in creation order) and its
     /// number within that meeting (1-based).
     fn slot(&self, index: u64) -> (usize, u64) {
-        ((index % self.meetings as u64) as usize, index / self.meetings as u64 + 1)
+        (
+            (index % self.meetings as u64) as usize,
+            index / self.meetings as u64 + 1,
+        )
     }
 
     /// When the `index`-th participant starts, from the start of the arrivals.
@@ -155,7 +184,8 @@ pub struct LoadProgress {
 impl LoadProgress {
     fn observe(&mut self, probes: &[std::sync::Arc<client::ClientProbe>]) {
         use std::sync::atomic::Ordering::Relaxed;
-        self.joined = (probes.iter().filter(|p| p.joined.load(Relaxed)).count() as u64).saturating_sub(self.left);
+        self.joined = (probes.iter().filter(|p| p.joined.load(Relaxed)).count() as u64)
+            .saturating_sub(self.left);
         self.packets_sent = probes.iter().map(|p| p.sent.load(Relaxed)).sum();
         self.packets_received = probes.iter().map(|p| p.received.load(Relaxed)).sum();
     }
@@ -165,8 +195,14 @@ impl LoadProgress {
 #[derive(Debug)]
 enum Outcome {
     Admitted(Box<ClientReport>),
-    Rejected { reason: RejectReason, message: String },
-    Failed { kind: &'static str, message: String },
+    Rejected {
+        reason: RejectReason,
+        message: String,
+    },
+    Failed {
+        kind: &'static str,
+        message: String,
+    },
 }
 
 impl Outcome {
@@ -182,7 +218,10 @@ impl Outcome {
                     ClientError::Media(_) => "media",
                     ClientError::Rejected { .. } => unreachable!("matched above"),
                 };
-                Outcome::Failed { kind, message: e.to_string() }
+                Outcome::Failed {
+                    kind,
+                    message: e.to_string(),
+                }
             }
         }
     }
@@ -213,7 +252,12 @@ pub async fn run(
     let started_unix_ms = mc_rt::unix_now_ms();
     events.record(format_args!(
         "load: {} meetings × {} participants, {} joins/s, {} ms each, {} RTP packets/s, seed {}",
-        spec.meetings, spec.participants_per_meeting, spec.arrivals_per_s, spec.duration_ms, spec.media_packets_per_s, spec.seed
+        spec.meetings,
+        spec.participants_per_meeting,
+        spec.arrivals_per_s,
+        spec.duration_ms,
+        spec.media_packets_per_s,
+        spec.seed
     ));
 
     let api = ManagementApi {
@@ -226,10 +270,24 @@ pub async fn run(
     let mut meetings = Vec::with_capacity(spec.meetings as usize);
     for n in 1..=spec.meetings {
         let topic = format!("{}-{n}", spec.name_prefix);
-        let id = api.create_meeting(&topic).await.map_err(|detail| LoadError::CreateMeeting { n, of: spec.meetings, detail })?;
+        let id = api
+            .create_meeting(&topic)
+            .await
+            .map_err(|detail| LoadError::CreateMeeting {
+                n,
+                of: spec.meetings,
+                detail,
+            })?;
         meetings.push(id);
     }
-    events.record(format_args!("load: created meetings {}", meetings.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(", ")));
+    events.record(format_args!(
+        "load: created meetings {}",
+        meetings
+            .iter()
+            .map(|m| m.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
 
     // Every participant's task ends by sending its outcome here: at most `planned` messages.
     let (done_tx, mut done_rx) = mc_rt::sync::mpsc::unbounded_channel::<(u64, Outcome)>();
@@ -240,14 +298,18 @@ pub async fn run(
     let mut slots: Vec<(usize, String)> = Vec::with_capacity(planned as usize);
     let mut probes: Vec<std::sync::Arc<client::ClientProbe>> = Vec::with_capacity(planned as usize);
     let mut outcomes: BTreeMap<u64, Outcome> = BTreeMap::new();
-    let mut live = LoadProgress { planned, ..LoadProgress::default() };
+    let mut live = LoadProgress {
+        planned,
+        ..LoadProgress::default()
+    };
     let mut stopping = false;
     let mut stop = std::pin::pin!(stop);
     let mut next_progress = started_at + Duration::from_millis(PROGRESS_INTERVAL_MS);
     let arrivals_from = mc_rt::Instant::now();
 
     loop {
-        let next_arrival = (!stopping && live.started < planned).then(|| arrivals_from + spec.arrival_offset(live.started));
+        let next_arrival = (!stopping && live.started < planned)
+            .then(|| arrivals_from + spec.arrival_offset(live.started));
         if next_arrival.is_none() && outcomes.len() as u64 == live.started {
             break;
         }
@@ -312,9 +374,22 @@ pub async fn run(
     let participants = slots
         .into_iter()
         .enumerate()
-        .map(|(i, (meeting, name))| Participant { meeting, name, outcome: outcomes.remove(&(i as u64)).expect("every started participant reported") })
+        .map(|(i, (meeting, name))| Participant {
+            meeting,
+            name,
+            outcome: outcomes
+                .remove(&(i as u64))
+                .expect("every started participant reported"),
+        })
         .collect();
-    let report = summarize(&spec, &meetings, participants, stopping, started_unix_ms, live.elapsed_ms);
+    let report = summarize(
+        &spec,
+        &meetings,
+        participants,
+        stopping,
+        started_unix_ms,
+        live.elapsed_ms,
+    );
     events.record(format_args!(
         "load: done in {} ms: {} of {} admitted, {} rejected, {} failed; {} RTP packets sent, {} received, {} lost",
         report.wall_ms,
@@ -329,7 +404,13 @@ pub async fn run(
     Ok(report)
 }
 
-fn participant_config(spec: &LoadSpec, base: &ClientConfig, meeting: u64, display_name: String, seed: u64) -> ClientConfig {
+fn participant_config(
+    spec: &LoadSpec,
+    base: &ClientConfig,
+    meeting: u64,
+    display_name: String,
+    seed: u64,
+) -> ClientConfig {
     ClientConfig {
         display_name,
         meeting,
@@ -464,12 +545,33 @@ fn latency(join_ms: impl Iterator<Item = u64>) -> Option<Latency> {
     })
 }
 
-fn summarize(spec: &LoadSpec, meetings: &[MeetingId], participants: Vec<Participant>, stopped_early: bool, started_unix_ms: u64, wall_ms: u64) -> LoadReport {
-    let mut joins = JoinCounts { planned: spec.participants(), attempted: participants.len() as u64, ..JoinCounts::default() };
-    let mut per_meeting: Vec<MeetingCounts> =
-        meetings.iter().map(|&meeting| MeetingCounts { meeting, attempted: 0, admitted: 0, rejected: 0, failed: 0 }).collect();
-    let (mut rejections, mut failures, mut examples) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
-    let (mut media_paths, mut signalling_ports, mut controllers) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+fn summarize(
+    spec: &LoadSpec,
+    meetings: &[MeetingId],
+    participants: Vec<Participant>,
+    stopped_early: bool,
+    started_unix_ms: u64,
+    wall_ms: u64,
+) -> LoadReport {
+    let mut joins = JoinCounts {
+        planned: spec.participants(),
+        attempted: participants.len() as u64,
+        ..JoinCounts::default()
+    };
+    let mut per_meeting: Vec<MeetingCounts> = meetings
+        .iter()
+        .map(|&meeting| MeetingCounts {
+            meeting,
+            attempted: 0,
+            admitted: 0,
+            rejected: 0,
+            failed: 0,
+        })
+        .collect();
+    let (mut rejections, mut failures, mut examples) =
+        (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    let (mut media_paths, mut signalling_ports, mut controllers) =
+        (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
     let (mut ended_early, mut rejoins) = (0, 0);
     // Admitted participants by meeting, in arrival order.
     let mut admitted: Vec<Vec<(&str, &ClientReport)>> = vec![Vec::new(); meetings.len()];
@@ -491,13 +593,17 @@ fn summarize(spec: &LoadSpec, meetings: &[MeetingId], participants: Vec<Particip
                 joins.rejected += 1;
                 m.rejected += 1;
                 *rejections.entry(reason.as_str().to_string()).or_insert(0) += 1;
-                examples.entry(reason.as_str().to_string()).or_insert_with(|| message.clone());
+                examples
+                    .entry(reason.as_str().to_string())
+                    .or_insert_with(|| message.clone());
             }
             Outcome::Failed { kind, message } => {
                 joins.failed += 1;
                 m.failed += 1;
                 *failures.entry(kind.to_string()).or_insert(0) += 1;
-                examples.entry(kind.to_string()).or_insert_with(|| message.clone());
+                examples
+                    .entry(kind.to_string())
+                    .or_insert_with(|| message.clone());
             }
         }
     }
@@ -558,7 +664,14 @@ mod tests {
     use mc_core::client::SourceStats;
     use mc_wire::ParticipantId;
 
-    fn admitted(meeting: u64, n: u64, ssrc: u32, join_ms: u64, sent: u64, heard: &[(u32, u64, u64)]) -> Outcome {
+    fn admitted(
+        meeting: u64,
+        n: u64,
+        ssrc: u32,
+        join_ms: u64,
+        sent: u64,
+        heard: &[(u32, u64, u64)],
+    ) -> Outcome {
         let by_source: BTreeMap<u32, SourceStats> = heard
             .iter()
             .map(|&(ssrc, received, lost)| {
@@ -574,7 +687,11 @@ mod tests {
             participant: ParticipantId(n),
             controller: "controller-1".into(),
             signalling_port: 8802,
-            media_path: if n == 2 { MediaPath::Tcp } else { MediaPath::Udp },
+            media_path: if n == 2 {
+                MediaPath::Tcp
+            } else {
+                MediaPath::Udp
+            },
             join_ms,
             rejoins: 0,
             ssrc,
@@ -590,12 +707,46 @@ mod tests {
     fn the_spec_names_the_field_it_rejects_and_slots_go_round_robin() {
         assert!(LoadSpec::default().validate().is_ok());
         let bad = |s: LoadSpec| s.validate().unwrap_err().field;
-        assert_eq!(bad(LoadSpec { meetings: 0, ..LoadSpec::default() }), "meetings");
-        assert_eq!(bad(LoadSpec { arrivals_per_s: f64::NAN, ..LoadSpec::default() }), "arrivals_per_s");
-        assert_eq!(bad(LoadSpec { duration_ms: 0, ..LoadSpec::default() }), "duration_ms");
-        assert_eq!(bad(LoadSpec { meetings: 200, participants_per_meeting: 100, ..LoadSpec::default() }), "participants_per_meeting");
-        assert_eq!(bad(LoadSpec { name_prefix: "a b".into(), ..LoadSpec::default() }), "name_prefix");
-        let spec = LoadSpec { arrivals_per_s: 4.0, ..LoadSpec::default() };
+        assert_eq!(
+            bad(LoadSpec {
+                meetings: 0,
+                ..LoadSpec::default()
+            }),
+            "meetings"
+        );
+        assert_eq!(
+            bad(LoadSpec {
+                arrivals_per_s: f64::NAN,
+                ..LoadSpec::default()
+            }),
+            "arrivals_per_s"
+        );
+        assert_eq!(
+            bad(LoadSpec {
+                duration_ms: 0,
+                ..LoadSpec::default()
+            }),
+            "duration_ms"
+        );
+        assert_eq!(
+            bad(LoadSpec {
+                meetings: 200,
+                participants_per_meeting: 100,
+                ..LoadSpec::default()
+            }),
+            "participants_per_meeting"
+        );
+        assert_eq!(
+            bad(LoadSpec {
+                name_prefix: "a b".into(),
+                ..LoadSpec::default()
+            }),
+            "name_prefix"
+        );
+        let spec = LoadSpec {
+            arrivals_per_s: 4.0,
+            ..LoadSpec::default()
+        };
         let slots: Vec<_> = (0..5).map(|i| spec.slot(i)).collect();
         assert_eq!(slots, [(0, 1), (1, 1), (0, 2), (1, 2), (0, 3)]);
         assert_eq!(spec.arrival_offset(3), Duration::from_millis(750));
@@ -603,29 +754,109 @@ mod tests {
 
     #[test]
     fn the_report_counts_streams_rejections_and_foreign_packets() {
-        let spec = LoadSpec { meetings: 2, participants_per_meeting: 3, ..LoadSpec::default() };
+        let spec = LoadSpec {
+            meetings: 2,
+            participants_per_meeting: 3,
+            ..LoadSpec::default()
+        };
         let meetings = [MeetingId(10), MeetingId(11)];
-        let p = |meeting, name: &str, outcome| Participant { meeting, name: name.into(), outcome };
+        let p = |meeting, name: &str, outcome| Participant {
+            meeting,
+            name: name.into(),
+            outcome,
+        };
         let participants = vec![
             // Meeting 10: p1 and p2 hear each other; p2 also heard 99, who is in no meeting of ours.
             p(0, "p1", admitted(10, 1, 100, 30, 500, &[(200, 490, 10)])),
             p(1, "p3", admitted(11, 3, 300, 50, 500, &[])),
-            p(0, "p2", admitted(10, 2, 200, 40, 495, &[(100, 500, 0), (99, 7, 0)])),
-            p(1, "p4", Outcome::Rejected { reason: RejectReason::MeetingFull, message: "meeting 11 is full".into() }),
-            p(0, "p5", Outcome::Rejected { reason: RejectReason::MeetingFull, message: "later".into() }),
-            p(1, "p6", Outcome::Failed { kind: "signalling", message: "no controller".into() }),
+            p(
+                0,
+                "p2",
+                admitted(10, 2, 200, 40, 495, &[(100, 500, 0), (99, 7, 0)]),
+            ),
+            p(
+                1,
+                "p4",
+                Outcome::Rejected {
+                    reason: RejectReason::MeetingFull,
+                    message: "meeting 11 is full".into(),
+                },
+            ),
+            p(
+                0,
+                "p5",
+                Outcome::Rejected {
+                    reason: RejectReason::MeetingFull,
+                    message: "later".into(),
+                },
+            ),
+            p(
+                1,
+                "p6",
+                Outcome::Failed {
+                    kind: "signalling",
+                    message: "no controller".into(),
+                },
+            ),
         ];
         let r = summarize(&spec, &meetings, participants, false, 0, 1234);
-        assert_eq!(r.joins, JoinCounts { planned: 6, attempted: 6, admitted: 3, rejected: 2, failed: 1 });
-        assert_eq!(r.rejections, BTreeMap::from([("meeting_full".to_string(), 2)]));
+        assert_eq!(
+            r.joins,
+            JoinCounts {
+                planned: 6,
+                attempted: 6,
+                admitted: 3,
+                rejected: 2,
+                failed: 1
+            }
+        );
+        assert_eq!(
+            r.rejections,
+            BTreeMap::from([("meeting_full".to_string(), 2)])
+        );
         assert_eq!(r.failures, BTreeMap::from([("signalling".to_string(), 1)]));
         assert_eq!(r.examples["meeting_full"], "meeting 11 is full");
-        assert_eq!(r.join_latency_ms, Some(Latency { count: 3, min: 30, p50: 40, p90: 50, p99: 50, max: 50 }));
-        assert_eq!(r.media_paths, BTreeMap::from([("tcp".to_string(), 1), ("udp".to_string(), 2)]));
-        assert_eq!(r.per_meeting[0], MeetingCounts { meeting: MeetingId(10), attempted: 3, admitted: 2, rejected: 1, failed: 0 });
-        let streams: Vec<_> = r.media.streams.iter().map(|s| (s.receiver.as_str(), s.source.as_str(), s.received, s.lost)).collect();
+        assert_eq!(
+            r.join_latency_ms,
+            Some(Latency {
+                count: 3,
+                min: 30,
+                p50: 40,
+                p90: 50,
+                p99: 50,
+                max: 50
+            })
+        );
+        assert_eq!(
+            r.media_paths,
+            BTreeMap::from([("tcp".to_string(), 1), ("udp".to_string(), 2)])
+        );
+        assert_eq!(
+            r.per_meeting[0],
+            MeetingCounts {
+                meeting: MeetingId(10),
+                attempted: 3,
+                admitted: 2,
+                rejected: 1,
+                failed: 0
+            }
+        );
+        let streams: Vec<_> = r
+            .media
+            .streams
+            .iter()
+            .map(|s| (s.receiver.as_str(), s.source.as_str(), s.received, s.lost))
+            .collect();
         assert_eq!(streams, [("p1", "p2", 490, 10), ("p2", "p1", 500, 0)]);
-        assert_eq!((r.media.sent, r.media.received, r.media.lost, r.media.foreign_packets), (1495, 997, 10, 7));
+        assert_eq!(
+            (
+                r.media.sent,
+                r.media.received,
+                r.media.lost,
+                r.media.foreign_packets
+            ),
+            (1495, 997, 10, 7)
+        );
         assert_eq!(r.media.loss_percent, 1.0);
         assert_eq!(r.media.silent_streams, 0);
         let json = serde_json::to_value(&r).unwrap();

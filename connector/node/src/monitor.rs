@@ -17,15 +17,31 @@ pub struct LinkTable(Arc<Mutex<BTreeMap<String, LinkState>>>);
 impl LinkTable {
     pub fn up(&self, link: &str, dedicated: bool, port: u16) {
         let path = if dedicated { "dedicated" } else { "fallback" };
-        self.0.lock().unwrap().insert(link.to_string(), LinkState { path: path.into(), port });
+        self.0.lock().unwrap().insert(
+            link.to_string(),
+            LinkState {
+                path: path.into(),
+                port,
+            },
+        );
     }
 
     pub fn down(&self, link: &str) {
-        self.0.lock().unwrap().insert(link.to_string(), LinkState { path: "down".into(), port: 0 });
+        self.0.lock().unwrap().insert(
+            link.to_string(),
+            LinkState {
+                path: "down".into(),
+                port: 0,
+            },
+        );
     }
 
     pub fn is_up(&self, link: &str) -> bool {
-        self.0.lock().unwrap().get(link).is_some_and(|l| l.path != "down")
+        self.0
+            .lock()
+            .unwrap()
+            .get(link)
+            .is_some_and(|l| l.path != "down")
     }
 
     pub fn snapshot(&self) -> BTreeMap<String, LinkState> {
@@ -59,9 +75,27 @@ impl Reporter {
                 tick.tick().await;
                 let body = serde_json::to_value(report()).expect("reports serialize");
                 let sent = async {
-                    let addr = mc_rt::net::resolve(&self.cloud_host, self.cloud_https_port).await.map_err(|e| e.to_string())?;
-                    let stream = tls::connect(addr, &self.cloud_host, config.clone(), Duration::from_millis(self.timeout_ms)).await.map_err(|e| e.to_string())?;
-                    request_json(stream, "POST", &self.cloud_host, "/v1/monitoring/reports", None, Some(body)).await.map_err(|e| e.to_string())
+                    let addr = mc_rt::net::resolve(&self.cloud_host, self.cloud_https_port)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let stream = tls::connect(
+                        addr,
+                        &self.cloud_host,
+                        config.clone(),
+                        Duration::from_millis(self.timeout_ms),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                    request_json(
+                        stream,
+                        "POST",
+                        &self.cloud_host,
+                        "/v1/monitoring/reports",
+                        None,
+                        Some(body),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())
                 };
                 match mc_rt::timeout(Duration::from_millis(self.timeout_ms * 2), sent).await {
                     Ok(Ok(_)) => failing = false,

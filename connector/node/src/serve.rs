@@ -9,8 +9,12 @@ use std::time::Duration;
 
 /// Accepts on `listener` forever. Each connection that completes its handshake within `handshake`
 /// goes to `handle(alpn, stream, peer)`; one that does not is closed and logged.
-pub(crate) async fn serve_tls<F, Fut>(listener: TcpListener, router: Router, handshake: Duration, handle: F)
-where
+pub(crate) async fn serve_tls<F, Fut>(
+    listener: TcpListener,
+    router: Router,
+    handshake: Duration,
+    handle: F,
+) where
     F: Fn(Vec<u8>, ServerTlsStream<TcpStream>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {

@@ -29,28 +29,69 @@ fn the_201st_participant_and_the_101st_meeting_are_refused_and_the_200_admitted_
                 // Real handshakes on a small machine: the production timeouts, and joins paced
                 // (as a crowd arrives), not 200 at the same instant.
                 c.connect_timeout_ms = mc_node::DEFAULT_CONNECT_TIMEOUT_MS;
-                let (ca, ev) = (d.ca.clone(), EventLog::collecting(&c.display_name, d.events.clone()));
-                handles.push(mc_rt::spawn(async move { client::run(c, ca, ev, std::future::pending()).await }));
+                let (ca, ev) = (
+                    d.ca.clone(),
+                    EventLog::collecting(&c.display_name, d.events.clone()),
+                );
+                handles.push(mc_rt::spawn(async move {
+                    client::run(c, ca, ev, std::future::pending()).await
+                }));
                 mc_rt::sleep(std::time::Duration::from_millis(10)).await;
             }
         }
         // Wait until all 200 are in, then knock twice.
-        let joined = || d.events.lock().unwrap().iter().filter(|e| e.contains(" joined m")).count();
+        let joined = || {
+            d.events
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|e| e.contains(" joined m"))
+                .count()
+        };
         for _ in 0..300 {
             if joined() == 200 {
                 break;
             }
             mc_rt::sleep(std::time::Duration::from_millis(50)).await;
         }
-        assert_eq!(joined(), 200, "{:#?}", d.events.lock().unwrap().iter().filter(|e| e.contains("refused") || e.contains("rejected")).take(5).collect::<Vec<_>>());
+        assert_eq!(
+            joined(),
+            200,
+            "{:#?}",
+            d.events
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|e| e.contains("refused") || e.contains("rejected"))
+                .take(5)
+                .collect::<Vec<_>>()
+        );
         let mut extra = d.client("the-201st", meetings[0], 5);
         extra.duration_ms = 500;
-        let err = client::run(extra, d.ca.clone(), EventLog::tracing_only("x"), std::future::pending()).await.unwrap_err();
+        let err = client::run(
+            extra,
+            d.ca.clone(),
+            EventLog::tracing_only("x"),
+            std::future::pending(),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.rejection(), Some(RejectReason::MeetingFull), "{err}");
         let mut extra = d.client("meeting-101", meetings[100], 6);
         extra.duration_ms = 500;
-        let err = client::run(extra, d.ca.clone(), EventLog::tracing_only("x"), std::future::pending()).await.unwrap_err();
-        assert_eq!(err.rejection(), Some(RejectReason::ControllerMeetingLimit), "{err}");
+        let err = client::run(
+            extra,
+            d.ca.clone(),
+            EventLog::tracing_only("x"),
+            std::future::pending(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            err.rejection(),
+            Some(RejectReason::ControllerMeetingLimit),
+            "{err}"
+        );
         assert!(err.to_string().contains("100 meetings"), "{err}");
 
         let mut reports = Vec::new();
@@ -59,6 +100,9 @@ fn the_201st_participant_and_the_101st_meeting_are_refused_and_the_200_admitted_
         }
         assert_eq!(reports.len(), 200);
         assert_isolated_meetings(&reports);
-        assert!(reports.iter().all(|r| r.ended_by_zc.is_none()), "nobody admitted was disturbed");
+        assert!(
+            reports.iter().all(|r| r.ended_by_zc.is_none()),
+            "nobody admitted was disturbed"
+        );
     });
 }

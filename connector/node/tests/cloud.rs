@@ -19,7 +19,10 @@ fn ending_a_meeting_in_the_cloud_disconnects_its_participants_with_the_reason() 
         let d = Deployment::start(|_, _| {}).await;
         d.wait_for("subscribed to cloud notifications").await;
         let api = d.api();
-        let (m, other) = (api.create_meeting("ends").await.unwrap(), api.create_meeting("goes on").await.unwrap());
+        let (m, other) = (
+            api.create_meeting("ends").await.unwrap(),
+            api.create_meeting("goes on").await.unwrap(),
+        );
         let clients: Vec<_> = [("ada", m), ("bob", m), ("cyd", other)]
             .into_iter()
             .map(|(name, meeting)| {
@@ -33,18 +36,35 @@ fn ending_a_meeting_in_the_cloud_disconnects_its_participants_with_the_reason() 
         d.wait_for("bob joined").await;
         d.wait_for("ada joined").await;
         let started = mc_rt::Instant::now();
-        api.call("POST", &format!("/v1/meetings/{}/end", m.0), Some(json!({ "reason": "the all-hands is over" }))).await.unwrap();
+        api.call(
+            "POST",
+            &format!("/v1/meetings/{}/end", m.0),
+            Some(json!({ "reason": "the all-hands is over" })),
+        )
+        .await
+        .unwrap();
         let mut reports = Vec::new();
         for h in clients {
             reports.push(h.await.unwrap().unwrap());
         }
         for r in &reports[..2] {
-            assert_eq!(r.ended_by_zc.as_deref(), Some("the all-hands is over"), "{r:?}");
+            assert_eq!(
+                r.ended_by_zc.as_deref(),
+                Some("the all-hands is over"),
+                "{r:?}"
+            );
         }
-        assert!(started.elapsed() < Duration::from_millis(3_900) || reports[2].ended_by_zc.is_none());
+        assert!(
+            started.elapsed() < Duration::from_millis(3_900) || reports[2].ended_by_zc.is_none()
+        );
         assert_eq!(reports[2].ended_by_zc, None, "the other meeting goes on");
-        let err = client::fetch_ticket(&d.client("late", m, 9), &d.ca).await.unwrap_err();
-        assert!(err.to_string().contains("409") && err.to_string().contains("ended"), "{err}");
+        let err = client::fetch_ticket(&d.client("late", m, 9), &d.ca)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("409") && err.to_string().contains("ended"),
+            "{err}"
+        );
     });
 }
 
@@ -53,13 +73,32 @@ fn keys_tell_who_calls_and_roles_what_they_may_do() {
     mc_rt::block_on(async {
         let d = Deployment::start(|_, _| {}).await;
         let admin = d.api();
-        let created = admin.call("POST", "/v1/users", Some(json!({ "email": "ada@example.org", "display_name": "Ada Lovelace" }))).await.unwrap();
+        let created = admin
+            .call(
+                "POST",
+                "/v1/users",
+                Some(json!({ "email": "ada@example.org", "display_name": "Ada Lovelace" })),
+            )
+            .await
+            .unwrap();
         let key = created["api_key"].as_str().unwrap().to_string();
         assert_eq!(created["user"]["role"], "member");
-        assert!(created["user"].get("key_sha256").is_none(), "the key's hash is never shown");
-        let ada = ManagementApi { api_key: key.clone(), ..d.api() };
+        assert!(
+            created["user"].get("key_sha256").is_none(),
+            "the key's hash is never shown"
+        );
+        let ada = ManagementApi {
+            api_key: key.clone(),
+            ..d.api()
+        };
 
-        let err = ManagementApi { api_key: "not-a-key-not-a-key".into(), ..d.api() }.call("GET", "/v1/meetings", None).await.unwrap_err();
+        let err = ManagementApi {
+            api_key: "not-a-key-not-a-key".into(),
+            ..d.api()
+        }
+        .call("GET", "/v1/meetings", None)
+        .await
+        .unwrap_err();
         assert!(err.starts_with("401") && err.contains("not valid"), "{err}");
         let err = ada.call("GET", "/v1/users", None).await.unwrap_err();
         assert!(err.starts_with("403") && err.contains("admin"), "{err}");
@@ -69,21 +108,65 @@ fn keys_tell_who_calls_and_roles_what_they_may_do() {
         // A member hosts meetings and joins under their own name; they may not end someone else's.
         let own = ada.create_meeting("ada's").await.unwrap();
         let theirs = admin.create_meeting("operator's").await.unwrap();
-        let grant = ada.call("POST", &format!("/v1/meetings/{}/tickets", own.0), Some(json!({}))).await.unwrap();
+        let grant = ada
+            .call(
+                "POST",
+                &format!("/v1/meetings/{}/tickets", own.0),
+                Some(json!({})),
+            )
+            .await
+            .unwrap();
         assert!(grant["ticket"].as_str().is_some());
-        let err = ada.call("POST", &format!("/v1/meetings/{}/end", theirs.0), Some(json!({}))).await.unwrap_err();
+        let err = ada
+            .call(
+                "POST",
+                &format!("/v1/meetings/{}/end", theirs.0),
+                Some(json!({})),
+            )
+            .await
+            .unwrap_err();
         assert!(err.starts_with("403") && err.contains("host"), "{err}");
-        ada.call("POST", &format!("/v1/meetings/{}/end", own.0), Some(json!({}))).await.unwrap();
+        ada.call(
+            "POST",
+            &format!("/v1/meetings/{}/end", own.0),
+            Some(json!({})),
+        )
+        .await
+        .unwrap();
 
         // Validation: every field, with a reason.
-        let err = admin.call("POST", "/v1/users", Some(json!({ "email": "nobody", "display_name": "N" }))).await.unwrap_err();
+        let err = admin
+            .call(
+                "POST",
+                "/v1/users",
+                Some(json!({ "email": "nobody", "display_name": "N" })),
+            )
+            .await
+            .unwrap_err();
         assert!(err.starts_with("422") && err.contains("email"), "{err}");
-        let err = admin.call("POST", "/v1/users", Some(json!({ "email": "ADA@example.org", "display_name": "Again" }))).await.unwrap_err();
+        let err = admin
+            .call(
+                "POST",
+                "/v1/users",
+                Some(json!({ "email": "ADA@example.org", "display_name": "Again" })),
+            )
+            .await
+            .unwrap_err();
         assert!(err.starts_with("409"), "{err}");
-        let err = admin.call("POST", "/v1/users", Some(json!({ "email": "x@y.z", "display_name": "X", "role": "root" }))).await.unwrap_err();
+        let err = admin
+            .call(
+                "POST",
+                "/v1/users",
+                Some(json!({ "email": "x@y.z", "display_name": "X", "role": "root" })),
+            )
+            .await
+            .unwrap_err();
         assert!(err.starts_with("400") && err.contains("root"), "{err}");
         let err = admin.call("GET", "/v1/meetings/0", None).await.unwrap_err();
-        assert!(err.starts_with("400") && err.contains("not a meeting id"), "{err}");
+        assert!(
+            err.starts_with("400") && err.contains("not a meeting id"),
+            "{err}"
+        );
         let err = admin.call("PUT", "/v1/meetings", None).await.unwrap_err();
         assert!(err.starts_with("405"), "{err}");
     });
@@ -92,20 +175,51 @@ fn keys_tell_who_calls_and_roles_what_they_may_do() {
 #[test]
 fn a_restarted_cloud_keeps_its_users_and_meetings_and_old_tickets_still_verify() {
     mc_rt::block_on(async {
-        let dir = std::env::temp_dir().join(format!("mc-cloud-{}-{}", std::process::id(), mc_rt::fresh_seed()));
+        let dir = std::env::temp_dir().join(format!(
+            "mc-cloud-{}-{}",
+            std::process::id(),
+            mc_rt::fresh_seed()
+        ));
         let d = Deployment::start(|_, cloud| cloud.data_dir = Some(dir.clone())).await;
         let admin = d.api();
-        let key = admin.call("POST", "/v1/users", Some(json!({ "email": "grace@example.org", "display_name": "Grace" }))).await.unwrap()["api_key"]
+        let key = admin
+            .call(
+                "POST",
+                "/v1/users",
+                Some(json!({ "email": "grace@example.org", "display_name": "Grace" })),
+            )
+            .await
+            .unwrap()["api_key"]
             .as_str()
             .unwrap()
             .to_string();
         let m = admin.create_meeting("persistent").await.unwrap();
 
         // A second cloud process on the same data directory (the first one's ports stay bound).
-        let config = CloudConfig { https_port: 0, status_sync_port: 0, notification_port: 0, api_key: API_KEY.into(), data_dir: Some(dir.clone()), ..Default::default() };
-        let again = cloud::start(config, d.ids.identity("cloud").unwrap(), EventLog::tracing_only("cloud-2")).await.unwrap();
-        let grace = ManagementApi { port: again.https_addr.port(), api_key: key, ..d.api() };
-        let meeting = grace.call("GET", &format!("/v1/meetings/{}", m.0), None).await.unwrap();
+        let config = CloudConfig {
+            https_port: 0,
+            status_sync_port: 0,
+            notification_port: 0,
+            api_key: API_KEY.into(),
+            data_dir: Some(dir.clone()),
+            ..Default::default()
+        };
+        let again = cloud::start(
+            config,
+            d.ids.identity("cloud").unwrap(),
+            EventLog::tracing_only("cloud-2"),
+        )
+        .await
+        .unwrap();
+        let grace = ManagementApi {
+            port: again.https_addr.port(),
+            api_key: key,
+            ..d.api()
+        };
+        let meeting = grace
+            .call("GET", &format!("/v1/meetings/{}", m.0), None)
+            .await
+            .unwrap();
         assert_eq!(meeting["topic"], "persistent");
         let next = grace.create_meeting("after restart").await.unwrap();
         assert!(next.0 > m.0, "ids keep counting up");
@@ -130,14 +244,24 @@ fn the_zone_status_shows_every_node_its_links_and_how_clients_reach_media() {
 
         assert_eq!(zone["controllers"][0]["live"], true, "{zone:#}");
         let nodes = zone["nodes"].as_array().unwrap();
-        let node = |name: &str| nodes.iter().find(|n| n["node"] == name).unwrap_or_else(|| panic!("no report from {name}: {zone:#}"));
+        let node = |name: &str| {
+            nodes
+                .iter()
+                .find(|n| n["node"] == name)
+                .unwrap_or_else(|| panic!("no report from {name}: {zone:#}"))
+        };
         let ctl = node("controller-1");
-        assert_eq!((ctl["live"].as_bool(), ctl["ready"].as_bool()), (Some(true), Some(true)), "{ctl:#}");
+        assert_eq!(
+            (ctl["live"].as_bool(), ctl["ready"].as_bool()),
+            (Some(true), Some(true)),
+            "{ctl:#}"
+        );
         assert_eq!(ctl["links"]["status_sync"]["path"], "dedicated", "{ctl:#}");
         assert_eq!(ctl["links"]["notification"]["path"], "dedicated", "{ctl:#}");
         let mmr = node("mmr-1");
         assert_eq!(mmr["links"]["controller"]["path"], "dedicated", "{mmr:#}");
-        let udp = ctl["media"]["udp_endpoints"].as_u64().unwrap() + mmr["media"]["udp_endpoints"].as_u64().unwrap();
+        let udp = ctl["media"]["udp_endpoints"].as_u64().unwrap()
+            + mmr["media"]["udp_endpoints"].as_u64().unwrap();
         assert_eq!(udp, 1, "ada's media path is visible: {zone:#}");
         assert_eq!(zone["participants"], 1);
     });
@@ -149,7 +273,10 @@ fn draining_an_mmr_through_the_api_moves_its_meeting() {
         let d = Deployment::start(|c, _| c.mmr_capacity = 1).await;
         d.wait_for("subscribed to cloud notifications").await;
         d.start_mmr_vm(10).await;
-        let (filler, m) = (d.api().create_meeting("filler").await.unwrap(), d.api().create_meeting("moves").await.unwrap());
+        let (filler, m) = (
+            d.api().create_meeting("filler").await.unwrap(),
+            d.api().create_meeting("moves").await.unwrap(),
+        );
         // The controller's MMR holds one seat, taken first; meeting m then lives on the VM.
         let clients: Vec<_> = [("cyd", filler), ("ada", m), ("bob", m)]
             .into_iter()
@@ -157,7 +284,10 @@ fn draining_an_mmr_through_the_api_moves_its_meeting() {
                 let mut c = d.client(name, meeting, name.len() as u64 + 90);
                 c.duration_ms = 4_000;
                 let (ca, ev) = (d.ca.clone(), EventLog::collecting(name, d.events.clone()));
-                let h = mc_rt::spawn(async move { client::run(c, ca, ev, std::future::pending()).await });
+                let h =
+                    mc_rt::spawn(
+                        async move { client::run(c, ca, ev, std::future::pending()).await },
+                    );
                 std::thread::sleep(Duration::from_millis(300));
                 h
             })
@@ -165,9 +295,24 @@ fn draining_an_mmr_through_the_api_moves_its_meeting() {
         d.wait_for(&format!("to m{} on mmr-1", m.0)).await;
         d.wait_for("bob joined").await;
         d.wait_for("ada joined").await;
-        let err = d.api().call("POST", "/v1/mmrs/mmr-1/drain", Some(json!({ "deadline_s": 100_000 }))).await.unwrap_err();
+        let err = d
+            .api()
+            .call(
+                "POST",
+                "/v1/mmrs/mmr-1/drain",
+                Some(json!({ "deadline_s": 100_000 })),
+            )
+            .await
+            .unwrap_err();
         assert!(err.starts_with("422"), "{err}");
-        d.api().call("POST", "/v1/mmrs/mmr-1/drain", Some(json!({ "deadline_s": 1 }))).await.unwrap();
+        d.api()
+            .call(
+                "POST",
+                "/v1/mmrs/mmr-1/drain",
+                Some(json!({ "deadline_s": 1 })),
+            )
+            .await
+            .unwrap();
         d.wait_for("MMR mmr-1 drained").await;
         let reports: Vec<_> = {
             let mut v = Vec::new();
@@ -180,9 +325,20 @@ fn draining_an_mmr_through_the_api_moves_its_meeting() {
         // participants could not rejoin and were told why.
         for r in &reports[1..] {
             assert_eq!(r.rejoins, 1, "{r:?}");
-            assert!(r.ended_by_zc.as_deref().is_some_and(|e| e.contains("drained")), "{r:?}");
+            assert!(
+                r.ended_by_zc
+                    .as_deref()
+                    .is_some_and(|e| e.contains("drained")),
+                "{r:?}"
+            );
         }
         let log = d.events.lock().unwrap().join("\n");
-        assert!(log.contains(&format!("moved meeting m{} (2 participants) off MMR mmr-1", m.0)), "{log}");
+        assert!(
+            log.contains(&format!(
+                "moved meeting m{} (2 participants) off MMR mmr-1",
+                m.0
+            )),
+            "{log}"
+        );
     });
 }

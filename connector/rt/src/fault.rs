@@ -49,14 +49,16 @@ pub(crate) fn udp_lost() -> bool {
 }
 
 #[cfg(madsim)]
-pub use sim::{block, block_protocol, runtime, set_udp_loss, unblock, unblock_all, unblock_protocol};
+pub use sim::{
+    block, block_protocol, runtime, set_udp_loss, unblock, unblock_all, unblock_protocol,
+};
 
 #[cfg(madsim)]
 mod sim {
     use super::*;
     use madsim::plugin::{simulator, Simulator};
-    use std::net::IpAddr;
     use std::collections::BTreeMap;
+    use std::net::IpAddr;
     use std::sync::Mutex;
 
     /// Rules by (host, protocol, port); a `None` port blocks the whole protocol on that host.
@@ -68,7 +70,11 @@ mod sim {
     }
 
     impl Simulator for Firewall {
-        fn new(_: &madsim::rand::GlobalRng, _: &madsim::time::TimeHandle, _: &madsim::Config) -> Self {
+        fn new(
+            _: &madsim::rand::GlobalRng,
+            _: &madsim::time::TimeHandle,
+            _: &madsim::Config,
+        ) -> Self {
             Firewall::default()
         }
     }
@@ -82,20 +88,36 @@ mod sim {
 
     /// Blocks one port of one protocol on `host`, in both directions.
     pub fn block(host: IpAddr, proto: Proto, port: u16, action: Action) {
-        simulator::<Firewall>().rules.lock().unwrap().insert((host, proto, Some(port)), action);
+        simulator::<Firewall>()
+            .rules
+            .lock()
+            .unwrap()
+            .insert((host, proto, Some(port)), action);
     }
 
     pub fn unblock(host: IpAddr, proto: Proto, port: u16) {
-        simulator::<Firewall>().rules.lock().unwrap().remove(&(host, proto, Some(port)));
+        simulator::<Firewall>()
+            .rules
+            .lock()
+            .unwrap()
+            .remove(&(host, proto, Some(port)));
     }
 
     /// Blocks every port of a protocol on `host` (e.g. all UDP), in both directions.
     pub fn block_protocol(host: IpAddr, proto: Proto, action: Action) {
-        simulator::<Firewall>().rules.lock().unwrap().insert((host, proto, None), action);
+        simulator::<Firewall>()
+            .rules
+            .lock()
+            .unwrap()
+            .insert((host, proto, None), action);
     }
 
     pub fn unblock_protocol(host: IpAddr, proto: Proto) {
-        simulator::<Firewall>().rules.lock().unwrap().remove(&(host, proto, None));
+        simulator::<Firewall>()
+            .rules
+            .lock()
+            .unwrap()
+            .remove(&(host, proto, None));
     }
 
     pub fn unblock_all() {
@@ -105,21 +127,34 @@ mod sim {
     /// Loses this fraction (0.0 to 1.0) of every UDP datagram from now on.
     pub fn set_udp_loss(rate: f64) {
         let ppm = (rate.clamp(0.0, 1.0) * 1_000_000.0) as u32;
-        simulator::<Firewall>().udp_loss_ppm.store(ppm, std::sync::atomic::Ordering::Relaxed);
+        simulator::<Firewall>()
+            .udp_loss_ppm
+            .store(ppm, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub(crate) fn udp_lost() -> bool {
-        let ppm = simulator::<Firewall>().udp_loss_ppm.load(std::sync::atomic::Ordering::Relaxed);
+        let ppm = simulator::<Firewall>()
+            .udp_loss_ppm
+            .load(std::sync::atomic::Ordering::Relaxed);
         ppm > 0 && (madsim::rand::random::<u32>() % 1_000_000) < ppm
     }
 
-    pub(crate) fn check(proto: Proto, local: Option<SocketAddr>, dst: SocketAddr) -> Option<Action> {
+    pub(crate) fn check(
+        proto: Proto,
+        local: Option<SocketAddr>,
+        dst: SocketAddr,
+    ) -> Option<Action> {
         let fw = simulator::<Firewall>();
         let rules = fw.rules.lock().unwrap();
         if rules.is_empty() {
             return None;
         }
-        let hit = |a: SocketAddr| rules.get(&(a.ip(), proto, Some(a.port()))).or_else(|| rules.get(&(a.ip(), proto, None))).copied();
+        let hit = |a: SocketAddr| {
+            rules
+                .get(&(a.ip(), proto, Some(a.port())))
+                .or_else(|| rules.get(&(a.ip(), proto, None)))
+                .copied()
+        };
         hit(dst).or_else(|| {
             // Servers in a simulation bind their node's own address, so a rule on a server port
             // also stops what that port sends (a firewall is stateful both ways).

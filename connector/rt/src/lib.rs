@@ -10,7 +10,9 @@ pub mod fault;
 pub mod net;
 pub mod tls;
 
-pub use tokio::io::{self, split, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+pub use tokio::io::{
+    self, split, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf,
+};
 pub use tokio::select;
 pub use tokio::sync;
 pub use tokio::task::JoinHandle;
@@ -48,7 +50,9 @@ pub fn fresh_seed() -> u64 {
     {
         use ring::rand::SecureRandom;
         let mut b = [0u8; 8];
-        ring::rand::SystemRandom::new().fill(&mut b).expect("the OS random source works");
+        ring::rand::SystemRandom::new()
+            .fill(&mut b)
+            .expect("the OS random source works");
         u64::from_le_bytes(b)
     }
 }

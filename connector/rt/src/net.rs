@@ -51,7 +51,10 @@ impl UdpSocket {
 pub async fn connect_tcp(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
     match fault::check(Proto::Tcp, None, addr) {
         Some(Action::Reject) => {
-            return Err(io::Error::new(io::ErrorKind::ConnectionRefused, format!("connection to {addr} refused")))
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionRefused,
+                format!("connection to {addr} refused"),
+            ))
         }
         Some(Action::Drop) => {
             tokio::time::sleep(timeout).await;
@@ -66,7 +69,13 @@ pub async fn connect_tcp(addr: SocketAddr, timeout: Duration) -> io::Result<TcpS
 }
 
 fn timed_out(addr: SocketAddr, timeout: Duration) -> io::Error {
-    io::Error::new(io::ErrorKind::TimedOut, format!("connecting to {addr} timed out after {} ms", timeout.as_millis()))
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!(
+            "connecting to {addr} timed out after {} ms",
+            timeout.as_millis()
+        ),
+    )
 }
 
 /// Accepts the next connection, unless the simulated firewall blocks the listener's port (then

@@ -19,7 +19,11 @@ pub use rustls::{ClientConfig, ServerConfig};
 /// Whether the peer of a server-side stream presented a certificate the deployment CA signed
 /// (only ever true on routes with `ClientAuth::Optional` or `Required`).
 pub fn peer_has_certificate<IO>(stream: &ServerTlsStream<IO>) -> bool {
-    stream.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty())
+    stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .is_some_and(|c| !c.is_empty())
 }
 pub use tokio_rustls::client::TlsStream as ClientTlsStream;
 pub use tokio_rustls::server::TlsStream as ServerTlsStream;
@@ -31,9 +35,15 @@ pub enum TlsError {
     #[error("TLS handshake with {peer}: {detail}")]
     Handshake { peer: SocketAddr, detail: String },
     #[error("{peer} offered ALPN {offered:?}, which this port does not serve")]
-    NoRoute { peer: SocketAddr, offered: Vec<String> },
+    NoRoute {
+        peer: SocketAddr,
+        offered: Vec<String>,
+    },
     #[error("connecting to {addr}: {source}")]
-    Connect { addr: SocketAddr, source: std::io::Error },
+    Connect {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// A host's certificate chain and key, and the deployment CA it trusts.
@@ -50,7 +60,9 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 
 fn roots(ca: &CertificateDer<'static>) -> Result<Arc<RootCertStore>, TlsError> {
     let mut roots = RootCertStore::empty();
-    roots.add(ca.clone()).map_err(|e| TlsError::Config(format!("deployment CA certificate: {e}")))?;
+    roots
+        .add(ca.clone())
+        .map_err(|e| TlsError::Config(format!("deployment CA certificate: {e}")))?;
     Ok(Arc::new(roots))
 }
 
@@ -67,18 +79,27 @@ pub enum ClientAuth {
 }
 
 /// A server config for one ALPN id.
-pub fn server_config(id: &Identity, alpn: &[u8], auth: ClientAuth) -> Result<Arc<ServerConfig>, TlsError> {
+pub fn server_config(
+    id: &Identity,
+    alpn: &[u8],
+    auth: ClientAuth,
+) -> Result<Arc<ServerConfig>, TlsError> {
     let builder = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| TlsError::Config(e.to_string()))?;
     let builder = match auth {
         ClientAuth::None => builder.with_no_client_auth(),
         ClientAuth::Optional | ClientAuth::Required => {
-            let mut verifier = WebPkiClientVerifier::builder_with_provider(roots(&id.ca)?, provider());
+            let mut verifier =
+                WebPkiClientVerifier::builder_with_provider(roots(&id.ca)?, provider());
             if auth == ClientAuth::Optional {
                 verifier = verifier.allow_unauthenticated();
             }
-            builder.with_client_cert_verifier(verifier.build().map_err(|e| TlsError::Config(e.to_string()))?)
+            builder.with_client_cert_verifier(
+                verifier
+                    .build()
+                    .map_err(|e| TlsError::Config(e.to_string()))?,
+            )
         }
     };
     let mut config = builder
@@ -90,7 +111,11 @@ pub fn server_config(id: &Identity, alpn: &[u8], auth: ClientAuth) -> Result<Arc
 
 /// A client config that trusts the deployment CA, offers `alpn`, and presents `client_id`'s
 /// certificate when given (on mutual-TLS links).
-pub fn client_config(ca: &CertificateDer<'static>, client_id: Option<&Identity>, alpn: &[u8]) -> Result<Arc<ClientConfig>, TlsError> {
+pub fn client_config(
+    ca: &CertificateDer<'static>,
+    client_id: Option<&Identity>,
+    alpn: &[u8],
+) -> Result<Arc<ClientConfig>, TlsError> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| TlsError::Config(e.to_string()))?
@@ -125,59 +150,102 @@ impl Router {
 
     pub fn default_route(mut self, alpn: &[u8]) -> Router {
         self.default = self.routes.iter().position(|(a, _)| a == alpn);
-        assert!(self.default.is_some(), "default route must be one of the routes");
+        assert!(
+            self.default.is_some(),
+            "default route must be one of the routes"
+        );
         self
     }
 
     pub fn alpns(&self) -> Vec<String> {
-        self.routes.iter().map(|(a, _)| String::from_utf8_lossy(a).into_owned()).collect()
+        self.routes
+            .iter()
+            .map(|(a, _)| String::from_utf8_lossy(a).into_owned())
+            .collect()
     }
 
     /// Completes the handshake within `deadline`; returns the route's ALPN id and the stream.
-    pub async fn accept(&self, tcp: TcpStream, peer: SocketAddr, deadline: Duration) -> Result<(Vec<u8>, ServerTlsStream<TcpStream>), TlsError> {
+    pub async fn accept(
+        &self,
+        tcp: TcpStream,
+        peer: SocketAddr,
+        deadline: Duration,
+    ) -> Result<(Vec<u8>, ServerTlsStream<TcpStream>), TlsError> {
         let handshake = async {
             let start = tokio_rustls::LazyConfigAcceptor::new(Acceptor::default(), tcp)
                 .await
-                .map_err(|e| TlsError::Handshake { peer, detail: e.to_string() })?;
+                .map_err(|e| TlsError::Handshake {
+                    peer,
+                    detail: e.to_string(),
+                })?;
             let hello = start.client_hello();
-            let offered: Vec<Vec<u8>> = hello.alpn().map(|it| it.map(<[u8]>::to_vec).collect()).unwrap_or_default();
+            let offered: Vec<Vec<u8>> = hello
+                .alpn()
+                .map(|it| it.map(<[u8]>::to_vec).collect())
+                .unwrap_or_default();
             let idx = if offered.is_empty() {
                 self.default
             } else {
-                offered.iter().find_map(|o| self.routes.iter().position(|(a, _)| a == o))
+                offered
+                    .iter()
+                    .find_map(|o| self.routes.iter().position(|(a, _)| a == o))
             };
             let Some(idx) = idx else {
-                let offered = offered.iter().map(|o| String::from_utf8_lossy(o).into_owned()).collect();
+                let offered = offered
+                    .iter()
+                    .map(|o| String::from_utf8_lossy(o).into_owned())
+                    .collect();
                 return Err(TlsError::NoRoute { peer, offered });
             };
             let (alpn, config) = &self.routes[idx];
-            let stream = start
-                .into_stream(config.clone())
-                .await
-                .map_err(|e| TlsError::Handshake { peer, detail: e.to_string() })?;
+            let stream =
+                start
+                    .into_stream(config.clone())
+                    .await
+                    .map_err(|e| TlsError::Handshake {
+                        peer,
+                        detail: e.to_string(),
+                    })?;
             Ok((alpn.clone(), stream))
         };
         match tokio::time::timeout(deadline, handshake).await {
             Ok(r) => r,
-            Err(_) => Err(TlsError::Handshake { peer, detail: format!("not completed within {} ms", deadline.as_millis()) }),
+            Err(_) => Err(TlsError::Handshake {
+                peer,
+                detail: format!("not completed within {} ms", deadline.as_millis()),
+            }),
         }
     }
 }
 
 /// Connects TCP and completes a TLS handshake, all within `deadline`. `server_name` is the DNS
 /// name or IP address the server's certificate must carry.
-pub async fn connect(addr: SocketAddr, server_name: &str, config: Arc<ClientConfig>, deadline: Duration) -> Result<ClientTlsStream<TcpStream>, TlsError> {
-    let name = ServerName::try_from(server_name.to_string()).map_err(|e| TlsError::Config(format!("server name {server_name:?}: {e}")))?;
+pub async fn connect(
+    addr: SocketAddr,
+    server_name: &str,
+    config: Arc<ClientConfig>,
+    deadline: Duration,
+) -> Result<ClientTlsStream<TcpStream>, TlsError> {
+    let name = ServerName::try_from(server_name.to_string())
+        .map_err(|e| TlsError::Config(format!("server name {server_name:?}: {e}")))?;
     let attempt = async {
-        let tcp = crate::net::connect_tcp(addr, deadline).await.map_err(|source| TlsError::Connect { addr, source })?;
+        let tcp = crate::net::connect_tcp(addr, deadline)
+            .await
+            .map_err(|source| TlsError::Connect { addr, source })?;
         tokio_rustls::TlsConnector::from(config)
             .connect(name, tcp)
             .await
-            .map_err(|e| TlsError::Handshake { peer: addr, detail: e.to_string() })
+            .map_err(|e| TlsError::Handshake {
+                peer: addr,
+                detail: e.to_string(),
+            })
     };
     match tokio::time::timeout(deadline, attempt).await {
         Ok(r) => r,
-        Err(_) => Err(TlsError::Handshake { peer: addr, detail: format!("not completed within {} ms", deadline.as_millis()) }),
+        Err(_) => Err(TlsError::Handshake {
+            peer: addr,
+            detail: format!("not completed within {} ms", deadline.as_millis()),
+        }),
     }
 }
 

@@ -33,9 +33,19 @@ pub type TransactionId = [u8; 12];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Binding {
-    Request { txn: TransactionId, token: Vec<u8> },
-    Success { txn: TransactionId, mapped: SocketAddr },
-    Error { txn: TransactionId, code: u16, reason: String },
+    Request {
+        txn: TransactionId,
+        token: Vec<u8>,
+    },
+    Success {
+        txn: TransactionId,
+        mapped: SocketAddr,
+    },
+    Error {
+        txn: TransactionId,
+        code: u16,
+        reason: String,
+    },
 }
 
 /// Error codes in `Binding::Error`, STUN numbering.
@@ -47,14 +57,19 @@ pub mod code {
 impl Binding {
     pub fn txn(&self) -> &TransactionId {
         match self {
-            Binding::Request { txn, .. } | Binding::Success { txn, .. } | Binding::Error { txn, .. } => txn,
+            Binding::Request { txn, .. }
+            | Binding::Success { txn, .. }
+            | Binding::Error { txn, .. } => txn,
         }
     }
 
     pub fn encode(&self) -> Vec<u8> {
         let (ty, attrs) = match self {
             Binding::Request { token, .. } => (TYPE_REQUEST, attr(ATTR_MEDIA_TOKEN, token)),
-            Binding::Success { mapped, txn } => (TYPE_SUCCESS, attr(ATTR_XOR_MAPPED_ADDRESS, &xor_address(mapped, txn))),
+            Binding::Success { mapped, txn } => (
+                TYPE_SUCCESS,
+                attr(ATTR_XOR_MAPPED_ADDRESS, &xor_address(mapped, txn)),
+            ),
             Binding::Error { code, reason, .. } => {
                 let mut v = vec![0, 0, (code / 100) as u8, (code % 100) as u8];
                 v.extend_from_slice(reason.as_bytes());
@@ -78,7 +93,13 @@ impl Binding {
             return Err(DecodeError::malformed(WHAT, "bad magic cookie"));
         }
         if !len.is_multiple_of(4) || HEADER_BYTES + len != p.len() {
-            return Err(DecodeError::malformed(WHAT, format!("length field {len} does not match {} attribute bytes", p.len() - HEADER_BYTES)));
+            return Err(DecodeError::malformed(
+                WHAT,
+                format!(
+                    "length field {len} does not match {} attribute bytes",
+                    p.len() - HEADER_BYTES
+                ),
+            ));
         }
         let txn: TransactionId = p[8..20].try_into().expect("12 bytes");
         let (mut token, mut mapped, mut error) = (None, None, None);
@@ -100,31 +121,50 @@ impl Binding {
         }
         match ty {
             TYPE_REQUEST => {
-                let token = token.ok_or_else(|| DecodeError::malformed(WHAT, "request without MEDIA-TOKEN"))?;
+                let token = token
+                    .ok_or_else(|| DecodeError::malformed(WHAT, "request without MEDIA-TOKEN"))?;
                 if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
-                    return Err(DecodeError::malformed(WHAT, format!("MEDIA-TOKEN of {} bytes", token.len())));
+                    return Err(DecodeError::malformed(
+                        WHAT,
+                        format!("MEDIA-TOKEN of {} bytes", token.len()),
+                    ));
                 }
-                Ok(Binding::Request { txn, token: token.to_vec() })
+                Ok(Binding::Request {
+                    txn,
+                    token: token.to_vec(),
+                })
             }
             TYPE_SUCCESS => {
-                let v = mapped.ok_or_else(|| DecodeError::malformed(WHAT, "success without XOR-MAPPED-ADDRESS"))?;
-                Ok(Binding::Success { mapped: unxor_address(v, &txn)?, txn })
+                let v = mapped.ok_or_else(|| {
+                    DecodeError::malformed(WHAT, "success without XOR-MAPPED-ADDRESS")
+                })?;
+                Ok(Binding::Success {
+                    mapped: unxor_address(v, &txn)?,
+                    txn,
+                })
             }
             TYPE_ERROR => {
-                let v = error.ok_or_else(|| DecodeError::malformed(WHAT, "error without ERROR-CODE"))?;
+                let v = error
+                    .ok_or_else(|| DecodeError::malformed(WHAT, "error without ERROR-CODE"))?;
                 DecodeError::need(WHAT, 4, v.len())?;
                 // RFC 5389 §15.6: the class (hundreds digit) is 3..=6 and the number (code modulo
                 // 100) is 0..=99. Anything else has no meaning and would not re-encode the same.
                 let (class, number) = (v[2] & 0x7, v[3]);
                 if !(3..=6).contains(&class) || number > 99 {
-                    return Err(DecodeError::malformed(WHAT, format!("ERROR-CODE class {class} number {number}")));
+                    return Err(DecodeError::malformed(
+                        WHAT,
+                        format!("ERROR-CODE class {class} number {number}"),
+                    ));
                 }
                 let code = class as u16 * 100 + number as u16;
                 let reason = String::from_utf8(v[4..].to_vec())
                     .map_err(|_| DecodeError::malformed(WHAT, "ERROR-CODE reason is not UTF-8"))?;
                 Ok(Binding::Error { txn, code, reason })
             }
-            other => Err(DecodeError::malformed(WHAT, format!("unknown message type {other:#06x}"))),
+            other => Err(DecodeError::malformed(
+                WHAT,
+                format!("unknown message type {other:#06x}"),
+            )),
         }
     }
 }
@@ -149,8 +189,14 @@ fn xor_address(addr: &SocketAddr, txn: &TransactionId) -> Vec<u8> {
     let key = xor_key(txn);
     let port = addr.port() ^ (MAGIC_COOKIE >> 16) as u16;
     let (family, ip): (u8, Vec<u8>) = match addr.ip() {
-        IpAddr::V4(ip) => (1, ip.octets().iter().zip(&key).map(|(a, k)| a ^ k).collect()),
-        IpAddr::V6(ip) => (2, ip.octets().iter().zip(&key).map(|(a, k)| a ^ k).collect()),
+        IpAddr::V4(ip) => (
+            1,
+            ip.octets().iter().zip(&key).map(|(a, k)| a ^ k).collect(),
+        ),
+        IpAddr::V6(ip) => (
+            2,
+            ip.octets().iter().zip(&key).map(|(a, k)| a ^ k).collect(),
+        ),
     };
     let mut v = vec![0, family];
     v.extend_from_slice(&port.to_be_bytes());
@@ -171,7 +217,12 @@ fn unxor_address(v: &[u8], txn: &TransactionId) -> Result<SocketAddr, DecodeErro
             let o: [u8; 16] = std::array::from_fn(|i| v[4 + i] ^ key[i]);
             IpAddr::V6(Ipv6Addr::from(o))
         }
-        (f, n) => return Err(DecodeError::malformed(WHAT, format!("XOR-MAPPED-ADDRESS family {f} with {n} bytes"))),
+        (f, n) => {
+            return Err(DecodeError::malformed(
+                WHAT,
+                format!("XOR-MAPPED-ADDRESS family {f} with {n} bytes"),
+            ))
+        }
     };
     Ok(SocketAddr::new(ip, port))
 }

@@ -6,9 +6,17 @@ use thiserror::Error;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum DecodeError {
     #[error("{what}: truncated, need {needed} bytes but have {have}")]
-    Truncated { what: &'static str, needed: usize, have: usize },
+    Truncated {
+        what: &'static str,
+        needed: usize,
+        have: usize,
+    },
     #[error("{what}: {len} bytes exceeds the maximum of {max}")]
-    TooLarge { what: &'static str, len: usize, max: usize },
+    TooLarge {
+        what: &'static str,
+        len: usize,
+        max: usize,
+    },
     #[error("{what}: unsupported version {version}")]
     UnsupportedVersion { what: &'static str, version: u8 },
     #[error("{what}: {detail}")]
@@ -17,7 +25,10 @@ pub enum DecodeError {
 
 impl DecodeError {
     pub(crate) fn malformed(what: &'static str, detail: impl Into<String>) -> Self {
-        DecodeError::Malformed { what, detail: detail.into() }
+        DecodeError::Malformed {
+            what,
+            detail: detail.into(),
+        }
     }
 
     pub(crate) fn need(what: &'static str, needed: usize, have: usize) -> Result<(), Self> {

@@ -28,7 +28,10 @@ const HEADER_BYTES: usize = 4;
 pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
     let body = serde_json::to_vec(msg).expect("control messages always serialize");
     let len = body.len() + 1;
-    assert!(len <= MAX_FRAME_BYTES, "control frame of {len} bytes exceeds the maximum");
+    assert!(
+        len <= MAX_FRAME_BYTES,
+        "control frame of {len} bytes exceeds the maximum"
+    );
     let mut out = Vec::with_capacity(HEADER_BYTES + len);
     out.extend_from_slice(&(len as u32).to_be_bytes());
     out.push(VERSION);
@@ -42,7 +45,10 @@ pub fn decode<T: DeserializeOwned>(frame: &[u8]) -> Result<T, DecodeError> {
     dec.push(frame);
     match dec.next_message::<T>()? {
         Some(msg) if dec.buffered() == 0 => Ok(msg),
-        Some(_) => Err(DecodeError::malformed("control frame", "trailing bytes after frame")),
+        Some(_) => Err(DecodeError::malformed(
+            "control frame",
+            "trailing bytes after frame",
+        )),
         None => Err(DecodeError::Truncated {
             what: "control frame",
             needed: dec.needed(),
@@ -76,13 +82,22 @@ impl FrameDecoder {
     }
 
     pub fn next_message<T: DeserializeOwned>(&mut self) -> Result<Option<T>, DecodeError> {
-        let Some(h) = self.buf.get(..HEADER_BYTES) else { return Ok(None) };
+        let Some(h) = self.buf.get(..HEADER_BYTES) else {
+            return Ok(None);
+        };
         let len = u32::from_be_bytes([h[0], h[1], h[2], h[3]]) as usize;
         if len > MAX_FRAME_BYTES {
-            return Err(DecodeError::TooLarge { what: "control frame", len, max: MAX_FRAME_BYTES });
+            return Err(DecodeError::TooLarge {
+                what: "control frame",
+                len,
+                max: MAX_FRAME_BYTES,
+            });
         }
         if len == 0 {
-            return Err(DecodeError::malformed("control frame", "empty frame has no version byte"));
+            return Err(DecodeError::malformed(
+                "control frame",
+                "empty frame has no version byte",
+            ));
         }
         if self.buf.len() < HEADER_BYTES + len {
             return Ok(None);
@@ -90,7 +105,10 @@ impl FrameDecoder {
         let frame: Vec<u8> = self.buf.drain(..HEADER_BYTES + len).collect();
         let version = frame[HEADER_BYTES];
         if version != VERSION {
-            return Err(DecodeError::UnsupportedVersion { what: "control frame", version });
+            return Err(DecodeError::UnsupportedVersion {
+                what: "control frame",
+                version,
+            });
         }
         serde_json::from_slice(&frame[HEADER_BYTES + 1..])
             .map(Some)

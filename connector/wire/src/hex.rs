@@ -22,8 +22,13 @@ pub fn decode(what: &'static str, s: &str) -> Result<Vec<u8>, DecodeError> {
             b'0'..=b'9' => Ok(c - b'0'),
             b'a'..=b'f' => Ok(c - b'a' + 10),
             b'A'..=b'F' => Ok(c - b'A' + 10),
-            _ => Err(DecodeError::malformed(what, format!("invalid hex digit {:?}", c as char))),
+            _ => Err(DecodeError::malformed(
+                what,
+                format!("invalid hex digit {:?}", c as char),
+            )),
         }
     }
-    s.chunks(2).map(|p| Ok(nibble(what, p[0])? << 4 | nibble(what, p[1])?)).collect()
+    s.chunks(2)
+        .map(|p| Ok(nibble(what, p[0])? << 4 | nibble(what, p[1])?))
+        .collect()
 }

@@ -10,8 +10,17 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum MmrToController {
-    Hello { mmr: MmrId, capacity: u32, media: MediaEndpoints },
-    Load { participants: u32, rtp_in: u64, rtp_out: u64, dropped: u64 },
+    Hello {
+        mmr: MmrId,
+        capacity: u32,
+        media: MediaEndpoints,
+    },
+    Load {
+        participants: u32,
+        rtp_in: u64,
+        rtp_out: u64,
+        dropped: u64,
+    },
     /// The grant with this (hex) token is in place: the controller may now tell the client.
     Admitted { token: String },
 }
@@ -19,9 +28,16 @@ pub enum MmrToController {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ControllerToMmr {
-    Welcome { controller: ControllerId, report_interval_ms: u64 },
+    Welcome {
+        controller: ControllerId,
+        report_interval_ms: u64,
+    },
     /// Accept bindings with this (hex) media token for this participant of this meeting.
-    Admit { token: String, meeting: MeetingId, participant: ParticipantId },
+    Admit {
+        token: String,
+        meeting: MeetingId,
+        participant: ParticipantId,
+    },
     /// Forget this (hex) token and stop forwarding to and from its holder.
     Revoke { token: String },
     /// The link is refused or ended, and why.

@@ -43,14 +43,19 @@ impl RtpHeader {
         DecodeError::need(WHAT, FIXED_HEADER_BYTES, p.len())?;
         let version = p[0] >> 6;
         if version != VERSION {
-            return Err(DecodeError::UnsupportedVersion { what: WHAT, version });
+            return Err(DecodeError::UnsupportedVersion {
+                what: WHAT,
+                version,
+            });
         }
         let has_padding = p[0] & 0x20 != 0;
         let has_extension = p[0] & 0x10 != 0;
         let csrc_count = (p[0] & 0x0f) as usize;
         let mut offset = FIXED_HEADER_BYTES;
         DecodeError::need(WHAT, offset + 4 * csrc_count, p.len())?;
-        let csrc = (0..csrc_count).map(|i| be32(&p[offset + 4 * i..])).collect();
+        let csrc = (0..csrc_count)
+            .map(|i| be32(&p[offset + 4 * i..]))
+            .collect();
         offset += 4 * csrc_count;
         let extension = if has_extension {
             DecodeError::need(WHAT, offset + 4, p.len())?;
@@ -67,7 +72,10 @@ impl RtpHeader {
         let padding_len = if has_padding {
             let count = *p.last().expect("length checked above") as usize;
             if count == 0 || offset + count > p.len() {
-                return Err(DecodeError::malformed(WHAT, format!("invalid padding count {count}")));
+                return Err(DecodeError::malformed(
+                    WHAT,
+                    format!("invalid padding count {count}"),
+                ));
             }
             count
         } else {
@@ -108,7 +116,8 @@ impl RtpPacket {
     pub fn encode(&self) -> Vec<u8> {
         assert!(self.csrc.len() <= 15, "RTP carries at most 15 CSRCs");
         assert!(self.payload_type <= 0x7f, "RTP payload type is 7 bits");
-        let mut out = Vec::with_capacity(FIXED_HEADER_BYTES + 4 * self.csrc.len() + self.payload.len());
+        let mut out =
+            Vec::with_capacity(FIXED_HEADER_BYTES + 4 * self.csrc.len() + self.payload.len());
         out.push(VERSION << 6 | self.csrc.len() as u8);
         out.push((self.marker as u8) << 7 | self.payload_type);
         out.extend_from_slice(&self.sequence.to_be_bytes());

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientToZc {
-    Join { ticket: String },
+    Join {
+        ticket: String,
+    },
     // `deny_unknown_fields` does not reach unit variants of an internally tagged enum (serde
     // accepts any extra members there), so `leave` checks for them itself.
     #[serde(deserialize_with = "no_fields")]
@@ -36,7 +38,10 @@ pub enum ZcToClient {
         /// Hex; presented to the MMR in the binding request.
         media_token: String,
     },
-    Rejected { reason: RejectReason, message: String },
+    Rejected {
+        reason: RejectReason,
+        message: String,
+    },
     /// The session is over. With `rejoin`, the meeting goes on elsewhere (e.g. its MMR died):
     /// ask the cloud for a new ticket and join again.
     Ended {

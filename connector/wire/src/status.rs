@@ -32,7 +32,9 @@ pub enum CloudToController {
         ticket_key: String,
         heartbeat_interval_ms: u64,
     },
-    Rejected { message: String },
+    Rejected {
+        message: String,
+    },
 }
 
 fn yes() -> bool {

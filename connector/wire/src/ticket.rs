@@ -31,7 +31,10 @@ pub struct TicketClaims {
 
 impl TicketClaims {
     pub fn encode(&self) -> Vec<u8> {
-        assert!(self.display_name.len() <= MAX_DISPLAY_NAME_BYTES, "display name too long");
+        assert!(
+            self.display_name.len() <= MAX_DISPLAY_NAME_BYTES,
+            "display name too long"
+        );
         let mut v = Vec::with_capacity(51 + self.display_name.len());
         v.push(VERSION);
         v.extend_from_slice(&self.meeting.0.to_be_bytes());
@@ -47,15 +50,25 @@ impl TicketClaims {
     pub fn decode(b: &[u8]) -> Result<TicketClaims, DecodeError> {
         DecodeError::need(WHAT, 51, b.len())?;
         if b[0] != VERSION {
-            return Err(DecodeError::UnsupportedVersion { what: WHAT, version: b[0] });
+            return Err(DecodeError::UnsupportedVersion {
+                what: WHAT,
+                version: b[0],
+            });
         }
         let u64_at = |i: usize| u64::from_be_bytes(b[i..i + 8].try_into().expect("8 bytes"));
         let name_len = u16::from_be_bytes([b[49], b[50]]) as usize;
         if name_len > MAX_DISPLAY_NAME_BYTES {
-            return Err(DecodeError::TooLarge { what: "ticket display name", len: name_len, max: MAX_DISPLAY_NAME_BYTES });
+            return Err(DecodeError::TooLarge {
+                what: "ticket display name",
+                len: name_len,
+                max: MAX_DISPLAY_NAME_BYTES,
+            });
         }
         if b.len() != 51 + name_len {
-            return Err(DecodeError::malformed(WHAT, format!("{} bytes, expected {}", b.len(), 51 + name_len)));
+            return Err(DecodeError::malformed(
+                WHAT,
+                format!("{} bytes, expected {}", b.len(), 51 + name_len),
+            ));
         }
         let display_name = String::from_utf8(b[51..].to_vec())
             .map_err(|_| DecodeError::malformed(WHAT, "display name is not UTF-8"))?;
@@ -80,19 +93,31 @@ pub struct Ticket {
 
 impl Ticket {
     pub fn to_text(&self) -> String {
-        format!("{}.{}", hex::encode(&self.signed_bytes), hex::encode(&self.signature))
+        format!(
+            "{}.{}",
+            hex::encode(&self.signed_bytes),
+            hex::encode(&self.signature)
+        )
     }
 
     /// Parses the text form. This checks shape only; the signature is checked by the ZC.
     pub fn parse(text: &str) -> Result<Ticket, DecodeError> {
         if text.len() > MAX_TICKET_CHARS {
-            return Err(DecodeError::TooLarge { what: WHAT, len: text.len(), max: MAX_TICKET_CHARS });
+            return Err(DecodeError::TooLarge {
+                what: WHAT,
+                len: text.len(),
+                max: MAX_TICKET_CHARS,
+            });
         }
-        let (claims, sig) = text
-            .split_once('.')
-            .ok_or_else(|| DecodeError::malformed(WHAT, "missing '.' between claims and signature"))?;
+        let (claims, sig) = text.split_once('.').ok_or_else(|| {
+            DecodeError::malformed(WHAT, "missing '.' between claims and signature")
+        })?;
         let signed_bytes = hex::decode(WHAT, claims)?;
         let signature = hex::decode(WHAT, sig)?;
-        Ok(Ticket { claims: TicketClaims::decode(&signed_bytes)?, signed_bytes, signature })
+        Ok(Ticket {
+            claims: TicketClaims::decode(&signed_bytes)?,
+            signed_bytes,
+            signature,
+        })
     }
 }

@@ -10,7 +10,9 @@ use mc_wire::rtp::{RtpHeader, RtpPacket};
 use mc_wire::signal::{ClientToZc, MediaEndpoints, RejectReason, ZcToClient};
 use mc_wire::status::{CloudToController, ControllerToCloud, Load, SignallingEndpoints};
 use mc_wire::ticket::{Ticket, TicketClaims, MAX_DISPLAY_NAME_BYTES, MAX_TICKET_CHARS};
-use mc_wire::{classify_media, hex, ControllerId, DecodeError, MediaKind, MeetingId, ParticipantId};
+use mc_wire::{
+    classify_media, hex, ControllerId, DecodeError, MediaKind, MeetingId, ParticipantId,
+};
 use proptest::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -23,7 +25,11 @@ const ROUNDTRIP_CASES: u32 = 256;
 /// Failures are not persisted: proptest cannot place a regressions file for an integration test
 /// (it looks for lib.rs or main.rs), and says so on every run. A failure prints its minimal input.
 fn config(cases: u32) -> ProptestConfig {
-    ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
+    ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -100,23 +106,33 @@ fn display_name() -> impl Strategy<Value = String> {
 }
 
 fn ticket_claims() -> impl Strategy<Value = TicketClaims> {
-    (any::<u64>(), any::<u64>(), display_name(), any::<u64>(), any::<u64>(), any::<[u8; 16]>()).prop_map(
-        |(m, p, display_name, issued_at_ms, expires_at_ms, nonce)| TicketClaims {
-            meeting: MeetingId(m),
-            participant: ParticipantId(p),
-            display_name,
-            issued_at_ms,
-            expires_at_ms,
-            nonce,
-        },
+    (
+        any::<u64>(),
+        any::<u64>(),
+        display_name(),
+        any::<u64>(),
+        any::<u64>(),
+        any::<[u8; 16]>(),
     )
+        .prop_map(
+            |(m, p, display_name, issued_at_ms, expires_at_ms, nonce)| TicketClaims {
+                meeting: MeetingId(m),
+                participant: ParticipantId(p),
+                display_name,
+                issued_at_ms,
+                expires_at_ms,
+                nonce,
+            },
+        )
 }
 
 fn ticket() -> impl Strategy<Value = Ticket> {
-    (ticket_claims(), prop::collection::vec(any::<u8>(), 0..=64)).prop_map(|(claims, signature)| Ticket {
-        signed_bytes: claims.encode(),
-        claims,
-        signature,
+    (ticket_claims(), prop::collection::vec(any::<u8>(), 0..=64)).prop_map(|(claims, signature)| {
+        Ticket {
+            signed_bytes: claims.encode(),
+            claims,
+            signature,
+        }
     })
 }
 
@@ -130,29 +146,37 @@ fn rtp_packet() -> impl Strategy<Value = RtpPacket> {
         prop::collection::vec(any::<u32>(), 0..=15),
         prop::collection::vec(any::<u8>(), 0..1500),
     )
-        .prop_map(|(marker, payload_type, sequence, timestamp, ssrc, csrc, payload)| RtpPacket {
-            marker,
-            payload_type,
-            sequence,
-            timestamp,
-            ssrc,
-            csrc,
-            payload,
-        })
+        .prop_map(
+            |(marker, payload_type, sequence, timestamp, ssrc, csrc, payload)| RtpPacket {
+                marker,
+                payload_type,
+                sequence,
+                timestamp,
+                ssrc,
+                csrc,
+                payload,
+            },
+        )
 }
 
 fn socket_addr() -> impl Strategy<Value = SocketAddr> {
     prop_oneof![
-        (any::<[u8; 4]>(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::new(IpAddr::V4(Ipv4Addr::from(ip)), port)),
-        (any::<[u8; 16]>(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::new(IpAddr::V6(Ipv6Addr::from(ip)), port)),
+        (any::<[u8; 4]>(), any::<u16>())
+            .prop_map(|(ip, port)| SocketAddr::new(IpAddr::V4(Ipv4Addr::from(ip)), port)),
+        (any::<[u8; 16]>(), any::<u16>())
+            .prop_map(|(ip, port)| SocketAddr::new(IpAddr::V6(Ipv6Addr::from(ip)), port)),
     ]
 }
 
 fn binding() -> impl Strategy<Value = Binding> {
     prop_oneof![
-        (any::<[u8; 12]>(), prop::collection::vec(any::<u8>(), 1..=MAX_TOKEN_BYTES))
+        (
+            any::<[u8; 12]>(),
+            prop::collection::vec(any::<u8>(), 1..=MAX_TOKEN_BYTES)
+        )
             .prop_map(|(txn, token)| Binding::Request { txn, token }),
-        (any::<[u8; 12]>(), socket_addr()).prop_map(|(txn, mapped)| Binding::Success { txn, mapped }),
+        (any::<[u8; 12]>(), socket_addr())
+            .prop_map(|(txn, mapped)| Binding::Success { txn, mapped }),
         (any::<[u8; 12]>(), 300u16..=699, "[ -~]{0,40}")
             .prop_map(|(txn, code, reason)| Binding::Error { txn, code, reason }),
     ]
@@ -181,41 +205,80 @@ fn reject_reason() -> impl Strategy<Value = RejectReason> {
 
 fn zc_to_client() -> impl Strategy<Value = ZcToClient> {
     prop_oneof![
-        (any::<u64>(), any::<u64>(), any::<String>(), any::<[u16; 3]>(), any::<String>()).prop_map(
-            |(m, p, host, [udp_port, tcp_port, tls_port], media_token)| ZcToClient::Joined {
-                meeting: MeetingId(m),
-                participant: ParticipantId(p),
-                media: MediaEndpoints { host, udp_port, tcp_port, tls_port },
-                media_token,
-            }
-        ),
-        (reject_reason(), any::<String>()).prop_map(|(reason, message)| ZcToClient::Rejected { reason, message }),
-        (any::<String>(), any::<bool>()).prop_map(|(reason, rejoin)| ZcToClient::Ended { reason, rejoin }),
+        (
+            any::<u64>(),
+            any::<u64>(),
+            any::<String>(),
+            any::<[u16; 3]>(),
+            any::<String>()
+        )
+            .prop_map(
+                |(m, p, host, [udp_port, tcp_port, tls_port], media_token)| ZcToClient::Joined {
+                    meeting: MeetingId(m),
+                    participant: ParticipantId(p),
+                    media: MediaEndpoints {
+                        host,
+                        udp_port,
+                        tcp_port,
+                        tls_port
+                    },
+                    media_token,
+                }
+            ),
+        (reject_reason(), any::<String>())
+            .prop_map(|(reason, message)| ZcToClient::Rejected { reason, message }),
+        (any::<String>(), any::<bool>())
+            .prop_map(|(reason, rejoin)| ZcToClient::Ended { reason, rejoin }),
     ]
 }
 
 fn load() -> impl Strategy<Value = Load> {
-    (any::<u32>(), any::<u32>()).prop_map(|(participants, meetings)| Load { participants, meetings })
+    (any::<u32>(), any::<u32>()).prop_map(|(participants, meetings)| Load {
+        participants,
+        meetings,
+    })
 }
 
 fn controller_to_cloud() -> impl Strategy<Value = ControllerToCloud> {
     prop_oneof![
-        (any::<String>(), any::<String>(), any::<String>(), any::<u16>(), any::<u16>(), load()).prop_map(
-            |(c, zone, host, port, fallback_port, capacity)| ControllerToCloud::Register {
-                controller: ControllerId(c),
-                zone,
-                signalling: SignallingEndpoints { host, port, fallback_port },
+        (
+            any::<String>(),
+            any::<String>(),
+            any::<String>(),
+            any::<u16>(),
+            any::<u16>(),
+            load()
+        )
+            .prop_map(|(c, zone, host, port, fallback_port, capacity)| {
+                ControllerToCloud::Register {
+                    controller: ControllerId(c),
+                    zone,
+                    signalling: SignallingEndpoints {
+                        host,
+                        port,
+                        fallback_port,
+                    },
+                    capacity,
+                }
+            }),
+        (load(), load(), any::<bool>()).prop_map(|(load, capacity, ready)| {
+            ControllerToCloud::Heartbeat {
+                load,
                 capacity,
+                ready,
             }
-        ),
-        (load(), load(), any::<bool>()).prop_map(|(load, capacity, ready)| ControllerToCloud::Heartbeat { load, capacity, ready }),
+        }),
     ]
 }
 
 fn cloud_to_controller() -> impl Strategy<Value = CloudToController> {
     prop_oneof![
-        (any::<String>(), any::<u64>())
-            .prop_map(|(ticket_key, heartbeat_interval_ms)| CloudToController::Registered { ticket_key, heartbeat_interval_ms }),
+        (any::<String>(), any::<u64>()).prop_map(|(ticket_key, heartbeat_interval_ms)| {
+            CloudToController::Registered {
+                ticket_key,
+                heartbeat_interval_ms,
+            }
+        }),
         any::<String>().prop_map(|message| CloudToController::Rejected { message }),
     ]
 }
@@ -265,7 +328,8 @@ fn check_err(e: &DecodeError) {
 fn frame_decode_checked<T: DeserializeOwned + Serialize + PartialEq + Debug>(input: &[u8]) {
     match frame::decode::<T>(input) {
         Ok(msg) => {
-            let again: T = frame::decode(&frame::encode(&msg)).expect("a decoded message re-encodes");
+            let again: T =
+                frame::decode(&frame::encode(&msg)).expect("a decoded message re-encodes");
             assert_eq!(again, msg);
         }
         Err(e) => check_err(&e),
@@ -306,14 +370,23 @@ fn rtp_checked(input: &[u8]) {
     match RtpHeader::parse(input) {
         Ok(h) => {
             // The ranges it reports lie inside the packet and account for every byte.
-            assert_eq!(h.payload_offset + h.payload_len + h.padding_len, input.len());
+            assert_eq!(
+                h.payload_offset + h.payload_len + h.padding_len,
+                input.len()
+            );
             assert!(h.csrc.len() <= 15);
             assert!(h.payload_type <= 127);
             assert_eq!(classify_media(input), MediaKind::Rtp);
             let p = RtpPacket::decode(input).expect("parse accepted it, so decode does");
-            assert_eq!(&p.payload[..], &input[h.payload_offset..h.payload_offset + h.payload_len]);
+            assert_eq!(
+                &p.payload[..],
+                &input[h.payload_offset..h.payload_offset + h.payload_len]
+            );
             // Re-encoding what was accepted is stable.
-            assert_eq!(RtpPacket::decode(&p.encode()).expect("re-encoded packet decodes"), p);
+            assert_eq!(
+                RtpPacket::decode(&p.encode()).expect("re-encoded packet decodes"),
+                p
+            );
         }
         Err(e) => {
             check_err(&e);
@@ -326,7 +399,10 @@ fn binding_checked(input: &[u8]) {
     match Binding::decode(input) {
         Ok(b) => {
             assert_eq!(classify_media(input), MediaKind::Binding);
-            assert_eq!(Binding::decode(&b.encode()).expect("re-encoded binding decodes"), b);
+            assert_eq!(
+                Binding::decode(&b.encode()).expect("re-encoded binding decodes"),
+                b
+            );
         }
         Err(e) => check_err(&e),
     }
@@ -339,14 +415,21 @@ fn rfc4571_checked(input: &[u8], sizes: &[usize]) {
     for chunk in split(input, sizes) {
         dec.push(chunk);
         while let Some(p) = dec.next_packet() {
-            assert!(!p.is_empty(), "the stream decoder skips zero-length packets");
+            assert!(
+                !p.is_empty(),
+                "the stream decoder skips zero-length packets"
+            );
             streamed.push(p.to_vec());
         }
     }
     match all {
         // Where the whole buffer is whole frames, both decoders agree (but for empty packets).
         Ok(packets) => {
-            let nonempty: Vec<Vec<u8>> = packets.iter().filter(|p| !p.is_empty()).map(|p| p.to_vec()).collect();
+            let nonempty: Vec<Vec<u8>> = packets
+                .iter()
+                .filter(|p| !p.is_empty())
+                .map(|p| p.to_vec())
+                .collect();
             assert_eq!(streamed, nonempty);
         }
         Err(e) => check_err(&e),
@@ -368,7 +451,10 @@ fn ticket_text_checked(input: &str) {
     match Ticket::parse(input) {
         Ok(t) => {
             assert_eq!(t.claims.encode(), t.signed_bytes);
-            assert_eq!(Ticket::parse(&t.to_text()).expect("re-rendered ticket parses"), t);
+            assert_eq!(
+                Ticket::parse(&t.to_text()).expect("re-rendered ticket parses"),
+                t
+            );
         }
         Err(e) => check_err(&e),
     }
@@ -696,7 +782,11 @@ fn leave_frame() -> Vec<u8> {
 fn oversized_frame_is_refused_from_its_header_alone() {
     let len = (MAX_FRAME_BYTES + 1) as u32;
     let header = len.to_be_bytes();
-    let too_large = DecodeError::TooLarge { what: "control frame", len: MAX_FRAME_BYTES + 1, max: MAX_FRAME_BYTES };
+    let too_large = DecodeError::TooLarge {
+        what: "control frame",
+        len: MAX_FRAME_BYTES + 1,
+        max: MAX_FRAME_BYTES,
+    };
 
     // The stream decoder answers as soon as it has the four length bytes: it does not wait for
     // (and buffer) the 64 KiB body the header announces.
@@ -709,7 +799,11 @@ fn oversized_frame_is_refused_from_its_header_alone() {
     // The largest length there is, too.
     assert_eq!(
         frame::decode::<ClientToZc>(&u32::MAX.to_be_bytes()).unwrap_err(),
-        DecodeError::TooLarge { what: "control frame", len: u32::MAX as usize, max: MAX_FRAME_BYTES }
+        DecodeError::TooLarge {
+            what: "control frame",
+            len: u32::MAX as usize,
+            max: MAX_FRAME_BYTES
+        }
     );
 }
 
@@ -729,15 +823,24 @@ fn frame_with_wrong_version_is_unsupported() {
     f[4] = 2;
     assert_eq!(
         frame::decode::<ClientToZc>(&f).unwrap_err(),
-        DecodeError::UnsupportedVersion { what: "control frame", version: 2 }
+        DecodeError::UnsupportedVersion {
+            what: "control frame",
+            version: 2
+        }
     );
     f[4] = 0;
-    assert!(matches!(frame::decode::<ClientToZc>(&f), Err(DecodeError::UnsupportedVersion { version: 0, .. })));
+    assert!(matches!(
+        frame::decode::<ClientToZc>(&f),
+        Err(DecodeError::UnsupportedVersion { version: 0, .. })
+    ));
 }
 
 #[test]
 fn empty_frame_is_malformed() {
-    assert!(matches!(frame::decode::<ClientToZc>(&[0, 0, 0, 0]), Err(DecodeError::Malformed { .. })));
+    assert!(matches!(
+        frame::decode::<ClientToZc>(&[0, 0, 0, 0]),
+        Err(DecodeError::Malformed { .. })
+    ));
 }
 
 #[test]
@@ -745,11 +848,19 @@ fn truncated_frame_says_how_much_it_needs() {
     let f = leave_frame();
     assert_eq!(
         frame::decode::<ClientToZc>(&f[..f.len() - 1]).unwrap_err(),
-        DecodeError::Truncated { what: "control frame", needed: f.len(), have: f.len() - 1 }
+        DecodeError::Truncated {
+            what: "control frame",
+            needed: f.len(),
+            have: f.len() - 1
+        }
     );
     assert_eq!(
         frame::decode::<ClientToZc>(&f[..2]).unwrap_err(),
-        DecodeError::Truncated { what: "control frame", needed: 4, have: 2 }
+        DecodeError::Truncated {
+            what: "control frame",
+            needed: 4,
+            have: 2
+        }
     );
 }
 
@@ -757,14 +868,23 @@ fn truncated_frame_says_how_much_it_needs() {
 fn bytes_after_the_frame_are_malformed() {
     let mut f = leave_frame();
     f.push(0);
-    assert!(matches!(frame::decode::<ClientToZc>(&f), Err(DecodeError::Malformed { .. })));
+    assert!(matches!(
+        frame::decode::<ClientToZc>(&f),
+        Err(DecodeError::Malformed { .. })
+    ));
 }
 
 #[test]
 fn field_order_and_whitespace_do_not_matter() {
-    for body in [&br#"{"ticket":"t","type":"join"}"#[..], br#" { "type" : "join" , "ticket" : "t" } "#] {
+    for body in [
+        &br#"{"ticket":"t","type":"join"}"#[..],
+        br#" { "type" : "join" , "ticket" : "t" } "#,
+    ] {
         let f = frame_with_body(frame::VERSION, body);
-        assert_eq!(frame::decode::<ClientToZc>(&f).unwrap(), ClientToZc::Join { ticket: "t".into() });
+        assert_eq!(
+            frame::decode::<ClientToZc>(&f).unwrap(),
+            ClientToZc::Join { ticket: "t".into() }
+        );
     }
     let f = frame_with_body(frame::VERSION, b"\n{\"type\":\"leave\"}\n");
     assert_eq!(frame::decode::<ClientToZc>(&f).unwrap(), ClientToZc::Leave);
@@ -784,7 +904,13 @@ fn frame_with_unknown_message_or_field_is_malformed() {
     ] {
         let f = frame_with_body(frame::VERSION, body);
         assert!(
-            matches!(frame::decode::<ClientToZc>(&f), Err(DecodeError::Malformed { what: "control message", .. })),
+            matches!(
+                frame::decode::<ClientToZc>(&f),
+                Err(DecodeError::Malformed {
+                    what: "control message",
+                    ..
+                })
+            ),
             "{}",
             String::from_utf8_lossy(body)
         );
@@ -792,16 +918,36 @@ fn frame_with_unknown_message_or_field_is_malformed() {
 }
 
 fn rtp_bytes() -> Vec<u8> {
-    RtpPacket { marker: false, payload_type: 96, sequence: 1, timestamp: 2, ssrc: 3, csrc: vec![], payload: vec![1, 2, 3, 4] }
-        .encode()
+    RtpPacket {
+        marker: false,
+        payload_type: 96,
+        sequence: 1,
+        timestamp: 2,
+        ssrc: 3,
+        csrc: vec![],
+        payload: vec![1, 2, 3, 4],
+    }
+    .encode()
 }
 
 #[test]
 fn rtp_version_1_is_unsupported() {
     let mut p = rtp_bytes();
     p[0] = (p[0] & 0x3f) | 1 << 6;
-    assert_eq!(RtpHeader::parse(&p).unwrap_err(), DecodeError::UnsupportedVersion { what: "RTP packet", version: 1 });
-    assert_eq!(RtpPacket::decode(&p).unwrap_err(), DecodeError::UnsupportedVersion { what: "RTP packet", version: 1 });
+    assert_eq!(
+        RtpHeader::parse(&p).unwrap_err(),
+        DecodeError::UnsupportedVersion {
+            what: "RTP packet",
+            version: 1
+        }
+    );
+    assert_eq!(
+        RtpPacket::decode(&p).unwrap_err(),
+        DecodeError::UnsupportedVersion {
+            what: "RTP packet",
+            version: 1
+        }
+    );
 }
 
 #[test]
@@ -809,7 +955,13 @@ fn rtp_padding_count_zero_is_malformed() {
     let mut p = rtp_bytes();
     p[0] |= 0x20;
     *p.last_mut().unwrap() = 0;
-    assert!(matches!(RtpHeader::parse(&p), Err(DecodeError::Malformed { what: "RTP packet", .. })));
+    assert!(matches!(
+        RtpHeader::parse(&p),
+        Err(DecodeError::Malformed {
+            what: "RTP packet",
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -817,7 +969,10 @@ fn rtp_padding_longer_than_the_payload_is_malformed() {
     let mut p = rtp_bytes();
     p[0] |= 0x20;
     *p.last_mut().unwrap() = 5; // payload is 4 bytes
-    assert!(matches!(RtpHeader::parse(&p), Err(DecodeError::Malformed { .. })));
+    assert!(matches!(
+        RtpHeader::parse(&p),
+        Err(DecodeError::Malformed { .. })
+    ));
     // Padding may take the whole payload (the count byte counts itself).
     *p.last_mut().unwrap() = 4;
     let h = RtpHeader::parse(&p).unwrap();
@@ -826,13 +981,30 @@ fn rtp_padding_longer_than_the_payload_is_malformed() {
 
 #[test]
 fn rtp_shorter_than_its_csrcs_or_extension_is_truncated() {
-    assert!(matches!(RtpHeader::parse(&[0x80; 11]), Err(DecodeError::Truncated { needed: 12, have: 11, .. })));
+    assert!(matches!(
+        RtpHeader::parse(&[0x80; 11]),
+        Err(DecodeError::Truncated {
+            needed: 12,
+            have: 11,
+            ..
+        })
+    ));
     let mut p = rtp_bytes();
     p[0] |= 0x02; // two CSRCs, but only four bytes follow the fixed header
-    assert!(matches!(RtpHeader::parse(&p), Err(DecodeError::Truncated { needed: 20, have: 16, .. })));
+    assert!(matches!(
+        RtpHeader::parse(&p),
+        Err(DecodeError::Truncated {
+            needed: 20,
+            have: 16,
+            ..
+        })
+    ));
     let mut p = rtp_bytes();
     p[0] |= 0x10; // extension header claims 0x0304 words
-    assert!(matches!(RtpHeader::parse(&p), Err(DecodeError::Truncated { .. })));
+    assert!(matches!(
+        RtpHeader::parse(&p),
+        Err(DecodeError::Truncated { .. })
+    ));
 }
 
 #[test]
@@ -848,7 +1020,11 @@ fn rtp_extension_is_parsed_and_skipped() {
 }
 
 fn request_bytes() -> Vec<u8> {
-    Binding::Request { txn: [7; 12], token: vec![1, 2, 3] }.encode()
+    Binding::Request {
+        txn: [7; 12],
+        token: vec![1, 2, 3],
+    }
+    .encode()
 }
 
 #[test]
@@ -857,7 +1033,10 @@ fn binding_with_bad_magic_cookie_is_malformed() {
     b[4] ^= 0xff;
     assert_eq!(
         Binding::decode(&b).unwrap_err(),
-        DecodeError::Malformed { what: "binding message", detail: "bad magic cookie".into() }
+        DecodeError::Malformed {
+            what: "binding message",
+            detail: "bad magic cookie".into()
+        }
     );
 }
 
@@ -869,19 +1048,32 @@ fn binding_request_without_token_is_malformed() {
     b[2..4].copy_from_slice(&0u16.to_be_bytes());
     assert_eq!(
         Binding::decode(&b).unwrap_err(),
-        DecodeError::Malformed { what: "binding message", detail: "request without MEDIA-TOKEN".into() }
+        DecodeError::Malformed {
+            what: "binding message",
+            detail: "request without MEDIA-TOKEN".into()
+        }
     );
     // An unknown attribute instead of the token: skipped, so still no token.
     let mut b = request_bytes();
     b[20..22].copy_from_slice(&0x8022u16.to_be_bytes());
-    assert!(matches!(Binding::decode(&b), Err(DecodeError::Malformed { .. })));
+    assert!(matches!(
+        Binding::decode(&b),
+        Err(DecodeError::Malformed { .. })
+    ));
 }
 
 #[test]
 fn binding_request_with_empty_or_oversized_token_is_malformed() {
     for len in [0, MAX_TOKEN_BYTES + 1] {
-        let b = Binding::Request { txn: [7; 12], token: vec![0xab; len] }.encode();
-        assert!(matches!(Binding::decode(&b), Err(DecodeError::Malformed { .. })), "token of {len} bytes");
+        let b = Binding::Request {
+            txn: [7; 12],
+            token: vec![0xab; len],
+        }
+        .encode();
+        assert!(
+            matches!(Binding::decode(&b), Err(DecodeError::Malformed { .. })),
+            "token of {len} bytes"
+        );
     }
 }
 
@@ -889,13 +1081,28 @@ fn binding_request_with_empty_or_oversized_token_is_malformed() {
 fn binding_length_field_must_match() {
     let mut b = request_bytes();
     b.push(0);
-    assert!(matches!(Binding::decode(&b), Err(DecodeError::Malformed { .. })));
-    assert!(matches!(Binding::decode(&b[..19]), Err(DecodeError::Truncated { needed: 20, have: 19, .. })));
+    assert!(matches!(
+        Binding::decode(&b),
+        Err(DecodeError::Malformed { .. })
+    ));
+    assert!(matches!(
+        Binding::decode(&b[..19]),
+        Err(DecodeError::Truncated {
+            needed: 20,
+            have: 19,
+            ..
+        })
+    ));
 }
 
 #[test]
 fn binding_error_code_out_of_range_is_malformed() {
-    let good = Binding::Error { txn: [1; 12], code: 401, reason: "Unauthorized".into() }.encode();
+    let good = Binding::Error {
+        txn: [1; 12],
+        code: 401,
+        reason: "Unauthorized".into(),
+    }
+    .encode();
     assert!(Binding::decode(&good).is_ok());
     // ERROR-CODE value starts at byte 24: two reserved bytes, the class, the number.
     for (class, number) in [(2u8, 0u8), (7, 0), (3, 100), (4, 255)] {
@@ -911,16 +1118,26 @@ fn binding_error_code_out_of_range_is_malformed() {
 
 #[test]
 fn binding_success_with_bad_address_family_is_malformed() {
-    let mut b = Binding::Success { txn: [1; 12], mapped: "192.0.2.1:5000".parse().unwrap() }.encode();
+    let mut b = Binding::Success {
+        txn: [1; 12],
+        mapped: "192.0.2.1:5000".parse().unwrap(),
+    }
+    .encode();
     b[25] = 2; // says IPv6, but carries four address bytes
-    assert!(matches!(Binding::decode(&b), Err(DecodeError::Malformed { .. })));
+    assert!(matches!(
+        Binding::decode(&b),
+        Err(DecodeError::Malformed { .. })
+    ));
 }
 
 #[test]
 fn unknown_binding_type_is_malformed() {
     let mut b = request_bytes();
     b[0..2].copy_from_slice(&0x0002u16.to_be_bytes());
-    assert!(matches!(Binding::decode(&b), Err(DecodeError::Malformed { .. })));
+    assert!(matches!(
+        Binding::decode(&b),
+        Err(DecodeError::Malformed { .. })
+    ));
 }
 
 fn claims() -> TicketClaims {
@@ -939,43 +1156,110 @@ fn ticket_claims_errors_are_typed() {
     let good = claims().encode();
     let mut b = good.clone();
     b[0] = 2;
-    assert_eq!(TicketClaims::decode(&b).unwrap_err(), DecodeError::UnsupportedVersion { what: "join ticket", version: 2 });
-    assert!(matches!(TicketClaims::decode(&good[..50]), Err(DecodeError::Truncated { needed: 51, have: 50, .. })));
-    assert!(matches!(TicketClaims::decode(&good[..good.len() - 1]), Err(DecodeError::Malformed { .. })));
+    assert_eq!(
+        TicketClaims::decode(&b).unwrap_err(),
+        DecodeError::UnsupportedVersion {
+            what: "join ticket",
+            version: 2
+        }
+    );
+    assert!(matches!(
+        TicketClaims::decode(&good[..50]),
+        Err(DecodeError::Truncated {
+            needed: 51,
+            have: 50,
+            ..
+        })
+    ));
+    assert!(matches!(
+        TicketClaims::decode(&good[..good.len() - 1]),
+        Err(DecodeError::Malformed { .. })
+    ));
     let mut b = good.clone();
     b[49..51].copy_from_slice(&65u16.to_be_bytes());
-    assert!(matches!(TicketClaims::decode(&b), Err(DecodeError::TooLarge { len: 65, max: 64, .. })));
+    assert!(matches!(
+        TicketClaims::decode(&b),
+        Err(DecodeError::TooLarge {
+            len: 65,
+            max: 64,
+            ..
+        })
+    ));
     let mut b = good.clone();
     *b.last_mut().unwrap() = 0xff;
-    assert!(matches!(TicketClaims::decode(&b), Err(DecodeError::Malformed { .. })));
+    assert!(matches!(
+        TicketClaims::decode(&b),
+        Err(DecodeError::Malformed { .. })
+    ));
 }
 
 #[test]
 fn ticket_text_errors_are_typed() {
-    let text = Ticket { signed_bytes: claims().encode(), claims: claims(), signature: vec![0x5a; 64] }.to_text();
+    let text = Ticket {
+        signed_bytes: claims().encode(),
+        claims: claims(),
+        signature: vec![0x5a; 64],
+    }
+    .to_text();
     assert!(Ticket::parse(&text).is_ok());
-    assert!(matches!(Ticket::parse(&text.replace('.', "")), Err(DecodeError::Malformed { .. })));
-    assert!(matches!(Ticket::parse(&format!("{text}0")), Err(DecodeError::Malformed { .. })));
-    assert!(matches!(Ticket::parse(&format!("{text}zz")), Err(DecodeError::Malformed { .. })));
+    assert!(matches!(
+        Ticket::parse(&text.replace('.', "")),
+        Err(DecodeError::Malformed { .. })
+    ));
+    assert!(matches!(
+        Ticket::parse(&format!("{text}0")),
+        Err(DecodeError::Malformed { .. })
+    ));
+    assert!(matches!(
+        Ticket::parse(&format!("{text}zz")),
+        Err(DecodeError::Malformed { .. })
+    ));
     let long = "0".repeat(MAX_TICKET_CHARS + 1);
     assert_eq!(
         Ticket::parse(&long).unwrap_err(),
-        DecodeError::TooLarge { what: "join ticket", len: MAX_TICKET_CHARS + 1, max: MAX_TICKET_CHARS }
+        DecodeError::TooLarge {
+            what: "join ticket",
+            len: MAX_TICKET_CHARS + 1,
+            max: MAX_TICKET_CHARS
+        }
     );
 }
 
 #[test]
 fn hex_errors_are_typed() {
-    assert!(matches!(hex::decode("t", "abc"), Err(DecodeError::Malformed { what: "t", .. })));
-    assert!(matches!(hex::decode("t", "zz"), Err(DecodeError::Malformed { .. })));
-    assert!(matches!(hex::decode("t", "é"), Err(DecodeError::Malformed { .. })));
+    assert!(matches!(
+        hex::decode("t", "abc"),
+        Err(DecodeError::Malformed { what: "t", .. })
+    ));
+    assert!(matches!(
+        hex::decode("t", "zz"),
+        Err(DecodeError::Malformed { .. })
+    ));
+    assert!(matches!(
+        hex::decode("t", "é"),
+        Err(DecodeError::Malformed { .. })
+    ));
     assert_eq!(hex::decode("t", "").unwrap(), Vec::<u8>::new());
 }
 
 #[test]
 fn rfc4571_truncated_buffer_is_truncated() {
-    assert!(matches!(rfc4571::decode_all(&[0]), Err(DecodeError::Truncated { needed: 2, have: 1, .. })));
-    assert!(matches!(rfc4571::decode_all(&[0, 3, 1, 2]), Err(DecodeError::Truncated { needed: 5, have: 4, .. })));
+    assert!(matches!(
+        rfc4571::decode_all(&[0]),
+        Err(DecodeError::Truncated {
+            needed: 2,
+            have: 1,
+            ..
+        })
+    ));
+    assert!(matches!(
+        rfc4571::decode_all(&[0, 3, 1, 2]),
+        Err(DecodeError::Truncated {
+            needed: 5,
+            have: 4,
+            ..
+        })
+    ));
 }
 
 #[test]

@@ -39,7 +39,13 @@ fn hexdump(bytes: &[u8]) -> String {
             }
         }
         out.push_str("  |");
-        out.extend(line.iter().map(|&b| if (0x20..0x7f).contains(&b) { b as char } else { '.' }));
+        out.extend(line.iter().map(|&b| {
+            if (0x20..0x7f).contains(&b) {
+                b as char
+            } else {
+                '.'
+            }
+        }));
         out.push_str("|\n");
     }
     out
@@ -47,7 +53,12 @@ fn hexdump(bytes: &[u8]) -> String {
 
 /// Both forms of some binary: the one-line hex (as carried in JSON or a log) and the dump.
 fn render_bytes(title: &str, bytes: &[u8]) -> String {
-    format!("{title}: {} bytes\nhex: {}\n\n{}", bytes.len(), hex::encode(bytes), hexdump(bytes))
+    format!(
+        "{title}: {} bytes\nhex: {}\n\n{}",
+        bytes.len(),
+        hex::encode(bytes),
+        hexdump(bytes)
+    )
 }
 
 /// A control frame: its header fields, its JSON body (as sent, then indented for reading), and
@@ -74,9 +85,15 @@ fn render_frame<T: Serialize + DeserializeOwned + PartialEq + Debug>(msg: &T) ->
 fn render_http_json<T: Serialize + DeserializeOwned + PartialEq + Debug>(msg: &T) -> String {
     let value = serde_json::to_value(msg).unwrap();
     let body = serde_json::to_string(&value).unwrap();
-    assert_eq!(&serde_json::from_str::<T>(&body).expect("own JSON decodes"), msg);
+    assert_eq!(
+        &serde_json::from_str::<T>(&body).expect("own JSON decodes"),
+        msg
+    );
     let pretty = serde_json::to_string_pretty(&value).unwrap();
-    format!("HTTP body (application/json): {} bytes\nbody: {body}\n\npretty:\n{pretty}", body.len())
+    format!(
+        "HTTP body (application/json): {} bytes\nbody: {body}\n\npretty:\n{pretty}",
+        body.len()
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -90,7 +107,9 @@ const ISSUED_AT_MS: u64 = 1_767_225_600_000;
 const MEDIA_TOKEN: [u8; 16] = [
     0x6d, 0x74, 0x6b, 0x2d, 0x9a, 0x41, 0x07, 0xc3, 0x5e, 0x12, 0xb8, 0x4f, 0x20, 0xd1, 0x7e, 0x33,
 ];
-const TXN: [u8; 12] = [0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae];
+const TXN: [u8; 12] = [
+    0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae,
+];
 
 fn claims() -> TicketClaims {
     TicketClaims {
@@ -107,7 +126,11 @@ fn claims() -> TicketClaims {
 /// real signatures are made and checked in `mc-core`.
 fn ticket() -> Ticket {
     let claims = claims();
-    Ticket { signed_bytes: claims.encode(), claims, signature: (0..64).collect() }
+    Ticket {
+        signed_bytes: claims.encode(),
+        claims,
+        signature: (0..64).collect(),
+    }
 }
 
 fn rtp_packet() -> RtpPacket {
@@ -128,7 +151,12 @@ fn rtp_packet() -> RtpPacket {
 
 #[test]
 fn signal_join() {
-    insta::assert_snapshot!("signal_join", render_frame(&ClientToZc::Join { ticket: ticket().to_text() }));
+    insta::assert_snapshot!(
+        "signal_join",
+        render_frame(&ClientToZc::Join {
+            ticket: ticket().to_text()
+        })
+    );
 }
 
 #[test]
@@ -163,7 +191,13 @@ fn signal_rejected_meeting_full() {
 
 #[test]
 fn signal_ended() {
-    insta::assert_snapshot!("signal_ended", render_frame(&ZcToClient::Ended { reason: "the meeting ended".into(), rejoin: false }));
+    insta::assert_snapshot!(
+        "signal_ended",
+        render_frame(&ZcToClient::Ended {
+            reason: "the meeting ended".into(),
+            rejoin: false
+        })
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -175,39 +209,78 @@ fn status_register() {
     let register = ControllerToCloud::Register {
         controller: ControllerId("zc-east-1".into()),
         zone: "east".into(),
-        signalling: SignallingEndpoints { host: "zc1.example.net".into(), port: ports::ZC, fallback_port: ports::HTTPS },
-        capacity: Load { participants: 1000, meetings: 100 },
+        signalling: SignallingEndpoints {
+            host: "zc1.example.net".into(),
+            port: ports::ZC,
+            fallback_port: ports::HTTPS,
+        },
+        capacity: Load {
+            participants: 1000,
+            meetings: 100,
+        },
     };
     insta::assert_snapshot!("status_register", render_frame(&register));
 }
 
 #[test]
 fn status_heartbeat() {
-    let heartbeat = ControllerToCloud::Heartbeat { load: Load { participants: 37, meetings: 4 }, capacity: Load { participants: 400, meetings: 100 }, ready: true };
+    let heartbeat = ControllerToCloud::Heartbeat {
+        load: Load {
+            participants: 37,
+            meetings: 4,
+        },
+        capacity: Load {
+            participants: 400,
+            meetings: 100,
+        },
+        ready: true,
+    };
     insta::assert_snapshot!("status_heartbeat", render_frame(&heartbeat));
 }
 
 #[test]
 fn status_heartbeat_not_ready() {
-    let load = Load { participants: 37, meetings: 4 };
-    let capacity = Load { participants: 400, meetings: 100 };
-    let heartbeat = ControllerToCloud::Heartbeat { load, capacity, ready: false };
+    let load = Load {
+        participants: 37,
+        meetings: 4,
+    };
+    let capacity = Load {
+        participants: 400,
+        meetings: 100,
+    };
+    let heartbeat = ControllerToCloud::Heartbeat {
+        load,
+        capacity,
+        ready: false,
+    };
     // A heartbeat without `ready` (from a controller that predates it) reads as ready.
     let old = r#"{"type":"heartbeat","load":{"participants":37,"meetings":4},"capacity":{"participants":400,"meetings":100}}"#;
-    assert_eq!(serde_json::from_str::<ControllerToCloud>(old).unwrap(), ControllerToCloud::Heartbeat { load, capacity, ready: true });
+    assert_eq!(
+        serde_json::from_str::<ControllerToCloud>(old).unwrap(),
+        ControllerToCloud::Heartbeat {
+            load,
+            capacity,
+            ready: true
+        }
+    );
     insta::assert_snapshot!("status_heartbeat_not_ready", render_frame(&heartbeat));
 }
 
 #[test]
 fn status_registered() {
     let key: Vec<u8> = (0..32).map(|i| 0xd0 ^ i).collect();
-    let registered = CloudToController::Registered { ticket_key: hex::encode(&key), heartbeat_interval_ms: 5000 };
+    let registered = CloudToController::Registered {
+        ticket_key: hex::encode(&key),
+        heartbeat_interval_ms: 5000,
+    };
     insta::assert_snapshot!("status_registered", render_frame(&registered));
 }
 
 #[test]
 fn status_rejected() {
-    let rejected = CloudToController::Rejected { message: "unknown controller zc-east-9".into() };
+    let rejected = CloudToController::Rejected {
+        message: "unknown controller zc-east-9".into(),
+    };
     insta::assert_snapshot!("status_rejected", render_frame(&rejected));
 }
 
@@ -222,37 +295,64 @@ fn link_hello() {
     let hello = MmrToController::Hello {
         mmr: MmrId(MMR.into()),
         capacity: 200,
-        media: MediaEndpoints { host: "192.0.2.20".into(), udp_port: ports::MEDIA, tcp_port: ports::MEDIA, tls_port: ports::HTTPS },
+        media: MediaEndpoints {
+            host: "192.0.2.20".into(),
+            udp_port: ports::MEDIA,
+            tcp_port: ports::MEDIA,
+            tls_port: ports::HTTPS,
+        },
     };
     insta::assert_snapshot!("link_hello", render_frame(&hello));
 }
 
 #[test]
 fn link_load() {
-    let load = MmrToController::Load { participants: 37, rtp_in: 182_044, rtp_out: 1_274_308, dropped: 12 };
+    let load = MmrToController::Load {
+        participants: 37,
+        rtp_in: 182_044,
+        rtp_out: 1_274_308,
+        dropped: 12,
+    };
     insta::assert_snapshot!("link_load", render_frame(&load));
 }
 
 #[test]
 fn link_admitted() {
-    insta::assert_snapshot!("link_admitted", render_frame(&MmrToController::Admitted { token: hex::encode(&MEDIA_TOKEN) }));
+    insta::assert_snapshot!(
+        "link_admitted",
+        render_frame(&MmrToController::Admitted {
+            token: hex::encode(&MEDIA_TOKEN)
+        })
+    );
 }
 
 #[test]
 fn link_welcome() {
-    let welcome = ControllerToMmr::Welcome { controller: ControllerId("zc-east-1".into()), report_interval_ms: 1000 };
+    let welcome = ControllerToMmr::Welcome {
+        controller: ControllerId("zc-east-1".into()),
+        report_interval_ms: 1000,
+    };
     insta::assert_snapshot!("link_welcome", render_frame(&welcome));
 }
 
 #[test]
 fn link_admit() {
-    let admit = ControllerToMmr::Admit { token: hex::encode(&MEDIA_TOKEN), meeting: MEETING, participant: PARTICIPANT };
+    let admit = ControllerToMmr::Admit {
+        token: hex::encode(&MEDIA_TOKEN),
+        meeting: MEETING,
+        participant: PARTICIPANT,
+    };
     insta::assert_snapshot!("link_admit", render_frame(&admit));
 }
 
 #[test]
 fn link_revoke() {
-    insta::assert_snapshot!("link_revoke", render_frame(&ControllerToMmr::Revoke { token: hex::encode(&MEDIA_TOKEN) }));
+    insta::assert_snapshot!(
+        "link_revoke",
+        render_frame(&ControllerToMmr::Revoke {
+            token: hex::encode(&MEDIA_TOKEN)
+        })
+    );
 }
 
 #[test]
@@ -273,13 +373,22 @@ const EVENT_AT_MS: u64 = ISSUED_AT_MS + 60 * 60 * 1000;
 
 #[test]
 fn notify_hello() {
-    let hello = ControllerToNotify::Hello { controller: ControllerId("zc-east-1".into()), after_seq: 41 };
+    let hello = ControllerToNotify::Hello {
+        controller: ControllerId("zc-east-1".into()),
+        after_seq: 41,
+    };
     insta::assert_snapshot!("notify_hello", render_frame(&hello));
 }
 
 #[test]
 fn notify_welcome() {
-    insta::assert_snapshot!("notify_welcome", render_frame(&NotifyToController::Welcome { oldest_seq: 1, latest_seq: 44 }));
+    insta::assert_snapshot!(
+        "notify_welcome",
+        render_frame(&NotifyToController::Welcome {
+            oldest_seq: 1,
+            latest_seq: 44
+        })
+    );
 }
 
 #[test]
@@ -287,7 +396,10 @@ fn notify_event_ended() {
     let event = NotifyToController::Event {
         seq: 42,
         at_ms: EVENT_AT_MS,
-        event: MeetingEvent::Ended { meeting: MEETING, reason: "the host ended the meeting".into() },
+        event: MeetingEvent::Ended {
+            meeting: MEETING,
+            reason: "the host ended the meeting".into(),
+        },
     };
     insta::assert_snapshot!("notify_event_ended", render_frame(&event));
 }
@@ -297,7 +409,11 @@ fn notify_event_participant_removed() {
     let event = NotifyToController::Event {
         seq: 43,
         at_ms: EVENT_AT_MS + 1500,
-        event: MeetingEvent::ParticipantRemoved { meeting: MEETING, participant: PARTICIPANT, reason: "removed from the meeting by its host".into() },
+        event: MeetingEvent::ParticipantRemoved {
+            meeting: MEETING,
+            participant: PARTICIPANT,
+            reason: "removed from the meeting by its host".into(),
+        },
     };
     insta::assert_snapshot!("notify_event_participant_removed", render_frame(&event));
 }
@@ -307,7 +423,11 @@ fn notify_event_drain_mmr() {
     let event = NotifyToController::Event {
         seq: 44,
         at_ms: EVENT_AT_MS + 3000,
-        event: MeetingEvent::Drain { target: DrainTarget::Mmr(MmrId(MMR.into())), on: true, deadline_ms: 60_000 },
+        event: MeetingEvent::Drain {
+            target: DrainTarget::Mmr(MmrId(MMR.into())),
+            on: true,
+            deadline_ms: 60_000,
+        },
     };
     insta::assert_snapshot!("notify_event_drain_mmr", render_frame(&event));
 }
@@ -319,18 +439,40 @@ fn notify_event_drain_mmr() {
 #[test]
 fn monitor_report() {
     let links = [
-        ("notification", LinkState { path: "fallback".into(), port: ports::HTTPS }),
-        ("status_sync", LinkState { path: "dedicated".into(), port: ports::STATUS_SYNC }),
+        (
+            "notification",
+            LinkState {
+                path: "fallback".into(),
+                port: ports::HTTPS,
+            },
+        ),
+        (
+            "status_sync",
+            LinkState {
+                path: "dedicated".into(),
+                port: ports::STATUS_SYNC,
+            },
+        ),
     ];
     let report = Report {
         node: "zc-east-1".into(),
         role: NodeRole::Controller,
         live: true,
         ready: true,
-        links: links.into_iter().map(|(name, state)| (name.to_string(), state)).collect(),
+        links: links
+            .into_iter()
+            .map(|(name, state)| (name.to_string(), state))
+            .collect(),
         participants: 37,
         meetings: 4,
-        media: MediaCounters { rtp_in: 182_044, rtp_out: 1_274_308, dropped: 12, udp_endpoints: 30, tcp_endpoints: 5, tls_endpoints: 2 },
+        media: MediaCounters {
+            rtp_in: 182_044,
+            rtp_out: 1_274_308,
+            dropped: 12,
+            udp_endpoints: 30,
+            tcp_endpoints: 5,
+            tls_endpoints: 2,
+        },
     };
     insta::assert_snapshot!("monitor_report", render_http_json(&report));
 }
@@ -358,7 +500,10 @@ fn rtp_with_two_csrcs_and_marker() {
         h.payload_offset + h.payload_len,
         String::from_utf8_lossy(&bytes[h.payload_offset..h.payload_offset + h.payload_len]),
     );
-    insta::assert_snapshot!("rtp_two_csrcs_marker", summary + &render_bytes("RTP packet", &bytes));
+    insta::assert_snapshot!(
+        "rtp_two_csrcs_marker",
+        summary + &render_bytes("RTP packet", &bytes)
+    );
 }
 
 fn render_binding(b: &Binding) -> String {
@@ -369,30 +514,47 @@ fn render_binding(b: &Binding) -> String {
         Binding::Success { mapped, .. } => format!("success, XOR-MAPPED-ADDRESS {mapped}"),
         Binding::Error { code, reason, .. } => format!("error, ERROR-CODE {code} {reason:?}"),
     };
-    format!("{what}\ntransaction id {}\n\n{}", hex::encode(b.txn()), render_bytes("binding message", &bytes))
+    format!(
+        "{what}\ntransaction id {}\n\n{}",
+        hex::encode(b.txn()),
+        render_bytes("binding message", &bytes)
+    )
 }
 
 #[test]
 fn binding_request() {
-    let b = Binding::Request { txn: TXN, token: MEDIA_TOKEN.to_vec() };
+    let b = Binding::Request {
+        txn: TXN,
+        token: MEDIA_TOKEN.to_vec(),
+    };
     insta::assert_snapshot!("binding_request", render_binding(&b));
 }
 
 #[test]
 fn binding_success_v4() {
-    let b = Binding::Success { txn: TXN, mapped: "198.51.100.7:50000".parse().unwrap() };
+    let b = Binding::Success {
+        txn: TXN,
+        mapped: "198.51.100.7:50000".parse().unwrap(),
+    };
     insta::assert_snapshot!("binding_success_v4", render_binding(&b));
 }
 
 #[test]
 fn binding_success_v6() {
-    let b = Binding::Success { txn: TXN, mapped: "[2001:db8::7]:50000".parse().unwrap() };
+    let b = Binding::Success {
+        txn: TXN,
+        mapped: "[2001:db8::7]:50000".parse().unwrap(),
+    };
     insta::assert_snapshot!("binding_success_v6", render_binding(&b));
 }
 
 #[test]
 fn binding_error() {
-    let b = Binding::Error { txn: TXN, code: binding::code::UNAUTHORIZED, reason: "unknown or revoked media token".into() };
+    let b = Binding::Error {
+        txn: TXN,
+        code: binding::code::UNAUTHORIZED,
+        reason: "unknown or revoked media token".into(),
+    };
     insta::assert_snapshot!("binding_error", render_binding(&b));
 }
 
@@ -430,7 +592,10 @@ fn ticket_claims_encoding() {
         c.display_name,
         c.display_name.len()
     );
-    insta::assert_snapshot!("ticket_claims", format!("{what}\n\n{}", render_bytes("claims", &bytes)));
+    insta::assert_snapshot!(
+        "ticket_claims",
+        format!("{what}\n\n{}", render_bytes("claims", &bytes))
+    );
 }
 
 #[test]

@@ -20,7 +20,12 @@ pub struct RtpSender {
 impl RtpSender {
     /// `ssrc`, first sequence number and first timestamp are random per RFC 3550; the caller draws them.
     pub fn new(ssrc: u32, first_sequence: u16, first_timestamp: u32) -> RtpSender {
-        RtpSender { ssrc, sequence: first_sequence, timestamp: first_timestamp, sent: 0 }
+        RtpSender {
+            ssrc,
+            sequence: first_sequence,
+            timestamp: first_timestamp,
+            sent: 0,
+        }
     }
 
     pub fn next_packet(&mut self, payload: Vec<u8>) -> Vec<u8> {
@@ -105,7 +110,14 @@ mod tests {
                 rx.on_packet(p);
             }
         }
-        assert_eq!(rx.by_source[&42], SourceStats { received: 10, lost: 2, highest_extended: rx.by_source[&42].highest_extended });
+        assert_eq!(
+            rx.by_source[&42],
+            SourceStats {
+                received: 10,
+                lost: 2,
+                highest_extended: rx.by_source[&42].highest_extended
+            }
+        );
         rx.on_packet(&packets[3]);
         assert_eq!(rx.by_source[&42].lost, 1);
         assert_eq!(rx.on_packet(&[0u8; 3]), None);

@@ -146,13 +146,23 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 fn check_text(field: &'static str, v: &str, max: usize) -> Result<String, ManagementError> {
     let v = v.trim();
     if v.is_empty() || v.len() > max || v.chars().any(char::is_control) {
-        return Err(ManagementError::Invalid { field, reason: format!("must be 1 to {max} bytes of printable text") });
+        return Err(ManagementError::Invalid {
+            field,
+            reason: format!("must be 1 to {max} bytes of printable text"),
+        });
     }
     Ok(v.to_string())
 }
 
 impl Management {
-    pub fn new(signer: TicketSigner, ticket_ttl_ms: u64, operator_key: String, rng: Rng, mut store: Box<dyn Store>, now_ms: u64) -> Result<Management, ManagementError> {
+    pub fn new(
+        signer: TicketSigner,
+        ticket_ttl_ms: u64,
+        operator_key: String,
+        rng: Rng,
+        mut store: Box<dyn Store>,
+        now_ms: u64,
+    ) -> Result<Management, ManagementError> {
         let (users, meetings) = store.load().map_err(ManagementError::Storage)?;
         Ok(Management {
             signer,
@@ -172,7 +182,11 @@ impl Management {
 
     /// Resolves a bearer key to a caller.
     pub fn authenticate(&self, bearer: Option<&str>) -> Result<Caller, ManagementError> {
-        let key = bearer.ok_or_else(|| ManagementError::Unauthenticated("send an API key as `Authorization: Bearer <key>`".into()))?;
+        let key = bearer.ok_or_else(|| {
+            ManagementError::Unauthenticated(
+                "send an API key as `Authorization: Bearer <key>`".into(),
+            )
+        })?;
         if same(key.as_bytes(), self.operator_key.as_bytes()) {
             return Ok(Caller::Operator);
         }
@@ -181,32 +195,59 @@ impl Management {
             .values()
             .find(|u| same(u.key_sha256.as_bytes(), hash.as_bytes()))
             .map(|u| Caller::User(u.clone()))
-            .ok_or_else(|| ManagementError::Unauthenticated("the API key is not valid for this cloud".into()))
+            .ok_or_else(|| {
+                ManagementError::Unauthenticated("the API key is not valid for this cloud".into())
+            })
     }
 
     fn require_admin(caller: &Caller, what: &str) -> Result<(), ManagementError> {
         if caller.is_admin() {
             Ok(())
         } else {
-            Err(ManagementError::Forbidden(format!("{what} needs an admin key")))
+            Err(ManagementError::Forbidden(format!(
+                "{what} needs an admin key"
+            )))
         }
     }
 
     /// Creates a user; returns it with its API key (shown only now).
-    pub fn create_user(&mut self, now_ms: u64, caller: &Caller, email: &str, display_name: &str, role: Role) -> Result<(User, String), ManagementError> {
+    pub fn create_user(
+        &mut self,
+        now_ms: u64,
+        caller: &Caller,
+        email: &str,
+        display_name: &str,
+        role: Role,
+    ) -> Result<(User, String), ManagementError> {
         Self::require_admin(caller, "creating users")?;
         let email = check_text("email", email, MAX_EMAIL_BYTES)?;
         if !email.contains('@') || email.contains(' ') {
-            return Err(ManagementError::Invalid { field: "email", reason: format!("{email:?} is not an email address") });
+            return Err(ManagementError::Invalid {
+                field: "email",
+                reason: format!("{email:?} is not an email address"),
+            });
         }
         let display_name = check_text("display_name", display_name, MAX_DISPLAY_NAME_BYTES)?;
-        if self.users.values().any(|u| u.email.eq_ignore_ascii_case(&email)) {
+        if self
+            .users
+            .values()
+            .any(|u| u.email.eq_ignore_ascii_case(&email))
+        {
             return Err(ManagementError::Duplicate(email));
         }
         let key = format!("mck_{}", hex::encode(&self.rng.bytes::<24>()));
         let id = UserId(self.users.keys().next_back().map_or(1, |u| u.0 + 1));
-        let user = User { id, email, display_name, role, key_sha256: sha256_hex(key.as_bytes()), created_at_ms: now_ms };
-        self.store.save_user(&user).map_err(ManagementError::Storage)?;
+        let user = User {
+            id,
+            email,
+            display_name,
+            role,
+            key_sha256: sha256_hex(key.as_bytes()),
+            created_at_ms: now_ms,
+        };
+        self.store
+            .save_user(&user)
+            .map_err(ManagementError::Storage)?;
         self.users.insert(id, user.clone());
         Ok((user, key))
     }
@@ -218,38 +259,67 @@ impl Management {
 
     pub fn user(&self, caller: &Caller, id: UserId) -> Result<&User, ManagementError> {
         if !caller.is_admin() && caller.user_id() != Some(id) {
-            return Err(ManagementError::Forbidden("members may only look at themselves".into()));
+            return Err(ManagementError::Forbidden(
+                "members may only look at themselves".into(),
+            ));
         }
         self.users.get(&id).ok_or(ManagementError::NoSuchUser(id.0))
     }
 
-    pub fn create_meeting(&mut self, now_ms: u64, caller: &Caller, topic: &str) -> Result<Meeting, ManagementError> {
+    pub fn create_meeting(
+        &mut self,
+        now_ms: u64,
+        caller: &Caller,
+        topic: &str,
+    ) -> Result<Meeting, ManagementError> {
         let topic = check_text("topic", topic, MAX_TOPIC_BYTES)?;
         let id = MeetingId(self.meetings.keys().next_back().map_or(1, |m| m.0 + 1));
-        let meeting = Meeting { id, topic, host: caller.user_id(), created_at_ms: now_ms, ended: None };
-        self.store.save_meeting(&meeting).map_err(ManagementError::Storage)?;
+        let meeting = Meeting {
+            id,
+            topic,
+            host: caller.user_id(),
+            created_at_ms: now_ms,
+            ended: None,
+        };
+        self.store
+            .save_meeting(&meeting)
+            .map_err(ManagementError::Storage)?;
         self.meetings.insert(id, meeting.clone());
         Ok(meeting)
     }
 
     pub fn meeting(&self, id: MeetingId) -> Result<&Meeting, ManagementError> {
-        self.meetings.get(&id).ok_or(ManagementError::NoSuchMeeting(id))
+        self.meetings
+            .get(&id)
+            .ok_or(ManagementError::NoSuchMeeting(id))
     }
 
     pub fn meetings(&self) -> impl Iterator<Item = &Meeting> {
         self.meetings.values()
     }
 
-    fn require_host(&self, caller: &Caller, id: MeetingId, what: &str) -> Result<&Meeting, ManagementError> {
+    fn require_host(
+        &self,
+        caller: &Caller,
+        id: MeetingId,
+        what: &str,
+    ) -> Result<&Meeting, ManagementError> {
         let m = self.meeting(id)?;
         if !caller.is_admin() && (m.host.is_none() || m.host != caller.user_id()) {
-            return Err(ManagementError::Forbidden(format!("only the meeting's host or an admin may {what}")));
+            return Err(ManagementError::Forbidden(format!(
+                "only the meeting's host or an admin may {what}"
+            )));
         }
         Ok(m)
     }
 
     /// Ends a meeting: no more tickets; the shell notifies the controllers.
-    pub fn end_meeting(&mut self, caller: &Caller, id: MeetingId, reason: &str) -> Result<Meeting, ManagementError> {
+    pub fn end_meeting(
+        &mut self,
+        caller: &Caller,
+        id: MeetingId,
+        reason: &str,
+    ) -> Result<Meeting, ManagementError> {
         let reason = check_text("reason", reason, MAX_REASON_BYTES)?;
         let m = self.require_host(caller, id, "end it")?;
         if m.ended.is_some() {
@@ -257,19 +327,28 @@ impl Management {
         }
         let mut m = m.clone();
         m.ended = Some(reason);
-        self.store.save_meeting(&m).map_err(ManagementError::Storage)?;
+        self.store
+            .save_meeting(&m)
+            .map_err(ManagementError::Storage)?;
         self.meetings.insert(id, m.clone());
         Ok(m)
     }
 
     /// Checks that `caller` may remove a participant from `id` (the shell then notifies).
     pub fn authorize_removal(&self, caller: &Caller, id: MeetingId) -> Result<(), ManagementError> {
-        self.require_host(caller, id, "remove participants").map(|_| ())
+        self.require_host(caller, id, "remove participants")
+            .map(|_| ())
     }
 
     /// Issues a ticket for a new participant of a live meeting. Members join under their own
     /// name; the operator names the participant.
-    pub fn issue_ticket(&mut self, now_ms: u64, caller: &Caller, meeting: MeetingId, display_name: Option<&str>) -> Result<(ParticipantId, String, u64), ManagementError> {
+    pub fn issue_ticket(
+        &mut self,
+        now_ms: u64,
+        caller: &Caller,
+        meeting: MeetingId,
+        display_name: Option<&str>,
+    ) -> Result<(ParticipantId, String, u64), ManagementError> {
         let m = self.meeting(meeting)?;
         if m.ended.is_some() {
             return Err(ManagementError::MeetingEnded(meeting));
@@ -277,13 +356,29 @@ impl Management {
         let name = match (display_name, caller) {
             (Some(n), _) => check_text("display_name", n, MAX_DISPLAY_NAME_BYTES)?,
             (None, Caller::User(u)) => u.display_name.clone(),
-            (None, Caller::Operator) => return Err(ManagementError::Invalid { field: "display_name", reason: "required with the operator key".into() }),
+            (None, Caller::Operator) => {
+                return Err(ManagementError::Invalid {
+                    field: "display_name",
+                    reason: "required with the operator key".into(),
+                })
+            }
         };
         self.next_participant += 1;
         let participant = ParticipantId(self.next_participant);
         let expires_at_ms = now_ms + self.ticket_ttl_ms;
-        let claims = TicketClaims { meeting, participant, display_name: name, issued_at_ms: now_ms, expires_at_ms, nonce: self.rng.bytes() };
-        Ok((participant, self.signer.sign(claims).to_text(), expires_at_ms))
+        let claims = TicketClaims {
+            meeting,
+            participant,
+            display_name: name,
+            issued_at_ms: now_ms,
+            expires_at_ms,
+            nonce: self.rng.bytes(),
+        };
+        Ok((
+            participant,
+            self.signer.sign(claims).to_text(),
+            expires_at_ms,
+        ))
     }
 }
 

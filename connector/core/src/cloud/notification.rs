@@ -16,7 +16,11 @@ pub struct NotificationLog {
 impl NotificationLog {
     pub fn new(capacity: usize) -> NotificationLog {
         assert!(capacity > 0);
-        NotificationLog { capacity, events: VecDeque::new(), next_seq: 1 }
+        NotificationLog {
+            capacity,
+            events: VecDeque::new(),
+            next_seq: 1,
+        }
     }
 
     /// Appends an event; returns its sequence number.
@@ -54,7 +58,12 @@ mod tests {
     fn replays_what_a_controller_missed_within_the_bound() {
         let mut log = NotificationLog::new(3);
         for i in 1..=5 {
-            log.push(i * 10, MeetingEvent::Started { meeting: MeetingId(i) });
+            log.push(
+                i * 10,
+                MeetingEvent::Started {
+                    meeting: MeetingId(i),
+                },
+            );
         }
         assert_eq!((log.oldest_seq(), log.latest_seq()), (3, 5));
         let seqs: Vec<u64> = log.since(3).map(|(s, _, _)| *s).collect();

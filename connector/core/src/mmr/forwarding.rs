@@ -84,7 +84,14 @@ impl Forwarding {
             }
             self.revoke(&token);
         }
-        self.grants.insert(token, Grant { meeting, participant, endpoint: None });
+        self.grants.insert(
+            token,
+            Grant {
+                meeting,
+                participant,
+                endpoint: None,
+            },
+        );
     }
 
     /// Forgets a token. Returns the endpoint that was bound with it, so the shell can close a
@@ -99,7 +106,10 @@ impl Forwarding {
     /// A stream connection closed: its binding (not its grant) goes, so the client may bind again.
     pub fn disconnected(&mut self, endpoint: Endpoint) {
         if let Some(token) = self.bound.get(&endpoint).cloned() {
-            let grant = self.grants.get_mut(&token).expect("bound tokens are granted");
+            let grant = self
+                .grants
+                .get_mut(&token)
+                .expect("bound tokens are granted");
             grant.endpoint = None;
             let meeting = grant.meeting;
             self.unbind(endpoint, meeting);
@@ -129,9 +139,15 @@ impl Forwarding {
         if RtpHeader::parse(packet).is_err() {
             return self.drop(DropReason::Malformed);
         }
-        let Some(token) = self.bound.get(&from) else { return self.drop(DropReason::Unbound) };
+        let Some(token) = self.bound.get(&from) else {
+            return self.drop(DropReason::Unbound);
+        };
         let meeting = self.grants[token].meeting;
-        let to: Vec<Endpoint> = self.meetings[&meeting].iter().filter(|e| **e != from).copied().collect();
+        let to: Vec<Endpoint> = self.meetings[&meeting]
+            .iter()
+            .filter(|e| **e != from)
+            .copied()
+            .collect();
         self.counters.rtp_in += 1;
         self.counters.rtp_out += to.len() as u64;
         Outcome::Forward(to)
@@ -145,7 +161,11 @@ impl Forwarding {
         };
         let Some(grant) = self.grants.get_mut(&token) else {
             self.counters.refused_bad_token += 1;
-            let reply = Binding::Error { txn, code: code::UNAUTHORIZED, reason: "unknown or revoked media token".into() };
+            let reply = Binding::Error {
+                txn,
+                code: code::UNAUTHORIZED,
+                reason: "unknown or revoked media token".into(),
+            };
             return Outcome::Refuse(reply.encode(), DropReason::BadToken);
         };
         // A client may re-bind from a new endpoint (NAT rebinding, or after falling back to a
@@ -155,7 +175,11 @@ impl Forwarding {
         if let Some(old) = old.filter(|o| *o != from) {
             self.unbind(old, meeting);
         }
-        if let Some(previous_token) = self.bound.insert(from, token.clone()).filter(|t| *t != token) {
+        if let Some(previous_token) = self
+            .bound
+            .insert(from, token.clone())
+            .filter(|t| *t != token)
+        {
             // The endpoint was bound to another grant: that grant loses its endpoint.
             if let Some(g) = self.grants.get_mut(&previous_token) {
                 g.endpoint = None;

@@ -28,17 +28,29 @@ impl Default for ZcLimits {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ZcOutput {
     /// Send this message on the signalling session.
-    Reply { session: SessionId, msg: ZcToClient },
+    Reply {
+        session: SessionId,
+        msg: ZcToClient,
+    },
     /// Close the signalling session after any reply queued before this.
-    Close { session: SessionId },
-    Mmr { mmr: MmrId, cmd: MmrCommand },
+    Close {
+        session: SessionId,
+    },
+    Mmr {
+        mmr: MmrId,
+        cmd: MmrCommand,
+    },
 }
 
 /// What the ZC tells an MMR.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MmrCommand {
     /// Accept a binding with this token for this participant of this meeting.
-    Admit { token: Vec<u8>, meeting: MeetingId, participant: ParticipantId },
+    Admit {
+        token: Vec<u8>,
+        meeting: MeetingId,
+        participant: ParticipantId,
+    },
     /// Forget the token and stop forwarding to and from its holder.
     Revoke { token: Vec<u8> },
 }
@@ -103,26 +115,56 @@ impl Zc {
 
     /// An MMR linked (or re-linked) with its participant capacity and media addresses.
     pub fn mmr_up(&mut self, id: MmrId, capacity: u32, media: MediaEndpoints) {
-        let (participants, draining) = self.mmrs.get(&id).map_or((0, false), |m| (m.participants, m.draining));
-        self.mmrs.insert(id, MmrState { capacity, participants, healthy: true, draining, media });
+        let (participants, draining) = self
+            .mmrs
+            .get(&id)
+            .map_or((0, false), |m| (m.participants, m.draining));
+        self.mmrs.insert(
+            id,
+            MmrState {
+                capacity,
+                participants,
+                healthy: true,
+                draining,
+                media,
+            },
+        );
     }
 
     /// An MMR stopped reporting or its link closed. No meeting is placed on it any more; every
     /// participant of its meetings is told to rejoin (they are placed afresh on an MMR with room)
     /// and their sessions close, so its capacity leaves the zone's.
     pub fn mmr_down(&mut self, id: &MmrId, reason: &str) {
-        let Some(mmr) = self.mmrs.get_mut(id) else { return };
+        let Some(mmr) = self.mmrs.get_mut(id) else {
+            return;
+        };
         mmr.healthy = false;
         mmr.participants = 0;
-        let lost: Vec<MeetingId> = self.meetings.iter().filter(|(_, m)| &m.mmr == id).map(|(mid, _)| *mid).collect();
+        let lost: Vec<MeetingId> = self
+            .meetings
+            .iter()
+            .filter(|(_, m)| &m.mmr == id)
+            .map(|(mid, _)| *mid)
+            .collect();
         for mid in lost {
             let meeting = self.meetings.remove(&mid).expect("listed above");
             for pid in meeting.participants {
                 self.participants.remove(&pid);
-                let session = self.sessions.iter().find(|(_, p)| **p == pid).map(|(s, _)| *s).expect("participants have sessions");
+                let session = self
+                    .sessions
+                    .iter()
+                    .find(|(_, p)| **p == pid)
+                    .map(|(s, _)| *s)
+                    .expect("participants have sessions");
                 self.sessions.remove(&session);
                 let reason = format!("the MMR hosting meeting {mid} went down ({reason}); join again to be placed on another MMR");
-                self.outputs.push_back(ZcOutput::Reply { session, msg: ZcToClient::Ended { reason, rejoin: true } });
+                self.outputs.push_back(ZcOutput::Reply {
+                    session,
+                    msg: ZcToClient::Ended {
+                        reason,
+                        rejoin: true,
+                    },
+                });
                 self.outputs.push_back(ZcOutput::Close { session });
             }
         }
@@ -131,7 +173,9 @@ impl Zc {
     /// The cloud ended a meeting: every participant is told why and disconnected, and the meeting
     /// releases its capacity. Returns how many participants were in it.
     pub fn end_meeting(&mut self, meeting: MeetingId, reason: &str) -> usize {
-        let Some(m) = self.meetings.get(&meeting) else { return 0 };
+        let Some(m) = self.meetings.get(&meeting) else {
+            return 0;
+        };
         let pids: Vec<ParticipantId> = m.participants.iter().copied().collect();
         for pid in &pids {
             self.remove_participant(*pid, reason);
@@ -142,8 +186,21 @@ impl Zc {
     /// The cloud removed a participant: tell them why, disconnect them, revoke their media.
     /// Returns whether they were here.
     pub fn remove_participant(&mut self, participant: ParticipantId, reason: &str) -> bool {
-        let Some(session) = self.sessions.iter().find(|(_, p)| **p == participant).map(|(s, _)| *s) else { return false };
-        self.outputs.push_back(ZcOutput::Reply { session, msg: ZcToClient::Ended { reason: reason.to_string(), rejoin: false } });
+        let Some(session) = self
+            .sessions
+            .iter()
+            .find(|(_, p)| **p == participant)
+            .map(|(s, _)| *s)
+        else {
+            return false;
+        };
+        self.outputs.push_back(ZcOutput::Reply {
+            session,
+            msg: ZcToClient::Ended {
+                reason: reason.to_string(),
+                rejoin: false,
+            },
+        });
         self.outputs.push_back(ZcOutput::Close { session });
         self.session_closed(session);
         true
@@ -176,17 +233,36 @@ impl Zc {
 
     /// The meetings on `mmr` (every meeting when `None`), to move one at a time.
     pub fn meetings_on(&self, mmr: Option<&MmrId>) -> Vec<MeetingId> {
-        self.meetings.iter().filter(|(_, m)| mmr.is_none_or(|id| &m.mmr == id)).map(|(id, _)| *id).collect()
+        self.meetings
+            .iter()
+            .filter(|(_, m)| mmr.is_none_or(|id| &m.mmr == id))
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     /// Moves a whole meeting at once (never part of it, so it is never on two MMRs): every
     /// participant is told why and to join again, which places the meeting afresh.
     pub fn move_meeting(&mut self, meeting: MeetingId, reason: &str) -> usize {
-        let Some(m) = self.meetings.get(&meeting) else { return 0 };
+        let Some(m) = self.meetings.get(&meeting) else {
+            return 0;
+        };
         let pids: Vec<ParticipantId> = m.participants.iter().copied().collect();
         for pid in &pids {
-            let Some(session) = self.sessions.iter().find(|(_, p)| **p == *pid).map(|(s, _)| *s) else { continue };
-            self.outputs.push_back(ZcOutput::Reply { session, msg: ZcToClient::Ended { reason: reason.to_string(), rejoin: true } });
+            let Some(session) = self
+                .sessions
+                .iter()
+                .find(|(_, p)| **p == *pid)
+                .map(|(s, _)| *s)
+            else {
+                continue;
+            };
+            self.outputs.push_back(ZcOutput::Reply {
+                session,
+                msg: ZcToClient::Ended {
+                    reason: reason.to_string(),
+                    rejoin: true,
+                },
+            });
             self.outputs.push_back(ZcOutput::Close { session });
             self.session_closed(session);
         }
@@ -198,7 +274,11 @@ impl Zc {
         self.participants
             .iter()
             .filter(|(_, p)| self.meetings.get(&p.meeting).is_some_and(|m| &m.mmr == id))
-            .map(|(pid, p)| MmrCommand::Admit { token: p.token.clone(), meeting: p.meeting, participant: *pid })
+            .map(|(pid, p)| MmrCommand::Admit {
+                token: p.token.clone(),
+                meeting: p.meeting,
+                participant: *pid,
+            })
             .collect()
     }
 
@@ -207,15 +287,26 @@ impl Zc {
         match self.admit(now_ms, session, ticket) {
             Ok(()) => {}
             Err((reason, message)) => {
-                self.outputs.push_back(ZcOutput::Reply { session, msg: ZcToClient::Rejected { reason, message } });
+                self.outputs.push_back(ZcOutput::Reply {
+                    session,
+                    msg: ZcToClient::Rejected { reason, message },
+                });
                 self.outputs.push_back(ZcOutput::Close { session });
             }
         }
     }
 
-    fn admit(&mut self, now_ms: u64, session: SessionId, ticket: &str) -> Result<(), (RejectReason, String)> {
+    fn admit(
+        &mut self,
+        now_ms: u64,
+        session: SessionId,
+        ticket: &str,
+    ) -> Result<(), (RejectReason, String)> {
         if self.sessions.contains_key(&session) {
-            return Err((RejectReason::ProtocolViolation, "this session already joined".into()));
+            return Err((
+                RejectReason::ProtocolViolation,
+                "this session already joined".into(),
+            ));
         }
         let verifier = self.verifier.as_mut().ok_or((
             RejectReason::NotReady,
@@ -231,7 +322,10 @@ impl Zc {
                 if !mmr.healthy || !mmr.has_room() {
                     return Err((
                         RejectReason::MeetingFull,
-                        format!("meeting {meeting_id} is full: its MMR {} hosts {} of {} participants", m.mmr, mmr.participants, mmr.capacity),
+                        format!(
+                            "meeting {meeting_id} is full: its MMR {} hosts {} of {} participants",
+                            m.mmr, mmr.participants, mmr.capacity
+                        ),
                     ));
                 }
                 m.mmr.clone()
@@ -243,13 +337,21 @@ impl Zc {
                 if self.meetings.len() as u32 >= self.limits.max_meetings {
                     return Err((
                         RejectReason::ControllerMeetingLimit,
-                        format!("this controller already hosts its limit of {} meetings", self.limits.max_meetings),
+                        format!(
+                            "this controller already hosts its limit of {} meetings",
+                            self.limits.max_meetings
+                        ),
                     ));
                 }
                 place_new_meeting(&self.mmrs).map_err(|reason| {
                     let message = match reason {
-                        RejectReason::NoMmrAvailable => "no healthy MMR is linked to this controller".to_string(),
-                        _ => format!("every MMR in the zone is at its participant limit ({} participants)", self.load().participants),
+                        RejectReason::NoMmrAvailable => {
+                            "no healthy MMR is linked to this controller".to_string()
+                        }
+                        _ => format!(
+                            "every MMR in the zone is at its participant limit ({} participants)",
+                            self.load().participants
+                        ),
                     };
                     (reason, message)
                 })?
@@ -262,27 +364,51 @@ impl Zc {
             .verify_and_consume(now_ms, ticket)
             .map_err(ticket_rejection)?;
         if self.participants.contains_key(&claims.participant) {
-            return Err((RejectReason::TicketReplayed, format!("participant {} is already in a meeting", claims.participant)));
+            return Err((
+                RejectReason::TicketReplayed,
+                format!("participant {} is already in a meeting", claims.participant),
+            ));
         }
 
         let token = self.rng.bytes::<16>().to_vec();
-        let mmr = self.mmrs.get_mut(&mmr_id).expect("placement chose a known MMR");
+        let mmr = self
+            .mmrs
+            .get_mut(&mmr_id)
+            .expect("placement chose a known MMR");
         mmr.participants += 1;
         let media = mmr.media.clone();
         self.meetings
             .entry(meeting_id)
-            .or_insert_with(|| Meeting { mmr: mmr_id.clone(), participants: BTreeSet::new() })
+            .or_insert_with(|| Meeting {
+                mmr: mmr_id.clone(),
+                participants: BTreeSet::new(),
+            })
             .participants
             .insert(claims.participant);
-        self.participants.insert(claims.participant, Participant { meeting: meeting_id, token: token.clone() });
+        self.participants.insert(
+            claims.participant,
+            Participant {
+                meeting: meeting_id,
+                token: token.clone(),
+            },
+        );
         self.sessions.insert(session, claims.participant);
         self.outputs.push_back(ZcOutput::Mmr {
             mmr: mmr_id,
-            cmd: MmrCommand::Admit { token: token.clone(), meeting: meeting_id, participant: claims.participant },
+            cmd: MmrCommand::Admit {
+                token: token.clone(),
+                meeting: meeting_id,
+                participant: claims.participant,
+            },
         });
         self.outputs.push_back(ZcOutput::Reply {
             session,
-            msg: ZcToClient::Joined { meeting: meeting_id, participant: claims.participant, media, media_token: hex::encode(&token) },
+            msg: ZcToClient::Joined {
+                meeting: meeting_id,
+                participant: claims.participant,
+                media,
+                media_token: hex::encode(&token),
+            },
         });
         Ok(())
     }
@@ -290,9 +416,17 @@ impl Zc {
     /// The session left or its connection closed. Unknown sessions are ignored (a refused join
     /// closes too).
     pub fn session_closed(&mut self, session: SessionId) {
-        let Some(pid) = self.sessions.remove(&session) else { return };
-        let p = self.participants.remove(&pid).expect("sessions and participants agree");
-        let meeting = self.meetings.get_mut(&p.meeting).expect("participant's meeting exists");
+        let Some(pid) = self.sessions.remove(&session) else {
+            return;
+        };
+        let p = self
+            .participants
+            .remove(&pid)
+            .expect("sessions and participants agree");
+        let meeting = self
+            .meetings
+            .get_mut(&p.meeting)
+            .expect("participant's meeting exists");
         meeting.participants.remove(&pid);
         let mmr_id = meeting.mmr.clone();
         if meeting.participants.is_empty() {
@@ -301,7 +435,10 @@ impl Zc {
         if let Some(mmr) = self.mmrs.get_mut(&mmr_id) {
             mmr.participants -= 1;
         }
-        self.outputs.push_back(ZcOutput::Mmr { mmr: mmr_id, cmd: MmrCommand::Revoke { token: p.token } });
+        self.outputs.push_back(ZcOutput::Mmr {
+            mmr: mmr_id,
+            cmd: MmrCommand::Revoke { token: p.token },
+        });
     }
 
     pub fn poll_output(&mut self) -> Option<ZcOutput> {
@@ -318,15 +455,28 @@ impl Zc {
     /// What this controller can hold: its meeting limit and its healthy MMRs' participant limits.
     pub fn capacity(&self) -> Load {
         Load {
-            participants: self.mmrs.values().filter(|m| m.healthy).map(|m| m.capacity).sum(),
+            participants: self
+                .mmrs
+                .values()
+                .filter(|m| m.healthy)
+                .map(|m| m.capacity)
+                .sum(),
             meetings: self.limits.max_meetings,
         }
     }
 
     pub fn snapshot(&self) -> ZoneSnapshot {
         ZoneSnapshot {
-            meetings: self.meetings.iter().map(|(id, m)| (*id, (m.mmr.clone(), m.participants.len()))).collect(),
-            mmrs: self.mmrs.iter().map(|(id, m)| (id.clone(), (m.participants, m.capacity, m.healthy))).collect(),
+            meetings: self
+                .meetings
+                .iter()
+                .map(|(id, m)| (*id, (m.mmr.clone(), m.participants.len())))
+                .collect(),
+            mmrs: self
+                .mmrs
+                .iter()
+                .map(|(id, m)| (id.clone(), (m.participants, m.capacity, m.healthy)))
+                .collect(),
         }
     }
 }
@@ -335,7 +485,9 @@ fn ticket_rejection(e: TicketError) -> (RejectReason, String) {
     let reason = match e {
         TicketError::Expired { .. } => RejectReason::TicketExpired,
         TicketError::Replayed => RejectReason::TicketReplayed,
-        TicketError::Malformed(_) | TicketError::BadSignature | TicketError::WrongMeeting { .. } => RejectReason::TicketInvalid,
+        TicketError::Malformed(_)
+        | TicketError::BadSignature
+        | TicketError::WrongMeeting { .. } => RejectReason::TicketInvalid,
     };
     (reason, e.to_string())
 }

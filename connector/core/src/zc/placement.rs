@@ -23,7 +23,10 @@ impl MmrState {
 
 /// Picks the MMR for a new meeting, or says why none can take it.
 pub fn place_new_meeting(mmrs: &BTreeMap<MmrId, MmrState>) -> Result<MmrId, RejectReason> {
-    let mut healthy = mmrs.iter().filter(|(_, m)| m.healthy && !m.draining).peekable();
+    let mut healthy = mmrs
+        .iter()
+        .filter(|(_, m)| m.healthy && !m.draining)
+        .peekable();
     if healthy.peek().is_none() {
         return Err(RejectReason::NoMmrAvailable);
     }
@@ -45,8 +48,19 @@ mod tests {
     use mc_wire::signal::MediaEndpoints;
 
     fn mmr(capacity: u32, participants: u32, healthy: bool) -> MmrState {
-        let media = MediaEndpoints { host: "h".into(), udp_port: 1, tcp_port: 1, tls_port: 1 };
-        MmrState { capacity, participants, healthy, draining: false, media }
+        let media = MediaEndpoints {
+            host: "h".into(),
+            udp_port: 1,
+            tcp_port: 1,
+            tls_port: 1,
+        };
+        MmrState {
+            capacity,
+            participants,
+            healthy,
+            draining: false,
+            media,
+        }
     }
 
     #[test]
@@ -61,7 +75,13 @@ mod tests {
     #[test]
     fn a_draining_mmr_takes_no_new_meeting() {
         let mut m = BTreeMap::new();
-        m.insert(MmrId("a".into()), MmrState { draining: true, ..mmr(200, 0, true) });
+        m.insert(
+            MmrId("a".into()),
+            MmrState {
+                draining: true,
+                ..mmr(200, 0, true)
+            },
+        );
         assert_eq!(place_new_meeting(&m), Err(RejectReason::NoMmrAvailable));
         m.insert(MmrId("b".into()), mmr(200, 150, true));
         assert_eq!(place_new_meeting(&m), Ok(MmrId("b".into())));

@@ -6,6 +6,7 @@ use crate::config::ClientConfig;
 use mc_core::fallback::Ladder;
 use mc_core::Rng;
 use mc_rt::net::UdpSocket;
+use mc_rt::sync::mpsc;
 use mc_rt::tls::{self, BoxStream};
 use mc_rt::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use mc_wire::binding::Binding;
@@ -16,7 +17,6 @@ use rustls::pki_types::CertificateDer;
 use serde::Serialize;
 use std::fmt;
 use std::io;
-use mc_rt::sync::mpsc;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,8 +45,19 @@ const UDP_QUEUE_PACKETS: usize = 1024;
 pub(super) enum MediaConn {
     /// `rx` is fed by a receive task: a socket receive inside `select!` is not cancel-safe under
     /// madsim (a datagram handed to a receive that loses the race would be dropped).
-    Udp { sock: Arc<UdpSocket>, mmr: SocketAddr, rx: mpsc::Receiver<Vec<u8>>, reader: mc_rt::JoinHandle<()> },
-    Stream { path: MediaPath, rd: ReadHalf<BoxStream>, wr: WriteHalf<BoxStream>, dec: Rfc4571Decoder, buf: Vec<u8> },
+    Udp {
+        sock: Arc<UdpSocket>,
+        mmr: SocketAddr,
+        rx: mpsc::Receiver<Vec<u8>>,
+        reader: mc_rt::JoinHandle<()>,
+    },
+    Stream {
+        path: MediaPath,
+        rd: ReadHalf<BoxStream>,
+        wr: WriteHalf<BoxStream>,
+        dec: Rfc4571Decoder,
+        buf: Vec<u8>,
+    },
 }
 
 impl MediaConn {
@@ -60,7 +71,17 @@ impl MediaConn {
     /// A consent-freshness check on UDP (RFC 7675 in spirit): a binding request the MMR answers.
     pub async fn send_keepalive(&mut self, token: &[u8], txn: [u8; 12]) -> io::Result<()> {
         match self {
-            MediaConn::Udp { sock, mmr, .. } => sock.send_to(&Binding::Request { txn, token: token.to_vec() }.encode(), *mmr).await,
+            MediaConn::Udp { sock, mmr, .. } => {
+                sock.send_to(
+                    &Binding::Request {
+                        txn,
+                        token: token.to_vec(),
+                    }
+                    .encode(),
+                    *mmr,
+                )
+                .await
+            }
             // Streams fail loudly; they need no keepalive.
             MediaConn::Stream { .. } => Ok(()),
         }
@@ -79,14 +100,19 @@ impl MediaConn {
     /// The next media packet from the MMR. Cancel-safe (used inside `select!`).
     pub async fn recv(&mut self) -> io::Result<Vec<u8>> {
         match self {
-            MediaConn::Udp { rx, .. } => rx.recv().await.ok_or_else(|| io::Error::new(io::ErrorKind::BrokenPipe, "the UDP media socket failed")),
+            MediaConn::Udp { rx, .. } => rx.recv().await.ok_or_else(|| {
+                io::Error::new(io::ErrorKind::BrokenPipe, "the UDP media socket failed")
+            }),
             MediaConn::Stream { rd, dec, buf, .. } => loop {
                 if let Some(p) = dec.next_packet() {
                     return Ok(p.to_vec());
                 }
                 let n = rd.read(buf).await?;
                 if n == 0 {
-                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the MMR closed the media connection"));
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the MMR closed the media connection",
+                    ));
                 }
                 dec.push(&buf[..n]);
             },
@@ -95,13 +121,26 @@ impl MediaConn {
 }
 
 /// Binds on the best path that works, in DESIGN §3 order.
-pub(super) async fn connect(config: &ClientConfig, ca: &CertificateDer<'static>, ep: &MediaEndpoints, token: &[u8], rng: &mut Rng) -> Result<MediaConn, ClientError> {
+pub(super) async fn connect(
+    config: &ClientConfig,
+    ca: &CertificateDer<'static>,
+    ep: &MediaEndpoints,
+    token: &[u8],
+    rng: &mut Rng,
+) -> Result<MediaConn, ClientError> {
     connect_from(config, ca, ep, token, rng, MediaPath::Udp).await
 }
 
 /// Binds on the best path that works, starting at `first` (after UDP stopped answering, the
 /// stream paths come first; UDP is re-probed in the background).
-pub(super) async fn connect_from(config: &ClientConfig, ca: &CertificateDer<'static>, ep: &MediaEndpoints, token: &[u8], rng: &mut Rng, first: MediaPath) -> Result<MediaConn, ClientError> {
+pub(super) async fn connect_from(
+    config: &ClientConfig,
+    ca: &CertificateDer<'static>,
+    ep: &MediaEndpoints,
+    token: &[u8],
+    rng: &mut Rng,
+    first: MediaPath,
+) -> Result<MediaConn, ClientError> {
     let all = [MediaPath::Udp, MediaPath::Tcp, MediaPath::Tls];
     let mut ladder = Ladder::new(all.into_iter().filter(|p| *p >= first).collect(), u64::MAX);
     let mut failures = Vec::new();
@@ -148,7 +187,13 @@ impl Bridge {
                 }
             }
         });
-        Ok(Bridge { sock, rx, reader, send_to, fixed: send_to.is_some() })
+        Ok(Bridge {
+            sock,
+            rx,
+            reader,
+            send_to,
+            fixed: send_to.is_some(),
+        })
     }
 
     /// The next datagram from the local tool (cancel-safe).
@@ -207,20 +252,41 @@ async fn udp_reader(sock: Arc<UdpSocket>, mmr: SocketAddr, tx: mpsc::Sender<Vec<
 fn check_reply(reply: &[u8], txn: &[u8; 12]) -> Result<bool, String> {
     match Binding::decode(reply) {
         Ok(Binding::Success { txn: t, .. }) if &t == txn => Ok(true),
-        Ok(Binding::Error { txn: t, code, reason }) if &t == txn => Err(format!("the MMR refused the media token ({code} {reason})")),
+        Ok(Binding::Error {
+            txn: t,
+            code,
+            reason,
+        }) if &t == txn => Err(format!("the MMR refused the media token ({code} {reason})")),
         _ => Ok(false),
     }
 }
 
-pub(super) async fn bind_udp(config: &ClientConfig, ep: &MediaEndpoints, token: &[u8], rng: &mut Rng) -> Result<MediaConn, String> {
-    let mmr = mc_rt::net::resolve(&ep.host, ep.udp_port).await.map_err(|e| e.to_string())?;
-    let local: SocketAddr = if mmr.is_ipv4() { "0.0.0.0:0".parse().unwrap() } else { "[::]:0".parse().unwrap() };
+pub(super) async fn bind_udp(
+    config: &ClientConfig,
+    ep: &MediaEndpoints,
+    token: &[u8],
+    rng: &mut Rng,
+) -> Result<MediaConn, String> {
+    let mmr = mc_rt::net::resolve(&ep.host, ep.udp_port)
+        .await
+        .map_err(|e| e.to_string())?;
+    let local: SocketAddr = if mmr.is_ipv4() {
+        "0.0.0.0:0".parse().unwrap()
+    } else {
+        "[::]:0".parse().unwrap()
+    };
     let sock = UdpSocket::bind(local).await.map_err(|e| e.to_string())?;
     let mut buf = vec![0u8; 64 * 1024];
     for _ in 0..config.binding_attempts {
         let txn = rng.bytes::<12>();
-        let request = Binding::Request { txn, token: token.to_vec() }.encode();
-        sock.send_to(&request, mmr).await.map_err(|e| e.to_string())?;
+        let request = Binding::Request {
+            txn,
+            token: token.to_vec(),
+        }
+        .encode();
+        sock.send_to(&request, mmr)
+            .await
+            .map_err(|e| e.to_string())?;
         let wait = async {
             loop {
                 match sock.recv_from(&mut buf).await {
@@ -240,34 +306,74 @@ pub(super) async fn bind_udp(config: &ClientConfig, ep: &MediaEndpoints, token: 
                 let sock = Arc::new(sock);
                 let (tx, rx) = mpsc::channel(UDP_QUEUE_PACKETS);
                 let reader = mc_rt::spawn(udp_reader(sock.clone(), mmr, tx));
-                return Ok(MediaConn::Udp { sock, mmr, rx, reader });
+                return Ok(MediaConn::Udp {
+                    sock,
+                    mmr,
+                    rx,
+                    reader,
+                });
             }
             Ok(Err(e)) if e.contains("refused the media token") => return Err(e),
             Ok(Err(_)) | Err(_) => continue,
         }
     }
-    Err(format!("no binding answer on UDP {mmr} after {} attempts of {} ms", config.binding_attempts, config.binding_timeout_ms))
+    Err(format!(
+        "no binding answer on UDP {mmr} after {} attempts of {} ms",
+        config.binding_attempts, config.binding_timeout_ms
+    ))
 }
 
-async fn bind_stream(config: &ClientConfig, ca: &CertificateDer<'static>, ep: &MediaEndpoints, token: &[u8], rng: &mut Rng, path: MediaPath) -> Result<MediaConn, String> {
+async fn bind_stream(
+    config: &ClientConfig,
+    ca: &CertificateDer<'static>,
+    ep: &MediaEndpoints,
+    token: &[u8],
+    rng: &mut Rng,
+    path: MediaPath,
+) -> Result<MediaConn, String> {
     let deadline = Duration::from_millis(config.connect_timeout_ms);
     let stream: BoxStream = match path {
         MediaPath::Tcp => {
-            let addr = mc_rt::net::resolve(&ep.host, ep.tcp_port).await.map_err(|e| e.to_string())?;
-            Box::new(mc_rt::net::connect_tcp(addr, deadline).await.map_err(|e| e.to_string())?)
+            let addr = mc_rt::net::resolve(&ep.host, ep.tcp_port)
+                .await
+                .map_err(|e| e.to_string())?;
+            Box::new(
+                mc_rt::net::connect_tcp(addr, deadline)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            )
         }
         _ => {
-            let addr = mc_rt::net::resolve(&ep.host, ep.tls_port).await.map_err(|e| e.to_string())?;
-            let tls_config = tls::client_config(ca, None, alpn::MEDIA).map_err(|e| e.to_string())?;
-            Box::new(tls::connect(addr, &ep.host, tls_config, deadline).await.map_err(|e| e.to_string())?)
+            let addr = mc_rt::net::resolve(&ep.host, ep.tls_port)
+                .await
+                .map_err(|e| e.to_string())?;
+            let tls_config =
+                tls::client_config(ca, None, alpn::MEDIA).map_err(|e| e.to_string())?;
+            Box::new(
+                tls::connect(addr, &ep.host, tls_config, deadline)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            )
         }
     };
     let (rd, mut wr) = mc_rt::split(stream);
     let txn = rng.bytes::<12>();
-    let request = Binding::Request { txn, token: token.to_vec() }.encode();
-    wr.write_all(&rfc4571::encode(&request)).await.map_err(|e| e.to_string())?;
+    let request = Binding::Request {
+        txn,
+        token: token.to_vec(),
+    }
+    .encode();
+    wr.write_all(&rfc4571::encode(&request))
+        .await
+        .map_err(|e| e.to_string())?;
     wr.flush().await.map_err(|e| e.to_string())?;
-    let mut conn = MediaConn::Stream { path, rd, wr, dec: Rfc4571Decoder::default(), buf: vec![0u8; 16 * 1024] };
+    let mut conn = MediaConn::Stream {
+        path,
+        rd,
+        wr,
+        dec: Rfc4571Decoder::default(),
+        buf: vec![0u8; 16 * 1024],
+    };
     let answer = mc_rt::timeout(deadline, async {
         loop {
             let reply = conn.recv().await.map_err(|e| e.to_string())?;
@@ -280,6 +386,9 @@ async fn bind_stream(config: &ClientConfig, ca: &CertificateDer<'static>, ep: &M
     match answer {
         Ok(Ok(())) => Ok(conn),
         Ok(Err(e)) => Err(e),
-        Err(_) => Err(format!("no binding answer within {} ms", deadline.as_millis())),
+        Err(_) => Err(format!(
+            "no binding answer within {} ms",
+            deadline.as_millis()
+        )),
     }
 }

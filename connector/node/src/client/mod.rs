@@ -33,7 +33,10 @@ pub enum ClientError {
     #[error("no controller accepted the signalling connection: {0}")]
     Signalling(String),
     #[error("the join was refused: {reason}: {message}")]
-    Rejected { reason: RejectReason, message: String },
+    Rejected {
+        reason: RejectReason,
+        message: String,
+    },
     #[error("the MMR could not be reached on any media path: {0}")]
     Media(String),
 }
@@ -87,7 +90,10 @@ pub struct ControllerAddr {
 }
 
 /// Asks cloud management for a join ticket, as a client would.
-pub async fn fetch_ticket(config: &ClientConfig, ca: &CertificateDer<'static>) -> Result<TicketGrant, ClientError> {
+pub async fn fetch_ticket(
+    config: &ClientConfig,
+    ca: &CertificateDer<'static>,
+) -> Result<TicketGrant, ClientError> {
     let api = ManagementApi {
         host: config.cloud_host.clone(),
         port: config.cloud_https_port,
@@ -96,8 +102,16 @@ pub async fn fetch_ticket(config: &ClientConfig, ca: &CertificateDer<'static>) -
         timeout_ms: config.connect_timeout_ms,
     };
     let body = serde_json::json!({ "display_name": config.display_name });
-    let value = api.call("POST", &format!("/v1/meetings/{}/tickets", config.meeting), Some(body)).await.map_err(ClientError::Ticket)?;
-    serde_json::from_value(value).map_err(|e| ClientError::Ticket(format!("unexpected answer: {e}")))
+    let value = api
+        .call(
+            "POST",
+            &format!("/v1/meetings/{}/tickets", config.meeting),
+            Some(body),
+        )
+        .await
+        .map_err(ClientError::Ticket)?;
+    serde_json::from_value(value)
+        .map_err(|e| ClientError::Ticket(format!("unexpected answer: {e}")))
 }
 
 /// A caller of the cloud's management API (the CLI, tests and clients use it).
@@ -112,30 +126,73 @@ pub struct ManagementApi {
 
 impl ManagementApi {
     /// One request on a fresh HTTPS connection; the error names the step that failed.
-    pub async fn call(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> Result<serde_json::Value, String> {
-        let tls_config = tls::client_config(&self.ca, None, alpn::HTTP1).map_err(|e| e.to_string())?;
-        let addr = mc_rt::net::resolve(&self.host, self.port).await.map_err(|e| format!("resolving {}: {e}", self.host))?;
-        let stream = tls::connect(addr, &self.host, tls_config, Duration::from_millis(self.timeout_ms)).await.map_err(|e| e.to_string())?;
-        request_json(stream, method, &self.host, path, Some(&self.api_key), body).await.map_err(|e| e.to_string())
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value, String> {
+        let tls_config =
+            tls::client_config(&self.ca, None, alpn::HTTP1).map_err(|e| e.to_string())?;
+        let addr = mc_rt::net::resolve(&self.host, self.port)
+            .await
+            .map_err(|e| format!("resolving {}: {e}", self.host))?;
+        let stream = tls::connect(
+            addr,
+            &self.host,
+            tls_config,
+            Duration::from_millis(self.timeout_ms),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        request_json(stream, method, &self.host, path, Some(&self.api_key), body)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     pub async fn create_meeting(&self, topic: &str) -> Result<MeetingId, String> {
-        let v = self.call("POST", "/v1/meetings", Some(serde_json::json!({ "topic": topic }))).await?;
-        v["id"].as_u64().map(MeetingId).ok_or_else(|| format!("unexpected answer: {v}"))
+        let v = self
+            .call(
+                "POST",
+                "/v1/meetings",
+                Some(serde_json::json!({ "topic": topic })),
+            )
+            .await?;
+        v["id"]
+            .as_u64()
+            .map(MeetingId)
+            .ok_or_else(|| format!("unexpected answer: {v}"))
     }
 }
 
-type Signalling = (FrameReader<mc_rt::ReadHalf<BoxStream>>, mc_rt::WriteHalf<BoxStream>);
+type Signalling = (
+    FrameReader<mc_rt::ReadHalf<BoxStream>>,
+    mc_rt::WriteHalf<BoxStream>,
+);
 
 /// Tries each controller in the cloud's order, each on its dedicated port and then its fallback.
-async fn connect_signalling(config: &ClientConfig, ca: &CertificateDer<'static>, controllers: &[ControllerAddr]) -> Result<(ControllerAddr, u16, Signalling), ClientError> {
-    let tls_config = tls::client_config(ca, None, alpn::SIGNAL).map_err(|e| ClientError::Signalling(e.to_string()))?;
+async fn connect_signalling(
+    config: &ClientConfig,
+    ca: &CertificateDer<'static>,
+    controllers: &[ControllerAddr],
+) -> Result<(ControllerAddr, u16, Signalling), ClientError> {
+    let tls_config = tls::client_config(ca, None, alpn::SIGNAL)
+        .map_err(|e| ClientError::Signalling(e.to_string()))?;
     let mut failures = Vec::new();
     for c in controllers {
         for port in [c.port, c.fallback_port] {
             let attempt = async {
-                let addr = mc_rt::net::resolve(&c.host, port).await.map_err(|e| e.to_string())?;
-                tls::connect(addr, &c.host, tls_config.clone(), Duration::from_millis(config.connect_timeout_ms)).await.map_err(|e| e.to_string())
+                let addr = mc_rt::net::resolve(&c.host, port)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tls::connect(
+                    addr,
+                    &c.host,
+                    tls_config.clone(),
+                    Duration::from_millis(config.connect_timeout_ms),
+                )
+                .await
+                .map_err(|e| e.to_string())
             };
             match attempt.await {
                 Ok(stream) => {
@@ -146,7 +203,11 @@ async fn connect_signalling(config: &ClientConfig, ca: &CertificateDer<'static>,
             }
         }
     }
-    Err(ClientError::Signalling(if failures.is_empty() { "the cloud listed no live controller".into() } else { failures.join("; ") }))
+    Err(ClientError::Signalling(if failures.is_empty() {
+        "the cloud listed no live controller".into()
+    } else {
+        failures.join("; ")
+    }))
 }
 
 /// Most automatic rejoins one run makes (after an MMR or controller failure).
@@ -167,23 +228,61 @@ struct Session {
 }
 
 /// Ticket, signalling, admission and media binding: one join, start to finish.
-async fn join_once(config: &ClientConfig, ca: &CertificateDer<'static>, rng: &mut Rng, events: &EventLog) -> Result<Session, ClientError> {
+async fn join_once(
+    config: &ClientConfig,
+    ca: &CertificateDer<'static>,
+    rng: &mut Rng,
+    events: &EventLog,
+) -> Result<Session, ClientError> {
     let grant = fetch_ticket(config, ca).await?;
-    let (controller, signalling_port, (mut sig_rd, mut sig_wr)) = connect_signalling(config, ca, &grant.controllers).await?;
-    write_frame(&mut sig_wr, &ClientToZc::Join { ticket: grant.ticket }).await.map_err(|e| ClientError::Signalling(e.to_string()))?;
-    let answer = mc_rt::timeout(Duration::from_millis(config.connect_timeout_ms * 4), sig_rd.next::<ZcToClient>()).await;
+    let (controller, signalling_port, (mut sig_rd, mut sig_wr)) =
+        connect_signalling(config, ca, &grant.controllers).await?;
+    write_frame(
+        &mut sig_wr,
+        &ClientToZc::Join {
+            ticket: grant.ticket,
+        },
+    )
+    .await
+    .map_err(|e| ClientError::Signalling(e.to_string()))?;
+    let answer = mc_rt::timeout(
+        Duration::from_millis(config.connect_timeout_ms * 4),
+        sig_rd.next::<ZcToClient>(),
+    )
+    .await;
     let (meeting, participant, endpoints, token) = match answer {
-        Ok(Ok(Some(ZcToClient::Joined { meeting, participant, media, media_token }))) => (meeting, participant, media, media_token),
+        Ok(Ok(Some(ZcToClient::Joined {
+            meeting,
+            participant,
+            media,
+            media_token,
+        }))) => (meeting, participant, media, media_token),
         Ok(Ok(Some(ZcToClient::Rejected { reason, message }))) => {
-            events.record(format_args!("{} refused by {}: {reason}: {message}", config.display_name, controller.id));
+            events.record(format_args!(
+                "{} refused by {}: {reason}: {message}",
+                config.display_name, controller.id
+            ));
             return Err(ClientError::Rejected { reason, message });
         }
-        Ok(Ok(Some(ZcToClient::Ended { reason, .. }))) => return Err(ClientError::Signalling(format!("the ZC ended the session: {reason}"))),
-        Ok(Ok(None)) => return Err(ClientError::Signalling("the ZC closed the connection without answering".into())),
+        Ok(Ok(Some(ZcToClient::Ended { reason, .. }))) => {
+            return Err(ClientError::Signalling(format!(
+                "the ZC ended the session: {reason}"
+            )))
+        }
+        Ok(Ok(None)) => {
+            return Err(ClientError::Signalling(
+                "the ZC closed the connection without answering".into(),
+            ))
+        }
         Ok(Err(e)) => return Err(ClientError::Signalling(e.to_string())),
-        Err(_) => return Err(ClientError::Signalling("the ZC did not answer the join".into())),
+        Err(_) => {
+            return Err(ClientError::Signalling(
+                "the ZC did not answer the join".into(),
+            ))
+        }
     };
-    let token = hex::decode("media token", &token).map_err(|e| ClientError::Signalling(e.to_string()))?;
+    let token =
+        hex::decode("media token", &token).map_err(|e| ClientError::Signalling(e.to_string()))?;
     let conn = media::connect(config, ca, &endpoints, &token, rng).await?;
     events.record(format_args!(
         "{} joined {meeting} as {participant} via {} port {signalling_port}; media over {}",
@@ -191,7 +290,17 @@ async fn join_once(config: &ClientConfig, ca: &CertificateDer<'static>, rng: &mu
         controller.id,
         conn.path()
     ));
-    Ok(Session { controller, signalling_port, sig_rd, sig_wr, meeting, participant, conn, endpoints, token })
+    Ok(Session {
+        controller,
+        signalling_port,
+        sig_rd,
+        sig_wr,
+        meeting,
+        participant,
+        conn,
+        endpoints,
+        token,
+    })
 }
 
 /// How one stretch of media ended.
@@ -199,7 +308,10 @@ enum Stop {
     /// The configured duration passed or the caller stopped us.
     Done,
     /// The ZC ended the session; `rejoin` says the meeting goes on elsewhere.
-    Ended { reason: String, rejoin: bool },
+    Ended {
+        reason: String,
+        rejoin: bool,
+    },
     Failed(String),
 }
 
@@ -213,7 +325,12 @@ pub struct ClientProbe {
 
 /// Joins, exchanges media for the configured duration (or until `stop` resolves), and leaves.
 /// When the ZC ends the session with `rejoin` (its MMR died), joins again, up to [`MAX_REJOINS`].
-pub async fn run(config: ClientConfig, ca: CertificateDer<'static>, events: EventLog, stop: impl std::future::Future<Output = ()>) -> Result<ClientReport, ClientError> {
+pub async fn run(
+    config: ClientConfig,
+    ca: CertificateDer<'static>,
+    events: EventLog,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<ClientReport, ClientError> {
     run_observed(config, ca, events, stop, &ClientProbe::default()).await
 }
 
@@ -227,7 +344,11 @@ pub async fn run_observed(
 ) -> Result<ClientReport, ClientError> {
     config.validate()?;
     let mut bridge = match config.bridge_listen {
-        Some(addr) => Some(media::Bridge::bind(addr, config.bridge_send).await.map_err(|e| ClientError::Media(format!("bridge port {addr}: {e}")))?),
+        Some(addr) => Some(
+            media::Bridge::bind(addr, config.bridge_send)
+                .await
+                .map_err(|e| ClientError::Media(format!("bridge port {addr}: {e}")))?,
+        ),
         None => None,
     };
     let mut rng = Rng::seed_from_u64(config.seed.unwrap_or_else(mc_rt::fresh_seed));
@@ -236,7 +357,11 @@ pub async fn run_observed(
     let join_ms = started.elapsed().as_millis() as u64;
     probe_counters.joined.store(true, Ordering::Relaxed);
 
-    let mut sender = RtpSender::new(rng.next_u64() as u32, rng.next_u64() as u16, rng.next_u64() as u32);
+    let mut sender = RtpSender::new(
+        rng.next_u64() as u32,
+        rng.next_u64() as u16,
+        rng.next_u64() as u32,
+    );
     let mut stats = MediaStats::default();
     let interval_ms = (1000 / config.media_packets_per_s as u64).max(1);
     let mut tick = mc_rt::interval(Duration::from_millis(interval_ms));
@@ -256,7 +381,8 @@ pub async fn run_observed(
     let mut keepalive = mc_rt::interval(Duration::from_millis(config.media_keepalive_ms));
     // When the MMR was last heard on the current path (any packet: media or keepalive answer).
     let mut heard = mc_rt::Instant::now();
-    let silence_limit = Duration::from_millis(config.media_keepalive_ms * config.media_keepalive_misses as u64);
+    let silence_limit =
+        Duration::from_millis(config.media_keepalive_ms * config.media_keepalive_misses as u64);
     let ended_by_zc = loop {
         let outcome = loop {
             mc_rt::select! {
@@ -346,9 +472,15 @@ pub async fn run_observed(
                 let _ = write_frame(&mut session.sig_wr, &ClientToZc::Leave).await;
                 break None;
             }
-            Stop::Ended { reason, rejoin: true } if rejoins < MAX_REJOINS => {
+            Stop::Ended {
+                reason,
+                rejoin: true,
+            } if rejoins < MAX_REJOINS => {
                 rejoins += 1;
-                events.record(format_args!("{} rejoining {} (attempt {rejoins}): {reason}", config.display_name, session.meeting));
+                events.record(format_args!(
+                    "{} rejoining {} (attempt {rejoins}): {reason}",
+                    config.display_name, session.meeting
+                ));
                 // Leave the old session first, so its seat is free. Then keep trying — the cloud
                 // may be unreachable for a while, or the ZC may not have noticed the dead MMR yet —
                 // backing off, until a typed rejection, the rejoin deadline, or the end.
@@ -366,7 +498,9 @@ pub async fn run_observed(
                         s = async { mc_rt::sleep(backoff).await; join_once(&config, &ca, &mut rng, &events).await } => Some(s),
                     };
                     match r {
-                        Some(Err(e)) if e.rejection().is_none() && mc_rt::Instant::now() < deadline => {
+                        Some(Err(e))
+                            if e.rejection().is_none() && mc_rt::Instant::now() < deadline =>
+                        {
                             tracing::info!(participant = %config.display_name, "rejoin attempt {attempt} failed: {e}");
                         }
                         other => break other,
@@ -407,7 +541,11 @@ pub async fn run_observed(
         report.sent,
         report.received,
         report.by_source.len(),
-        report.ended_by_zc.as_deref().map(|r| format!(" (ended: {r})")).unwrap_or_default()
+        report
+            .ended_by_zc
+            .as_deref()
+            .map(|r| format!(" (ended: {r})"))
+            .unwrap_or_default()
     ));
     Ok(report)
 }

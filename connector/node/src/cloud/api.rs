@@ -53,16 +53,31 @@ fn management_error(e: ManagementError) -> Reply {
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Box<Reply>> {
     if body.is_empty() {
-        return serde_json::from_slice(b"{}").map_err(|e| Box::new(error(StatusCode::BAD_REQUEST, "invalid_json", format!("request body required: {e}"))));
+        return serde_json::from_slice(b"{}").map_err(|e| {
+            Box::new(error(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("request body required: {e}"),
+            ))
+        });
     }
-    serde_json::from_slice(body).map_err(|e| Box::new(error(StatusCode::BAD_REQUEST, "invalid_json", format!("request body: {e}"))))
+    serde_json::from_slice(body).map_err(|e| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("request body: {e}"),
+        ))
+    })
 }
 
 fn id_segment(s: &str, what: &str) -> Result<u64, Box<Reply>> {
-    s.parse::<u64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| Box::new(error(StatusCode::BAD_REQUEST, "invalid_id", format!("{s:?} is not a {what} id (a positive integer)"))))
+    s.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "invalid_id",
+            format!("{s:?} is not a {what} id (a positive integer)"),
+        ))
+    })
 }
 
 pub(super) async fn handle(req: Request<Incoming>, shared: Shared, certified: bool) -> Reply {
@@ -82,13 +97,27 @@ pub(super) async fn handle(req: Request<Incoming>, shared: Shared, certified: bo
         Err(msg) => return error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", msg),
     };
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-    match route(&method, &segments, &body, bearer.as_deref(), certified, &shared) {
+    match route(
+        &method,
+        &segments,
+        &body,
+        bearer.as_deref(),
+        certified,
+        &shared,
+    ) {
         Ok(r) => r,
         Err(r) => *r,
     }
 }
 
-fn route(method: &Method, seg: &[&str], body: &[u8], bearer: Option<&str>, certified: bool, shared: &Shared) -> Result<Reply, Box<Reply>> {
+fn route(
+    method: &Method,
+    seg: &[&str],
+    body: &[u8],
+    bearer: Option<&str>,
+    certified: bool,
+    shared: &Shared,
+) -> Result<Reply, Box<Reply>> {
     let now_ms = mc_rt::unix_now_ms();
     let mut s = shared.lock().unwrap();
     if seg == ["v1", "monitoring", "reports"] {
@@ -96,19 +125,37 @@ fn route(method: &Method, seg: &[&str], body: &[u8], bearer: Option<&str>, certi
             return Err(Box::new(not_allowed(method, seg)));
         }
         if !certified {
-            return Err(Box::new(error(StatusCode::UNAUTHORIZED, "unauthenticated", "monitoring reports need the reporting host's deployment certificate (mutual TLS)")));
+            return Err(Box::new(error(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "monitoring reports need the reporting host's deployment certificate (mutual TLS)",
+            )));
         }
         let report: Report = parse(body)?;
         if report.node.is_empty() || report.node.len() > 63 {
-            return Err(Box::new(error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "node must be 1 to 63 bytes")));
+            return Err(Box::new(error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+                "node must be 1 to 63 bytes",
+            )));
         }
         s.reports.insert(report.node.clone(), (now_ms, report));
-        return Ok(json_response(StatusCode::ACCEPTED, &json!({ "accepted": true })));
+        return Ok(json_response(
+            StatusCode::ACCEPTED,
+            &json!({ "accepted": true }),
+        ));
     }
     if seg.first() != Some(&"v1") {
-        return Err(Box::new(error(StatusCode::NOT_FOUND, "not_found", format!("no resource at /{}", seg.join("/")))));
+        return Err(Box::new(error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no resource at /{}", seg.join("/")),
+        )));
     }
-    let caller = s.management.authenticate(bearer).map_err(|e| Box::new(management_error(e)))?;
+    let caller = s
+        .management
+        .authenticate(bearer)
+        .map_err(|e| Box::new(management_error(e)))?;
     let m = |e| Box::new(management_error(e));
     match (method, &seg[1..]) {
         (&Method::POST, ["users"]) => {
@@ -124,8 +171,14 @@ fn route(method: &Method, seg: &[&str], body: &[u8], bearer: Option<&str>, certi
                 Role::Member
             }
             let c: Create = parse(body)?;
-            let (user, api_key) = s.management.create_user(now_ms, &caller, &c.email, &c.display_name, c.role).map_err(m)?;
-            Ok(json_response(StatusCode::CREATED, &json!({ "user": user, "api_key": api_key })))
+            let (user, api_key) = s
+                .management
+                .create_user(now_ms, &caller, &c.email, &c.display_name, c.role)
+                .map_err(m)?;
+            Ok(json_response(
+                StatusCode::CREATED,
+                &json!({ "user": user, "api_key": api_key }),
+            ))
         }
         (&Method::GET, ["users"]) => {
             let users = s.management.users(&caller).map_err(m)?;
@@ -133,7 +186,10 @@ fn route(method: &Method, seg: &[&str], body: &[u8], bearer: Option<&str>, certi
         }
         (&Method::GET, ["users", id]) => {
             let id = UserId(id_segment(id, "user")?);
-            Ok(json_response(StatusCode::OK, s.management.user(&caller, id).map_err(m)?))
+            Ok(json_response(
+                StatusCode::OK,
+                s.management.user(&caller, id).map_err(m)?,
+            ))
         }
         (&Method::POST, ["meetings"]) => {
             #[derive(Deserialize)]
@@ -142,14 +198,29 @@ fn route(method: &Method, seg: &[&str], body: &[u8], bearer: Option<&str>, certi
                 topic: String,
             }
             let c: Create = parse(body)?;
-            let meeting = s.management.create_meeting(now_ms, &caller, &c.topic).map_err(m)?;
-            s.notify(now_ms, MeetingEvent::Scheduled { meeting: meeting.id, topic: meeting.topic.clone() });
+            let meeting = s
+                .management
+                .create_meeting(now_ms, &caller, &c.topic)
+                .map_err(m)?;
+            s.notify(
+                now_ms,
+                MeetingEvent::Scheduled {
+                    meeting: meeting.id,
+                    topic: meeting.topic.clone(),
+                },
+            );
             Ok(json_response(StatusCode::CREATED, &meeting))
         }
-        (&Method::GET, ["meetings"]) => Ok(json_response(StatusCode::OK, &json!({ "meetings": s.management.meetings().collect::<Vec<_>>() }))),
+        (&Method::GET, ["meetings"]) => Ok(json_response(
+            StatusCode::OK,
+            &json!({ "meetings": s.management.meetings().collect::<Vec<_>>() }),
+        )),
         (&Method::GET, ["meetings", id]) => {
             let id = MeetingId(id_segment(id, "meeting")?);
-            Ok(json_response(StatusCode::OK, s.management.meeting(id).map_err(m)?))
+            Ok(json_response(
+                StatusCode::OK,
+                s.management.meeting(id).map_err(m)?,
+            ))
         }
         (&Method::POST, ["meetings", id, "end"]) => {
             let id = MeetingId(id_segment(id, "meeting")?);
@@ -163,9 +234,19 @@ fn route(method: &Method, seg: &[&str], body: &[u8], bearer: Option<&str>, certi
                 "the host ended the meeting".into()
             }
             let e: End = parse(body)?;
-            let meeting = s.management.end_meeting(&caller, id, &e.reason).map_err(m)?;
-            s.notify(now_ms, MeetingEvent::Ended { meeting: id, reason: e.reason.clone() });
-            s.events.record(format_args!("meeting {id} ended: {}", e.reason));
+            let meeting = s
+                .management
+                .end_meeting(&caller, id, &e.reason)
+                .map_err(m)?;
+            s.notify(
+                now_ms,
+                MeetingEvent::Ended {
+                    meeting: id,
+                    reason: e.reason.clone(),
+                },
+            );
+            s.events
+                .record(format_args!("meeting {id} ended: {}", e.reason));
             Ok(json_response(StatusCode::OK, &meeting))
         }
         (&Method::DELETE, ["meetings", id, "participants", pid]) => {
@@ -173,8 +254,18 @@ fn route(method: &Method, seg: &[&str], body: &[u8], bearer: Option<&str>, certi
             let participant = ParticipantId(id_segment(pid, "participant")?);
             s.management.authorize_removal(&caller, id).map_err(m)?;
             let reason = "removed from the meeting by its host".to_string();
-            s.notify(now_ms, MeetingEvent::ParticipantRemoved { meeting: id, participant, reason });
-            Ok(json_response(StatusCode::ACCEPTED, &json!({ "meeting": id, "participant": participant, "removed": "notified to controllers" })))
+            s.notify(
+                now_ms,
+                MeetingEvent::ParticipantRemoved {
+                    meeting: id,
+                    participant,
+                    reason,
+                },
+            );
+            Ok(json_response(
+                StatusCode::ACCEPTED,
+                &json!({ "meeting": id, "participant": participant, "removed": "notified to controllers" }),
+            ))
         }
         (&Method::POST, ["meetings", id, "tickets"]) => {
             let id = MeetingId(id_segment(id, "meeting")?);
@@ -197,12 +288,19 @@ fn route(method: &Method, seg: &[&str], body: &[u8], bearer: Option<&str>, certi
                     "no controller is registered and live; start one or check its link to the cloud",
                 )));
             }
-            let first = s.notifications.since(0).all(|(_, _, e)| !matches!(e, MeetingEvent::Started { meeting } if *meeting == id));
-            let (participant, ticket, expires_at_ms) = s.management.issue_ticket(now_ms, &caller, id, j.display_name.as_deref()).map_err(m)?;
+            let first = s
+                .notifications
+                .since(0)
+                .all(|(_, _, e)| !matches!(e, MeetingEvent::Started { meeting } if *meeting == id));
+            let (participant, ticket, expires_at_ms) = s
+                .management
+                .issue_ticket(now_ms, &caller, id, j.display_name.as_deref())
+                .map_err(m)?;
             if first {
                 s.notify(now_ms, MeetingEvent::Started { meeting: id });
             }
-            s.events.record(format_args!("ticket issued for {participant} in {id}"));
+            s.events
+                .record(format_args!("ticket issued for {participant} in {id}"));
             Ok(json_response(
                 StatusCode::CREATED,
                 &json!({ "meeting": id, "participant": participant, "ticket": ticket, "expires_at_ms": expires_at_ms, "controllers": controllers }),
@@ -210,8 +308,17 @@ fn route(method: &Method, seg: &[&str], body: &[u8], bearer: Option<&str>, certi
         }
         (&Method::POST | &Method::DELETE, [kind @ ("controllers" | "mmrs"), id, "drain"]) => {
             require_admin(&caller, "draining")?;
-            if id.is_empty() || id.len() > 63 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                return Err(Box::new(error(StatusCode::BAD_REQUEST, "invalid_id", format!("{id:?} is not a controller or MMR id"))));
+            if id.is_empty()
+                || id.len() > 63
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(Box::new(error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_id",
+                    format!("{id:?} is not a controller or MMR id"),
+                )));
             }
             #[derive(Deserialize)]
             #[serde(deny_unknown_fields)]
@@ -225,46 +332,92 @@ fn route(method: &Method, seg: &[&str], body: &[u8], bearer: Option<&str>, certi
             let on = method == Method::POST;
             let d: Drain = parse(body)?;
             if d.deadline_s > 24 * 3600 {
-                return Err(Box::new(error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "deadline_s must be at most a day")));
+                return Err(Box::new(error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_field",
+                    "deadline_s must be at most a day",
+                )));
             }
             let target = if *kind == "controllers" {
                 if !s.status.all().any(|c| c.id.0 == *id) {
-                    return Err(Box::new(error(StatusCode::NOT_FOUND, "no_such_controller", format!("no controller {id} has registered"))));
+                    return Err(Box::new(error(
+                        StatusCode::NOT_FOUND,
+                        "no_such_controller",
+                        format!("no controller {id} has registered"),
+                    )));
                 }
                 DrainTarget::Controller(mc_wire::ControllerId(id.to_string()))
             } else {
                 DrainTarget::Mmr(mc_wire::MmrId(id.to_string()))
             };
-            s.notify(now_ms, MeetingEvent::Drain { target: target.clone(), on, deadline_ms: d.deadline_s * 1000 });
-            s.events.record(format_args!("{} {kind}/{id} within {} s", if on { "drain" } else { "undrain" }, d.deadline_s));
-            Ok(json_response(StatusCode::ACCEPTED, &json!({ "target": target, "draining": on, "deadline_s": d.deadline_s })))
+            s.notify(
+                now_ms,
+                MeetingEvent::Drain {
+                    target: target.clone(),
+                    on,
+                    deadline_ms: d.deadline_s * 1000,
+                },
+            );
+            s.events.record(format_args!(
+                "{} {kind}/{id} within {} s",
+                if on { "drain" } else { "undrain" },
+                d.deadline_s
+            ));
+            Ok(json_response(
+                StatusCode::ACCEPTED,
+                &json!({ "target": target, "draining": on, "deadline_s": d.deadline_s }),
+            ))
         }
         (&Method::GET, ["status"]) => {
             require_admin(&caller, "the controllers' status")?;
-            Ok(json_response(StatusCode::OK, &json!({ "controllers": controllers(&s, now_ms) })))
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({ "controllers": controllers(&s, now_ms) }),
+            ))
         }
         (&Method::GET, ["zone"]) => {
             require_admin(&caller, "the zone's status")?;
             Ok(json_response(StatusCode::OK, &zone(&s, now_ms)))
         }
         (_, ["controllers" | "mmrs", _, "drain"]) => Err(Box::new(not_allowed(method, seg))),
-        (_, ["users"] | ["users", _] | ["meetings"] | ["meetings", _] | ["meetings", _, "end" | "tickets"] | ["meetings", _, "participants", _] | ["status"] | ["zone"]) => {
-            Err(Box::new(not_allowed(method, seg)))
-        }
-        _ => Err(Box::new(error(StatusCode::NOT_FOUND, "not_found", format!("no resource at /{}", seg.join("/"))))),
+        (
+            _,
+            ["users"]
+            | ["users", _]
+            | ["meetings"]
+            | ["meetings", _]
+            | ["meetings", _, "end" | "tickets"]
+            | ["meetings", _, "participants", _]
+            | ["status"]
+            | ["zone"],
+        ) => Err(Box::new(not_allowed(method, seg))),
+        _ => Err(Box::new(error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no resource at /{}", seg.join("/")),
+        ))),
     }
 }
 
 fn not_allowed(method: &Method, seg: &[&str]) -> Reply {
-    error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{method} is not supported on /{}", seg.join("/")))
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not supported on /{}", seg.join("/")),
+    )
 }
 
 fn require_admin(caller: &Caller, what: &str) -> Result<(), Box<Reply>> {
-    let admin = matches!(caller, Caller::Operator) || matches!(caller, Caller::User(u) if u.role == Role::Admin);
+    let admin = matches!(caller, Caller::Operator)
+        || matches!(caller, Caller::User(u) if u.role == Role::Admin);
     if admin {
         Ok(())
     } else {
-        Err(Box::new(error(StatusCode::FORBIDDEN, "forbidden", format!("{what} needs an admin key"))))
+        Err(Box::new(error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("{what} needs an admin key"),
+        )))
     }
 }
 
@@ -293,8 +446,18 @@ fn zone(s: &CloudState, now_ms: u64) -> Value {
             v
         })
         .collect();
-    let live_meetings = s.management.meetings().filter(|m| m.ended.is_none()).count();
-    let (participants, hosted) = s.status.all().filter(|c| s.status.is_live(now_ms, c)).fold((0, 0), |(p, m), c| (p + c.load.participants, m + c.load.meetings));
+    let live_meetings = s
+        .management
+        .meetings()
+        .filter(|m| m.ended.is_none())
+        .count();
+    let (participants, hosted) = s
+        .status
+        .all()
+        .filter(|c| s.status.is_live(now_ms, c))
+        .fold((0, 0), |(p, m), c| {
+            (p + c.load.participants, m + c.load.meetings)
+        });
     json!({
         "controllers": controllers(s, now_ms),
         "nodes": nodes,

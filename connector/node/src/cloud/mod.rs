@@ -66,7 +66,11 @@ pub struct CloudHandle {
 }
 
 /// Binds every cloud service and starts serving; returns once all ports are bound.
-pub async fn start(config: CloudConfig, identity: Identity, events: EventLog) -> Result<CloudHandle, NodeError> {
+pub async fn start(
+    config: CloudConfig,
+    identity: Identity,
+    events: EventLog,
+) -> Result<CloudHandle, NodeError> {
     config.validate()?;
     let now_ms = mc_rt::unix_now_ms();
     let mut rng = Rng::seed_from_u64(config.seed.unwrap_or_else(mc_rt::fresh_seed));
@@ -74,14 +78,41 @@ pub async fn start(config: CloudConfig, identity: Identity, events: EventLog) ->
         Some(dir) => load_or_create_key(dir, &mut rng)?,
         None => rng.bytes::<32>(),
     };
-    let store = store::SqliteStore::open(config.data_dir.as_deref()).map_err(|detail| NodeError::State { path: "cloud database".into(), detail })?;
-    let management = Management::new(TicketSigner::from_seed(&signing_seed), config.ticket_ttl_s * 1000, config.api_key.clone(), rng, Box::new(store), now_ms)
-        .map_err(|e| NodeError::State { path: "cloud database".into(), detail: e.to_string() })?;
+    let store = store::SqliteStore::open(config.data_dir.as_deref()).map_err(|detail| {
+        NodeError::State {
+            path: "cloud database".into(),
+            detail,
+        }
+    })?;
+    let management = Management::new(
+        TicketSigner::from_seed(&signing_seed),
+        config.ticket_ttl_s * 1000,
+        config.api_key.clone(),
+        rng,
+        Box::new(store),
+        now_ms,
+    )
+    .map_err(|e| NodeError::State {
+        path: "cloud database".into(),
+        detail: e.to_string(),
+    })?;
     let status = StatusSync::new(config.controller_down_after_ms);
 
-    let https = bind_tcp("cloud HTTPS (management, monitoring)", (config.listen, config.https_port).into()).await?;
-    let sync = bind_tcp("cloud status sync", (config.listen, config.status_sync_port).into()).await?;
-    let notify = bind_tcp("cloud notification", (config.listen, config.notification_port).into()).await?;
+    let https = bind_tcp(
+        "cloud HTTPS (management, monitoring)",
+        (config.listen, config.https_port).into(),
+    )
+    .await?;
+    let sync = bind_tcp(
+        "cloud status sync",
+        (config.listen, config.status_sync_port).into(),
+    )
+    .await?;
+    let notify = bind_tcp(
+        "cloud notification",
+        (config.listen, config.notification_port).into(),
+    )
+    .await?;
     let handle = CloudHandle {
         https_addr: https.local_addr().expect("bound"),
         status_sync_addr: sync.local_addr().expect("bound"),
@@ -91,12 +122,19 @@ pub async fn start(config: CloudConfig, identity: Identity, events: EventLog) ->
     let status_route = tls::server_config(&identity, alpn::STATUS_SYNC, ClientAuth::Required)?;
     let notify_route = tls::server_config(&identity, alpn::NOTIFICATION, ClientAuth::Required)?;
     let https_router = Router::new()
-        .route(alpn::HTTP1, tls::server_config(&identity, alpn::HTTP1, ClientAuth::Optional)?)
+        .route(
+            alpn::HTTP1,
+            tls::server_config(&identity, alpn::HTTP1, ClientAuth::Optional)?,
+        )
         .route(alpn::STATUS_SYNC, status_route.clone())
         .route(alpn::NOTIFICATION, notify_route.clone())
         .default_route(alpn::HTTP1);
-    let sync_router = Router::new().route(alpn::STATUS_SYNC, status_route).default_route(alpn::STATUS_SYNC);
-    let notify_router = Router::new().route(alpn::NOTIFICATION, notify_route).default_route(alpn::NOTIFICATION);
+    let sync_router = Router::new()
+        .route(alpn::STATUS_SYNC, status_route)
+        .default_route(alpn::STATUS_SYNC);
+    let notify_router = Router::new()
+        .route(alpn::NOTIFICATION, notify_route)
+        .default_route(alpn::NOTIFICATION);
 
     let (notify_tx, _) = watch::channel(0);
     let shared: Shared = Arc::new(Mutex::new(CloudState {
@@ -112,30 +150,48 @@ pub async fn start(config: CloudConfig, identity: Identity, events: EventLog) ->
         "cloud listening: https {} status-sync {} notification {}",
         handle.https_addr, handle.status_sync_addr, handle.notification_addr
     ));
-    mc_rt::spawn(accept_loop(https, https_router, shared.clone(), events.clone()));
-    mc_rt::spawn(accept_loop(sync, sync_router, shared.clone(), events.clone()));
+    mc_rt::spawn(accept_loop(
+        https,
+        https_router,
+        shared.clone(),
+        events.clone(),
+    ));
+    mc_rt::spawn(accept_loop(
+        sync,
+        sync_router,
+        shared.clone(),
+        events.clone(),
+    ));
     mc_rt::spawn(accept_loop(notify, notify_router, shared, events));
     Ok(handle)
 }
 
 async fn accept_loop(listener: TcpListener, router: Router, shared: Shared, events: EventLog) {
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
-    crate::serve::serve_tls(listener, router, Duration::from_secs(10), move |alpn_id, stream, peer| {
-        let (shared, events) = (shared.clone(), events.clone());
-        async move {
-            if alpn_id == alpn::STATUS_SYNC {
-                status::serve(stream, peer, port, shared, events).await;
-            } else if alpn_id == alpn::NOTIFICATION {
-                notify::serve(stream, peer, port, shared, events).await;
-            } else {
-                let certified = tls::peer_has_certificate(&stream);
-                let served = crate::http::serve(stream, move |req| api::handle(req, shared.clone(), certified)).await;
-                if let Err(e) = served {
-                    tracing::debug!(%peer, "HTTP connection ended: {e}");
+    crate::serve::serve_tls(
+        listener,
+        router,
+        Duration::from_secs(10),
+        move |alpn_id, stream, peer| {
+            let (shared, events) = (shared.clone(), events.clone());
+            async move {
+                if alpn_id == alpn::STATUS_SYNC {
+                    status::serve(stream, peer, port, shared, events).await;
+                } else if alpn_id == alpn::NOTIFICATION {
+                    notify::serve(stream, peer, port, shared, events).await;
+                } else {
+                    let certified = tls::peer_has_certificate(&stream);
+                    let served = crate::http::serve(stream, move |req| {
+                        api::handle(req, shared.clone(), certified)
+                    })
+                    .await;
+                    if let Err(e) = served {
+                        tracing::debug!(%peer, "HTTP connection ended: {e}");
+                    }
                 }
             }
-        }
-    })
+        },
+    )
     .await
 }
 
@@ -143,11 +199,17 @@ async fn accept_loop(listener: TcpListener, router: Router, shared: Shared, even
 /// still verify after it.
 fn load_or_create_key(dir: &Path, rng: &mut Rng) -> Result<[u8; 32], NodeError> {
     let path = dir.join("ticket-signing.key");
-    let err = |detail: String| NodeError::State { path: path.display().to_string(), detail };
+    let err = |detail: String| NodeError::State {
+        path: path.display().to_string(),
+        detail,
+    };
     match std::fs::read_to_string(&path) {
         Ok(text) => {
-            let bytes = mc_wire::hex::decode("ticket signing key", text.trim()).map_err(|e| err(e.to_string()))?;
-            bytes.try_into().map_err(|_| err("expected 32 bytes of hex".into()))
+            let bytes = mc_wire::hex::decode("ticket signing key", text.trim())
+                .map_err(|e| err(e.to_string()))?;
+            bytes
+                .try_into()
+                .map_err(|_| err("expected 32 bytes of hex".into()))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;

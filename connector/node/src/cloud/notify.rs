@@ -10,17 +10,33 @@ use mc_wire::notify::{ControllerToNotify, NotifyToController};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-pub(super) async fn serve(stream: ServerTlsStream<TcpStream>, peer: SocketAddr, port: u16, shared: Shared, events: EventLog) {
+pub(super) async fn serve(
+    stream: ServerTlsStream<TcpStream>,
+    peer: SocketAddr,
+    port: u16,
+    shared: Shared,
+    events: EventLog,
+) {
     let (rd, mut wr) = mc_rt::split(stream);
     let mut rd = FrameReader::new(rd);
     let hello = mc_rt::timeout(Duration::from_secs(10), rd.next::<ControllerToNotify>()).await;
-    let Ok(Ok(Some(ControllerToNotify::Hello { controller, after_seq }))) = hello else {
+    let Ok(Ok(Some(ControllerToNotify::Hello {
+        controller,
+        after_seq,
+    }))) = hello
+    else {
         tracing::info!(%peer, "notification: closed a connection that did not say hello");
         return;
     };
     let (mut changed, welcome) = {
         let s = shared.lock().unwrap();
-        (s.notify_tx.subscribe(), NotifyToController::Welcome { oldest_seq: s.notifications.oldest_seq(), latest_seq: s.notifications.latest_seq() })
+        (
+            s.notify_tx.subscribe(),
+            NotifyToController::Welcome {
+                oldest_seq: s.notifications.oldest_seq(),
+                latest_seq: s.notifications.latest_seq(),
+            },
+        )
     };
     events.record(format_args!("controller {controller} subscribed to notifications on port {port} after event {after_seq}"));
     if write_frame(&mut wr, &welcome).await.is_err() {
@@ -30,7 +46,14 @@ pub(super) async fn serve(stream: ServerTlsStream<TcpStream>, peer: SocketAddr, 
     let reason = loop {
         let pending: Vec<NotifyToController> = {
             let s = shared.lock().unwrap();
-            s.notifications.since(sent).map(|(seq, at_ms, event)| NotifyToController::Event { seq: *seq, at_ms: *at_ms, event: event.clone() }).collect()
+            s.notifications
+                .since(sent)
+                .map(|(seq, at_ms, event)| NotifyToController::Event {
+                    seq: *seq,
+                    at_ms: *at_ms,
+                    event: event.clone(),
+                })
+                .collect()
         };
         let mut failed = None;
         for msg in pending {
@@ -57,5 +80,7 @@ pub(super) async fn serve(stream: ServerTlsStream<TcpStream>, peer: SocketAddr, 
             },
         }
     };
-    events.record(format_args!("controller {controller} unsubscribed from notifications: {reason}"));
+    events.record(format_args!(
+        "controller {controller} unsubscribed from notifications: {reason}"
+    ));
 }

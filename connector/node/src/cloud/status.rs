@@ -3,57 +3,114 @@
 use super::Shared;
 use crate::framed::{write_frame, FrameReader};
 use crate::EventLog;
-use mc_rt::tls::ServerTlsStream;
 use mc_rt::net::TcpStream;
+use mc_rt::tls::ServerTlsStream;
 use mc_wire::hex;
 use mc_wire::status::{CloudToController, ControllerToCloud};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-pub(super) async fn serve(stream: ServerTlsStream<TcpStream>, peer: SocketAddr, port: u16, shared: Shared, events: EventLog) {
+pub(super) async fn serve(
+    stream: ServerTlsStream<TcpStream>,
+    peer: SocketAddr,
+    port: u16,
+    shared: Shared,
+    events: EventLog,
+) {
     let (rd, mut wr) = mc_rt::split(stream);
     let mut rd = FrameReader::new(rd);
     let (down_after_ms, heartbeat_interval_ms) = {
         let s = shared.lock().unwrap();
-        (s.config.controller_down_after_ms, s.config.heartbeat_interval_ms)
+        (
+            s.config.controller_down_after_ms,
+            s.config.heartbeat_interval_ms,
+        )
     };
     let silence = Duration::from_millis(down_after_ms);
     let first = mc_rt::timeout(silence, rd.next::<ControllerToCloud>()).await;
-    let Ok(Ok(Some(ControllerToCloud::Register { controller, zone, signalling, capacity }))) = first else {
-        let _ = write_frame(&mut wr, &CloudToController::Rejected { message: "the first message must be a registration".into() }).await;
+    let Ok(Ok(Some(ControllerToCloud::Register {
+        controller,
+        zone,
+        signalling,
+        capacity,
+    }))) = first
+    else {
+        let _ = write_frame(
+            &mut wr,
+            &CloudToController::Rejected {
+                message: "the first message must be a registration".into(),
+            },
+        )
+        .await;
         tracing::info!(%peer, "status sync: closed a connection that did not register");
         return;
     };
     let (registration, ticket_key) = {
         let mut s = shared.lock().unwrap();
-        let r = s.status.register(mc_rt::unix_now_ms(), controller.clone(), zone.clone(), signalling.clone(), capacity);
+        let r = s.status.register(
+            mc_rt::unix_now_ms(),
+            controller.clone(),
+            zone.clone(),
+            signalling.clone(),
+            capacity,
+        );
         (r, hex::encode(&s.management.ticket_public_key()))
     };
     events.record(format_args!(
         "controller {controller} registered on port {port}: zone {zone}, signalling {}:{}/{}, capacity {} participants {} meetings",
         signalling.host, signalling.port, signalling.fallback_port, capacity.participants, capacity.meetings
     ));
-    if write_frame(&mut wr, &CloudToController::Registered { ticket_key, heartbeat_interval_ms }).await.is_err() {
-        shared.lock().unwrap().status.disconnected(&controller, registration);
+    if write_frame(
+        &mut wr,
+        &CloudToController::Registered {
+            ticket_key,
+            heartbeat_interval_ms,
+        },
+    )
+    .await
+    .is_err()
+    {
+        shared
+            .lock()
+            .unwrap()
+            .status
+            .disconnected(&controller, registration);
         return;
     }
     let reason = loop {
         match mc_rt::timeout(silence, rd.next::<ControllerToCloud>()).await {
-            Ok(Ok(Some(ControllerToCloud::Heartbeat { load, capacity, ready }))) => {
-                shared.lock().unwrap().status.heartbeat(mc_rt::unix_now_ms(), &controller, load, capacity, ready);
+            Ok(Ok(Some(ControllerToCloud::Heartbeat {
+                load,
+                capacity,
+                ready,
+            }))) => {
+                shared.lock().unwrap().status.heartbeat(
+                    mc_rt::unix_now_ms(),
+                    &controller,
+                    load,
+                    capacity,
+                    ready,
+                );
             }
-            Ok(Ok(Some(ControllerToCloud::Register { .. }))) => break "registered twice on one connection".to_string(),
+            Ok(Ok(Some(ControllerToCloud::Register { .. }))) => {
+                break "registered twice on one connection".to_string()
+            }
             Ok(Ok(None)) => break "closed the connection".to_string(),
             Ok(Err(e)) => break e.to_string(),
             Err(_) => break format!("sent no heartbeat for {down_after_ms} ms"),
         }
     };
     let mut s = shared.lock().unwrap();
-    let current = s.status.all().any(|c| c.id == controller && c.registration == registration);
+    let current = s
+        .status
+        .all()
+        .any(|c| c.id == controller && c.registration == registration);
     s.status.disconnected(&controller, registration);
     if current {
         events.record(format_args!("controller {controller} is down: {reason}"));
     } else {
-        events.record(format_args!("controller {controller}'s previous status connection closed: {reason}"));
+        events.record(format_args!(
+            "controller {controller}'s previous status connection closed: {reason}"
+        ));
     }
 }

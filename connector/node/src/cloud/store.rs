@@ -42,15 +42,31 @@ impl SqliteStore {
         }
         .map_err(|e| e.to_string())?;
         // One connection, one writer: no lock contention, so SQLite's busy handler never sleeps.
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;").map_err(|e| e.to_string())?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(|e| e.to_string())?;
         conn.execute_batch(SCHEMA).map_err(|e| e.to_string())?;
-        let version: Option<String> = conn.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0)).optional().map_err(|e| e.to_string())?;
+        let version: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| e.to_string())?;
         match version.as_deref() {
             None => {
-                conn.execute("INSERT INTO meta (key, value) VALUES ('schema', ?1)", [SCHEMA_VERSION]).map_err(|e| e.to_string())?;
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema', ?1)",
+                    [SCHEMA_VERSION],
+                )
+                .map_err(|e| e.to_string())?;
             }
             Some(SCHEMA_VERSION) => {}
-            Some(v) => return Err(format!("the database has schema version {v}; this cloud understands {SCHEMA_VERSION}")),
+            Some(v) => {
+                return Err(format!(
+                    "the database has schema version {v}; this cloud understands {SCHEMA_VERSION}"
+                ))
+            }
         }
         Ok(SqliteStore { conn })
     }
@@ -96,7 +112,11 @@ impl Store for SqliteStore {
                     id: UserId(r.get::<_, i64>(0)? as u64),
                     email: r.get(1)?,
                     display_name: r.get(2)?,
-                    role: if role == "admin" { Role::Admin } else { Role::Member },
+                    role: if role == "admin" {
+                        Role::Admin
+                    } else {
+                        Role::Member
+                    },
                     key_sha256: r.get(4)?,
                     created_at_ms: r.get::<_, i64>(5)? as u64,
                 })
@@ -104,7 +124,10 @@ impl Store for SqliteStore {
             .map_err(err)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(err)?;
-        let mut q = self.conn.prepare("SELECT id, topic, host, created_at_ms, ended FROM meetings ORDER BY id").map_err(err)?;
+        let mut q = self
+            .conn
+            .prepare("SELECT id, topic, host, created_at_ms, ended FROM meetings ORDER BY id")
+            .map_err(err)?;
         let meetings = q
             .query_map([], |r| {
                 Ok(Meeting {
@@ -128,18 +151,45 @@ mod tests {
 
     #[test]
     fn what_is_saved_is_loaded_after_reopening() {
-        let dir = std::env::temp_dir().join(format!("mc-store-{}-{}", std::process::id(), mc_rt::fresh_seed()));
-        let user = User { id: UserId(1), email: "a@b.c".into(), display_name: "A".into(), role: Role::Admin, key_sha256: "00".into(), created_at_ms: 5 };
-        let meeting = Meeting { id: MeetingId(3), topic: "t".into(), host: Some(UserId(1)), created_at_ms: 6, ended: None };
+        let dir = std::env::temp_dir().join(format!(
+            "mc-store-{}-{}",
+            std::process::id(),
+            mc_rt::fresh_seed()
+        ));
+        let user = User {
+            id: UserId(1),
+            email: "a@b.c".into(),
+            display_name: "A".into(),
+            role: Role::Admin,
+            key_sha256: "00".into(),
+            created_at_ms: 5,
+        };
+        let meeting = Meeting {
+            id: MeetingId(3),
+            topic: "t".into(),
+            host: Some(UserId(1)),
+            created_at_ms: 6,
+            ended: None,
+        };
         {
             let mut s = SqliteStore::open(Some(&dir)).unwrap();
             s.save_user(&user).unwrap();
             s.save_meeting(&meeting).unwrap();
-            s.save_meeting(&Meeting { ended: Some("done".into()), ..meeting.clone() }).unwrap();
+            s.save_meeting(&Meeting {
+                ended: Some("done".into()),
+                ..meeting.clone()
+            })
+            .unwrap();
         }
         let (users, meetings) = SqliteStore::open(Some(&dir)).unwrap().load().unwrap();
         assert_eq!(users, vec![user]);
-        assert_eq!(meetings, vec![Meeting { ended: Some("done".into()), ..meeting }]);
+        assert_eq!(
+            meetings,
+            vec![Meeting {
+                ended: Some("done".into()),
+                ..meeting
+            }]
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -43,11 +43,15 @@ pub(super) async fn run(ctx: Ctx, identity: Identity, handle: ControllerHandle) 
     let tls_config = match tls::client_config(&identity.ca, Some(&identity), alpn::STATUS_SYNC) {
         Ok(c) => c,
         Err(e) => {
-            ctx.events.record(format_args!("cannot link to the cloud: {e}"));
+            ctx.events
+                .record(format_args!("cannot link to the cloud: {e}"));
             return;
         }
     };
-    let mut ladder = Ladder::new(vec![CloudPath::Dedicated, CloudPath::Https], REPROBE_INTERVAL_MS);
+    let mut ladder = Ladder::new(
+        vec![CloudPath::Dedicated, CloudPath::Https],
+        REPROBE_INTERVAL_MS,
+    );
     let mut backoff_ms = 500;
     let mut next: Option<(CloudPath, ClientTlsStream<TcpStream>)> = None;
     loop {
@@ -55,7 +59,9 @@ pub(super) async fn run(ctx: Ctx, identity: Identity, handle: ControllerHandle) 
             Some(p) => p,
             None => {
                 let Some(path) = ladder.next_to_try().copied() else {
-                    ctx.events.record(format_args!("cloud status sync unreachable on every port; retrying in {backoff_ms} ms"));
+                    ctx.events.record(format_args!(
+                        "cloud status sync unreachable on every port; retrying in {backoff_ms} ms"
+                    ));
                     mc_rt::sleep(Duration::from_millis(backoff_ms)).await;
                     backoff_ms = (backoff_ms * 2).min(RETRY_BACKOFF_MS_MAX);
                     ladder.reset();
@@ -81,19 +87,33 @@ pub(super) async fn run(ctx: Ctx, identity: Identity, handle: ControllerHandle) 
                 mc_rt::sleep(Duration::from_millis(backoff_ms)).await;
             }
             End::Better(path, stream) => {
-                ctx.events.record(format_args!("cloud link moving back to port {}", path.port(&ctx)));
+                ctx.events.record(format_args!(
+                    "cloud link moving back to port {}",
+                    path.port(&ctx)
+                ));
                 next = Some((path, *stream));
             }
         }
     }
 }
 
-async fn connect(ctx: &Ctx, path: CloudPath, config: &Arc<ClientConfig>) -> Result<ClientTlsStream<TcpStream>, String> {
+async fn connect(
+    ctx: &Ctx,
+    path: CloudPath,
+    config: &Arc<ClientConfig>,
+) -> Result<ClientTlsStream<TcpStream>, String> {
     let port = path.port(ctx);
-    let addr = mc_rt::net::resolve(&ctx.config.cloud_host, port).await.map_err(|e| format!("resolving {}: {e}", ctx.config.cloud_host))?;
-    tls::connect(addr, &ctx.config.cloud_host, config.clone(), Duration::from_millis(ctx.config.connect_timeout_ms))
+    let addr = mc_rt::net::resolve(&ctx.config.cloud_host, port)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| format!("resolving {}: {e}", ctx.config.cloud_host))?;
+    tls::connect(
+        addr,
+        &ctx.config.cloud_host,
+        config.clone(),
+        Duration::from_millis(ctx.config.connect_timeout_ms),
+    )
+    .await
+    .map_err(|e| e.to_string())
 }
 
 async fn session(
@@ -112,7 +132,10 @@ async fn session(
         zone: ctx.config.zone.clone(),
         signalling: SignallingEndpoints {
             host: ctx.config.advertised_host(),
-            port: ctx.config.advertise_signal_port.unwrap_or(handle.signal_addr.port()),
+            port: ctx
+                .config
+                .advertise_signal_port
+                .unwrap_or(handle.signal_addr.port()),
             fallback_port: handle.tls_addr.port(),
         },
         capacity,
@@ -120,22 +143,38 @@ async fn session(
     if let Err(e) = write_frame(&mut wr, &register).await {
         return End::Lost(e.to_string());
     }
-    let answer = mc_rt::timeout(Duration::from_millis(ctx.config.handshake_timeout_ms), rd.next::<CloudToController>()).await;
+    let answer = mc_rt::timeout(
+        Duration::from_millis(ctx.config.handshake_timeout_ms),
+        rd.next::<CloudToController>(),
+    )
+    .await;
     let heartbeat_interval_ms = match answer {
-        Ok(Ok(Some(CloudToController::Registered { ticket_key, heartbeat_interval_ms }))) => match hex::decode("ticket key", &ticket_key) {
+        Ok(Ok(Some(CloudToController::Registered {
+            ticket_key,
+            heartbeat_interval_ms,
+        }))) => match hex::decode("ticket key", &ticket_key) {
             Ok(key) => {
                 ctx.zc.lock().unwrap().zc.set_ticket_key(key);
                 heartbeat_interval_ms.max(100)
             }
             Err(e) => return End::Lost(format!("the cloud sent an unusable ticket key: {e}")),
         },
-        Ok(Ok(Some(CloudToController::Rejected { message }))) => return End::Lost(format!("the cloud refused the registration: {message}")),
-        Ok(Ok(None)) => return End::Lost("the cloud closed the connection during registration".into()),
+        Ok(Ok(Some(CloudToController::Rejected { message }))) => {
+            return End::Lost(format!("the cloud refused the registration: {message}"))
+        }
+        Ok(Ok(None)) => {
+            return End::Lost("the cloud closed the connection during registration".into())
+        }
         Ok(Err(e)) => return End::Lost(e.to_string()),
         Err(_) => return End::Lost("the cloud did not answer the registration".into()),
     };
-    ctx.links.up(LINK, path == CloudPath::Dedicated, path.port(ctx));
-    ctx.events.record(format_args!("registered with the cloud on port {} ({:?})", path.port(ctx), path));
+    ctx.links
+        .up(LINK, path == CloudPath::Dedicated, path.port(ctx));
+    ctx.events.record(format_args!(
+        "registered with the cloud on port {} ({:?})",
+        path.port(ctx),
+        path
+    ));
     let mut tick = mc_rt::interval(Duration::from_millis(heartbeat_interval_ms));
     loop {
         mc_rt::select! {

@@ -25,8 +25,14 @@ pub(super) fn apply(ctx: &Ctx, target: DrainTarget, on: bool, deadline_ms: u64) 
             }
         }
     }
-    let what = mmr.as_ref().map_or_else(|| format!("controller {}", ctx.config.id), |m| format!("MMR {m}"));
-    ctx.events.record(format_args!("{what} {} (deadline {deadline_ms} ms)", if on { "draining" } else { "undrained" }));
+    let what = mmr.as_ref().map_or_else(
+        || format!("controller {}", ctx.config.id),
+        |m| format!("MMR {m}"),
+    );
+    ctx.events.record(format_args!(
+        "{what} {} (deadline {deadline_ms} ms)",
+        if on { "draining" } else { "undrained" }
+    ));
     if on {
         mc_rt::spawn(move_meetings(ctx.clone(), mmr, what, deadline_ms));
     }
@@ -52,7 +58,9 @@ async fn move_meetings(ctx: Ctx, mmr: Option<MmrId>, what: String, deadline_ms: 
             ctx.drain(&mut st);
             moved
         };
-        ctx.events.record(format_args!("moved meeting {meeting} ({moved} participants) off {what}"));
+        ctx.events.record(format_args!(
+            "moved meeting {meeting} ({moved} participants) off {what}"
+        ));
         mc_rt::sleep(spacing).await;
     }
     ctx.events.record(format_args!("{what} drained"));

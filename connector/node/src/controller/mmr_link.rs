@@ -17,8 +17,18 @@ const MISSED_REPORTS_DOWN: u64 = 3;
 
 pub(crate) fn to_wire(cmd: MmrCommand) -> ControllerToMmr {
     match cmd {
-        MmrCommand::Admit { token, meeting, participant } => ControllerToMmr::Admit { token: hex::encode(&token), meeting, participant },
-        MmrCommand::Revoke { token } => ControllerToMmr::Revoke { token: hex::encode(&token) },
+        MmrCommand::Admit {
+            token,
+            meeting,
+            participant,
+        } => ControllerToMmr::Admit {
+            token: hex::encode(&token),
+            meeting,
+            participant,
+        },
+        MmrCommand::Revoke { token } => ControllerToMmr::Revoke {
+            token: hex::encode(&token),
+        },
     }
 }
 
@@ -28,8 +38,17 @@ where
 {
     let (rd, mut wr) = mc_rt::split(stream);
     let mut rd = FrameReader::new(rd);
-    let hello = mc_rt::timeout(Duration::from_millis(ctx.config.handshake_timeout_ms), rd.next::<MmrToController>()).await;
-    let Ok(Ok(Some(MmrToController::Hello { mmr, capacity, media }))) = hello else {
+    let hello = mc_rt::timeout(
+        Duration::from_millis(ctx.config.handshake_timeout_ms),
+        rd.next::<MmrToController>(),
+    )
+    .await;
+    let Ok(Ok(Some(MmrToController::Hello {
+        mmr,
+        capacity,
+        media,
+    }))) = hello
+    else {
         let message = "the first message on an MMR link must be a hello".to_string();
         let _ = write_frame(&mut wr, &ControllerToMmr::Refused { message }).await;
         tracing::info!(%peer, "closed an MMR link that did not say hello");
@@ -56,8 +75,14 @@ where
     };
     // Only the map holds the sender now, so replacing this link ends our `rx` loop.
     drop(tx);
-    ctx.events.record(format_args!("MMR {mmr} linked from {peer}: capacity {capacity}, media {}:{}", media.host, media.udp_port));
-    let welcome = ControllerToMmr::Welcome { controller: ControllerId(ctx.config.id.clone()), report_interval_ms: interval_ms };
+    ctx.events.record(format_args!(
+        "MMR {mmr} linked from {peer}: capacity {capacity}, media {}:{}",
+        media.host, media.udp_port
+    ));
+    let welcome = ControllerToMmr::Welcome {
+        controller: ControllerId(ctx.config.id.clone()),
+        report_interval_ms: interval_ms,
+    };
     let reason = if let Err(e) = write_frame(&mut wr, &welcome).await {
         e.to_string()
     } else {
@@ -97,6 +122,7 @@ where
     if !st.mmr_links.contains_key(&mmr) {
         st.zc.mmr_down(&mmr, &reason);
         ctx.drain(&mut st);
-        ctx.events.record(format_args!("MMR {mmr} is down: {reason}"));
+        ctx.events
+            .record(format_args!("MMR {mmr} is down: {reason}"));
     }
 }

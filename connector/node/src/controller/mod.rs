@@ -63,16 +63,32 @@ impl Ctx {
     pub fn drain(&self, state: &mut ZcState) {
         while let Some(out) = state.zc.poll_output() {
             match out {
-                ZcOutput::Reply { session, msg: ZcToClient::Joined { meeting, participant, media, media_token } }
-                    if state.held_joins.contains_key(&media_token) =>
-                {
-                    let msg = ZcToClient::Joined { meeting, participant, media, media_token: media_token.clone() };
+                ZcOutput::Reply {
+                    session,
+                    msg:
+                        ZcToClient::Joined {
+                            meeting,
+                            participant,
+                            media,
+                            media_token,
+                        },
+                } if state.held_joins.contains_key(&media_token) => {
+                    let msg = ZcToClient::Joined {
+                        meeting,
+                        participant,
+                        media,
+                        media_token: media_token.clone(),
+                    };
                     state.held_joins.insert(media_token, Some((session, msg)));
                 }
                 ZcOutput::Reply { session, msg } => {
                     match &msg {
-                        ZcToClient::Rejected { reason, message } => self.events.record(format_args!("rejected session {session}: {reason}: {message}")),
-                        ZcToClient::Ended { reason, .. } => self.events.record(format_args!("ended session {session}: {reason}")),
+                        ZcToClient::Rejected { reason, message } => self.events.record(
+                            format_args!("rejected session {session}: {reason}: {message}"),
+                        ),
+                        ZcToClient::Ended { reason, .. } => self
+                            .events
+                            .record(format_args!("ended session {session}: {reason}")),
                         ZcToClient::Joined { .. } => {}
                     }
                     if let Some(tx) = state.sessions.get(&session) {
@@ -116,7 +132,12 @@ impl ZcState {
 }
 
 fn log_grant(events: &EventLog, mmr: &MmrId, cmd: &mc_core::zc::MmrCommand) {
-    if let mc_core::zc::MmrCommand::Admit { meeting, participant, .. } = cmd {
+    if let mc_core::zc::MmrCommand::Admit {
+        meeting,
+        participant,
+        ..
+    } = cmd
+    {
         events.record(format_args!("admitted {participant} to {meeting} on {mmr}"));
     }
 }
@@ -136,7 +157,13 @@ pub struct ControllerHandle {
 impl ControllerHandle {
     /// The ZC's view of the zone: meetings and where they live, MMRs and their load.
     pub fn zone(&self) -> mc_core::zc::ZoneSnapshot {
-        self.zc.as_ref().expect("set at start").lock().unwrap().zc.snapshot()
+        self.zc
+            .as_ref()
+            .expect("set at start")
+            .lock()
+            .unwrap()
+            .zc
+            .snapshot()
     }
 
     /// The path each outgoing link uses now.
@@ -146,17 +173,36 @@ impl ControllerHandle {
 
     /// Meetings this controller may host.
     pub fn max_meetings(&self) -> u32 {
-        self.zc.as_ref().expect("set at start").lock().unwrap().zc.capacity().meetings
+        self.zc
+            .as_ref()
+            .expect("set at start")
+            .lock()
+            .unwrap()
+            .zc
+            .capacity()
+            .meetings
     }
 }
 
 /// Binds every controller port, starts serving, and starts the cloud link; returns once bound.
-pub async fn start(config: ControllerConfig, identity: Identity, events: EventLog) -> Result<ControllerHandle, NodeError> {
+pub async fn start(
+    config: ControllerConfig,
+    identity: Identity,
+    events: EventLog,
+) -> Result<ControllerHandle, NodeError> {
     config.validate()?;
     let rng = Rng::seed_from_u64(config.seed.unwrap_or_else(mc_rt::fresh_seed));
     let signal = bind_tcp("ZC signalling", (config.listen, config.signal_port).into()).await?;
-    let shared_tls = bind_tcp("the shared TLS port", (config.listen, config.tls_port).into()).await?;
-    let mmr = Mmr::start((config.listen, config.media_udp_port).into(), (config.listen, config.media_tcp_port).into()).await?;
+    let shared_tls = bind_tcp(
+        "the shared TLS port",
+        (config.listen, config.tls_port).into(),
+    )
+    .await?;
+    let mmr = Mmr::start(
+        (config.listen, config.media_udp_port).into(),
+        (config.listen, config.media_tcp_port).into(),
+    )
+    .await?;
     let handle = ControllerHandle {
         signal_addr: signal.local_addr().expect("bound"),
         tls_addr: shared_tls.local_addr().expect("bound"),
@@ -167,21 +213,37 @@ pub async fn start(config: ControllerConfig, identity: Identity, events: EventLo
         links: crate::monitor::LinkTable::default(),
     };
 
-    let mut zc = Zc::new(ZcLimits { max_meetings: config.max_meetings }, rng);
+    let mut zc = Zc::new(
+        ZcLimits {
+            max_meetings: config.max_meetings,
+        },
+        rng,
+    );
     let local_mmr = MmrId(format!("{}-mmr", config.id));
     zc.mmr_up(
         local_mmr.clone(),
         config.mmr_capacity,
         MediaEndpoints {
             host: config.advertised_host(),
-            udp_port: config.advertise_media_udp_port.unwrap_or(handle.media_udp_addr.port()),
-            tcp_port: config.advertise_media_tcp_port.unwrap_or(handle.media_tcp_addr.port()),
+            udp_port: config
+                .advertise_media_udp_port
+                .unwrap_or(handle.media_udp_addr.port()),
+            tcp_port: config
+                .advertise_media_tcp_port
+                .unwrap_or(handle.media_tcp_addr.port()),
             tls_port: handle.tls_addr.port(),
         },
     );
     let mut handle = handle;
     let ctx = Ctx {
-        zc: Arc::new(Mutex::new(ZcState { zc, sessions: BTreeMap::new(), next_session: 0, mmr_links: BTreeMap::new(), next_link: 0, held_joins: BTreeMap::new() })),
+        zc: Arc::new(Mutex::new(ZcState {
+            zc,
+            sessions: BTreeMap::new(),
+            next_session: 0,
+            mmr_links: BTreeMap::new(),
+            next_link: 0,
+            held_joins: BTreeMap::new(),
+        })),
         mmr,
         local_mmr,
         config: Arc::new(config),
@@ -194,15 +256,25 @@ pub async fn start(config: ControllerConfig, identity: Identity, events: EventLo
     let signal_route = tls::server_config(&identity, alpn::SIGNAL, tls::ClientAuth::None)?;
     // On-premises links are mutual TLS: only hosts with a certificate from the deployment CA.
     let link_route = tls::server_config(&identity, alpn::LINK, tls::ClientAuth::Required)?;
-    let signal_router = Router::new().route(alpn::SIGNAL, signal_route.clone()).route(alpn::LINK, link_route.clone()).default_route(alpn::SIGNAL);
+    let signal_router = Router::new()
+        .route(alpn::SIGNAL, signal_route.clone())
+        .route(alpn::LINK, link_route.clone())
+        .default_route(alpn::SIGNAL);
     let shared_router = Router::new()
         .route(alpn::SIGNAL, signal_route)
-        .route(alpn::MEDIA, tls::server_config(&identity, alpn::MEDIA, tls::ClientAuth::None)?)
+        .route(
+            alpn::MEDIA,
+            tls::server_config(&identity, alpn::MEDIA, tls::ClientAuth::None)?,
+        )
         .route(alpn::LINK, link_route)
         .default_route(alpn::SIGNAL);
     ctx.events.record(format_args!(
         "controller {} listening: signalling {} tls {} media udp {} tcp {}",
-        ctx.config.id, handle.signal_addr, handle.tls_addr, handle.media_udp_addr, handle.media_tcp_addr
+        ctx.config.id,
+        handle.signal_addr,
+        handle.tls_addr,
+        handle.media_udp_addr,
+        handle.media_tcp_addr
     ));
     mc_rt::spawn(accept_loop(signal, signal_router, ctx.clone()));
     mc_rt::spawn(accept_loop(shared_tls, shared_router, ctx.clone()));

@@ -24,16 +24,29 @@ pub(super) async fn run(ctx: Ctx, identity: Identity) {
     let tls_config = match tls::client_config(&identity.ca, Some(&identity), alpn::NOTIFICATION) {
         Ok(c) => c,
         Err(e) => {
-            ctx.events.record(format_args!("cannot link to cloud notification: {e}"));
+            ctx.events
+                .record(format_args!("cannot link to cloud notification: {e}"));
             return;
         }
     };
-    let ports = [ctx.config.cloud_notification_port, ctx.config.cloud_https_port];
+    let ports = [
+        ctx.config.cloud_notification_port,
+        ctx.config.cloud_https_port,
+    ];
     let connect = |which: usize| {
         let (ctx, tls_config) = (ctx.clone(), tls_config.clone());
         async move {
-            let addr = mc_rt::net::resolve(&ctx.config.cloud_host, ports[which]).await.map_err(|e| e.to_string())?;
-            tls::connect(addr, &ctx.config.cloud_host, tls_config, Duration::from_millis(ctx.config.connect_timeout_ms)).await.map_err(|e| e.to_string())
+            let addr = mc_rt::net::resolve(&ctx.config.cloud_host, ports[which])
+                .await
+                .map_err(|e| e.to_string())?;
+            tls::connect(
+                addr,
+                &ctx.config.cloud_host,
+                tls_config,
+                Duration::from_millis(ctx.config.connect_timeout_ms),
+            )
+            .await
+            .map_err(|e| e.to_string())
         }
     };
     let mut ladder = Ladder::new(vec![0usize, 1], REPROBE_INTERVAL_MS);
@@ -66,7 +79,10 @@ pub(super) async fn run(ctx: Ctx, identity: Identity) {
         let port = ports[which];
         let (rd, mut wr) = mc_rt::split(stream);
         let mut rd = FrameReader::new(rd);
-        let hello = ControllerToNotify::Hello { controller: ControllerId(ctx.config.id.clone()), after_seq: last_seq };
+        let hello = ControllerToNotify::Hello {
+            controller: ControllerId(ctx.config.id.clone()),
+            after_seq: last_seq,
+        };
         let mut reprobe = mc_rt::interval(Duration::from_millis(REPROBE_INTERVAL_MS));
         reprobe.tick().await;
         let reason = match write_frame(&mut wr, &hello).await {
@@ -114,7 +130,9 @@ pub(super) async fn run(ctx: Ctx, identity: Identity) {
             ctx.links.down(LINK);
             ladder.lost();
         }
-        ctx.events.record(format_args!("cloud notification link on port {port} closed: {reason}"));
+        ctx.events.record(format_args!(
+            "cloud notification link on port {port} closed: {reason}"
+        ));
         if next.is_none() {
             mc_rt::sleep(Duration::from_millis(backoff_ms)).await;
         }
@@ -127,15 +145,27 @@ fn apply(ctx: &Ctx, event: MeetingEvent) {
         MeetingEvent::Ended { meeting, reason } => {
             let n = st.zc.end_meeting(meeting, &reason);
             ctx.drain(&mut st);
-            ctx.events.record(format_args!("meeting {meeting} ended by the cloud ({reason}): {n} participants disconnected"));
+            ctx.events.record(format_args!(
+                "meeting {meeting} ended by the cloud ({reason}): {n} participants disconnected"
+            ));
         }
-        MeetingEvent::ParticipantRemoved { meeting, participant, reason } => {
+        MeetingEvent::ParticipantRemoved {
+            meeting,
+            participant,
+            reason,
+        } => {
             if st.zc.remove_participant(participant, &reason) {
                 ctx.drain(&mut st);
-                ctx.events.record(format_args!("{participant} removed from {meeting} by the cloud"));
+                ctx.events.record(format_args!(
+                    "{participant} removed from {meeting} by the cloud"
+                ));
             }
         }
-        MeetingEvent::Drain { target, on, deadline_ms } => {
+        MeetingEvent::Drain {
+            target,
+            on,
+            deadline_ms,
+        } => {
             drop(st);
             super::drain::apply(ctx, target, on, deadline_ms);
         }

@@ -24,7 +24,9 @@ where
     let (rd, mut wr) = mc_rt::split(stream);
     let mut rd = FrameReader::new(rd);
     // A client that connects and never joins would hold a session forever.
-    let mut join_deadline = Box::pin(mc_rt::sleep(Duration::from_millis(ctx.config.handshake_timeout_ms)));
+    let mut join_deadline = Box::pin(mc_rt::sleep(Duration::from_millis(
+        ctx.config.handshake_timeout_ms,
+    )));
     let mut joined = false;
     loop {
         mc_rt::select! {
@@ -61,4 +63,3 @@ where
     st.zc.session_closed(session);
     ctx.drain(&mut st);
 }
-

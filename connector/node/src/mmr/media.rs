@@ -21,7 +21,10 @@ fn route(mmr: &Mmr, from: Endpoint, packet: &[u8]) -> (Vec<SocketAddr>, Option<V
                 match dest {
                     Endpoint::Udp(addr) => udp.push(addr),
                     Endpoint::Stream(id) => {
-                        let full = s.streams.get(&id).is_some_and(|tx| tx.try_send(packet.to_vec()).is_err());
+                        let full = s
+                            .streams
+                            .get(&id)
+                            .is_some_and(|tx| tx.try_send(packet.to_vec()).is_err());
                         if full {
                             s.stream_queue_drops += 1;
                         }

@@ -46,7 +46,12 @@ impl Mmr {
     pub async fn start(udp: SocketAddr, tcp: SocketAddr) -> Result<Mmr, NodeError> {
         let sock = UdpSocket::bind(udp)
             .await
-            .map_err(|source| NodeError::Bind { what: "MMR media (UDP)", addr: udp, hint: bind_hint(&source, udp.port()), source })?;
+            .map_err(|source| NodeError::Bind {
+                what: "MMR media (UDP)",
+                addr: udp,
+                hint: bind_hint(&source, udp.port()),
+                source,
+            })?;
         let listener = bind_tcp("MMR media (TCP)", tcp).await?;
         let mmr = Mmr {
             state: Arc::new(Mutex::new(MmrState {
@@ -73,7 +78,11 @@ impl Mmr {
     pub fn apply(&self, cmd: MmrCommand) {
         let mut s = self.state.lock().unwrap();
         match cmd {
-            MmrCommand::Admit { token, meeting, participant } => s.forwarding.admit(token, meeting, participant),
+            MmrCommand::Admit {
+                token,
+                meeting,
+                participant,
+            } => s.forwarding.admit(token, meeting, participant),
             MmrCommand::Revoke { token } => {
                 if let Some(mc_core::mmr::Endpoint::Stream(id)) = s.forwarding.revoke(&token) {
                     // Dropping the queue's sender ends that connection's writer, closing it.
@@ -101,13 +110,20 @@ impl Mmr {
         let mut m = mc_wire::monitor::MediaCounters {
             rtp_in: c.rtp_in,
             rtp_out: c.rtp_out,
-            dropped: c.dropped_malformed + c.dropped_unbound + c.refused_bad_token + s.stream_queue_drops,
+            dropped: c.dropped_malformed
+                + c.dropped_unbound
+                + c.refused_bad_token
+                + s.stream_queue_drops,
             ..Default::default()
         };
         for e in s.forwarding.bound() {
             match e {
                 mc_core::mmr::Endpoint::Udp(_) => m.udp_endpoints += 1,
-                mc_core::mmr::Endpoint::Stream(id) if s.stream_transport.get(&id) == Some(&"tls") => m.tls_endpoints += 1,
+                mc_core::mmr::Endpoint::Stream(id)
+                    if s.stream_transport.get(&id) == Some(&"tls") =>
+                {
+                    m.tls_endpoints += 1
+                }
                 mc_core::mmr::Endpoint::Stream(_) => m.tcp_endpoints += 1,
             }
         }

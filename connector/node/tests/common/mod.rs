@@ -25,13 +25,17 @@ impl Deployment {
 
     /// Like `start`, but the controller is told these (status sync, notification) ports for the
     /// cloud's dedicated services instead of the real ones.
-    pub async fn start_with_cloud_ports(tweak: impl FnOnce(&mut ControllerConfig, &mut CloudConfig), dedicated: Option<(u16, u16)>) -> Deployment {
+    pub async fn start_with_cloud_ports(
+        tweak: impl FnOnce(&mut ControllerConfig, &mut CloudConfig),
+        dedicated: Option<(u16, u16)>,
+    ) -> Deployment {
         let hosts = [
             ("cloud", vec!["127.0.0.1".to_string()]),
             ("controller-1", vec!["127.0.0.1".to_string()]),
             ("mmr-1", vec!["127.0.0.1".to_string()]),
         ];
-        let ids = identities::generate("test", &hosts, 7, mc_rt::unix_now_ms() as i64 / 1000, 1).unwrap();
+        let ids =
+            identities::generate("test", &hosts, 7, mc_rt::unix_now_ms() as i64 / 1000, 1).unwrap();
         let events = Arc::new(Mutex::new(Vec::new()));
         let mut cloud_cfg = CloudConfig {
             https_port: 0,
@@ -54,7 +58,13 @@ impl Deployment {
             ..Default::default()
         };
         tweak(&mut ctl_cfg, &mut cloud_cfg);
-        let cloud = cloud::start(cloud_cfg, ids.identity("cloud").unwrap(), EventLog::collecting("cloud", events.clone())).await.unwrap();
+        let cloud = cloud::start(
+            cloud_cfg,
+            ids.identity("cloud").unwrap(),
+            EventLog::collecting("cloud", events.clone()),
+        )
+        .await
+        .unwrap();
         ctl_cfg.cloud_status_sync_port = cloud.status_sync_addr.port();
         ctl_cfg.cloud_https_port = cloud.https_addr.port();
         ctl_cfg.cloud_notification_port = cloud.notification_addr.port();
@@ -62,15 +72,33 @@ impl Deployment {
             ctl_cfg.cloud_status_sync_port = sync;
             ctl_cfg.cloud_notification_port = notify;
         }
-        let controller = controller::start(ctl_cfg, ids.identity("controller-1").unwrap(), EventLog::collecting("controller-1", events.clone())).await.unwrap();
-        let d = Deployment { cloud, controller, ca: ids.ca().unwrap(), ids, events };
+        let controller = controller::start(
+            ctl_cfg,
+            ids.identity("controller-1").unwrap(),
+            EventLog::collecting("controller-1", events.clone()),
+        )
+        .await
+        .unwrap();
+        let d = Deployment {
+            cloud,
+            controller,
+            ca: ids.ca().unwrap(),
+            ids,
+            events,
+        };
         d.wait_for("registered with the cloud").await;
         d
     }
 
     pub async fn wait_for(&self, needle: &str) {
         for _ in 0..100 {
-            if self.events.lock().unwrap().iter().any(|e| e.contains(needle)) {
+            if self
+                .events
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|e| e.contains(needle))
+            {
                 return;
             }
             mc_rt::sleep(Duration::from_millis(50)).await;
@@ -83,7 +111,11 @@ impl Deployment {
         self.start_mmr_vm_with(capacity, |_| {}).await
     }
 
-    pub async fn start_mmr_vm_with(&self, capacity: u32, tweak: impl FnOnce(&mut mc_node::config::MmrConfig)) -> mc_node::mmr::vm::MmrVmHandle {
+    pub async fn start_mmr_vm_with(
+        &self,
+        capacity: u32,
+        tweak: impl FnOnce(&mut mc_node::config::MmrConfig),
+    ) -> mc_node::mmr::vm::MmrVmHandle {
         let mut config = mc_node::config::MmrConfig {
             listen: "127.0.0.1".parse().unwrap(),
             media_udp_port: 0,
@@ -100,13 +132,25 @@ impl Deployment {
             ..Default::default()
         };
         tweak(&mut config);
-        let vm = mc_node::mmr::vm::start(config, self.ids.identity("mmr-1").unwrap(), EventLog::collecting("mmr-1", self.events.clone())).await.unwrap();
+        let vm = mc_node::mmr::vm::start(
+            config,
+            self.ids.identity("mmr-1").unwrap(),
+            EventLog::collecting("mmr-1", self.events.clone()),
+        )
+        .await
+        .unwrap();
         self.wait_for("MMR mmr-1 linked").await;
         vm
     }
 
     pub fn api(&self) -> ManagementApi {
-        ManagementApi { host: "127.0.0.1".into(), port: self.cloud.https_addr.port(), api_key: API_KEY.into(), ca: self.ca.clone(), timeout_ms: 2_000 }
+        ManagementApi {
+            host: "127.0.0.1".into(),
+            port: self.cloud.https_addr.port(),
+            api_key: API_KEY.into(),
+            ca: self.ca.clone(),
+            timeout_ms: 2_000,
+        }
     }
 
     pub fn client(&self, name: &str, meeting: MeetingId, seed: u64) -> ClientConfig {
@@ -130,7 +174,10 @@ impl Deployment {
         let handles: Vec<_> = clients
             .into_iter()
             .map(|c| {
-                let (ca, ev) = (self.ca.clone(), EventLog::collecting(&c.display_name, self.events.clone()));
+                let (ca, ev) = (
+                    self.ca.clone(),
+                    EventLog::collecting(&c.display_name, self.events.clone()),
+                );
                 mc_rt::spawn(async move { client::run(c, ca, ev, std::future::pending()).await })
             })
             .collect();
@@ -145,13 +192,29 @@ impl Deployment {
 /// Media reaches every other participant of the meeting and nobody outside it.
 pub fn assert_isolated_meetings(reports: &[ClientReport]) {
     for r in reports {
-        let peers: Vec<u32> = reports.iter().filter(|o| o.meeting == r.meeting && o.ssrc != r.ssrc).map(|o| o.ssrc).collect();
+        let peers: Vec<u32> = reports
+            .iter()
+            .filter(|o| o.meeting == r.meeting && o.ssrc != r.ssrc)
+            .map(|o| o.ssrc)
+            .collect();
         let from: Vec<u32> = r.by_source.keys().copied().collect();
-        assert_eq!(from, { let mut p = peers.clone(); p.sort(); p }, "{} heard exactly its meeting's other participants", r.display_name);
+        assert_eq!(
+            from,
+            {
+                let mut p = peers.clone();
+                p.sort();
+                p
+            },
+            "{} heard exactly its meeting's other participants",
+            r.display_name
+        );
         for ssrc in peers {
             let got = r.by_source[&ssrc].received;
-            assert!(got >= 20, "{} received only {got} packets from {ssrc}", r.display_name);
+            assert!(
+                got >= 20,
+                "{} received only {got} packets from {ssrc}",
+                r.display_name
+            );
         }
     }
 }
-

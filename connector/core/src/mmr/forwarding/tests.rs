@@ -7,11 +7,27 @@ fn udp(port: u16) -> Endpoint {
 }
 
 fn bind(f: &mut Forwarding, from: Endpoint, token: &[u8]) -> Outcome {
-    f.handle_packet(from, &Binding::Request { txn: [7; 12], token: token.to_vec() }.encode())
+    f.handle_packet(
+        from,
+        &Binding::Request {
+            txn: [7; 12],
+            token: token.to_vec(),
+        }
+        .encode(),
+    )
 }
 
 fn rtp(ssrc: u32) -> Vec<u8> {
-    RtpPacket { marker: false, payload_type: 111, sequence: 1, timestamp: 2, ssrc, csrc: vec![], payload: vec![0xab; 20] }.encode()
+    RtpPacket {
+        marker: false,
+        payload_type: 111,
+        sequence: 1,
+        timestamp: 2,
+        ssrc,
+        csrc: vec![],
+        payload: vec![0xab; 20],
+    }
+    .encode()
 }
 
 fn forwarded(o: Outcome) -> Vec<Endpoint> {
@@ -28,24 +44,51 @@ fn media_goes_to_the_others_in_the_meeting_and_nowhere_else() {
     f.admit(b"b".to_vec(), MeetingId(1), ParticipantId(2));
     f.admit(b"c".to_vec(), MeetingId(2), ParticipantId(3));
     for (e, t) in [(udp(1), b"a"), (udp(2), b"b"), (udp(3), b"c")] {
-        let Outcome::Reply(r) = bind(&mut f, e, t) else { panic!("bind refused") };
-        let Binding::Success { mapped, .. } = Binding::decode(&r).unwrap() else { panic!() };
+        let Outcome::Reply(r) = bind(&mut f, e, t) else {
+            panic!("bind refused")
+        };
+        let Binding::Success { mapped, .. } = Binding::decode(&r).unwrap() else {
+            panic!()
+        };
         assert_eq!(Endpoint::Udp(mapped), e);
     }
     assert_eq!(forwarded(f.handle_packet(udp(1), &rtp(1))), vec![udp(2)]);
-    assert_eq!(forwarded(f.handle_packet(udp(3), &rtp(3))), Vec::<Endpoint>::new());
+    assert_eq!(
+        forwarded(f.handle_packet(udp(3), &rtp(3))),
+        Vec::<Endpoint>::new()
+    );
 }
 
 #[test]
 fn unbound_and_malformed_packets_are_dropped_and_counted() {
     let mut f = Forwarding::new();
     f.admit(b"a".to_vec(), MeetingId(1), ParticipantId(1));
-    assert!(matches!(f.handle_packet(udp(9), &rtp(1)), Outcome::Drop(DropReason::Unbound)));
-    assert!(matches!(f.handle_packet(udp(9), &[0xff, 1, 2]), Outcome::Drop(DropReason::Malformed)));
-    assert!(matches!(f.handle_packet(udp(9), &[0x80, 1]), Outcome::Drop(DropReason::Malformed)));
-    assert!(matches!(bind(&mut f, udp(9), b"zz"), Outcome::Refuse(_, DropReason::BadToken)));
+    assert!(matches!(
+        f.handle_packet(udp(9), &rtp(1)),
+        Outcome::Drop(DropReason::Unbound)
+    ));
+    assert!(matches!(
+        f.handle_packet(udp(9), &[0xff, 1, 2]),
+        Outcome::Drop(DropReason::Malformed)
+    ));
+    assert!(matches!(
+        f.handle_packet(udp(9), &[0x80, 1]),
+        Outcome::Drop(DropReason::Malformed)
+    ));
+    assert!(matches!(
+        bind(&mut f, udp(9), b"zz"),
+        Outcome::Refuse(_, DropReason::BadToken)
+    ));
     let c = f.counters();
-    assert_eq!((c.dropped_unbound, c.dropped_malformed, c.refused_bad_token, c.rtp_in), (1, 2, 1, 0));
+    assert_eq!(
+        (
+            c.dropped_unbound,
+            c.dropped_malformed,
+            c.refused_bad_token,
+            c.rtp_in
+        ),
+        (1, 2, 1, 0)
+    );
 }
 
 #[test]
@@ -57,11 +100,23 @@ fn revoking_a_token_stops_its_media_and_rebinding_moves_it() {
     bind(&mut f, udp(2), b"b");
     // Participant b falls back to a stream: the stream replaces its UDP endpoint.
     bind(&mut f, Endpoint::Stream(5), b"b");
-    assert_eq!(forwarded(f.handle_packet(udp(1), &rtp(1))), vec![Endpoint::Stream(5)]);
-    assert!(matches!(f.handle_packet(udp(2), &rtp(2)), Outcome::Drop(DropReason::Unbound)));
+    assert_eq!(
+        forwarded(f.handle_packet(udp(1), &rtp(1))),
+        vec![Endpoint::Stream(5)]
+    );
+    assert!(matches!(
+        f.handle_packet(udp(2), &rtp(2)),
+        Outcome::Drop(DropReason::Unbound)
+    ));
     assert_eq!(f.revoke(b"b"), Some(Endpoint::Stream(5)));
-    assert!(matches!(f.handle_packet(Endpoint::Stream(5), &rtp(2)), Outcome::Drop(DropReason::Unbound)));
-    assert_eq!(forwarded(f.handle_packet(udp(1), &rtp(1))), Vec::<Endpoint>::new());
+    assert!(matches!(
+        f.handle_packet(Endpoint::Stream(5), &rtp(2)),
+        Outcome::Drop(DropReason::Unbound)
+    ));
+    assert_eq!(
+        forwarded(f.handle_packet(udp(1), &rtp(1))),
+        Vec::<Endpoint>::new()
+    );
 }
 
 proptest! {

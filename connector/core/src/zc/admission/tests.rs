@@ -1,8 +1,8 @@
 use super::*;
 use crate::ticket::TicketSigner;
+use crate::Rng;
 use mc_wire::ticket::TicketClaims;
 use proptest::prelude::*;
-use crate::Rng;
 
 const NOW: u64 = 1_700_000_000_000;
 
@@ -18,10 +18,19 @@ impl Harness {
         let mut zc = Zc::new(ZcLimits { max_meetings }, Rng::seed_from_u64(1));
         zc.set_ticket_key(signer.public_key());
         for (i, cap) in mmr_capacities.iter().enumerate() {
-            let media = MediaEndpoints { host: "127.0.0.1".into(), udp_port: 8801, tcp_port: 8801, tls_port: 443 };
+            let media = MediaEndpoints {
+                host: "127.0.0.1".into(),
+                udp_port: 8801,
+                tcp_port: 8801,
+                tls_port: 443,
+            };
             zc.mmr_up(MmrId(format!("mmr-{i}")), *cap, media);
         }
-        Harness { zc, signer, nonce: 0 }
+        Harness {
+            zc,
+            signer,
+            nonce: 0,
+        }
     }
 
     fn ticket(&mut self, meeting: u64, expires_at_ms: u64) -> String {
@@ -71,7 +80,13 @@ fn the_201st_participant_on_a_one_mmr_zone_is_refused() {
     let reply = h.join(200, 0);
     assert_eq!(rejected(&reply), Some(RejectReason::MeetingFull));
     assert_eq!(rejected(&h.join(201, 999)), Some(RejectReason::ZoneFull));
-    assert_eq!(h.zc.load(), Load { participants: 200, meetings: 50 });
+    assert_eq!(
+        h.zc.load(),
+        Load {
+            participants: 200,
+            meetings: 50
+        }
+    );
 }
 
 #[test]
@@ -80,37 +95,70 @@ fn the_101st_meeting_is_refused_and_existing_meetings_still_admit() {
     for m in 0..100 {
         assert_eq!(rejected(&h.join(m, m)), None);
     }
-    let ZcToClient::Rejected { reason, message } = h.join(100, 100) else { panic!("admitted") };
+    let ZcToClient::Rejected { reason, message } = h.join(100, 100) else {
+        panic!("admitted")
+    };
     assert_eq!(reason, RejectReason::ControllerMeetingLimit);
     assert!(message.contains("100 meetings"), "{message}");
-    assert_eq!(rejected(&h.join(101, 5)), None, "an existing meeting still takes participants");
+    assert_eq!(
+        rejected(&h.join(101, 5)),
+        None,
+        "an existing meeting still takes participants"
+    );
 }
 
 #[test]
 fn tickets_are_checked() {
     let mut h = Harness::new(100, &[10]);
     let expired = h.ticket(1, NOW - 1);
-    assert_eq!(rejected(&h.join_ticket(1, &expired)), Some(RejectReason::TicketExpired));
-    assert_eq!(rejected(&h.join_ticket(2, "not a ticket")), Some(RejectReason::TicketInvalid));
+    assert_eq!(
+        rejected(&h.join_ticket(1, &expired)),
+        Some(RejectReason::TicketExpired)
+    );
+    assert_eq!(
+        rejected(&h.join_ticket(2, "not a ticket")),
+        Some(RejectReason::TicketInvalid)
+    );
     let t = h.ticket(1, NOW + 1_000);
     assert_eq!(rejected(&h.join_ticket(3, &t)), None);
-    assert_eq!(rejected(&h.join_ticket(4, &t)), Some(RejectReason::TicketReplayed));
+    assert_eq!(
+        rejected(&h.join_ticket(4, &t)),
+        Some(RejectReason::TicketReplayed)
+    );
 }
 
 #[test]
 fn a_zc_without_the_cloud_key_is_not_ready() {
     let mut zc = Zc::new(ZcLimits::default(), Rng::seed_from_u64(1));
     zc.join(NOW, 1, "whatever");
-    assert!(matches!(zc.poll_output(), Some(ZcOutput::Reply { msg: ZcToClient::Rejected { reason: RejectReason::NotReady, .. }, .. })));
+    assert!(matches!(
+        zc.poll_output(),
+        Some(ZcOutput::Reply {
+            msg: ZcToClient::Rejected {
+                reason: RejectReason::NotReady,
+                ..
+            },
+            ..
+        })
+    ));
 }
 
 #[test]
 fn leaving_frees_capacity_and_releases_empty_meetings() {
     let mut h = Harness::new(1, &[1]);
     assert_eq!(rejected(&h.join(1, 1)), None);
-    assert_eq!(rejected(&h.join(2, 2)), Some(RejectReason::ControllerMeetingLimit));
+    assert_eq!(
+        rejected(&h.join(2, 2)),
+        Some(RejectReason::ControllerMeetingLimit)
+    );
     h.zc.session_closed(1);
-    assert!(matches!(h.zc.poll_output(), Some(ZcOutput::Mmr { cmd: MmrCommand::Revoke { .. }, .. })));
+    assert!(matches!(
+        h.zc.poll_output(),
+        Some(ZcOutput::Mmr {
+            cmd: MmrCommand::Revoke { .. },
+            ..
+        })
+    ));
     assert_eq!(h.zc.load(), Load::default());
     assert_eq!(rejected(&h.join(3, 2)), None);
 }
@@ -132,20 +180,40 @@ fn a_dead_mmr_ends_its_meetings_and_leaves_the_zone() {
     let mut h = Harness::new(100, &[2, 2]);
     assert_eq!(rejected(&h.join(1, 1)), None); // meeting 1 on mmr-0
     assert_eq!(rejected(&h.join(2, 2)), None); // meeting 2 on mmr-1 (least loaded)
-    assert_eq!(h.zc.snapshot().meetings[&MeetingId(2)].0, MmrId("mmr-1".into()));
+    assert_eq!(
+        h.zc.snapshot().meetings[&MeetingId(2)].0,
+        MmrId("mmr-1".into())
+    );
     h.zc.mmr_down(&MmrId("mmr-1".into()), "no load report for 3 s");
     let outs: Vec<_> = std::iter::from_fn(|| h.zc.poll_output()).collect();
-    assert!(matches!(&outs[0], ZcOutput::Reply { session: 2, msg: ZcToClient::Ended { reason, rejoin: true } } if reason.contains("join again")));
+    assert!(
+        matches!(&outs[0], ZcOutput::Reply { session: 2, msg: ZcToClient::Ended { reason, rejoin: true } } if reason.contains("join again"))
+    );
     assert_eq!(outs[1], ZcOutput::Close { session: 2 });
     assert_eq!(h.zc.capacity().participants, 2);
-    assert_eq!(h.zc.load(), Load { participants: 1, meetings: 1 });
+    assert_eq!(
+        h.zc.load(),
+        Load {
+            participants: 1,
+            meetings: 1
+        }
+    );
     // The participant rejoins and lands on the surviving MMR.
     assert_eq!(rejected(&h.join(3, 2)), None);
-    assert_eq!(h.zc.snapshot().meetings[&MeetingId(2)].0, MmrId("mmr-0".into()));
+    assert_eq!(
+        h.zc.snapshot().meetings[&MeetingId(2)].0,
+        MmrId("mmr-0".into())
+    );
     assert_eq!(rejected(&h.join(4, 3)), Some(RejectReason::ZoneFull));
     // Closing the ended session later is harmless.
     h.zc.session_closed(2);
-    assert_eq!(h.zc.load(), Load { participants: 2, meetings: 2 });
+    assert_eq!(
+        h.zc.load(),
+        Load {
+            participants: 2,
+            meetings: 2
+        }
+    );
 }
 
 #[test]
@@ -154,18 +222,45 @@ fn an_ended_meeting_disconnects_its_participants_with_the_reason() {
     h.join(1, 1);
     h.join(2, 1);
     h.join(3, 2);
-    assert_eq!(h.zc.end_meeting(MeetingId(1), "the host ended the meeting"), 2);
+    assert_eq!(
+        h.zc.end_meeting(MeetingId(1), "the host ended the meeting"),
+        2
+    );
     let outs: Vec<_> = std::iter::from_fn(|| h.zc.poll_output()).collect();
     let ended: Vec<_> = outs
         .iter()
         .filter_map(|o| match o {
-            ZcOutput::Reply { session, msg: ZcToClient::Ended { reason, rejoin: false } } if reason == "the host ended the meeting" => Some(*session),
+            ZcOutput::Reply {
+                session,
+                msg:
+                    ZcToClient::Ended {
+                        reason,
+                        rejoin: false,
+                    },
+            } if reason == "the host ended the meeting" => Some(*session),
             _ => None,
         })
         .collect();
     assert_eq!(ended, vec![1, 2]);
-    assert_eq!(outs.iter().filter(|o| matches!(o, ZcOutput::Mmr { cmd: MmrCommand::Revoke { .. }, .. })).count(), 2);
-    assert_eq!(h.zc.load(), Load { participants: 1, meetings: 1 });
+    assert_eq!(
+        outs.iter()
+            .filter(|o| matches!(
+                o,
+                ZcOutput::Mmr {
+                    cmd: MmrCommand::Revoke { .. },
+                    ..
+                }
+            ))
+            .count(),
+        2
+    );
+    assert_eq!(
+        h.zc.load(),
+        Load {
+            participants: 1,
+            meetings: 1
+        }
+    );
     assert_eq!(h.zc.end_meeting(MeetingId(1), "again"), 0);
 }
 
@@ -176,16 +271,36 @@ fn draining_moves_whole_meetings_and_places_nothing_new_on_the_drained() {
     h.join(2, 2); // on mmr-1
     h.join(3, 2);
     assert!(h.zc.set_mmr_draining(&MmrId("mmr-1".into()), true));
-    assert_eq!(h.zc.meetings_on(Some(&MmrId("mmr-1".into()))), vec![MeetingId(2)]);
+    assert_eq!(
+        h.zc.meetings_on(Some(&MmrId("mmr-1".into()))),
+        vec![MeetingId(2)]
+    );
     assert_eq!(h.zc.move_meeting(MeetingId(2), "maintenance"), 2);
     let outs: Vec<_> = std::iter::from_fn(|| h.zc.poll_output()).collect();
-    assert_eq!(outs.iter().filter(|o| matches!(o, ZcOutput::Reply { msg: ZcToClient::Ended { rejoin: true, .. }, .. })).count(), 2);
+    assert_eq!(
+        outs.iter()
+            .filter(|o| matches!(
+                o,
+                ZcOutput::Reply {
+                    msg: ZcToClient::Ended { rejoin: true, .. },
+                    ..
+                }
+            ))
+            .count(),
+        2
+    );
     // Its participants come back: the meeting lands on the other MMR.
     assert_eq!(rejected(&h.join(4, 2)), None);
-    assert_eq!(h.zc.snapshot().meetings[&MeetingId(2)].0, MmrId("mmr-0".into()));
+    assert_eq!(
+        h.zc.snapshot().meetings[&MeetingId(2)].0,
+        MmrId("mmr-0".into())
+    );
     // A drained controller refuses new meetings, keeps admitting to the ones it has.
     h.zc.set_draining(true);
-    assert_eq!(rejected(&h.join(5, 3)), Some(RejectReason::ControllerDraining));
+    assert_eq!(
+        rejected(&h.join(5, 3)),
+        Some(RejectReason::ControllerDraining)
+    );
     assert_eq!(rejected(&h.join(6, 1)), None);
     h.zc.set_draining(false);
     assert_eq!(rejected(&h.join(7, 3)), None);
