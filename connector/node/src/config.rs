@@ -78,8 +78,8 @@ impl Default for CloudConfig {
             notification_port: ports::NOTIFICATION,
             api_key: String::new(),
             ticket_ttl_s: 300,
-            controller_down_after_ms: 10_000,
-            heartbeat_interval_ms: 2_000,
+            controller_down_after_ms: 6_000,
+            heartbeat_interval_ms: 1_000,
             data_dir: None,
             seed: None,
         }
@@ -140,6 +140,18 @@ pub struct ControllerConfig {
     pub connect_timeout_ms: u64,
     /// How long a TLS handshake on an accepted connection may take.
     pub handshake_timeout_ms: u64,
+    /// The other controller of an HA pair (DESIGN §5). Set, this controller claims each meeting
+    /// from the cloud before hosting it, links to the peer, and takes the peer's meetings over
+    /// when the peer dies.
+    pub peer_host: Option<String>,
+    /// The peer's link port, then its fallback.
+    pub peer_port: u16,
+    pub peer_fallback_port: u16,
+    /// How often this controller pings its peer.
+    pub peer_interval_ms: u64,
+    /// After this much silence the peer is reported down. Its meetings move once it has also
+    /// been silent past its lease, and the cloud has lost it too.
+    pub peer_down_after_ms: u64,
     pub seed: Option<u64>,
 }
 
@@ -167,6 +179,11 @@ impl Default for ControllerConfig {
             mmr_report_interval_ms: 1_000,
             connect_timeout_ms: crate::DEFAULT_CONNECT_TIMEOUT_MS,
             handshake_timeout_ms: 5_000,
+            peer_host: None,
+            peer_port: ports::ZC,
+            peer_fallback_port: ports::HTTPS,
+            peer_interval_ms: 500,
+            peer_down_after_ms: 2_000,
             seed: None,
         }
     }
@@ -191,6 +208,19 @@ impl ControllerConfig {
         check_positive("monitoring_interval_ms", self.monitoring_interval_ms)?;
         check_positive("connect_timeout_ms", self.connect_timeout_ms)?;
         check_positive("handshake_timeout_ms", self.handshake_timeout_ms)?;
+        if self.peer_host.as_deref() == Some("") {
+            return Err(invalid(
+                "peer_host",
+                "must name the other controller, or be left out",
+            ));
+        }
+        check_positive("peer_interval_ms", self.peer_interval_ms)?;
+        if self.peer_down_after_ms < 2 * self.peer_interval_ms {
+            return Err(invalid(
+                "peer_down_after_ms",
+                "must be at least twice peer_interval_ms, or one late ping reports the peer down",
+            ));
+        }
         let fixed: Vec<(&str, u16)> = [
             ("signal_port", self.signal_port),
             ("tls_port", self.tls_port),
@@ -234,6 +264,11 @@ pub struct MmrConfig {
     pub controller_host: String,
     pub controller_port: u16,
     pub controller_fallback_port: u16,
+    /// The other controller of an HA pair: the MMR VM links there when the first controller is
+    /// unreachable on both its ports (and stays until that link is lost).
+    pub peer_controller_host: Option<String>,
+    pub peer_controller_port: u16,
+    pub peer_controller_fallback_port: u16,
     /// Where this MMR reports to cloud monitoring (HTTPS).
     pub cloud_host: String,
     pub cloud_https_port: u16,
@@ -256,6 +291,9 @@ impl Default for MmrConfig {
             controller_host: "127.0.0.2".into(),
             controller_port: ports::ZC,
             controller_fallback_port: ports::HTTPS,
+            peer_controller_host: None,
+            peer_controller_port: ports::ZC,
+            peer_controller_fallback_port: ports::HTTPS,
             cloud_host: "127.0.0.1".into(),
             cloud_https_port: ports::HTTPS,
             monitoring_interval_ms: 5_000,
@@ -326,6 +364,9 @@ pub struct ClientConfig {
     /// unanswered checks the path counts as lost and media moves to TCP or TLS.
     pub media_keepalive_ms: u64,
     pub media_keepalive_misses: u32,
+    /// How often a joined client pings its controller; three unanswered pings and the controller
+    /// counts as gone, and the client joins again (through the other controller of a pair).
+    pub signal_keepalive_ms: u64,
     /// Bridge a local UDP port instead of generating media: RTP sent to `bridge_listen` goes into
     /// the meeting, and the meeting's media goes to `bridge_send` — so standard RTP tools can
     /// take part.
@@ -351,6 +392,7 @@ impl Default for ClientConfig {
             media_reprobe_ms: 30_000,
             media_keepalive_ms: 1_000,
             media_keepalive_misses: 3,
+            signal_keepalive_ms: 1_000,
             bridge_listen: None,
             bridge_send: None,
             seed: None,
@@ -380,6 +422,7 @@ impl ClientConfig {
         check_positive("binding_attempts", self.binding_attempts as u64)?;
         check_positive("media_reprobe_ms", self.media_reprobe_ms)?;
         check_positive("media_keepalive_ms", self.media_keepalive_ms)?;
+        check_positive("signal_keepalive_ms", self.signal_keepalive_ms)?;
         check_positive("media_keepalive_misses", self.media_keepalive_misses as u64)?;
         if self.bridge_send.is_some() && self.bridge_listen.is_none() {
             return Err(invalid(

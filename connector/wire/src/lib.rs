@@ -7,7 +7,7 @@
 //! | module | carries | on |
 //! |---|---|---|
 //! | [`frame`] | length-prefixed, versioned JSON control messages | every TLS control link |
-//! | [`signal`], [`status`] | the messages of the client↔ZC and controller↔cloud links | inside frames |
+//! | [`signal`], [`status`], [`link`], [`peer`] | the messages of the client↔ZC, controller↔cloud, MMR VM↔controller and controller↔controller links | inside frames |
 //! | [`rtp`] | RTP (RFC 3550) media packets | UDP 8801, and streams via [`rfc4571`] |
 //! | [`binding`] | STUN-style binding that carries the media token | the media port |
 //! | [`rfc4571`] | RTP/binding framing on stream transports | TCP 8801, TLS 443 |
@@ -24,6 +24,7 @@ pub mod ids;
 pub mod link;
 pub mod monitor;
 pub mod notify;
+pub mod peer;
 pub mod ports;
 pub mod rfc4571;
 pub mod rtp;

@@ -18,8 +18,10 @@ pub mod alpn {
     pub const SIGNAL: &[u8] = b"mc-signal/1";
     /// RTP over TLS, RFC 4571 framed: the last media fallback.
     pub const MEDIA: &[u8] = b"mc-media/1";
-    /// On-premises links (MMR VM → controller, controller ↔ controller): mutual TLS.
+    /// MMR VM → controller link: mutual TLS.
     pub const LINK: &[u8] = b"mc-link/1";
+    /// Controller ↔ controller peer link of an HA pair: mutual TLS.
+    pub const PEER: &[u8] = b"mc-peer/1";
     /// Controller → cloud status sync: mutual TLS.
     pub const STATUS_SYNC: &[u8] = b"mc-status/1";
     /// Controller → cloud notification: mutual TLS.

@@ -1,10 +1,13 @@
 //! Client ↔ ZC signalling messages (inside [`crate::frame`]s on TLS 8802 or 443 `mc-signal/1`).
 //!
 //! The client sends `Join` once, then may send `Leave`; closing the connection also leaves. The ZC
-//! answers `Joined` or `Rejected`, and may later send `Ended` (the meeting ended or the participant
-//! was removed) before closing.
+//! answers `Joined`, `Rejected`, or `Redirect` (the meeting is hosted by the other controller of
+//! an HA pair: join there with the same ticket), and may later send `Ended` (the meeting ended or
+//! moved, or the participant was removed) before closing. A joined client sends `Ping` every
+//! second or so and the ZC answers `Pong`: a client that hears nothing for a few pings knows its
+//! controller is gone and joins again.
 
-use crate::{MeetingId, ParticipantId};
+use crate::{ControllerId, MeetingId, ParticipantId};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,6 +20,8 @@ pub enum ClientToZc {
     // accepts any extra members there), so `leave` checks for them itself.
     #[serde(deserialize_with = "no_fields")]
     Leave,
+    #[serde(deserialize_with = "no_fields")]
+    Ping,
 }
 
 /// Accepts an object with no members besides the tag, as `deny_unknown_fields` would.
@@ -49,6 +54,16 @@ pub enum ZcToClient {
         #[serde(default)]
         rejoin: bool,
     },
+    /// This controller does not host the meeting; `controller` does. The ticket was not used.
+    Redirect {
+        controller: ControllerId,
+        host: String,
+        port: u16,
+        fallback_port: u16,
+        message: String,
+    },
+    #[serde(deserialize_with = "no_fields")]
+    Pong,
 }
 
 /// Why a join was refused. Stable snake_case names: tools and reports key on them.

@@ -5,10 +5,13 @@
 
 use mc_wire::binding::{Binding, MAX_TOKEN_BYTES};
 use mc_wire::frame::{self, FrameDecoder, MAX_FRAME_BYTES};
+use mc_wire::peer::PeerMsg;
 use mc_wire::rfc4571::{self, Rfc4571Decoder};
 use mc_wire::rtp::{RtpHeader, RtpPacket};
 use mc_wire::signal::{ClientToZc, MediaEndpoints, RejectReason, ZcToClient};
-use mc_wire::status::{CloudToController, ControllerToCloud, Load, SignallingEndpoints};
+use mc_wire::status::{
+    ClaimOutcome, CloudToController, ControllerToCloud, Load, SignallingEndpoints,
+};
 use mc_wire::ticket::{Ticket, TicketClaims, MAX_DISPLAY_NAME_BYTES, MAX_TICKET_CHARS};
 use mc_wire::{
     classify_media, hex, ControllerId, DecodeError, MediaKind, MeetingId, ParticipantId,
@@ -259,14 +262,29 @@ fn controller_to_cloud() -> impl Strategy<Value = ControllerToCloud> {
                         fallback_port,
                     },
                     capacity,
+                    meetings: vec![],
                 }
             }),
-        (load(), load(), any::<bool>()).prop_map(|(load, capacity, ready)| {
-            ControllerToCloud::Heartbeat {
-                load,
-                capacity,
-                ready,
+        (load(), load(), any::<bool>(), any::<u64>()).prop_map(
+            |(load, capacity, ready, sent_ms)| {
+                ControllerToCloud::Heartbeat {
+                    load,
+                    capacity,
+                    ready,
+                    sent_ms,
+                }
             }
+        ),
+        (any::<u64>(), any::<u64>(), any::<String>()).prop_map(|(request, meeting, peer)| {
+            ControllerToCloud::Claim {
+                request,
+                meeting: MeetingId(meeting),
+                alive_peers: vec![ControllerId(peer)],
+            }
+        }),
+        (any::<u64>(), any::<u64>()).prop_map(|(meeting, epoch)| ControllerToCloud::Release {
+            meeting: MeetingId(meeting),
+            epoch
         }),
     ]
 }
@@ -277,9 +295,23 @@ fn cloud_to_controller() -> impl Strategy<Value = CloudToController> {
             CloudToController::Registered {
                 ticket_key,
                 heartbeat_interval_ms,
+                lease_ms: heartbeat_interval_ms / 2,
+                revoked: vec![MeetingId(heartbeat_interval_ms)],
             }
         }),
         any::<String>().prop_map(|message| CloudToController::Rejected { message }),
+        any::<u64>().prop_map(|echo_ms| CloudToController::Ack { echo_ms }),
+        (any::<u64>(), any::<u64>(), any::<String>()).prop_map(|(request, epoch, message)| {
+            CloudToController::Claimed {
+                request,
+                meeting: MeetingId(epoch),
+                outcome: if epoch % 2 == 0 {
+                    ClaimOutcome::Granted { epoch }
+                } else {
+                    ClaimOutcome::Retry { message }
+                },
+            }
+        }),
     ]
 }
 
@@ -307,6 +339,10 @@ fn jsonish_body() -> impl Strategy<Value = Vec<u8>> {
             r#"{"type":"heartbeat","load":{"participants":1,"meetings":2}}"#,
             r#"{"type":"registered","ticket_key":"ab","heartbeat_interval_ms":5}"#,
             r#"{"type":"rejected","message":"no"}"#,
+            r#"{"type":"claim","request":1,"meeting":2,"alive_peers":["b"]}"#,
+            r#"{"type":"claimed","request":1,"meeting":2,"outcome":{"type":"granted","epoch":3}}"#,
+            r#"{"type":"ping","controller":"a","sent_ms":1,"meetings":[{"meeting":1,"epoch":2,"mmr":"m","participants":3}],"load":{"participants":1,"meetings":2},"capacity":{"participants":1,"meetings":2}}"#,
+            r#"{"type":"redirect","controller":"b","host":"h","port":1,"fallback_port":2,"message":"m"}"#,
         ])
         .prop_flat_map(|s| edits().prop_map(move |e| mutated(s.as_bytes().to_vec(), e))),
         // Deep nesting must hit serde_json's recursion limit, not overflow the stack.
@@ -360,10 +396,12 @@ fn all_frame_decoders(input: &[u8], sizes: &[usize]) {
     frame_decode_checked::<ZcToClient>(input);
     frame_decode_checked::<ControllerToCloud>(input);
     frame_decode_checked::<CloudToController>(input);
+    frame_decode_checked::<PeerMsg>(input);
     frame_stream_checked::<ClientToZc>(input, sizes);
     frame_stream_checked::<ZcToClient>(input, sizes);
     frame_stream_checked::<ControllerToCloud>(input, sizes);
     frame_stream_checked::<CloudToController>(input, sizes);
+    frame_stream_checked::<PeerMsg>(input, sizes);
 }
 
 fn rtp_checked(input: &[u8]) {

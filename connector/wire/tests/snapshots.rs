@@ -10,10 +10,13 @@ use mc_wire::frame;
 use mc_wire::link::{ControllerToMmr, MmrToController};
 use mc_wire::monitor::{LinkState, MediaCounters, NodeRole, Report};
 use mc_wire::notify::{ControllerToNotify, DrainTarget, MeetingEvent, NotifyToController};
+use mc_wire::peer::{HostedMeeting, PeerMsg};
 use mc_wire::rfc4571;
 use mc_wire::rtp::{RtpHeader, RtpPacket};
 use mc_wire::signal::{ClientToZc, MediaEndpoints, RejectReason, ZcToClient};
-use mc_wire::status::{CloudToController, ControllerToCloud, Load, SignallingEndpoints};
+use mc_wire::status::{
+    ClaimOutcome, CloudToController, ControllerToCloud, Load, OwnedMeeting, SignallingEndpoints,
+};
 use mc_wire::ticket::{Ticket, TicketClaims};
 use mc_wire::{hex, ports, ControllerId, MeetingId, MmrId, ParticipantId};
 use serde::de::DeserializeOwned;
@@ -218,6 +221,10 @@ fn status_register() {
             participants: 1000,
             meetings: 100,
         },
+        meetings: vec![OwnedMeeting {
+            meeting: MeetingId(4242),
+            epoch: 1_764_000_000_123,
+        }],
     };
     insta::assert_snapshot!("status_register", render_frame(&register));
 }
@@ -234,6 +241,7 @@ fn status_heartbeat() {
             meetings: 100,
         },
         ready: true,
+        sent_ms: 1_764_000_000_500,
     };
     insta::assert_snapshot!("status_heartbeat", render_frame(&heartbeat));
 }
@@ -252,6 +260,7 @@ fn status_heartbeat_not_ready() {
         load,
         capacity,
         ready: false,
+        sent_ms: 0,
     };
     // A heartbeat without `ready` (from a controller that predates it) reads as ready.
     let old = r#"{"type":"heartbeat","load":{"participants":37,"meetings":4},"capacity":{"participants":400,"meetings":100}}"#;
@@ -260,7 +269,8 @@ fn status_heartbeat_not_ready() {
         ControllerToCloud::Heartbeat {
             load,
             capacity,
-            ready: true
+            ready: true,
+            sent_ms: 0,
         }
     );
     insta::assert_snapshot!("status_heartbeat_not_ready", render_frame(&heartbeat));
@@ -272,8 +282,92 @@ fn status_registered() {
     let registered = CloudToController::Registered {
         ticket_key: hex::encode(&key),
         heartbeat_interval_ms: 5000,
+        lease_ms: 3600,
+        revoked: vec![MeetingId(4242)],
     };
     insta::assert_snapshot!("status_registered", render_frame(&registered));
+}
+
+#[test]
+fn status_ownership() {
+    let claim = ControllerToCloud::Claim {
+        request: 7,
+        meeting: MeetingId(4242),
+        alive_peers: vec![ControllerId("zc-east-2".into())],
+    };
+    insta::assert_snapshot!("status_claim", render_frame(&claim));
+    let granted = CloudToController::Claimed {
+        request: 7,
+        meeting: MeetingId(4242),
+        outcome: ClaimOutcome::Granted {
+            epoch: 1_764_000_000_124,
+        },
+    };
+    insta::assert_snapshot!("status_claimed_granted", render_frame(&granted));
+    let hosted = CloudToController::Claimed {
+        request: 8,
+        meeting: MeetingId(4243),
+        outcome: ClaimOutcome::HostedBy {
+            controller: ControllerId("zc-east-2".into()),
+            signalling: SignallingEndpoints {
+                host: "zc2.example.net".into(),
+                port: ports::ZC,
+                fallback_port: ports::HTTPS,
+            },
+        },
+    };
+    insta::assert_snapshot!("status_claimed_hosted_by", render_frame(&hosted));
+    let release = ControllerToCloud::Release {
+        meeting: MeetingId(4242),
+        epoch: 1_764_000_000_124,
+    };
+    insta::assert_snapshot!("status_release", render_frame(&release));
+    let ack = CloudToController::Ack {
+        echo_ms: 1_764_000_000_500,
+    };
+    insta::assert_snapshot!("status_ack", render_frame(&ack));
+}
+
+#[test]
+fn peer_ping_and_pong() {
+    let ping = PeerMsg::Ping {
+        controller: ControllerId("zc-east-1".into()),
+        sent_ms: 1_764_000_000_500,
+        meetings: vec![HostedMeeting {
+            meeting: MeetingId(4242),
+            epoch: 1_764_000_000_124,
+            mmr: MmrId("zc-east-1-mmr".into()),
+            participants: 12,
+        }],
+        load: Load {
+            participants: 12,
+            meetings: 1,
+        },
+        capacity: Load {
+            participants: 200,
+            meetings: 100,
+        },
+    };
+    insta::assert_snapshot!("peer_ping", render_frame(&ping));
+    let pong = PeerMsg::Pong {
+        controller: ControllerId("zc-east-2".into()),
+        echo_ms: 1_764_000_000_500,
+    };
+    insta::assert_snapshot!("peer_pong", render_frame(&pong));
+}
+
+#[test]
+fn signal_redirect_and_keepalive() {
+    let redirect = ZcToClient::Redirect {
+        controller: ControllerId("zc-east-2".into()),
+        host: "zc2.example.net".into(),
+        port: ports::ZC,
+        fallback_port: ports::HTTPS,
+        message: "meeting m4242 is hosted by controller zc-east-2".into(),
+    };
+    insta::assert_snapshot!("signal_redirect", render_frame(&redirect));
+    insta::assert_snapshot!("signal_ping", render_frame(&ClientToZc::Ping));
+    insta::assert_snapshot!("signal_pong", render_frame(&ZcToClient::Pong));
 }
 
 #[test]

@@ -1,7 +1,14 @@
-//! Cloud status sync: controllers register and heartbeat; clients are steered to live ones.
+//! Cloud status sync: controllers register and heartbeat; clients are steered to live ones. It is
+//! also the zone's meeting-ownership registry: a meeting has at most one owner, and each grant
+//! has a new epoch.
+//!
+//! Ownership moves from a controller only when the cloud has not heard from it for
+//! `down_after_ms` *and* the claimant has not heard from it on the peer link either. The
+//! controller's lease (renewed by cloud acks and peer pongs) is shorter than both, so by then it
+//! has stopped hosting: a meeting is never hosted twice.
 
-use mc_wire::status::{Load, SignallingEndpoints};
-use mc_wire::ControllerId;
+use mc_wire::status::{ClaimOutcome, Load, OwnedMeeting, SignallingEndpoints};
+use mc_wire::{ControllerId, MeetingId};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -29,15 +36,118 @@ pub struct StatusSync {
     pub down_after_ms: u64,
     controllers: BTreeMap<ControllerId, ControllerRecord>,
     registrations: u64,
+    owners: BTreeMap<MeetingId, (ControllerId, u64)>,
+    next_epoch: u64,
+    /// Until then, unowned meetings are not granted: after a restart the registry is empty until
+    /// the controllers re-register with what they own.
+    grace_until_ms: u64,
 }
 
 impl StatusSync {
-    pub fn new(down_after_ms: u64) -> StatusSync {
+    /// `restarted`: the cloud ran before (its state directory existed), so controllers may own
+    /// meetings this fresh registry does not know of yet.
+    pub fn new(down_after_ms: u64, now_ms: u64, restarted: bool) -> StatusSync {
         StatusSync {
             down_after_ms,
             controllers: BTreeMap::new(),
             registrations: 0,
+            owners: BTreeMap::new(),
+            // Epochs only grow, across restarts too (while the clock does).
+            next_epoch: now_ms,
+            grace_until_ms: if restarted { now_ms + down_after_ms } else { 0 },
         }
+    }
+
+    /// How long an ack keeps a controller's ownership valid: well inside `down_after_ms`, so a
+    /// controller that lost its lease has stopped hosting before its meetings are handed over.
+    pub fn lease_ms(&self) -> u64 {
+        self.down_after_ms * 3 / 5
+    }
+
+    /// A (re-)registering controller lists what it owns. Its meetings that were granted to
+    /// another controller meanwhile are returned (it must stop hosting them); the rest are its
+    /// own again, and anything else the registry held for it is released.
+    pub fn adopt(&mut self, id: &ControllerId, meetings: &[OwnedMeeting]) -> Vec<MeetingId> {
+        let listed: BTreeMap<MeetingId, u64> =
+            meetings.iter().map(|m| (m.meeting, m.epoch)).collect();
+        self.owners
+            .retain(|m, (owner, _)| owner != id || listed.contains_key(m));
+        let mut revoked = Vec::new();
+        for (meeting, epoch) in listed {
+            match self.owners.get(&meeting) {
+                Some((owner, e)) if owner != id && *e > epoch => revoked.push(meeting),
+                _ => {
+                    self.next_epoch = self.next_epoch.max(epoch + 1);
+                    self.owners.insert(meeting, (id.clone(), epoch));
+                }
+            }
+        }
+        revoked
+    }
+
+    /// Decides whether `claimant` may host `meeting`.
+    pub fn claim(
+        &mut self,
+        now_ms: u64,
+        claimant: &ControllerId,
+        meeting: MeetingId,
+        alive_peers: &[ControllerId],
+    ) -> ClaimOutcome {
+        if let Some((owner, epoch)) = self.owners.get(&meeting) {
+            if owner == claimant {
+                return ClaimOutcome::Granted { epoch: *epoch };
+            }
+            let record = self.controllers.get(owner);
+            let owner_live = record.is_some_and(|c| self.is_live(now_ms, c));
+            if owner_live || alive_peers.contains(owner) {
+                return match record {
+                    Some(c) => ClaimOutcome::HostedBy {
+                        controller: owner.clone(),
+                        signalling: c.signalling.clone(),
+                    },
+                    None => ClaimOutcome::Retry {
+                        message: format!("meeting {meeting} belongs to {owner}, which has not registered since the cloud restarted"),
+                    },
+                };
+            }
+            // The owner is silent to the cloud and to the claimant: its lease has run out.
+        } else if now_ms < self.grace_until_ms {
+            return ClaimOutcome::Retry {
+                message: format!(
+                    "the cloud restarted and is relearning which controller hosts which meeting ({} ms left)",
+                    self.grace_until_ms - now_ms
+                ),
+            };
+        }
+        self.next_epoch += 1;
+        self.owners
+            .insert(meeting, (claimant.clone(), self.next_epoch));
+        ClaimOutcome::Granted {
+            epoch: self.next_epoch,
+        }
+    }
+
+    /// The owner gave the meeting up. A stale release (an older epoch) changes nothing.
+    pub fn release(&mut self, id: &ControllerId, meeting: MeetingId, epoch: u64) -> bool {
+        if self.owners.get(&meeting) == Some(&(id.clone(), epoch)) {
+            self.owners.remove(&meeting);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The live controller hosting `meeting`, if any: clients joining it go there first.
+    pub fn live_owner(&self, now_ms: u64, meeting: MeetingId) -> Option<&ControllerRecord> {
+        let (owner, _) = self.owners.get(&meeting)?;
+        self.controllers
+            .get(owner)
+            .filter(|c| self.is_live(now_ms, c))
+    }
+
+    /// Every owned meeting with its owner and epoch.
+    pub fn owners(&self) -> impl Iterator<Item = (&MeetingId, &(ControllerId, u64))> {
+        self.owners.iter()
     }
 
     /// Returns the registration number to quote in [`StatusSync::disconnected`].
@@ -143,7 +253,7 @@ mod tests {
 
     #[test]
     fn silent_controllers_stop_being_offered() {
-        let mut s = StatusSync::new(3_000);
+        let mut s = StatusSync::new(3_000, 0, false);
         s.register(
             0,
             ControllerId("a".into()),
@@ -206,6 +316,88 @@ mod tests {
             Load::default(),
             Load::default(),
             true
+        ));
+    }
+
+    fn id(s: &str) -> ControllerId {
+        ControllerId(s.into())
+    }
+
+    #[test]
+    fn a_meeting_moves_only_when_its_owner_is_silent_to_the_cloud_and_the_claimant() {
+        let mut s = StatusSync::new(5_000, 1_000, false);
+        for c in ["a", "b"] {
+            s.register(1_000, id(c), "z".into(), ep(), Load::default());
+        }
+        let m = MeetingId(7);
+        let ClaimOutcome::Granted { epoch: e1 } = s.claim(1_000, &id("a"), m, &[]) else {
+            panic!("an unowned meeting is granted")
+        };
+        assert_eq!(
+            s.claim(1_100, &id("a"), m, &[]),
+            ClaimOutcome::Granted { epoch: e1 }
+        );
+        assert!(matches!(
+            s.claim(1_200, &id("b"), m, &[]),
+            ClaimOutcome::HostedBy { controller, .. } if controller == id("a")
+        ));
+        s.heartbeat(2_000, &id("b"), Load::default(), Load::default(), true);
+        s.heartbeat(6_500, &id("b"), Load::default(), Load::default(), true);
+        // a is silent to the cloud, but b still hears it: a keeps its meeting.
+        assert!(matches!(
+            s.claim(6_500, &id("b"), m, &[id("a")]),
+            ClaimOutcome::HostedBy { .. }
+        ));
+        let ClaimOutcome::Granted { epoch: e2 } = s.claim(6_500, &id("b"), m, &[]) else {
+            panic!("silent to both: taken over")
+        };
+        assert!(e2 > e1, "a takeover is a new epoch");
+        assert!(
+            !s.release(&id("a"), m, e1),
+            "a stale release changes nothing"
+        );
+        // a comes back still believing it owns the meeting: it is told it lost it.
+        s.register(7_000, id("a"), "z".into(), ep(), Load::default());
+        assert_eq!(
+            s.adopt(
+                &id("a"),
+                &[OwnedMeeting {
+                    meeting: m,
+                    epoch: e1
+                }]
+            ),
+            vec![m]
+        );
+        assert_eq!(s.live_owner(7_000, m).unwrap().id, id("b"));
+        assert!(s.release(&id("b"), m, e2));
+        assert!(s.live_owner(7_000, m).is_none());
+    }
+
+    #[test]
+    fn after_a_restart_unowned_meetings_wait_for_the_controllers_to_re_register() {
+        let mut s = StatusSync::new(5_000, 10_000, true);
+        s.register(10_100, id("b"), "z".into(), ep(), Load::default());
+        assert!(matches!(
+            s.claim(10_200, &id("b"), MeetingId(1), &[]),
+            ClaimOutcome::Retry { .. }
+        ));
+        s.register(10_300, id("a"), "z".into(), ep(), Load::default());
+        assert!(s
+            .adopt(
+                &id("a"),
+                &[OwnedMeeting {
+                    meeting: MeetingId(1),
+                    epoch: 42
+                }]
+            )
+            .is_empty());
+        assert!(matches!(
+            s.claim(10_400, &id("b"), MeetingId(1), &[]),
+            ClaimOutcome::HostedBy { .. }
+        ));
+        assert!(matches!(
+            s.claim(15_001, &id("b"), MeetingId(2), &[]),
+            ClaimOutcome::Granted { epoch } if epoch > 42
         ));
     }
 }

@@ -40,6 +40,16 @@ pub enum ZcOutput {
         mmr: MmrId,
         cmd: MmrCommand,
     },
+    /// Ask the cloud whether this controller may host the meeting; answer with
+    /// [`Zc::claim_answered`] or [`Zc::claim_failed`].
+    Claim {
+        meeting: MeetingId,
+    },
+    /// Tell the cloud this controller no longer hosts the meeting.
+    Release {
+        meeting: MeetingId,
+        epoch: u64,
+    },
 }
 
 /// What the ZC tells an MMR.
@@ -86,6 +96,8 @@ pub struct Zc {
     participants: BTreeMap<ParticipantId, Participant>,
     sessions: BTreeMap<SessionId, ParticipantId>,
     outputs: VecDeque<ZcOutput>,
+    /// Set for a controller of an HA pair.
+    ownership: Option<ownership::Ownership>,
 }
 
 impl Zc {
@@ -100,6 +112,7 @@ impl Zc {
             participants: BTreeMap::new(),
             sessions: BTreeMap::new(),
             outputs: VecDeque::new(),
+            ownership: None,
         }
     }
 
@@ -148,6 +161,7 @@ impl Zc {
             .collect();
         for mid in lost {
             let meeting = self.meetings.remove(&mid).expect("listed above");
+            self.meeting_removed(mid);
             for pid in meeting.participants {
                 self.participants.remove(&pid);
                 let session = self
@@ -302,7 +316,7 @@ impl Zc {
         session: SessionId,
         ticket: &str,
     ) -> Result<(), (RejectReason, String)> {
-        if self.sessions.contains_key(&session) {
+        if self.sessions.contains_key(&session) || self.is_parked(session) {
             return Err((
                 RejectReason::ProtocolViolation,
                 "this session already joined".into(),
@@ -343,7 +357,7 @@ impl Zc {
                         ),
                     ));
                 }
-                place_new_meeting(&self.mmrs).map_err(|reason| {
+                let mmr = place_new_meeting(&self.mmrs).map_err(|reason| {
                     let message = match reason {
                         RejectReason::NoMmrAvailable => {
                             "no healthy MMR is linked to this controller".to_string()
@@ -354,7 +368,12 @@ impl Zc {
                         ),
                     };
                     (reason, message)
-                })?
+                })?;
+                // In an HA pair the meeting must be this controller's before it is placed.
+                match self.gate(session, ticket, meeting_id) {
+                    ownership::Gate::Owned => mmr,
+                    ownership::Gate::Parked => return Ok(()),
+                }
             }
         };
         let claims = self
@@ -416,6 +435,7 @@ impl Zc {
     /// The session left or its connection closed. Unknown sessions are ignored (a refused join
     /// closes too).
     pub fn session_closed(&mut self, session: SessionId) {
+        self.unpark(session);
         let Some(pid) = self.sessions.remove(&session) else {
             return;
         };
@@ -431,6 +451,7 @@ impl Zc {
         let mmr_id = meeting.mmr.clone();
         if meeting.participants.is_empty() {
             self.meetings.remove(&p.meeting);
+            self.meeting_removed(p.meeting);
         }
         if let Some(mmr) = self.mmrs.get_mut(&mmr_id) {
             mmr.participants -= 1;
@@ -492,5 +513,6 @@ fn ticket_rejection(e: TicketError) -> (RejectReason, String) {
     (reason, e.to_string())
 }
 
+mod ownership;
 #[cfg(test)]
 mod tests;

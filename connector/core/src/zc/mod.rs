@@ -8,6 +8,7 @@
 //! decided one at a time against the same counters, so no limit is ever exceeded.
 
 pub mod admission;
+pub mod ha;
 pub mod placement;
 
 pub use admission::{MmrCommand, SessionId, Zc, ZcLimits, ZcOutput, ZoneSnapshot};

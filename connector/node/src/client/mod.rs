@@ -48,6 +48,16 @@ impl ClientError {
             _ => None,
         }
     }
+
+    /// Whether a rejoin should try again: everything but a rejection for good (capacity, ticket).
+    /// A controller that is not ready or draining, or an unreachable one, is a passing state
+    /// during a failover or a drain.
+    pub fn passing(&self) -> bool {
+        matches!(
+            self.rejection(),
+            None | Some(RejectReason::NotReady | RejectReason::ControllerDraining)
+        )
+    }
 }
 
 /// What a participant saw: where it connected and what media moved.
@@ -211,7 +221,7 @@ async fn connect_signalling(
 }
 
 /// Most automatic rejoins one run makes (after an MMR or controller failure).
-pub const MAX_REJOINS: u32 = 5;
+pub const MAX_REJOINS: u32 = 20;
 /// How long one rejoin keeps trying (the cloud may be briefly unreachable, too).
 pub const REJOIN_DEADLINE_MS: u64 = 60_000;
 
@@ -235,50 +245,93 @@ async fn join_once(
     events: &EventLog,
 ) -> Result<Session, ClientError> {
     let grant = fetch_ticket(config, ca).await?;
-    let (controller, signalling_port, (mut sig_rd, mut sig_wr)) =
-        connect_signalling(config, ca, &grant.controllers).await?;
-    write_frame(
-        &mut sig_wr,
-        &ClientToZc::Join {
-            ticket: grant.ticket,
-        },
-    )
-    .await
-    .map_err(|e| ClientError::Signalling(e.to_string()))?;
-    let answer = mc_rt::timeout(
-        Duration::from_millis(config.connect_timeout_ms * 4),
-        sig_rd.next::<ZcToClient>(),
-    )
-    .await;
-    let (meeting, participant, endpoints, token) = match answer {
-        Ok(Ok(Some(ZcToClient::Joined {
-            meeting,
-            participant,
-            media,
-            media_token,
-        }))) => (meeting, participant, media, media_token),
-        Ok(Ok(Some(ZcToClient::Rejected { reason, message }))) => {
-            events.record(format_args!(
-                "{} refused by {}: {reason}: {message}",
-                config.display_name, controller.id
-            ));
-            return Err(ClientError::Rejected { reason, message });
-        }
-        Ok(Ok(Some(ZcToClient::Ended { reason, .. }))) => {
-            return Err(ClientError::Signalling(format!(
-                "the ZC ended the session: {reason}"
-            )))
-        }
-        Ok(Ok(None)) => {
-            return Err(ClientError::Signalling(
-                "the ZC closed the connection without answering".into(),
-            ))
-        }
-        Ok(Err(e)) => return Err(ClientError::Signalling(e.to_string())),
-        Err(_) => {
-            return Err(ClientError::Signalling(
-                "the ZC did not answer the join".into(),
-            ))
+    let mut candidates = grant.controllers.clone();
+    let mut redirects = 0;
+    let (controller, signalling_port, sig_rd, sig_wr, meeting, participant, endpoints, token) = loop {
+        let (controller, signalling_port, (mut sig_rd, mut sig_wr)) =
+            connect_signalling(config, ca, &candidates).await?;
+        let join = ClientToZc::Join {
+            ticket: grant.ticket.clone(),
+        };
+        write_frame(&mut sig_wr, &join)
+            .await
+            .map_err(|e| ClientError::Signalling(e.to_string()))?;
+        let answer = mc_rt::timeout(
+            Duration::from_millis(config.connect_timeout_ms * 4),
+            sig_rd.next::<ZcToClient>(),
+        )
+        .await;
+        match answer {
+            Ok(Ok(Some(ZcToClient::Joined {
+                meeting,
+                participant,
+                media,
+                media_token,
+            }))) => {
+                break (
+                    controller,
+                    signalling_port,
+                    sig_rd,
+                    sig_wr,
+                    meeting,
+                    participant,
+                    media,
+                    media_token,
+                )
+            }
+            // The other controller of the pair hosts the meeting: the same ticket works there.
+            Ok(Ok(Some(ZcToClient::Redirect {
+                controller: to,
+                host,
+                port,
+                fallback_port,
+                message,
+            }))) if redirects < 2 => {
+                redirects += 1;
+                events.record(format_args!(
+                    "{} redirected by {} to {to}: {message}",
+                    config.display_name, controller.id
+                ));
+                candidates = vec![ControllerAddr {
+                    id: to.0,
+                    host,
+                    port,
+                    fallback_port,
+                }];
+            }
+            Ok(Ok(Some(ZcToClient::Redirect { message, .. }))) => {
+                return Err(ClientError::Signalling(format!(
+                    "redirected again: {message}"
+                )))
+            }
+            Ok(Ok(Some(ZcToClient::Rejected { reason, message }))) => {
+                events.record(format_args!(
+                    "{} refused by {}: {reason}: {message}",
+                    config.display_name, controller.id
+                ));
+                return Err(ClientError::Rejected { reason, message });
+            }
+            Ok(Ok(Some(ZcToClient::Ended { reason, .. }))) => {
+                return Err(ClientError::Signalling(format!(
+                    "the ZC ended the session: {reason}"
+                )))
+            }
+            Ok(Ok(Some(ZcToClient::Pong))) => {
+                return Err(ClientError::Signalling(
+                    "the ZC answered the join with a pong".into(),
+                ))
+            }
+            Ok(Ok(None)) => {
+                return Err(ClientError::Signalling(
+                    "the ZC closed the connection without answering".into(),
+                ))
+            }
+            Ok(Err(e)) => return Err(ClientError::Signalling(e.to_string())),
+            Err(_) => {
+                return Err(ClientError::Signalling(
+                    "the ZC did not answer the join".into(),
+                ))
+            }
         }
     };
     let token =
@@ -383,6 +436,9 @@ pub async fn run_observed(
     let mut heard = mc_rt::Instant::now();
     let silence_limit =
         Duration::from_millis(config.media_keepalive_ms * config.media_keepalive_misses as u64);
+    let mut sig_ping = mc_rt::interval(Duration::from_millis(config.signal_keepalive_ms));
+    let mut sig_heard = mc_rt::Instant::now();
+    let sig_silence_limit = Duration::from_millis(config.signal_keepalive_ms * 3);
     let ended_by_zc = loop {
         let outcome = loop {
             mc_rt::select! {
@@ -457,12 +513,26 @@ pub async fn run_observed(
                     }
                     Err(e) => break Stop::Failed(format!("media path failed: {e}")),
                 },
-                msg = session.sig_rd.next::<ZcToClient>() => break match msg {
-                    Ok(Some(ZcToClient::Ended { reason, rejoin })) => Stop::Ended { reason, rejoin },
-                    Ok(Some(other)) => Stop::Failed(format!("unexpected message {other:?}")),
-                    Ok(None) => Stop::Failed("the ZC closed the signalling connection".into()),
-                    Err(e) => Stop::Failed(e.to_string()),
-                },
+                _ = sig_ping.tick() => {
+                    if sig_heard.elapsed() > sig_silence_limit {
+                        break Stop::Ended { reason: format!("controller {} stopped answering", session.controller.id), rejoin: true };
+                    }
+                    if let Err(e) = write_frame(&mut session.sig_wr, &ClientToZc::Ping).await {
+                        break Stop::Ended { reason: format!("signalling to {} failed: {e}", session.controller.id), rejoin: true };
+                    }
+                }
+                msg = session.sig_rd.next::<ZcToClient>() => {
+                    sig_heard = mc_rt::Instant::now();
+                    match msg {
+                        Ok(Some(ZcToClient::Pong)) => {}
+                        Ok(Some(ZcToClient::Ended { reason, rejoin })) => break Stop::Ended { reason, rejoin },
+                        Ok(Some(other)) => break Stop::Failed(format!("unexpected message {other:?}")),
+                        // The controller went away without a word (its process died): the meeting
+                        // goes on at the other controller of the pair, or here once it is back.
+                        Ok(None) => break Stop::Ended { reason: format!("controller {} closed the signalling connection", session.controller.id), rejoin: true },
+                        Err(e) => break Stop::Ended { reason: format!("signalling to {} failed: {e}", session.controller.id), rejoin: true },
+                    }
+                }
                 _ = &mut until => break Stop::Done,
                 _ = &mut stop => break Stop::Done,
             }
@@ -498,9 +568,7 @@ pub async fn run_observed(
                         s = async { mc_rt::sleep(backoff).await; join_once(&config, &ca, &mut rng, &events).await } => Some(s),
                     };
                     match r {
-                        Some(Err(e))
-                            if e.rejection().is_none() && mc_rt::Instant::now() < deadline =>
-                        {
+                        Some(Err(e)) if e.passing() && mc_rt::Instant::now() < deadline => {
                             tracing::info!(participant = %config.display_name, "rejoin attempt {attempt} failed: {e}");
                         }
                         other => break other,
@@ -510,6 +578,7 @@ pub async fn run_observed(
                     Some(Ok(s)) => {
                         session = s;
                         heard = mc_rt::Instant::now();
+                        sig_heard = heard;
                     }
                     Some(Err(e)) => break Some(format!("{reason}; rejoining failed: {e}")),
                     None => break Some(reason),

@@ -275,10 +275,17 @@ fn route(
                 display_name: Option<String>,
             }
             let j: Join = parse(body)?;
-            let controllers: Vec<Value> = s
-                .status
-                .live_controllers(now_ms)
+            // The meeting's live owner first (it may be drained: it still serves its meetings),
+            // then every live, ready controller, least loaded first.
+            let owner = s.status.live_owner(now_ms, id);
+            let controllers: Vec<Value> = owner
                 .into_iter()
+                .chain(
+                    s.status
+                        .live_controllers(now_ms)
+                        .into_iter()
+                        .filter(|c| owner.is_none_or(|o| o.id != c.id)),
+                )
                 .map(|c| json!({ "id": c.id, "host": c.signalling.host, "port": c.signalling.port, "fallback_port": c.signalling.fallback_port }))
                 .collect();
             if controllers.is_empty() {

@@ -74,9 +74,11 @@ pub async fn start(
     config.validate()?;
     let now_ms = mc_rt::unix_now_ms();
     let mut rng = Rng::seed_from_u64(config.seed.unwrap_or_else(mc_rt::fresh_seed));
-    let signing_seed = match &config.data_dir {
+    // A key already on disk means this cloud ran before: controllers may own meetings it has
+    // to relearn (status sync's ownership registry lives in memory).
+    let (signing_seed, restarted) = match &config.data_dir {
         Some(dir) => load_or_create_key(dir, &mut rng)?,
-        None => rng.bytes::<32>(),
+        None => (rng.bytes::<32>(), false),
     };
     let store = store::SqliteStore::open(config.data_dir.as_deref()).map_err(|detail| {
         NodeError::State {
@@ -96,7 +98,7 @@ pub async fn start(
         path: "cloud database".into(),
         detail: e.to_string(),
     })?;
-    let status = StatusSync::new(config.controller_down_after_ms);
+    let status = StatusSync::new(config.controller_down_after_ms, now_ms, restarted);
 
     let https = bind_tcp(
         "cloud HTTPS (management, monitoring)",
@@ -196,8 +198,8 @@ async fn accept_loop(listener: TcpListener, router: Router, shared: Shared, even
 }
 
 /// The ticket-signing key persists in the data directory, so tickets issued before a restart
-/// still verify after it.
-fn load_or_create_key(dir: &Path, rng: &mut Rng) -> Result<[u8; 32], NodeError> {
+/// still verify after it. Also says whether it was there already.
+fn load_or_create_key(dir: &Path, rng: &mut Rng) -> Result<([u8; 32], bool), NodeError> {
     let path = dir.join("ticket-signing.key");
     let err = |detail: String| NodeError::State {
         path: path.display().to_string(),
@@ -207,9 +209,10 @@ fn load_or_create_key(dir: &Path, rng: &mut Rng) -> Result<[u8; 32], NodeError> 
         Ok(text) => {
             let bytes = mc_wire::hex::decode("ticket signing key", text.trim())
                 .map_err(|e| err(e.to_string()))?;
-            bytes
+            let key: [u8; 32] = bytes
                 .try_into()
-                .map_err(|_| err("expected 32 bytes of hex".into()))
+                .map_err(|_| err("expected 32 bytes of hex".into()))?;
+            Ok((key, true))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
@@ -222,7 +225,7 @@ fn load_or_create_key(dir: &Path, rng: &mut Rng) -> Result<[u8; 32], NodeError> 
             opts.open(&path)
                 .and_then(|mut f| f.write_all(mc_wire::hex::encode(&seed).as_bytes()))
                 .map_err(|e| err(e.to_string()))?;
-            Ok(seed)
+            Ok((seed, false))
         }
         Err(e) => Err(err(e.to_string())),
     }

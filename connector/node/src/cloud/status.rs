@@ -6,7 +6,7 @@ use crate::EventLog;
 use mc_rt::net::TcpStream;
 use mc_rt::tls::ServerTlsStream;
 use mc_wire::hex;
-use mc_wire::status::{CloudToController, ControllerToCloud};
+use mc_wire::status::{ClaimOutcome, CloudToController, ControllerToCloud};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -33,6 +33,7 @@ pub(super) async fn serve(
         zone,
         signalling,
         capacity,
+        meetings,
     }))) = first
     else {
         let _ = write_frame(
@@ -45,7 +46,7 @@ pub(super) async fn serve(
         tracing::info!(%peer, "status sync: closed a connection that did not register");
         return;
     };
-    let (registration, ticket_key) = {
+    let (registration, ticket_key, lease_ms, revoked) = {
         let mut s = shared.lock().unwrap();
         let r = s.status.register(
             mc_rt::unix_now_ms(),
@@ -54,8 +55,20 @@ pub(super) async fn serve(
             signalling.clone(),
             capacity,
         );
-        (r, hex::encode(&s.management.ticket_public_key()))
+        let revoked = s.status.adopt(&controller, &meetings);
+        (
+            r,
+            hex::encode(&s.management.ticket_public_key()),
+            s.status.lease_ms(),
+            revoked,
+        )
     };
+    if !revoked.is_empty() {
+        events.record(format_args!(
+            "controller {controller} re-registered with {} meetings taken over meanwhile",
+            revoked.len()
+        ));
+    }
     events.record(format_args!(
         "controller {controller} registered on port {port}: zone {zone}, signalling {}:{}/{}, capacity {} participants {} meetings",
         signalling.host, signalling.port, signalling.fallback_port, capacity.participants, capacity.meetings
@@ -65,6 +78,8 @@ pub(super) async fn serve(
         &CloudToController::Registered {
             ticket_key,
             heartbeat_interval_ms,
+            lease_ms,
+            revoked,
         },
     )
     .await
@@ -83,6 +98,7 @@ pub(super) async fn serve(
                 load,
                 capacity,
                 ready,
+                sent_ms,
             }))) => {
                 shared.lock().unwrap().status.heartbeat(
                     mc_rt::unix_now_ms(),
@@ -91,6 +107,50 @@ pub(super) async fn serve(
                     capacity,
                     ready,
                 );
+                if sent_ms != 0 {
+                    let ack = CloudToController::Ack { echo_ms: sent_ms };
+                    if let Err(e) = write_frame(&mut wr, &ack).await {
+                        break e.to_string();
+                    }
+                }
+            }
+            Ok(Ok(Some(ControllerToCloud::Claim {
+                request,
+                meeting,
+                alive_peers,
+            }))) => {
+                let outcome = {
+                    let mut s = shared.lock().unwrap();
+                    let now_ms = mc_rt::unix_now_ms();
+                    let before = s
+                        .status
+                        .owners()
+                        .find(|(m, _)| **m == meeting)
+                        .map(|(_, o)| o.clone());
+                    let outcome = s.status.claim(now_ms, &controller, meeting, &alive_peers);
+                    if let (Some((from, _)), ClaimOutcome::Granted { epoch }) = (&before, &outcome)
+                    {
+                        if *from != controller {
+                            events.record(format_args!("meeting {meeting} taken over by {controller} from {from} (epoch {epoch})"));
+                        }
+                    }
+                    outcome
+                };
+                let answer = CloudToController::Claimed {
+                    request,
+                    meeting,
+                    outcome,
+                };
+                if let Err(e) = write_frame(&mut wr, &answer).await {
+                    break e.to_string();
+                }
+            }
+            Ok(Ok(Some(ControllerToCloud::Release { meeting, epoch }))) => {
+                shared
+                    .lock()
+                    .unwrap()
+                    .status
+                    .release(&controller, meeting, epoch);
             }
             Ok(Ok(Some(ControllerToCloud::Register { .. }))) => {
                 break "registered twice on one connection".to_string()

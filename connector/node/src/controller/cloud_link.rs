@@ -6,6 +6,7 @@ use super::{ControllerHandle, Ctx};
 use crate::framed::{write_frame, FrameReader};
 use mc_core::fallback::Ladder;
 use mc_rt::net::TcpStream;
+use mc_rt::sync::mpsc;
 use mc_rt::tls::{self, ClientConfig, ClientTlsStream, Identity};
 use mc_wire::ports::alpn;
 use mc_wire::status::{CloudToController, ControllerToCloud, SignallingEndpoints};
@@ -79,7 +80,15 @@ pub(super) async fn run(ctx: Ctx, identity: Identity, handle: ControllerHandle) 
         };
         ladder.established(mc_rt::unix_now_ms(), &path);
         backoff_ms = 500;
-        match session(&ctx, &handle, path, stream, &mut ladder, &tls_config).await {
+        let end = session(&ctx, &handle, path, stream, &mut ladder, &tls_config).await;
+        {
+            // Claims can be neither asked nor answered without the link.
+            let mut st = ctx.zc.lock().unwrap();
+            st.cloud_tx = None;
+            st.zc.claims_failed("the cloud status link was lost");
+            ctx.drain(&mut st);
+        }
+        match end {
             End::Lost(reason) => {
                 ctx.links.down(LINK);
                 ctx.events.record(format_args!("cloud link lost: {reason}"));
@@ -126,7 +135,10 @@ async fn session(
 ) -> End {
     let (rd, mut wr) = mc_rt::split(stream);
     let mut rd = FrameReader::new(rd);
-    let capacity = ctx.zc.lock().unwrap().zc.capacity();
+    let (capacity, meetings) = {
+        let st = ctx.zc.lock().unwrap();
+        (st.zc.capacity(), st.zc.owned())
+    };
     let register = ControllerToCloud::Register {
         controller: ControllerId(ctx.config.id.clone()),
         zone: ctx.config.zone.clone(),
@@ -139,6 +151,7 @@ async fn session(
             fallback_port: handle.tls_addr.port(),
         },
         capacity,
+        meetings,
     };
     if let Err(e) = write_frame(&mut wr, &register).await {
         return End::Lost(e.to_string());
@@ -148,19 +161,40 @@ async fn session(
         rd.next::<CloudToController>(),
     )
     .await;
+    let (cloud_tx, mut cloud_rx) = mpsc::unbounded_channel();
     let heartbeat_interval_ms = match answer {
         Ok(Ok(Some(CloudToController::Registered {
             ticket_key,
             heartbeat_interval_ms,
+            lease_ms,
+            revoked,
         }))) => match hex::decode("ticket key", &ticket_key) {
             Ok(key) => {
-                ctx.zc.lock().unwrap().zc.set_ticket_key(key);
+                let mut st = ctx.zc.lock().unwrap();
+                st.zc.set_ticket_key(key);
+                if let Some(ha) = st.ha.as_mut() {
+                    ha.set_lease_ms(lease_ms);
+                }
+                if !revoked.is_empty() {
+                    ctx.events.record(format_args!(
+                        "the cloud says {} of this controller's meetings were taken over meanwhile",
+                        revoked.len()
+                    ));
+                    st.zc.revoked(&revoked);
+                }
+                st.cloud_tx = Some(cloud_tx);
+                ctx.drain(&mut st);
                 heartbeat_interval_ms.max(100)
             }
             Err(e) => return End::Lost(format!("the cloud sent an unusable ticket key: {e}")),
         },
         Ok(Ok(Some(CloudToController::Rejected { message }))) => {
             return End::Lost(format!("the cloud refused the registration: {message}"))
+        }
+        Ok(Ok(Some(other))) => {
+            return End::Lost(format!(
+                "the cloud answered the registration with {other:?}"
+            ))
         }
         Ok(Ok(None)) => {
             return End::Lost("the cloud closed the connection during registration".into())
@@ -176,16 +210,24 @@ async fn session(
         path
     ));
     let mut tick = mc_rt::interval(Duration::from_millis(heartbeat_interval_ms));
+    // The cloud acks every heartbeat: this long without a word and the link is dead.
+    let silence_limit_ms = 4 * heartbeat_interval_ms;
+    let mut heard_ms = mc_rt::unix_now_ms();
     loop {
         mc_rt::select! {
             // Branches are polled in order, never at random: one seed, one run.
             biased;
             _ = tick.tick() => {
+                let now_ms = mc_rt::unix_now_ms();
+                if now_ms.saturating_sub(heard_ms) > silence_limit_ms {
+                    return End::Lost(format!("the cloud acknowledged nothing for {} ms", now_ms - heard_ms));
+                }
                 let (load, capacity, ready) = {
                     let st = ctx.zc.lock().unwrap();
                     (st.zc.load(), st.zc.capacity(), !st.zc.is_draining())
                 };
-                if let Err(e) = write_frame(&mut wr, &ControllerToCloud::Heartbeat { load, capacity, ready }).await {
+                let beat = ControllerToCloud::Heartbeat { load, capacity, ready, sent_ms: now_ms };
+                if let Err(e) = write_frame(&mut wr, &beat).await {
                     return End::Lost(e.to_string());
                 }
                 if let Some(better) = ladder.reprobe_due(mc_rt::unix_now_ms()) {
@@ -194,9 +236,30 @@ async fn session(
                     }
                 }
             }
+            req = cloud_rx.recv() => {
+                let Some(req) = req else { return End::Lost("the claim queue closed".into()) };
+                if let Err(e) = write_frame(&mut wr, &req).await {
+                    return End::Lost(e.to_string());
+                }
+            }
             msg = rd.next::<CloudToController>() => match msg {
-                Ok(Some(CloudToController::Rejected { message })) => return End::Lost(format!("the cloud ended the link: {message}")),
-                Ok(Some(CloudToController::Registered { .. })) => {}
+                Ok(Some(msg)) => {
+                    heard_ms = mc_rt::unix_now_ms();
+                    match msg {
+                        CloudToController::Rejected { message } => return End::Lost(format!("the cloud ended the link: {message}")),
+                        CloudToController::Registered { .. } => {}
+                        CloudToController::Ack { echo_ms } => {
+                            if let Some(ha) = ctx.zc.lock().unwrap().ha.as_mut() {
+                                ha.renew(echo_ms);
+                            }
+                        }
+                        CloudToController::Claimed { meeting, outcome, .. } => {
+                            let mut st = ctx.zc.lock().unwrap();
+                            st.zc.claim_answered(mc_rt::unix_now_ms(), meeting, outcome);
+                            ctx.drain(&mut st);
+                        }
+                    }
+                }
                 Ok(None) => return End::Lost("the cloud closed the connection".into()),
                 Err(e) => return End::Lost(e.to_string()),
             }

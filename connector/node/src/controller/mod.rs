@@ -9,12 +9,14 @@ mod cloud_link;
 mod drain;
 mod mmr_link;
 mod notify_link;
+mod peer;
 mod signalling;
 
 use crate::config::ControllerConfig;
 use crate::error::{bind_tcp, NodeError};
 use crate::mmr::Mmr;
 use crate::EventLog;
+use mc_core::zc::ha::Ha;
 use mc_core::zc::{SessionId, Zc, ZcLimits, ZcOutput};
 use mc_core::Rng;
 use mc_rt::net::TcpListener;
@@ -22,6 +24,7 @@ use mc_rt::sync::mpsc;
 use mc_rt::tls::{self, Identity, Router};
 use mc_wire::ports::alpn;
 use mc_wire::signal::{MediaEndpoints, ZcToClient};
+use mc_wire::status::ControllerToCloud;
 use mc_wire::MmrId;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -45,6 +48,11 @@ pub(crate) struct ZcState {
     /// Joins granted on an MMR VM, by hex token: the client hears `joined` only once the MMR has
     /// confirmed the grant, so its first binding never races the grant.
     pub held_joins: BTreeMap<String, Option<(SessionId, ZcToClient)>>,
+    /// Set in an HA pair: the lease and what the peer last said.
+    pub ha: Option<Ha>,
+    /// The live cloud status link's queue, while there is one: claims and releases go there.
+    pub cloud_tx: Option<mpsc::UnboundedSender<ControllerToCloud>>,
+    pub next_claim: u64,
 }
 
 #[derive(Clone)]
@@ -89,7 +97,10 @@ impl Ctx {
                         ZcToClient::Ended { reason, .. } => self
                             .events
                             .record(format_args!("ended session {session}: {reason}")),
-                        ZcToClient::Joined { .. } => {}
+                        ZcToClient::Redirect { controller, .. } => self
+                            .events
+                            .record(format_args!("redirected session {session} to {controller}")),
+                        ZcToClient::Joined { .. } | ZcToClient::Pong => {}
                     }
                     if let Some(tx) = state.sessions.get(&session) {
                         let _ = tx.send(SessionMsg::Send(msg));
@@ -103,6 +114,36 @@ impl Ctx {
                 ZcOutput::Mmr { mmr, cmd } if mmr == self.local_mmr => {
                     log_grant(&self.events, &mmr, &cmd);
                     self.mmr.apply(cmd)
+                }
+                ZcOutput::Claim { meeting } => {
+                    let now_ms = mc_rt::unix_now_ms();
+                    let alive_peers = state
+                        .ha
+                        .as_ref()
+                        .map(|ha| ha.alive_peers(now_ms))
+                        .unwrap_or_default();
+                    state.next_claim += 1;
+                    let claim = ControllerToCloud::Claim {
+                        request: state.next_claim,
+                        meeting,
+                        alive_peers,
+                    };
+                    let sent = state
+                        .cloud_tx
+                        .as_ref()
+                        .is_some_and(|tx| tx.send(claim).is_ok());
+                    if !sent {
+                        state
+                            .zc
+                            .claim_failed(meeting, "the cloud status link is down");
+                    }
+                }
+                ZcOutput::Release { meeting, epoch } => {
+                    // Lost with the link, the release is made good at the next registration,
+                    // which lists what this controller still owns.
+                    if let Some(tx) = &state.cloud_tx {
+                        let _ = tx.send(ControllerToCloud::Release { meeting, epoch });
+                    }
                 }
                 ZcOutput::Mmr { mmr, cmd } => match state.mmr_links.get(&mmr) {
                     Some((_, tx)) => {
@@ -234,6 +275,7 @@ pub async fn start(
             tls_port: handle.tls_addr.port(),
         },
     );
+    let ha = ctx_ha(&config, &mut zc);
     let mut handle = handle;
     let ctx = Ctx {
         zc: Arc::new(Mutex::new(ZcState {
@@ -243,6 +285,9 @@ pub async fn start(
             mmr_links: BTreeMap::new(),
             next_link: 0,
             held_joins: BTreeMap::new(),
+            ha,
+            cloud_tx: None,
+            next_claim: 0,
         })),
         mmr,
         local_mmr,
@@ -256,9 +301,11 @@ pub async fn start(
     let signal_route = tls::server_config(&identity, alpn::SIGNAL, tls::ClientAuth::None)?;
     // On-premises links are mutual TLS: only hosts with a certificate from the deployment CA.
     let link_route = tls::server_config(&identity, alpn::LINK, tls::ClientAuth::Required)?;
+    let peer_route = tls::server_config(&identity, alpn::PEER, tls::ClientAuth::Required)?;
     let signal_router = Router::new()
         .route(alpn::SIGNAL, signal_route.clone())
         .route(alpn::LINK, link_route.clone())
+        .route(alpn::PEER, peer_route.clone())
         .default_route(alpn::SIGNAL);
     let shared_router = Router::new()
         .route(alpn::SIGNAL, signal_route)
@@ -267,6 +314,7 @@ pub async fn start(
             tls::server_config(&identity, alpn::MEDIA, tls::ClientAuth::None)?,
         )
         .route(alpn::LINK, link_route)
+        .route(alpn::PEER, peer_route)
         .default_route(alpn::SIGNAL);
     ctx.events.record(format_args!(
         "controller {} listening: signalling {} tls {} media udp {} tcp {}",
@@ -279,6 +327,10 @@ pub async fn start(
     mc_rt::spawn(accept_loop(signal, signal_router, ctx.clone()));
     mc_rt::spawn(accept_loop(shared_tls, shared_router, ctx.clone()));
     mc_rt::spawn(notify_link::run(ctx.clone(), identity.clone()));
+    if ctx.config.peer_host.is_some() {
+        mc_rt::spawn(peer::run(ctx.clone(), identity.clone()));
+        mc_rt::spawn(peer::watch_lease(ctx.clone()));
+    }
     let reporter = crate::monitor::Reporter {
         cloud_host: ctx.config.cloud_host.clone(),
         cloud_https_port: ctx.config.cloud_https_port,
@@ -306,6 +358,13 @@ pub async fn start(
     Ok(handle)
 }
 
+/// A controller with a peer is one of an HA pair: it claims meetings and keeps a lease.
+fn ctx_ha(config: &ControllerConfig, zc: &mut Zc) -> Option<Ha> {
+    config.peer_host.as_ref()?;
+    zc.enable_ownership();
+    Some(Ha::new(config.peer_down_after_ms))
+}
+
 async fn accept_loop(listener: TcpListener, router: Router, ctx: Ctx) {
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     let deadline = Duration::from_millis(ctx.config.handshake_timeout_ms);
@@ -316,6 +375,7 @@ async fn accept_loop(listener: TcpListener, router: Router, ctx: Ctx) {
                 a if a == alpn::SIGNAL => signalling::serve(stream, peer, port, ctx).await,
                 a if a == alpn::MEDIA => crate::mmr::serve_stream(stream, peer, ctx.mmr.clone(), "tls").await,
                 a if a == alpn::LINK => mmr_link::serve(stream, peer, ctx).await,
+                a if a == alpn::PEER => peer::serve(stream, peer, ctx).await,
                 a => tracing::error!(alpn = %String::from_utf8_lossy(a), "routed to an ALPN with no handler"),
             }
         }

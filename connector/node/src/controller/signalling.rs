@@ -39,6 +39,9 @@ where
                     st.zc.join(mc_rt::unix_now_ms(), session, &ticket);
                     ctx.drain(&mut st);
                 }
+                Ok(Some(ClientToZc::Ping)) => {
+                    if write_frame(&mut wr, &ZcToClient::Pong).await.is_err() { break }
+                }
                 Ok(Some(ClientToZc::Leave)) | Ok(None) => break,
                 Err(e) => {
                     tracing::info!(%peer, session, "closing a signalling session: {e}");

@@ -122,18 +122,43 @@ enum End {
     Better(LinkPath, Box<Stream>),
 }
 
+/// A controller this MMR VM may link to: the configured one, or the other of an HA pair.
+#[derive(Debug, Clone)]
+struct Target {
+    host: String,
+    port: u16,
+    fallback_port: u16,
+}
+
+fn targets(config: &MmrConfig) -> Vec<Target> {
+    let mut t = vec![Target {
+        host: config.controller_host.clone(),
+        port: config.controller_port,
+        fallback_port: config.controller_fallback_port,
+    }];
+    if let Some(host) = &config.peer_controller_host {
+        t.push(Target {
+            host: host.clone(),
+            port: config.peer_controller_port,
+            fallback_port: config.peer_controller_fallback_port,
+        });
+    }
+    t
+}
+
 async fn connect(
     config: &MmrConfig,
+    target: &Target,
     tls_config: &Arc<ClientConfig>,
     path: LinkPath,
 ) -> Result<Stream, String> {
-    let port = port_of(config, path);
-    let addr = mc_rt::net::resolve(&config.controller_host, port)
+    let port = target.port_of(path);
+    let addr = mc_rt::net::resolve(&target.host, port)
         .await
         .map_err(|e| e.to_string())?;
     tls::connect(
         addr,
-        &config.controller_host,
+        &target.host,
         tls_config.clone(),
         Duration::from_millis(config.connect_timeout_ms),
     )
@@ -141,10 +166,12 @@ async fn connect(
     .map_err(|e| e.to_string())
 }
 
-fn port_of(config: &MmrConfig, path: LinkPath) -> u16 {
-    match path {
-        LinkPath::Dedicated => config.controller_port,
-        LinkPath::Fallback => config.controller_fallback_port,
+impl Target {
+    fn port_of(&self, path: LinkPath) -> u16 {
+        match path {
+            LinkPath::Dedicated => self.port,
+            LinkPath::Fallback => self.fallback_port,
+        }
     }
 }
 
@@ -161,21 +188,36 @@ async fn link_loop(
     );
     let mut backoff_ms = 500;
     let mut next: Option<(LinkPath, Stream)> = None;
+    let targets = targets(&config);
+    // Which controller: the link stays with the one that answered until that link is lost, and
+    // moves to the other of a pair when this one is unreachable on both its ports.
+    let mut current = 0;
+    let mut tried_all = 0;
     loop {
+        let target = &targets[current];
         let (path, stream) = match next.take() {
             Some(n) => n,
             None => {
                 let Some(path) = ladder.next_to_try().copied() else {
+                    ladder.reset();
+                    current = (current + 1) % targets.len();
+                    tried_all += 1;
+                    if tried_all < targets.len() {
+                        events.record(format_args!(
+                            "controller {} unreachable on both ports; trying {}",
+                            target.host, targets[current].host
+                        ));
+                        continue;
+                    }
+                    tried_all = 0;
                     events.record(format_args!(
-                        "controller {} unreachable on every port; retrying in {backoff_ms} ms",
-                        config.controller_host
+                        "no controller reachable on any port; retrying in {backoff_ms} ms"
                     ));
                     mc_rt::sleep(Duration::from_millis(backoff_ms)).await;
                     backoff_ms = (backoff_ms * 2).min(RETRY_BACKOFF_MS_MAX);
-                    ladder.reset();
                     continue;
                 };
-                match connect(&config, &tls_config, path).await {
+                match connect(&config, target, &tls_config, path).await {
                     Ok(s) => (path, s),
                     Err(e) => {
                         tracing::warn!(?path, "MMR link: {e}");
@@ -187,10 +229,12 @@ async fn link_loop(
         };
         ladder.established(mc_rt::unix_now_ms(), &path);
         backoff_ms = 500;
-        let port = port_of(&config, path);
+        tried_all = 0;
+        let port = target.port_of(path);
         links.up(LINK, path == LinkPath::Dedicated, port);
         match session(
             &config,
+            target,
             &handle,
             stream,
             port,
@@ -210,7 +254,7 @@ async fn link_loop(
             End::Better(path, stream) => {
                 events.record(format_args!(
                     "link to controller moving back to port {}",
-                    port_of(&config, path)
+                    target.port_of(path)
                 ));
                 next = Some((path, *stream));
             }
@@ -221,6 +265,7 @@ async fn link_loop(
 /// One link session: `Ok(End::Better)` when a better port answered, `Err(reason)` when lost.
 async fn session(
     config: &MmrConfig,
+    target: &Target,
     handle: &MmrVmHandle,
     stream: Stream,
     port: u16,
@@ -278,7 +323,7 @@ async fn session(
             biased;
             _ = reprobe.tick() => {
                 if let Some(better) = ladder.reprobe_due(mc_rt::unix_now_ms()) {
-                    if let Ok(stream) = connect(config, tls_config, better).await {
+                    if let Ok(stream) = connect(config, target, tls_config, better).await {
                         return Ok(End::Better(better, Box::new(stream)));
                     }
                 }

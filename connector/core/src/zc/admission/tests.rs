@@ -329,3 +329,110 @@ proptest! {
         }
     }
 }
+
+fn outputs(zc: &mut Zc) -> Vec<ZcOutput> {
+    std::iter::from_fn(|| zc.poll_output()).collect()
+}
+
+#[test]
+fn in_a_pair_a_meeting_is_claimed_before_it_is_hosted_and_released_when_it_empties() {
+    use mc_wire::status::{ClaimOutcome, SignallingEndpoints};
+    let mut h = Harness::new(100, &[10]);
+    h.zc.enable_ownership();
+    let (t1, t2) = (h.ticket(7, NOW + 60_000), h.ticket(7, NOW + 60_000));
+    h.zc.join(NOW, 1, &t1);
+    h.zc.join(NOW, 2, &t2);
+    assert_eq!(
+        outputs(&mut h.zc),
+        vec![ZcOutput::Claim {
+            meeting: MeetingId(7)
+        }],
+        "one claim for both joins, and nobody admitted yet"
+    );
+    h.zc.claim_answered(NOW, MeetingId(7), ClaimOutcome::Granted { epoch: 5 });
+    let joined = outputs(&mut h.zc)
+        .into_iter()
+        .filter(|o| {
+            matches!(
+                o,
+                ZcOutput::Reply {
+                    msg: ZcToClient::Joined { .. },
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(joined, 2);
+    assert_eq!(h.zc.hosted()[0].epoch, 5);
+    h.zc.session_closed(1);
+    h.zc.session_closed(2);
+    assert!(outputs(&mut h.zc).contains(&ZcOutput::Release {
+        meeting: MeetingId(7),
+        epoch: 5
+    }));
+    assert!(h.zc.owned().is_empty());
+
+    // Hosted by the peer: the join is redirected, its ticket unused.
+    let t3 = h.ticket(8, NOW + 60_000);
+    h.zc.join(NOW, 3, &t3);
+    let endpoints = SignallingEndpoints {
+        host: "peer".into(),
+        port: 8802,
+        fallback_port: 443,
+    };
+    h.zc.claim_answered(
+        NOW,
+        MeetingId(8),
+        ClaimOutcome::HostedBy {
+            controller: mc_wire::ControllerId("b".into()),
+            signalling: endpoints,
+        },
+    );
+    assert!(matches!(
+        &outputs(&mut h.zc)[1],
+        ZcOutput::Reply { session: 3, msg: ZcToClient::Redirect { host, .. } } if host == "peer"
+    ));
+    h.zc.join(NOW, 4, &t3);
+    h.zc.claim_answered(NOW, MeetingId(8), ClaimOutcome::Granted { epoch: 6 });
+    outputs(&mut h.zc);
+    assert_eq!(
+        h.zc.load().participants,
+        1,
+        "the redirected ticket still works"
+    );
+}
+
+#[test]
+fn a_fenced_zc_hosts_nothing_and_tells_everyone_to_rejoin() {
+    use mc_wire::status::ClaimOutcome;
+    let mut h = Harness::new(100, &[10]);
+    h.zc.enable_ownership();
+    let t = h.ticket(1, NOW + 60_000);
+    h.zc.join(NOW, 1, &t);
+    h.zc.claim_answered(NOW, MeetingId(1), ClaimOutcome::Granted { epoch: 1 });
+    let t2 = h.ticket(2, NOW + 60_000);
+    h.zc.join(NOW, 2, &t2);
+    outputs(&mut h.zc);
+    assert_eq!(h.zc.fence("lease expired"), 1);
+    let out = outputs(&mut h.zc);
+    assert!(out.iter().any(|o| matches!(
+        o,
+        ZcOutput::Reply {
+            session: 1,
+            msg: ZcToClient::Ended { rejoin: true, .. }
+        }
+    )));
+    assert!(out.iter().any(|o| matches!(
+        o,
+        ZcOutput::Reply {
+            session: 2,
+            msg: ZcToClient::Rejected {
+                reason: RejectReason::NotReady,
+                ..
+            }
+        }
+    )));
+    assert!(!out.iter().any(|o| matches!(o, ZcOutput::Release { .. })));
+    assert_eq!(h.zc.load(), Load::default());
+    assert!(h.zc.owned().is_empty());
+}

@@ -1,0 +1,213 @@
+//! The peer link of an HA pair (mutual TLS, ALPN `mc-peer/1`, on the peer's 8802 falling back to
+//! 443), and the lease watch.
+//!
+//! Each controller dials the other and pings it every `peer_interval_ms` with what it hosts; the
+//! other answers each ping with a pong. A pong renews the pinger's lease; a ping tells the
+//! receiver its peer is alive and what it would take over (see `mc_core::zc::ha`). The lease
+//! watch fences this controller the moment its lease runs out, and reports the peer down once.
+
+use super::Ctx;
+use crate::framed::{write_frame, FrameReader};
+use mc_core::zc::ha::FENCE_CHECK_MS;
+use mc_rt::tls::{self, Identity};
+use mc_rt::{AsyncRead, AsyncWrite};
+use mc_wire::peer::PeerMsg;
+use mc_wire::ports::alpn;
+use mc_wire::ControllerId;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub(super) const LINK: &str = "peer";
+
+/// Dials the peer for as long as the controller runs, its dedicated port first.
+pub(super) async fn run(ctx: Ctx, identity: Identity) {
+    let Some(host) = ctx.config.peer_host.clone() else {
+        return;
+    };
+    let tls_config = match tls::client_config(&identity.ca, Some(&identity), alpn::PEER) {
+        Ok(c) => c,
+        Err(e) => {
+            ctx.events
+                .record(format_args!("cannot link to the peer controller: {e}"));
+            return;
+        }
+    };
+    let timeout = Duration::from_millis(ctx.config.connect_timeout_ms);
+    let mut failures_logged = false;
+    loop {
+        let mut linked = None;
+        for port in [ctx.config.peer_port, ctx.config.peer_fallback_port] {
+            let Ok(addr) = mc_rt::net::resolve(&host, port).await else {
+                continue;
+            };
+            if let Ok(stream) = tls::connect(addr, &host, tls_config.clone(), timeout).await {
+                linked = Some((port, stream));
+                break;
+            }
+        }
+        match linked {
+            Some((port, stream)) => {
+                failures_logged = false;
+                ctx.links.up(LINK, port == ctx.config.peer_port, port);
+                ctx.events
+                    .record(format_args!("peer link to {host} up on port {port}"));
+                let reason = ping_loop(&ctx, stream).await;
+                ctx.links.down(LINK);
+                ctx.events
+                    .record(format_args!("peer link to {host} lost: {reason}"));
+            }
+            None if !failures_logged => {
+                failures_logged = true;
+                ctx.events.record(format_args!(
+                    "peer {host} unreachable on ports {} and {}; retrying",
+                    ctx.config.peer_port, ctx.config.peer_fallback_port
+                ));
+            }
+            None => {}
+        }
+        mc_rt::sleep(Duration::from_millis(ctx.config.peer_interval_ms)).await;
+    }
+}
+
+async fn ping_loop<S>(ctx: &Ctx, stream: S) -> String
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (rd, mut wr) = mc_rt::split(stream);
+    let mut rd = FrameReader::new(rd);
+    let me = ControllerId(ctx.config.id.clone());
+    let mut tick = mc_rt::interval(Duration::from_millis(ctx.config.peer_interval_ms));
+    let silence = Duration::from_millis(ctx.config.peer_down_after_ms);
+    let mut last_pong = mc_rt::Instant::now();
+    loop {
+        mc_rt::select! {
+            // Branches are polled in order, never at random: one seed, one run.
+            biased;
+            _ = tick.tick() => {
+                if last_pong.elapsed() > silence {
+                    return format!("no pong for {} ms", silence.as_millis());
+                }
+                let ping = {
+                    let st = ctx.zc.lock().unwrap();
+                    PeerMsg::Ping {
+                        controller: me.clone(),
+                        sent_ms: mc_rt::unix_now_ms(),
+                        meetings: st.zc.hosted(),
+                        load: st.zc.load(),
+                        capacity: st.zc.capacity(),
+                    }
+                };
+                if let Err(e) = write_frame(&mut wr, &ping).await {
+                    return e.to_string();
+                }
+            }
+            msg = rd.next::<PeerMsg>() => match msg {
+                Ok(Some(PeerMsg::Pong { controller, echo_ms })) => {
+                    last_pong = mc_rt::Instant::now();
+                    let mut st = ctx.zc.lock().unwrap();
+                    if let Some(ha) = st.ha.as_mut() {
+                        ha.renew(echo_ms);
+                        ha.heard_peer(mc_rt::unix_now_ms(), controller);
+                    }
+                }
+                Ok(Some(PeerMsg::Ping { .. })) => return "the peer pinged on our own link".into(),
+                Ok(None) => return "the peer closed the link".into(),
+                Err(e) => return e.to_string(),
+            }
+        }
+    }
+}
+
+/// The peer's link to us: answer every ping with a pong, and remember what it hosts.
+pub(super) async fn serve<S>(stream: S, remote: SocketAddr, ctx: Ctx)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (rd, mut wr) = mc_rt::split(stream);
+    let mut rd = FrameReader::new(rd);
+    let me = ControllerId(ctx.config.id.clone());
+    let silence = Duration::from_millis(ctx.config.peer_down_after_ms);
+    loop {
+        let msg = match mc_rt::timeout(silence, rd.next::<PeerMsg>()).await {
+            Ok(Ok(Some(msg))) => msg,
+            Ok(Ok(None)) => return,
+            Ok(Err(e)) => {
+                tracing::info!(%remote, "closing a peer link: {e}");
+                return;
+            }
+            Err(_) => {
+                tracing::info!(%remote, "closing a silent peer link");
+                return;
+            }
+        };
+        let PeerMsg::Ping {
+            controller,
+            sent_ms,
+            meetings,
+            load,
+            capacity,
+        } = msg
+        else {
+            tracing::info!(%remote, "closing a peer link that sent a pong unasked");
+            return;
+        };
+        {
+            let mut st = ctx.zc.lock().unwrap();
+            let Some(ha) = st.ha.as_mut() else {
+                ctx.events.record(format_args!(
+                    "refused a peer link from {controller}: this controller has no peer configured"
+                ));
+                return;
+            };
+            if controller == me {
+                tracing::warn!(%remote, "refused a peer link from a controller with this one's id");
+                return;
+            }
+            let view = ha.heard_peer(mc_rt::unix_now_ms(), controller);
+            view.meetings = meetings;
+            view.load = load;
+            view.capacity = capacity;
+        }
+        let pong = PeerMsg::Pong {
+            controller: me.clone(),
+            echo_ms: sent_ms,
+        };
+        if write_frame(&mut wr, &pong).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Fences this controller as soon as its lease runs out, and reports the peer down once per
+/// outage, with what it hosted.
+pub(super) async fn watch_lease(ctx: Ctx) {
+    let mut tick = mc_rt::interval(Duration::from_millis(FENCE_CHECK_MS));
+    loop {
+        tick.tick().await;
+        let now_ms = mc_rt::unix_now_ms();
+        let mut st = ctx.zc.lock().unwrap();
+        let st = &mut *st;
+        let Some(ha) = st.ha.as_mut() else { return };
+        if let Some(p) = ha.peer_newly_down(now_ms) {
+            let participants: u32 = p.meetings.iter().map(|m| m.participants).sum();
+            ctx.events.record(format_args!(
+                "peer {} is down (silent {} ms): its {} meetings with {} participants move here once its lease has run out and the cloud agrees",
+                p.id,
+                now_ms - p.last_heard_ms,
+                p.meetings.len(),
+                participants
+            ));
+        }
+        let hosting = st.zc.load().meetings > 0 || !st.zc.owned().is_empty();
+        if hosting && ha.lease_ms() > 0 && ha.lease_expired(now_ms) {
+            let lease_ms = ha.lease_ms();
+            let n = st.zc.fence(&format!(
+                "neither the cloud nor the peer acknowledged it for {lease_ms} ms"
+            ));
+            ctx.events.record(format_args!(
+                "fenced: lease of {lease_ms} ms ran out with neither the cloud nor the peer reachable; stopped hosting {n} meetings"
+            ));
+            ctx.drain(st);
+        }
+    }
+}
