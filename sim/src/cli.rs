@@ -41,6 +41,9 @@ enum Command {
         /// Print the JSON report on stdout instead of the Markdown table.
         #[arg(long)]
         json: bool,
+        /// Keep every seed's event log in --out, not only failing seeds'.
+        #[arg(long)]
+        keep_logs: bool,
     },
     /// Run one seed twice and compare the hashes of the application event logs.
     Determinism {
@@ -83,6 +86,7 @@ pub fn main() -> i32 {
             jobs,
             out,
             json,
+            keep_logs,
         } => {
             let seeds = match seed
                 .map(|s| Ok(vec![s]))
@@ -94,7 +98,7 @@ pub fn main() -> i32 {
                     return 2;
                 }
             };
-            run(files, seeds, jobs, out, json)
+            run(files, seeds, jobs, out, json, keep_logs)
         }
         Command::Determinism { files, seed } => determinism(files, seed),
         Command::Plan { file, seed } => Scenario::load(&file).map(|s| {
@@ -117,6 +121,7 @@ fn run(
     jobs: Option<usize>,
     out: PathBuf,
     json: bool,
+    keep_logs: bool,
 ) -> Result<i32, crate::scenario::ScenarioError> {
     let scenarios: Vec<(PathBuf, Scenario)> = files
         .iter()
@@ -136,9 +141,12 @@ fn run(
             scenario.description.lines().next().unwrap_or("")
         );
         let results = run_parallel(scenario, &seeds, jobs);
-        for r in results.iter().filter(|r| !r.passed()) {
+        for r in results.iter().filter(|r| keep_logs || !r.passed()) {
             let log = out.join(format!("{}-seed{}.log", r.scenario, r.seed));
             let _ = std::fs::write(&log, r.events.join("\n") + "\n");
+            if r.passed() {
+                continue;
+            }
             eprintln!("[{}] seed {} FAILED: {}\n  reproduce: ci/scenario run {} --seed {}\n  event log: {}", r.scenario, r.seed, r.violations.join("; "), path.display(), r.seed, log.display());
         }
         let summary = summarize(

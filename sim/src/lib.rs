@@ -25,6 +25,13 @@ pub use mc_node::events::hash_lines;
 
 pub const CLOUD_IP: [u8; 4] = [192, 0, 2, 1];
 pub const CONTROLLER_IP: [u8; 4] = [192, 0, 2, 2];
+/// Controllers a simulated deployment can have: one, or an HA pair.
+pub const MAX_CONTROLLERS: u32 = 2;
+
+/// The address of controller `n` (1-based): 192.0.2.2 and 192.0.2.3.
+pub fn controller_ip(n: u32) -> IpAddr {
+    ip([192, 0, 2, 1 + n as u8])
+}
 pub const MMR_VM_IP: [u8; 4] = [192, 0, 2, 11];
 /// MMR VMs a simulated deployment can have (each has its own certificate).
 pub const MAX_MMR_VMS: u32 = 8;
@@ -71,8 +78,11 @@ pub struct SimDeployment {
     events: Arc<Mutex<Vec<String>>>,
     /// Every server host by name, for faults.
     pub nodes: Mutex<BTreeMap<String, NodeId>>,
-    /// The running controller (replaced when its host restarts), for checkers.
+    /// The running controller-1 (replaced when its host restarts, cleared when it is killed),
+    /// for checkers.
     pub controller: Arc<Mutex<Option<controller::ControllerHandle>>>,
+    /// Every controller by name (controller-1, and controller-2 of a pair), as `controller`.
+    pub controllers: BTreeMap<String, Arc<Mutex<Option<controller::ControllerHandle>>>>,
     /// The running MMR VMs by name, with their capacity.
     pub vms: Mutex<BTreeMap<String, (u32, Arc<Mutex<Option<mc_node::mmr::vm::MmrVmHandle>>>)>>,
     next_host: Mutex<u32>,
@@ -81,15 +91,26 @@ pub struct SimDeployment {
 impl SimDeployment {
     /// Starts the cloud and a controller, each on its own simulated host, and waits until the
     /// controller has registered with the cloud.
-    pub async fn start(seed: u64, tweak: impl FnOnce(&mut ControllerConfig)) -> SimDeployment {
+    pub async fn start(seed: u64, tweak: impl Fn(&mut ControllerConfig)) -> SimDeployment {
+        Self::start_with(seed, 1, tweak).await
+    }
+
+    /// Starts the cloud and `controllers` controllers (two make an HA pair, each the other's
+    /// peer), each on its own host; waits until every controller has registered.
+    pub async fn start_with(
+        seed: u64,
+        controllers: u32,
+        tweak: impl Fn(&mut ControllerConfig),
+    ) -> SimDeployment {
+        assert!((1..=MAX_CONTROLLERS).contains(&controllers));
         let now_unix_s = (mc_rt::unix_now_ms() / 1000) as i64;
-        let mut hosts = vec![
-            ("cloud".to_string(), vec![ip(CLOUD_IP).to_string()]),
-            (
-                "controller-1".to_string(),
-                vec![ip(CONTROLLER_IP).to_string()],
-            ),
-        ];
+        let mut hosts = vec![("cloud".to_string(), vec![ip(CLOUD_IP).to_string()])];
+        for n in 1..=MAX_CONTROLLERS {
+            hosts.push((
+                format!("controller-{n}"),
+                vec![controller_ip(n).to_string()],
+            ));
+        }
         for i in 1..=MAX_MMR_VMS {
             hosts.push((format!("mmr-{i}"), vec![mmr_vm_ip(i).to_string()]));
         }
@@ -122,38 +143,49 @@ impl SimDeployment {
                 }
             })
             .build();
-
-        let mut ctl_cfg = ControllerConfig {
-            listen: ip(CONTROLLER_IP),
-            cloud_host: ip(CLOUD_IP).to_string(),
-            seed: Some(seed ^ 0xc7c7),
-            ..Default::default()
-        };
-        tweak(&mut ctl_cfg);
-        let (identity, log) = (
-            ids.identity("controller-1").unwrap(),
-            EventLog::collecting("controller-1", events.clone()),
-        );
-        let controller_slot: Arc<Mutex<Option<controller::ControllerHandle>>> = Arc::default();
-        let slot = controller_slot.clone();
-        let controller_node = handle
-            .create_node()
-            .name("controller-1")
-            .ip(ip(CONTROLLER_IP))
-            .init(move || {
-                let (c, i, l, slot) =
-                    (ctl_cfg.clone(), identity.clone(), log.clone(), slot.clone());
-                async move {
-                    let h = controller::start(c, i, l).await.expect("controller starts");
-                    *slot.lock().unwrap() = Some(h);
-                    std::future::pending::<()>().await
-                }
-            })
-            .build();
-
         let mut nodes = BTreeMap::new();
         nodes.insert("cloud".to_string(), cloud_node.id());
-        nodes.insert("controller-1".to_string(), controller_node.id());
+
+        let mut slots = BTreeMap::new();
+        for n in 1..=controllers {
+            let name = format!("controller-{n}");
+            let mut ctl_cfg = ControllerConfig {
+                id: name.clone(),
+                listen: controller_ip(n),
+                cloud_host: ip(CLOUD_IP).to_string(),
+                seed: Some(seed ^ 0xc7c7 ^ (n as u64 - 1)),
+                peer_host: (controllers == 2).then(|| controller_ip(3 - n).to_string()),
+                ..Default::default()
+            };
+            tweak(&mut ctl_cfg);
+            let (identity, log) = (
+                ids.identity(&name).unwrap(),
+                EventLog::collecting(&name, events.clone()),
+            );
+            let slot: Arc<Mutex<Option<controller::ControllerHandle>>> = Arc::default();
+            let init_slot = slot.clone();
+            let node = handle
+                .create_node()
+                .name(&name)
+                .ip(controller_ip(n))
+                .init(move || {
+                    let (c, i, l, slot) = (
+                        ctl_cfg.clone(),
+                        identity.clone(),
+                        log.clone(),
+                        init_slot.clone(),
+                    );
+                    async move {
+                        let h = controller::start(c, i, l).await.expect("controller starts");
+                        *slot.lock().unwrap() = Some(h);
+                        std::future::pending::<()>().await
+                    }
+                })
+                .build();
+            nodes.insert(name.clone(), node.id());
+            slots.insert(name, slot);
+        }
+
         let d = SimDeployment {
             seed,
             ca: ids.ca().unwrap(),
@@ -161,11 +193,17 @@ impl SimDeployment {
             events,
             next_host: Mutex::new(0),
             nodes: Mutex::new(nodes),
-            controller: controller_slot,
+            controller: slots["controller-1"].clone(),
+            controllers: slots,
             vms: Mutex::new(BTreeMap::new()),
         };
-        d.wait_for("registered with the cloud", Duration::from_secs(30))
+        for n in 1..=controllers {
+            d.wait_for(
+                &format!("controller-{n} registered with the cloud"),
+                Duration::from_secs(30),
+            )
             .await;
+        }
         d
     }
 
@@ -175,13 +213,18 @@ impl SimDeployment {
         self.start_mmr_vm_n(1, capacity).await
     }
 
-    /// Starts MMR VM `mmr-<n>` (1..=8) and waits until the controller has taken it in.
+    /// Starts MMR VM `mmr-<n>` (1..=8) and waits until the controller has taken it in. In an HA
+    /// pair, odd MMR VMs link to controller-1 and even ones to controller-2, each with the other
+    /// controller to fall back on.
     pub async fn start_mmr_vm_n(&self, n: u32, capacity: u32) -> NodeId {
         let name = format!("mmr-{n}");
+        let pair = self.controllers.len() == 2;
+        let home = if pair { 2 - n % 2 } else { 1 };
         let config = MmrConfig {
             id: name.clone(),
             listen: mmr_vm_ip(n),
-            controller_host: ip(CONTROLLER_IP).to_string(),
+            controller_host: controller_ip(home).to_string(),
+            peer_controller_host: pair.then(|| controller_ip(3 - home).to_string()),
             cloud_host: ip(CLOUD_IP).to_string(),
             capacity,
             ..Default::default()
@@ -274,7 +317,7 @@ impl SimDeployment {
 
     /// Participants' and operators' hosts, in 198.18.0.0/15 (the benchmarking range): room for
     /// many thousands of simulated hosts.
-    fn next_ip(&self) -> IpAddr {
+    pub fn next_ip(&self) -> IpAddr {
         let mut n = self.next_host.lock().unwrap();
         *n += 1;
         let [_, _, hi, lo] = n.to_be_bytes();

@@ -34,6 +34,11 @@ pub struct ScenarioSummary {
     pub recovery_ms_p50: Option<u64>,
     pub recovery_ms_p99: Option<u64>,
     pub recovery_ms_max: Option<u64>,
+    /// Participants that had to rejoin during the faults, and their recovery times.
+    pub rejoined: usize,
+    pub rejoin_recovery_ms_p50: Option<u64>,
+    pub rejoin_recovery_ms_p99: Option<u64>,
+    pub rejoin_recovery_ms_max: Option<u64>,
 }
 
 fn percentile(sorted: &[u64], q: f64) -> Option<u64> {
@@ -71,8 +76,13 @@ pub fn summarize(
         recovery_ms_p50: None,
         recovery_ms_p99: None,
         recovery_ms_max: None,
+        rejoined: 0,
+        rejoin_recovery_ms_p50: None,
+        rejoin_recovery_ms_p99: None,
+        rejoin_recovery_ms_max: None,
     };
     let mut recovery = Vec::new();
+    let mut rejoin_recovery = Vec::new();
     for r in results {
         s.simulated_s += r.simulated_s;
         s.wall_ms += r.wall_ms;
@@ -88,6 +98,7 @@ pub fn summarize(
         s.rtp_received += r.stats.rtp_received;
         s.rtp_lost += r.stats.rtp_lost;
         recovery.extend(&r.stats.recovery_ms);
+        rejoin_recovery.extend(&r.stats.rejoin_recovery_ms);
         if !r.passed() {
             s.failed.push(FailedSeed {
                 seed: r.seed,
@@ -101,6 +112,11 @@ pub fn summarize(
     s.recovery_ms_p50 = percentile(&recovery, 0.50);
     s.recovery_ms_p99 = percentile(&recovery, 0.99);
     s.recovery_ms_max = recovery.last().copied();
+    rejoin_recovery.sort_unstable();
+    s.rejoined = rejoin_recovery.len();
+    s.rejoin_recovery_ms_p50 = percentile(&rejoin_recovery, 0.50);
+    s.rejoin_recovery_ms_p99 = percentile(&rejoin_recovery, 0.99);
+    s.rejoin_recovery_ms_max = rejoin_recovery.last().copied();
     s.speedup = s.simulated_s / (s.wall_ms.max(1) as f64 / 1000.0);
     s
 }
@@ -124,9 +140,9 @@ fn ms(v: Option<u64>) -> String {
 pub fn markdown(summaries: &[ScenarioSummary], wall_clock: bool) -> String {
     let mut out = String::from("# Scenario report\n\n");
     out += if wall_clock {
-        "| scenario | seeds | passed | failed | simulated s | wall s | sim s / wall s | joins admitted | rejections | RTP received | RTP lost | recovery ms p50 / p99 / max |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| scenario | seeds | passed | failed | simulated s | wall s | sim s / wall s | joins admitted | rejections | RTP received | RTP lost | recovery ms p50 / p99 / max | rejoined: recovery ms p50 / p99 / max |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     } else {
-        "| scenario | seeds | passed | failed | simulated s | joins admitted | rejections | RTP received | RTP lost | recovery ms p50 / p99 / max |\n|---|---|---|---|---|---|---|---|---|---|\n"
+        "| scenario | seeds | passed | failed | simulated s | joins admitted | rejections | RTP received | RTP lost | recovery ms p50 / p99 / max | rejoined: recovery ms p50 / p99 / max |\n|---|---|---|---|---|---|---|---|---|---|---|\n"
     };
     for s in summaries {
         let common_head = format!(
@@ -143,7 +159,7 @@ pub fn markdown(summaries: &[ScenarioSummary], wall_clock: bool) -> String {
             String::new()
         };
         out += &format!(
-            "{common_head}{wall}| {} / {} | {} | {} | {} | {} / {} / {} |\n",
+            "{common_head}{wall}| {} / {} | {} | {} | {} | {} / {} / {} | {}: {} / {} / {} |\n",
             s.joins_admitted,
             s.joins_attempted,
             counts(&s.rejections),
@@ -151,7 +167,11 @@ pub fn markdown(summaries: &[ScenarioSummary], wall_clock: bool) -> String {
             s.rtp_lost,
             ms(s.recovery_ms_p50),
             ms(s.recovery_ms_p99),
-            ms(s.recovery_ms_max)
+            ms(s.recovery_ms_max),
+            s.rejoined,
+            ms(s.rejoin_recovery_ms_p50),
+            ms(s.rejoin_recovery_ms_p99),
+            ms(s.rejoin_recovery_ms_max)
         );
     }
     for s in summaries.iter().filter(|s| !s.failed.is_empty()) {

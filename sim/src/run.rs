@@ -2,7 +2,7 @@
 //! checkers — safety throughout, liveness after the faults stop.
 
 use crate::scenario::{FaultAction, Proto, Scenario};
-use crate::{hash_lines, ip, mmr_vm_ip, SimDeployment, CLOUD_IP, CONTROLLER_IP};
+use crate::{controller_ip, hash_lines, ip, mmr_vm_ip, SimDeployment, CLOUD_IP};
 use mc_core::Rng;
 use mc_node::client::{ClientError, ClientProbe, ClientReport};
 use mc_rt::fault::{self, Action};
@@ -53,6 +53,9 @@ pub struct RunStats {
     /// For each participant present through the faults: ms from the last fault until it received
     /// media again.
     pub recovery_ms: Vec<u64>,
+    /// The same, for the participants that had to rejoin (their controller or MMR failed, or
+    /// their meeting moved): how long a failover took for those it affected.
+    pub rejoin_recovery_ms: Vec<u64>,
 }
 
 struct Participant {
@@ -85,7 +88,11 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
 fn host_ip(host: &str) -> IpAddr {
     match host {
         "cloud" => ip(CLOUD_IP),
-        "controller-1" => ip(CONTROLLER_IP),
+        c if c.starts_with("controller-") => controller_ip(
+            c.trim_start_matches("controller-")
+                .parse()
+                .expect("validated host name"),
+        ),
         vm => mmr_vm_ip(
             vm.trim_start_matches("mmr-")
                 .parse()
@@ -111,7 +118,7 @@ async fn execute(plan: Scenario, seed: u64) -> (Vec<String>, RunStats, Vec<Strin
     let sim_start = mc_rt::Instant::now();
     let t = plan.topology.clone();
     let d = Arc::new(
-        SimDeployment::start(seed, |c| {
+        SimDeployment::start_with(seed, t.controllers, |c| {
             c.mmr_capacity = t.mmr_capacity;
             c.max_meetings = t.max_meetings;
         })
@@ -242,12 +249,19 @@ async fn execute(plan: Scenario, seed: u64) -> (Vec<String>, RunStats, Vec<Strin
                     .saturating_duration_since(mc_rt::Instant::now()),
             )
             .await;
-            probe_plaintext(&d, &violations, plan.topology.mmr_vms).await;
+            probe_plaintext(
+                &d,
+                &violations,
+                plan.topology.controllers,
+                plan.topology.mmr_vms,
+            )
+            .await;
         }
     }
 
     // Liveness: from the last fault, everyone present with someone to hear gets media again.
     let mut recovery_ms = Vec::new();
+    let mut rejoin_recovery_ms = Vec::new();
     if !plan.faults.is_empty() {
         let bound_s = plan.expect.recovery_s;
         let from = start + Duration::from_secs_f64(faults_end_s);
@@ -267,21 +281,42 @@ async fn execute(plan: Scenario, seed: u64) -> (Vec<String>, RunStats, Vec<Strin
                         .any(|o| o.meeting == p.meeting && o.name != p.name && present(o))
             })
             .collect();
-        let base: Vec<u64> = eligible
+        // Media counts as back once it arrives after the participant's last rejoin (packets in
+        // flight from before a failure do not count), or, for one that never had to rejoin, once
+        // anything arrives.
+        let probe = |i: usize| &participants[i].probe;
+        let mut base: Vec<(u64, u64)> = eligible
             .iter()
-            .map(|&i| participants[i].probe.received.load(Relaxed))
+            .map(|&i| {
+                (
+                    probe(i).rejoins.load(Relaxed),
+                    probe(i).received.load(Relaxed),
+                )
+            })
             .collect();
+        let rejoins_before: Vec<u64> = base.iter().map(|b| b.0).collect();
         let mut recovered: Vec<Option<u64>> = vec![None; eligible.len()];
         while from.elapsed().as_secs_f64() <= bound_s && recovered.iter().any(Option::is_none) {
             for (k, &i) in eligible.iter().enumerate() {
-                if recovered[k].is_none() && participants[i].probe.received.load(Relaxed) > base[k]
-                {
+                let (rejoins, received) = (
+                    probe(i).rejoins.load(Relaxed),
+                    probe(i).received.load(Relaxed),
+                );
+                if rejoins > base[k].0 {
+                    base[k] = (rejoins, received);
+                    recovered[k] = None;
+                } else if recovered[k].is_none() && received > base[k].1 {
                     recovered[k] = Some(from.elapsed().as_millis() as u64);
                 }
             }
             mc_rt::sleep(Duration::from_millis(100)).await;
         }
         for (k, &i) in eligible.iter().enumerate() {
+            if base[k].0 > rejoins_before[k] {
+                if let Some(ms) = recovered[k] {
+                    rejoin_recovery_ms.push(ms);
+                }
+            }
             match recovered[k] {
                 Some(ms) => recovery_ms.push(ms),
                 None => violations.add(
@@ -317,6 +352,7 @@ async fn execute(plan: Scenario, seed: u64) -> (Vec<String>, RunStats, Vec<Strin
         &d,
         &violations,
         recovery_ms,
+        rejoin_recovery_ms,
     );
     let tail_s = plan.duration_s - faults_end_s;
     if plan.expect.links_on_dedicated_ports
@@ -342,7 +378,13 @@ fn apply_fault(
         Proto::Tcp => fault::Proto::Tcp,
     };
     match action {
-        FaultAction::Kill { host } => handle.kill(node(host)),
+        FaultAction::Kill { host } => {
+            handle.kill(node(host));
+            // A dead controller hosts nothing; its restart fills the slot again.
+            if let Some(slot) = d.controllers.get(host) {
+                *slot.lock().unwrap() = None;
+            }
+        }
         FaultAction::Restart { host } => handle.restart(node(host)),
         FaultAction::Pause { host } => handle.pause(node(host)),
         FaultAction::Resume { host } => handle.resume(node(host)),
@@ -415,31 +457,70 @@ fn apply_fault(
         }
         FaultAction::CloudUnreachable => net.clog_node(node("cloud")),
         FaultAction::CloudReachable => net.unclog_node(node("cloud")),
+        FaultAction::Drain { id } | FaultAction::Undrain { id } => {
+            let kind = if id.starts_with("controller-") && !id.ends_with("-mmr") {
+                "controllers"
+            } else {
+                "mmrs"
+            };
+            let method = if matches!(action, FaultAction::Drain { .. }) {
+                "POST"
+            } else {
+                "DELETE"
+            };
+            let (api, path, log) = (d.api(), format!("/v1/{kind}/{id}/drain"), d.log("harness"));
+            // The operator's call runs on its own host; the fault driver goes on meanwhile.
+            let node = handle
+                .create_node()
+                .name("operator")
+                .ip(d.next_ip())
+                .build();
+            node.spawn(async move {
+                let body = serde_json::json!({ "deadline_s": 20 });
+                if let Err(e) = api.call(method, &path, Some(body)).await {
+                    log.record(format_args!("{method} {path} failed: {e}"));
+                }
+            });
+        }
     }
 }
 
-/// Limits hold and every meeting lives on exactly one MMR.
+/// Limits hold; every meeting has one owner and lives on exactly one MMR.
 fn check_safety(d: &SimDeployment, v: &Violations, at_s: f64) {
-    let Some(ctl) = d.controller.lock().unwrap().clone() else {
-        return;
-    };
-    let zone = ctl.zone();
-    let max_meetings = ctl.max_meetings();
-    if zone.meetings.len() as u32 > max_meetings {
-        v.add("meeting-limit", format!("safety at {at_s:.1} s: controller-1 hosts {} meetings, over its limit of {max_meetings}", zone.meetings.len()));
-    }
-    for (mmr, (participants, capacity, _)) in &zone.mmrs {
-        if participants > capacity {
-            v.add(format!("capacity:{mmr}"), format!("safety at {at_s:.1} s: {mmr} holds {participants} participants, over its capacity of {capacity}"));
-        }
-    }
+    // Controllers whose hosting counts: running, and (in a pair) within their lease. One whose
+    // lease ran out admits nobody and fences at once; the peer may own its meetings by then.
+    let live: Vec<(String, mc_node::controller::ControllerHandle)> = d
+        .controllers
+        .iter()
+        .filter_map(|(name, slot)| Some((name.clone(), slot.lock().unwrap().clone()?)))
+        .filter(|(_, c)| c.lease_valid())
+        .collect();
+    let mut owners: BTreeMap<MeetingId, Vec<String>> = BTreeMap::new();
     // Where the MMRs themselves hold grants: each meeting on one MMR only.
     let mut holders: BTreeMap<MeetingId, Vec<String>> = BTreeMap::new();
-    for m in ctl.mmr.meetings() {
-        holders
-            .entry(m)
-            .or_default()
-            .push("controller-1-mmr".into());
+    // MMRs some live controller counts as healthy (a dead MMR VM keeps its unreachable table
+    // until it restarts).
+    let mut healthy: BTreeSet<String> = BTreeSet::new();
+    for (name, ctl) in &live {
+        let zone = ctl.zone();
+        let max_meetings = ctl.max_meetings();
+        if zone.meetings.len() as u32 > max_meetings {
+            v.add(format!("meeting-limit:{name}"), format!("safety at {at_s:.1} s: {name} hosts {} meetings, over its limit of {max_meetings}", zone.meetings.len()));
+        }
+        for (mmr, (participants, capacity, ok)) in &zone.mmrs {
+            if participants > capacity {
+                v.add(format!("capacity:{mmr}"), format!("safety at {at_s:.1} s: {mmr} holds {participants} participants, over its capacity of {capacity}"));
+            }
+            if *ok {
+                healthy.insert(mmr.0.clone());
+            }
+        }
+        for m in zone.meetings.keys() {
+            owners.entry(*m).or_default().push(name.clone());
+        }
+        for m in ctl.mmr.meetings() {
+            holders.entry(m).or_default().push(format!("{name}-mmr"));
+        }
     }
     for (name, (capacity, slot)) in d.vms.lock().unwrap().iter() {
         if let Some(vm) = slot.lock().unwrap().as_ref() {
@@ -452,20 +533,24 @@ fn check_safety(d: &SimDeployment, v: &Violations, at_s: f64) {
             }
         }
     }
+    for (m, by) in owners {
+        if by.len() > 1 {
+            v.add(
+                format!("owned-twice:{m}"),
+                format!(
+                    "safety at {at_s:.1} s: meeting {m} is hosted by {} at once",
+                    by.join(" and ")
+                ),
+            );
+        }
+    }
     for (m, on) in holders {
-        // A dead MMR VM keeps its (unreachable) table until it restarts; count live ones.
-        if on.len() > 1
-            && zone
-                .mmrs
-                .iter()
-                .filter(|(id, (_, _, healthy))| *healthy && on.contains(&id.0))
-                .count()
-                > 1
-        {
+        let live_on: Vec<&String> = on.iter().filter(|h| healthy.contains(*h)).collect();
+        if live_on.len() > 1 {
             v.add(
                 format!("hosted-twice:{m}"),
                 format!(
-                    "safety at {at_s:.1} s: meeting {m} is hosted on {} at once",
+                    "safety at {at_s:.1} s: meeting {m} is on {} at once",
                     on.join(" and ")
                 ),
             );
@@ -474,14 +559,16 @@ fn check_safety(d: &SimDeployment, v: &Violations, at_s: f64) {
 }
 
 /// Sends plaintext HTTP to every TLS port; an answer in plaintext is a violation.
-async fn probe_plaintext(d: &SimDeployment, v: &Violations, mmr_vms: u32) {
+async fn probe_plaintext(d: &SimDeployment, v: &Violations, controllers: u32, mmr_vms: u32) {
     let mut targets = vec![
         SocketAddr::new(ip(CLOUD_IP), ports::HTTPS),
         SocketAddr::new(ip(CLOUD_IP), ports::STATUS_SYNC),
         SocketAddr::new(ip(CLOUD_IP), ports::NOTIFICATION),
-        SocketAddr::new(ip(CONTROLLER_IP), ports::ZC),
-        SocketAddr::new(ip(CONTROLLER_IP), ports::HTTPS),
     ];
+    for n in 1..=controllers {
+        targets.push(SocketAddr::new(controller_ip(n), ports::ZC));
+        targets.push(SocketAddr::new(controller_ip(n), ports::HTTPS));
+    }
     targets.extend((1..=mmr_vms).map(|n| SocketAddr::new(mmr_vm_ip(n), ports::HTTPS)));
     let found = d
         .on_new_host("plaintext-prober", move || async move {
@@ -523,10 +610,12 @@ fn check_outcomes(
     d: &SimDeployment,
     v: &Violations,
     recovery_ms: Vec<u64>,
+    rejoin_recovery_ms: Vec<u64>,
 ) -> RunStats {
     let mut stats = RunStats {
         joins_attempted: outcomes.len() as u64,
         recovery_ms,
+        rejoin_recovery_ms,
         ..Default::default()
     };
     let mut ssrc_meeting: BTreeMap<u32, MeetingId> = BTreeMap::new();
@@ -620,12 +709,20 @@ fn check_outcomes(
 
 fn check_links(d: &SimDeployment, v: &Violations) {
     let mut links: Vec<(String, String, String)> = Vec::new();
-    if let Some(ctl) = d.controller.lock().unwrap().as_ref() {
-        links.extend(
-            ctl.links()
-                .into_iter()
-                .map(|(l, s)| ("controller-1".to_string(), l, s.path)),
-        );
+    // A peer link to a controller that is dead at the end is down, rightly.
+    let all_alive = d
+        .controllers
+        .values()
+        .all(|slot| slot.lock().unwrap().is_some());
+    for (name, slot) in &d.controllers {
+        if let Some(ctl) = slot.lock().unwrap().as_ref() {
+            links.extend(
+                ctl.links()
+                    .into_iter()
+                    .filter(|(l, _)| all_alive || l != "peer")
+                    .map(|(l, s)| (name.clone(), l, s.path)),
+            );
+        }
     }
     for (name, (_, slot)) in d.vms.lock().unwrap().iter() {
         if let Some(vm) = slot.lock().unwrap().as_ref() {

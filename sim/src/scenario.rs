@@ -30,7 +30,10 @@ pub struct Scenario {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Topology {
-    /// MMR VMs linked to the controller, besides its own MMR (named mmr-1, mmr-2, ...).
+    /// Controller VMs: 1, or 2 for an active-active HA pair (controller-1, controller-2).
+    pub controllers: u32,
+    /// MMR VMs linked to the controller, besides its own MMR (named mmr-1, mmr-2, ...). In a
+    /// pair, odd ones link to controller-1 and even ones to controller-2.
     pub mmr_vms: u32,
     /// Participants the controller's own MMR carries.
     pub mmr_capacity: u32,
@@ -43,6 +46,7 @@ pub struct Topology {
 impl Default for Topology {
     fn default() -> Self {
         Topology {
+            controllers: 1,
             mmr_vms: 0,
             mmr_capacity: 200,
             mmr_vm_capacity: 200,
@@ -147,6 +151,14 @@ pub enum FaultAction {
     /// The public cloud is unreachable from everywhere, or back.
     CloudUnreachable,
     CloudReachable,
+    /// An operator drains a controller or an MMR through the cloud's API (`id` is its name:
+    /// controller-1, mmr-2, or controller-1-mmr for a controller's own MMR), or undrains it.
+    Drain {
+        id: String,
+    },
+    Undrain {
+        id: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -236,7 +248,8 @@ impl Scenario {
     }
 
     pub fn hosts(&self, mmr_vms: u32) -> Vec<String> {
-        let mut h = vec!["cloud".to_string(), "controller-1".to_string()];
+        let mut h = vec!["cloud".to_string()];
+        h.extend((1..=self.topology.controllers).map(|i| format!("controller-{i}")));
         h.extend((1..=mmr_vms).map(|i| format!("mmr-{i}")));
         h
     }
@@ -276,6 +289,9 @@ impl Scenario {
                 "topology: at most 8 MMR VMs; capacities and max_meetings at least 1".into(),
             );
         }
+        if !(1..=2).contains(&t.controllers) {
+            return bad("topology.controllers: 1, or 2 for an HA pair".into());
+        }
         let max_vms = self
             .swarm
             .as_ref()
@@ -295,6 +311,17 @@ impl Scenario {
                         "fault at {} s names host {h:?}; hosts are {}",
                         f.at_s,
                         hosts.join(", ")
+                    ));
+                }
+            }
+            if let FaultAction::Drain { id } | FaultAction::Undrain { id } = &f.action {
+                let own_mmr = id
+                    .strip_suffix("-mmr")
+                    .is_some_and(|c| c.starts_with("controller-") && hosts.iter().any(|h| h == c));
+                if !own_mmr && (id == "cloud" || !hosts.contains(id)) {
+                    return bad(format!(
+                        "fault at {} s drains {id:?}, which is not a controller or MMR here",
+                        f.at_s
                     ));
                 }
             }
@@ -325,6 +352,7 @@ impl Scenario {
                 "no_mmr_available",
                 "protocol_violation",
                 "not_ready",
+                "controller_draining",
             ];
             if !KNOWN.contains(&r.as_str()) {
                 return bad(format!(
@@ -438,9 +466,10 @@ impl Scenario {
     pub fn describe(&self) -> String {
         let w = &self.workload;
         let mut s = format!(
-            "{}: {} s; controller-1 (MMR {} participants, {} meetings) + {} MMR VM(s) of {}; {} meetings × {}..={} participants × {} wave(s), {:.1} joins/s, stays {}..{} s, {} pps",
+            "{}: {} s; {} (MMR {} participants, {} meetings each) + {} MMR VM(s) of {}; {} meetings × {}..={} participants × {} wave(s), {:.1} joins/s, stays {}..{} s, {} pps",
             self.name,
             self.duration_s,
+            if self.topology.controllers == 2 { "controller-1 + controller-2 (HA pair)" } else { "controller-1" },
             self.topology.mmr_capacity,
             self.topology.max_meetings,
             self.topology.mmr_vms,

@@ -372,6 +372,8 @@ enum Stop {
 #[derive(Debug, Default)]
 pub struct ClientProbe {
     pub joined: AtomicBool,
+    /// Completed rejoins (after a controller or MMR failure, or a move).
+    pub rejoins: AtomicU64,
     pub sent: AtomicU64,
     pub received: AtomicU64,
 }
@@ -579,6 +581,7 @@ pub async fn run_observed(
                         session = s;
                         heard = mc_rt::Instant::now();
                         sig_heard = heard;
+                        probe_counters.rejoins.fetch_add(1, Ordering::Relaxed);
                     }
                     Some(Err(e)) => break Some(format!("{reason}; rejoining failed: {e}")),
                     None => break Some(reason),

@@ -212,6 +212,16 @@ impl ControllerHandle {
         self.links.snapshot()
     }
 
+    /// Whether what this controller hosts is backed by ownership: always for a lone controller;
+    /// in an HA pair, while its lease runs (once it has run out the controller fences and admits
+    /// nobody, and the peer may take the meetings over).
+    pub fn lease_valid(&self) -> bool {
+        let st = self.zc.as_ref().expect("set at start").lock().unwrap();
+        st.ha
+            .as_ref()
+            .is_none_or(|ha| !ha.lease_expired(mc_rt::unix_now_ms()))
+    }
+
     /// Meetings this controller may host.
     pub fn max_meetings(&self) -> u32 {
         self.zc

@@ -6,7 +6,7 @@
 //! receiver its peer is alive and what it would take over (see `mc_core::zc::ha`). The lease
 //! watch fences this controller the moment its lease runs out, and reports the peer down once.
 
-use super::Ctx;
+use super::{Ctx, ZcState};
 use crate::framed::{write_frame, FrameReader};
 use mc_core::zc::ha::FENCE_CHECK_MS;
 use mc_rt::tls::{self, Identity};
@@ -198,16 +198,24 @@ pub(super) async fn watch_lease(ctx: Ctx) {
                 participants
             ));
         }
-        let hosting = st.zc.load().meetings > 0 || !st.zc.owned().is_empty();
-        if hosting && ha.lease_ms() > 0 && ha.lease_expired(now_ms) {
-            let lease_ms = ha.lease_ms();
-            let n = st.zc.fence(&format!(
-                "neither the cloud nor the peer acknowledged it for {lease_ms} ms"
-            ));
-            ctx.events.record(format_args!(
-                "fenced: lease of {lease_ms} ms ran out with neither the cloud nor the peer reachable; stopped hosting {n} meetings"
-            ));
-            ctx.drain(st);
-        }
+        fence_if_expired(&ctx, st, now_ms);
+    }
+}
+
+/// Fences when the lease has run out and anything is still hosted. Also called before every
+/// join: a controller that was frozen (a paused VM) must not admit on a lease that ran out while
+/// it slept, even before the watch's next tick.
+pub(super) fn fence_if_expired(ctx: &Ctx, st: &mut ZcState, now_ms: u64) {
+    let Some(ha) = st.ha.as_ref() else { return };
+    let hosting = st.zc.load().meetings > 0 || !st.zc.owned().is_empty();
+    if hosting && ha.lease_ms() > 0 && ha.lease_expired(now_ms) {
+        let lease_ms = ha.lease_ms();
+        let n = st.zc.fence(&format!(
+            "neither the cloud nor the peer acknowledged it for {lease_ms} ms"
+        ));
+        ctx.events.record(format_args!(
+            "fenced: lease of {lease_ms} ms ran out with neither the cloud nor the peer reachable; stopped hosting {n} meetings"
+        ));
+        ctx.drain(st);
     }
 }

@@ -36,7 +36,9 @@ where
                 Ok(Some(ClientToZc::Join { ticket })) => {
                     joined = true;
                     let mut st = ctx.zc.lock().unwrap();
-                    st.zc.join(mc_rt::unix_now_ms(), session, &ticket);
+                    let now_ms = mc_rt::unix_now_ms();
+                    super::peer::fence_if_expired(&ctx, &mut st, now_ms);
+                    st.zc.join(now_ms, session, &ticket);
                     ctx.drain(&mut st);
                 }
                 Ok(Some(ClientToZc::Ping)) => {
