@@ -16,7 +16,7 @@ pub use tokio::io::{
 pub use tokio::select;
 pub use tokio::sync;
 pub use tokio::task::JoinHandle;
-pub use tokio::time::{interval, sleep, timeout, Instant};
+pub use tokio::time::{interval, sleep, timeout, Instant, MissedTickBehavior};
 
 #[cfg(madsim)]
 pub use madsim as sim;

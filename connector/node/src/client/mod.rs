@@ -51,12 +51,19 @@ impl ClientError {
 
     /// Whether a rejoin should try again: everything but a rejection for good (capacity, ticket).
     /// A controller that is not ready or draining, or an unreachable one, is a passing state
-    /// during a failover or a drain.
+    /// during a failover or a drain; so is a cloud that cannot be reached for a while.
     pub fn passing(&self) -> bool {
-        matches!(
-            self.rejection(),
-            None | Some(RejectReason::NotReady | RejectReason::ControllerDraining)
-        )
+        matches!(self, ClientError::Ticket(_)) || self.zone_in_flux()
+    }
+
+    /// Whether a first join should try again: the zone is failing over or draining (a controller
+    /// or MMR just died or is leaving), which settles within seconds.
+    pub fn zone_in_flux(&self) -> bool {
+        matches!(self, ClientError::Signalling(_) | ClientError::Media(_))
+            || matches!(
+                self.rejection(),
+                Some(RejectReason::NotReady | RejectReason::ControllerDraining)
+            )
     }
 }
 
@@ -224,6 +231,8 @@ async fn connect_signalling(
 pub const MAX_REJOINS: u32 = 20;
 /// How long one rejoin keeps trying (the cloud may be briefly unreachable, too).
 pub const REJOIN_DEADLINE_MS: u64 = 60_000;
+/// How long a first join keeps trying while the zone is in flux (a failover, a drain).
+pub const JOIN_DEADLINE_MS: u64 = 30_000;
 
 struct Session {
     controller: ControllerAddr,
@@ -408,7 +417,20 @@ pub async fn run_observed(
     };
     let mut rng = Rng::seed_from_u64(config.seed.unwrap_or_else(mc_rt::fresh_seed));
     let started = mc_rt::Instant::now();
-    let mut session = join_once(&config, &ca, &mut rng, &events).await?;
+    let mut attempt: u64 = 0;
+    let mut session = loop {
+        attempt += 1;
+        match join_once(&config, &ca, &mut rng, &events).await {
+            Err(e)
+                if e.zone_in_flux()
+                    && started.elapsed() < Duration::from_millis(JOIN_DEADLINE_MS) =>
+            {
+                tracing::info!(participant = %config.display_name, "join attempt {attempt} failed, retrying: {e}");
+                mc_rt::sleep(Duration::from_millis((500 * attempt).min(3_000))).await;
+            }
+            other => break other?,
+        }
+    };
     let join_ms = started.elapsed().as_millis() as u64;
     probe_counters.joined.store(true, Ordering::Relaxed);
 
@@ -420,6 +442,8 @@ pub async fn run_observed(
     let mut stats = MediaStats::default();
     let interval_ms = (1000 / config.media_packets_per_s as u64).max(1);
     let mut tick = mc_rt::interval(Duration::from_millis(interval_ms));
+    // Media missed while rejoining is not sent late in a burst: it is gone, as in a real call.
+    tick.set_missed_tick_behavior(mc_rt::MissedTickBehavior::Skip);
     let mut until = Box::pin(async {
         if config.duration_ms == 0 {
             std::future::pending::<()>().await

@@ -128,30 +128,28 @@ struct Target {
     host: String,
     port: u16,
     fallback_port: u16,
+    tls: Arc<ClientConfig>,
 }
 
-fn targets(config: &MmrConfig) -> Vec<Target> {
+fn targets(config: &MmrConfig, tls: &Arc<ClientConfig>) -> Vec<Target> {
     let mut t = vec![Target {
         host: config.controller_host.clone(),
         port: config.controller_port,
         fallback_port: config.controller_fallback_port,
+        tls: tls.clone(),
     }];
     if let Some(host) = &config.peer_controller_host {
         t.push(Target {
             host: host.clone(),
             port: config.peer_controller_port,
             fallback_port: config.peer_controller_fallback_port,
+            tls: tls.clone(),
         });
     }
     t
 }
 
-async fn connect(
-    config: &MmrConfig,
-    target: &Target,
-    tls_config: &Arc<ClientConfig>,
-    path: LinkPath,
-) -> Result<Stream, String> {
+async fn connect(config: &MmrConfig, target: &Target, path: LinkPath) -> Result<Stream, String> {
     let port = target.port_of(path);
     let addr = mc_rt::net::resolve(&target.host, port)
         .await
@@ -159,7 +157,7 @@ async fn connect(
     tls::connect(
         addr,
         &target.host,
-        tls_config.clone(),
+        target.tls.clone(),
         Duration::from_millis(config.connect_timeout_ms),
     )
     .await
@@ -188,7 +186,7 @@ async fn link_loop(
     );
     let mut backoff_ms = 500;
     let mut next: Option<(LinkPath, Stream)> = None;
-    let targets = targets(&config);
+    let targets = targets(&config, &tls_config);
     // Which controller: the link stays with the one that answered until that link is lost, and
     // moves to the other of a pair when this one is unreachable on both its ports.
     let mut current = 0;
@@ -217,7 +215,7 @@ async fn link_loop(
                     backoff_ms = (backoff_ms * 2).min(RETRY_BACKOFF_MS_MAX);
                     continue;
                 };
-                match connect(&config, target, &tls_config, path).await {
+                match connect(&config, target, path).await {
                     Ok(s) => (path, s),
                     Err(e) => {
                         tracing::warn!(?path, "MMR link: {e}");
@@ -232,18 +230,9 @@ async fn link_loop(
         tried_all = 0;
         let port = target.port_of(path);
         links.up(LINK, path == LinkPath::Dedicated, port);
-        match session(
-            &config,
-            target,
-            &handle,
-            stream,
-            port,
-            &events,
-            &mut ladder,
-            &tls_config,
-        )
-        .await
-        .unwrap_or_else(End::Lost)
+        match session(&config, target, &handle, stream, port, &events, &mut ladder)
+            .await
+            .unwrap_or_else(End::Lost)
         {
             End::Lost(reason) => {
                 links.down(LINK);
@@ -271,7 +260,6 @@ async fn session(
     port: u16,
     events: &EventLog,
     ladder: &mut Ladder<LinkPath>,
-    tls_config: &Arc<ClientConfig>,
 ) -> Result<End, String> {
     let (rd, mut wr) = mc_rt::split(stream);
     let mut rd = FrameReader::new(rd);
@@ -323,7 +311,7 @@ async fn session(
             biased;
             _ = reprobe.tick() => {
                 if let Some(better) = ladder.reprobe_due(mc_rt::unix_now_ms()) {
-                    if let Ok(stream) = connect(config, target, tls_config, better).await {
+                    if let Ok(stream) = connect(config, target, better).await {
                         return Ok(End::Better(better, Box::new(stream)));
                     }
                 }
