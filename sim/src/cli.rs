@@ -215,8 +215,7 @@ fn run_parallel(scenario: &Scenario, seeds: &[u64], jobs: usize) -> Vec<RunResul
         }
     });
     Arc::try_unwrap(results)
-        .ok()
-        .expect("threads done")
+        .unwrap_or_else(|_| panic!("every worker thread has finished"))
         .into_inner()
         .unwrap()
         .into_iter()

@@ -70,7 +70,14 @@ where
     mc_rt::fault::runtime(seed).block_on(scenario())
 }
 
-/// A simulated deployment: one cloud host and one controller VM host.
+/// A running controller, or `None` while its host is down.
+pub type ControllerSlot = Arc<Mutex<Option<controller::ControllerHandle>>>;
+
+/// A running MMR VM, or `None` while its host is down.
+pub type MmrVmSlot = Arc<Mutex<Option<mc_node::mmr::vm::MmrVmHandle>>>;
+
+/// A simulated deployment: the cloud, one controller VM or an HA pair, and MMR VMs, each on
+/// its own host.
 pub struct SimDeployment {
     pub seed: u64,
     ca: CertificateDer<'static>,
@@ -80,11 +87,11 @@ pub struct SimDeployment {
     pub nodes: Mutex<BTreeMap<String, NodeId>>,
     /// The running controller-1 (replaced when its host restarts, cleared when it is killed),
     /// for checkers.
-    pub controller: Arc<Mutex<Option<controller::ControllerHandle>>>,
+    pub controller: ControllerSlot,
     /// Every controller by name (controller-1, and controller-2 of a pair), as `controller`.
-    pub controllers: BTreeMap<String, Arc<Mutex<Option<controller::ControllerHandle>>>>,
+    pub controllers: BTreeMap<String, ControllerSlot>,
     /// The running MMR VMs by name, with their capacity.
-    pub vms: Mutex<BTreeMap<String, (u32, Arc<Mutex<Option<mc_node::mmr::vm::MmrVmHandle>>>)>>,
+    pub vms: Mutex<BTreeMap<String, (u32, MmrVmSlot)>>,
     next_host: Mutex<u32>,
 }
 
@@ -162,7 +169,7 @@ impl SimDeployment {
                 ids.identity(&name).unwrap(),
                 EventLog::collecting(&name, events.clone()),
             );
-            let slot: Arc<Mutex<Option<controller::ControllerHandle>>> = Arc::default();
+            let slot: ControllerSlot = Arc::default();
             let init_slot = slot.clone();
             let node = handle
                 .create_node()
@@ -233,7 +240,7 @@ impl SimDeployment {
             self.ids.identity(&name).unwrap(),
             EventLog::collecting(&name, self.events.clone()),
         );
-        let slot: Arc<Mutex<Option<mc_node::mmr::vm::MmrVmHandle>>> = Arc::default();
+        let slot: MmrVmSlot = Arc::default();
         let init_slot = slot.clone();
         let node = Handle::current()
             .create_node()

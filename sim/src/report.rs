@@ -39,6 +39,12 @@ pub struct ScenarioSummary {
     pub rejoin_recovery_ms_p50: Option<u64>,
     pub rejoin_recovery_ms_p99: Option<u64>,
     pub rejoin_recovery_ms_max: Option<u64>,
+    /// Joins started while the faults were on, and their join times.
+    pub fault_joins_attempted: u64,
+    pub fault_joins_admitted: u64,
+    pub fault_join_ms_p50: Option<u64>,
+    pub fault_join_ms_p99: Option<u64>,
+    pub fault_join_ms_max: Option<u64>,
 }
 
 fn percentile(sorted: &[u64], q: f64) -> Option<u64> {
@@ -80,7 +86,13 @@ pub fn summarize(
         rejoin_recovery_ms_p50: None,
         rejoin_recovery_ms_p99: None,
         rejoin_recovery_ms_max: None,
+        fault_joins_attempted: 0,
+        fault_joins_admitted: 0,
+        fault_join_ms_p50: None,
+        fault_join_ms_p99: None,
+        fault_join_ms_max: None,
     };
+    let mut fault_join_ms = Vec::new();
     let mut recovery = Vec::new();
     let mut rejoin_recovery = Vec::new();
     for r in results {
@@ -99,6 +111,9 @@ pub fn summarize(
         s.rtp_lost += r.stats.rtp_lost;
         recovery.extend(&r.stats.recovery_ms);
         rejoin_recovery.extend(&r.stats.rejoin_recovery_ms);
+        s.fault_joins_attempted += r.stats.fault_joins_attempted;
+        s.fault_joins_admitted += r.stats.fault_joins_admitted;
+        fault_join_ms.extend(&r.stats.fault_join_ms);
         if !r.passed() {
             s.failed.push(FailedSeed {
                 seed: r.seed,
@@ -117,6 +132,10 @@ pub fn summarize(
     s.rejoin_recovery_ms_p50 = percentile(&rejoin_recovery, 0.50);
     s.rejoin_recovery_ms_p99 = percentile(&rejoin_recovery, 0.99);
     s.rejoin_recovery_ms_max = rejoin_recovery.last().copied();
+    fault_join_ms.sort_unstable();
+    s.fault_join_ms_p50 = percentile(&fault_join_ms, 0.50);
+    s.fault_join_ms_p99 = percentile(&fault_join_ms, 0.99);
+    s.fault_join_ms_max = fault_join_ms.last().copied();
     s.speedup = s.simulated_s / (s.wall_ms.max(1) as f64 / 1000.0);
     s
 }
@@ -173,6 +192,24 @@ pub fn markdown(summaries: &[ScenarioSummary], wall_clock: bool) -> String {
             ms(s.rejoin_recovery_ms_p99),
             ms(s.rejoin_recovery_ms_max)
         );
+    }
+    let during: Vec<&ScenarioSummary> = summaries
+        .iter()
+        .filter(|s| s.fault_joins_attempted > 0)
+        .collect();
+    if !during.is_empty() {
+        out += "\n## Joins while faults were on\n\nJoins that started between the first fault and the recovery bound after the last one.\n\n| scenario | admitted | join ms p50 / p99 / max |\n|---|---|---|\n";
+        for s in during {
+            out += &format!(
+                "| {} | {} / {} | {} / {} / {} |\n",
+                s.scenario,
+                s.fault_joins_admitted,
+                s.fault_joins_attempted,
+                ms(s.fault_join_ms_p50),
+                ms(s.fault_join_ms_p99),
+                ms(s.fault_join_ms_max)
+            );
+        }
     }
     for s in summaries.iter().filter(|s| !s.failed.is_empty()) {
         out += &format!("\n## {}: failing seeds\n", s.scenario);

@@ -1,7 +1,7 @@
 //! Running one scenario plan on one seed: the deployment, the workload, the faults, and the
 //! checkers — safety throughout, liveness after the faults stop.
 
-use crate::scenario::{FaultAction, Proto, Scenario};
+use crate::scenario::{ArrivalOrder, FaultAction, Proto, Scenario};
 use crate::{controller_ip, hash_lines, ip, mmr_vm_ip, SimDeployment, CLOUD_IP};
 use mc_core::Rng;
 use mc_node::client::{ClientError, ClientProbe, ClientReport};
@@ -56,11 +56,19 @@ pub struct RunStats {
     /// The same, for the participants that had to rejoin (their controller or MMR failed, or
     /// their meeting moved): how long a failover took for those it affected.
     pub rejoin_recovery_ms: Vec<u64>,
+    /// Joins that started while the faults were on (from the first fault until the recovery
+    /// bound after the last): how many, how many got in, and how long each admitted one took.
+    pub fault_joins_attempted: u64,
+    pub fault_joins_admitted: u64,
+    pub fault_join_ms: Vec<u64>,
 }
 
 struct Participant {
     name: String,
     meeting: usize,
+    wave: u32,
+    seat: u32,
+    stay_s: f64,
     arrival_s: f64,
     leave_s: f64,
     probe: Arc<ClientProbe>,
@@ -167,6 +175,9 @@ async fn execute(plan: Scenario, seed: u64) -> (Vec<String>, RunStats, Vec<Strin
                 participants.push(Participant {
                     name: format!("w{wave}-m{mi}-p{p}"),
                     meeting: mi,
+                    wave,
+                    seat: p,
+                    stay_s,
                     arrival_s,
                     leave_s,
                     probe: Arc::default(),
@@ -174,12 +185,20 @@ async fn execute(plan: Scenario, seed: u64) -> (Vec<String>, RunStats, Vec<Strin
             }
         }
     }
+    if w.arrival_order == ArrivalOrder::Interleaved {
+        // The same people with the same stays, arriving round-robin over the meetings.
+        participants.sort_by_key(|p| (p.wave, p.seat));
+        for (k, p) in participants.iter_mut().enumerate() {
+            p.arrival_s = k as f64 / w.arrivals_per_s;
+            p.leave_s = (p.arrival_s + p.stay_s).min(plan.duration_s);
+        }
+        participants.retain(|p| p.arrival_s < plan.duration_s);
+    }
     let participants = Arc::new(participants);
 
     // Arrivals.
-    let handles: Arc<
-        Mutex<Vec<Option<mc_rt::sim::task::JoinHandle<Result<ClientReport, ClientError>>>>>,
-    > = Arc::default();
+    type ClientTask = mc_rt::sim::task::JoinHandle<Result<ClientReport, ClientError>>;
+    let handles: Arc<Mutex<Vec<Option<ClientTask>>>> = Arc::default();
     let arrivals = {
         let (d, participants, handles, meetings) = (
             d.clone(),
@@ -622,7 +641,20 @@ fn check_outcomes(
     for r in outcomes.iter().flatten() {
         ssrc_meeting.insert(r.ssrc, r.meeting);
     }
+    let first_fault_s = plan
+        .faults
+        .iter()
+        .map(|f| f.at_s)
+        .fold(f64::INFINITY, f64::min);
+    let window_end_s = plan.faults_end_s() + plan.expect.recovery_s;
     for (p, o) in participants.iter().zip(outcomes) {
+        if (first_fault_s..=window_end_s).contains(&p.arrival_s) {
+            stats.fault_joins_attempted += 1;
+            if let Ok(r) = o {
+                stats.fault_joins_admitted += 1;
+                stats.fault_join_ms.push(r.join_ms);
+            }
+        }
         match o {
             Ok(r) => {
                 stats.joins_admitted += 1;

@@ -72,6 +72,19 @@ pub struct Workload {
     /// Churn: each meeting's seats are filled this many times over, by new participants.
     #[serde(default = "one")]
     pub waves: u32,
+    /// `by_meeting` (default): a meeting's participants arrive one after another, then the next
+    /// meeting's. `interleaved`: the first participant of every meeting, then the second of
+    /// every meeting, ... — so every meeting gains participants throughout the arrivals.
+    #[serde(default)]
+    pub arrival_order: ArrivalOrder,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArrivalOrder {
+    #[default]
+    ByMeeting,
+    Interleaved,
 }
 
 fn default_pps() -> u32 {

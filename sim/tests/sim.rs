@@ -916,3 +916,89 @@ fn a_drained_controller_is_live_but_not_ready_and_its_meetings_end() {
         );
     }
 }
+
+/// An HA pair loses controller-1: its meeting moves to controller-2, which has room for only part
+/// of it. Those who fit rejoin and hear each other; the rest are refused with a typed reason that
+/// says why; controller-2's own meeting is not disturbed at all.
+#[test]
+fn after_a_failover_the_survivor_keeps_its_limits_and_refuses_the_overflow_with_a_reason() {
+    for seed in seeds(SEEDS) {
+        run(
+            "after_a_failover_the_survivor_keeps_its_limits_and_refuses_the_overflow_with_a_reason",
+            seed,
+            || async move {
+                let d = SimDeployment::start_with(seed, 2, |c| c.mmr_capacity = 6).await;
+                d.wait_for("controller-1 peer link to", Duration::from_secs(10))
+                    .await;
+                // The cloud offers the least-loaded controller first: m1 lands on controller-1,
+                // then m2 on controller-2.
+                let m1 = d.create_meeting("on controller-1").await;
+                let first: Vec<_> = (0..5)
+                    .map(|i| d.spawn_client(d.client(&format!("a{i}"), m1, 10, 60_000)))
+                    .collect();
+                for i in 0..5 {
+                    d.wait_for(&format!("a{i} joined {m1}"), Duration::from_secs(10))
+                        .await;
+                }
+                mc_rt::sleep(Duration::from_secs(3)).await;
+                let m2 = d.create_meeting("on controller-2").await;
+                let second: Vec<_> = (0..4)
+                    .map(|i| d.spawn_client(d.client(&format!("b{i}"), m2, 10, 60_000)))
+                    .collect();
+                for i in 0..4 {
+                    d.wait_for(&format!("b{i} joined {m2}"), Duration::from_secs(10))
+                        .await;
+                }
+                let joined_via = |who: &str| {
+                    d.events()
+                        .into_iter()
+                        .find(|e| e.contains(&format!(" {who} joined ")))
+                        .unwrap()
+                };
+                assert!(joined_via("a0").contains("via controller-1"));
+                assert!(joined_via("b0").contains("via controller-2"));
+
+                let node = d.nodes.lock().unwrap()["controller-1"];
+                mc_rt::sim::runtime::Handle::current().kill(node);
+
+                let mut moved = 0;
+                let mut refused = 0;
+                for h in first {
+                    let r = h.await.unwrap().unwrap();
+                    match r.ended_by_zc.as_deref() {
+                        None => {
+                            moved += 1;
+                            assert_eq!(r.controller, "controller-2", "{r:?}");
+                            assert!(r.rejoins >= 1, "{r:?}");
+                        }
+                        Some(reason) => {
+                            refused += 1;
+                            assert!(
+                                reason.contains("meeting_full")
+                                    && reason.contains("hosts 6 of 6 participants"),
+                                "a refused participant is told why: {reason}"
+                            );
+                        }
+                    }
+                }
+                assert_eq!(
+                    (moved, refused),
+                    (2, 3),
+                    "controller-2's MMR had 2 of its 6 seats free"
+                );
+                for h in second {
+                    let r = h.await.unwrap().unwrap();
+                    assert_eq!((r.rejoins, r.ended_by_zc.as_deref()), (0, None), "{r:?}");
+                    assert_eq!(r.by_source.len(), 3, "hears the rest of its meeting");
+                }
+                let events = d.events();
+                assert!(
+                    events.iter().any(|e| e.contains(&format!(
+                        "meeting {m1} taken over by controller-2 from controller-1"
+                    ))),
+                    "the cloud's registry records the takeover"
+                );
+            },
+        );
+    }
+}

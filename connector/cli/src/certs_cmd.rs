@@ -42,6 +42,10 @@ pub fn default_hosts() -> Vec<(String, Vec<String>)> {
             "controller-1".into(),
             vec!["localhost".into(), "127.0.0.2".into()],
         ),
+        (
+            "controller-2".into(),
+            vec!["localhost".into(), "127.0.0.3".into()],
+        ),
     ];
     for i in 1..=MAX_LOCAL_MMR_VMS {
         hosts.push((format!("mmr-{i}"), vec!["localhost".into(), mmr_vm_ip(i)]));

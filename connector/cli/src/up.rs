@@ -1,5 +1,6 @@
-//! `connector up`: a complete local deployment — the cloud on 127.0.0.1 and one controller VM on
-//! 127.0.0.2 — with fresh identities in a state directory, and optionally a demo meeting.
+//! `connector up`: a complete local deployment — the cloud on 127.0.0.1, one controller VM on
+//! 127.0.0.2 (and with `--pair` a second on 127.0.0.3, the two an HA pair), MMR VMs from
+//! 127.0.0.11 — with fresh identities in a state directory, and optionally a demo meeting.
 
 use crate::certs_cmd::{default_hosts, mmr_vm_ip, write_identities};
 use anyhow::Context;
@@ -26,6 +27,10 @@ pub struct UpArgs {
     /// Stop once the demo meeting ends instead of running until Ctrl-C.
     #[arg(long)]
     exit_after_demo: bool,
+    /// Start a second controller VM on 127.0.0.3, and run the two as an active-active HA pair:
+    /// both take meetings, and either takes the other's over if it dies.
+    #[arg(long)]
+    pair: bool,
     /// MMR VMs to start beside the controller VM (each adds its participant capacity).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=crate::certs_cmd::MAX_LOCAL_MMR_VMS as i64))]
     mmr_vms: u32,
@@ -100,8 +105,16 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let ctl_cfg = ControllerConfig {
         tls_port: https,
         cloud_https_port: https,
+        peer_host: args.pair.then(|| "127.0.0.3".to_string()),
+        peer_fallback_port: https,
         ..Default::default()
     };
+    let ctl2_cfg = args.pair.then(|| ControllerConfig {
+        id: "controller-2".into(),
+        listen: "127.0.0.3".parse().expect("a loopback address"),
+        peer_host: Some("127.0.0.2".into()),
+        ..ctl_cfg.clone()
+    });
     let client_cfg = ClientConfig {
         cloud_https_port: https,
         api_key: api_key.clone(),
@@ -113,6 +126,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             listen: mmr_vm_ip(i).parse().expect("a loopback address"),
             tls_port: https,
             controller_fallback_port: https,
+            peer_controller_host: args.pair.then(|| "127.0.0.3".to_string()),
+            peer_controller_fallback_port: https,
             cloud_https_port: https,
             ..Default::default()
         })
@@ -134,6 +149,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         "Controller VM 1: connector controller --config state/controller-1.toml",
         &ctl_cfg,
     )?;
+    if let Some(c) = &ctl2_cfg {
+        write_config(
+            &state.join("controller-2.toml"),
+            "Controller VM 2 (HA pair): connector controller --config state/controller-2.toml",
+            c,
+        )?;
+    }
     write_config(
         &state.join("client.toml"),
         "A participant: connector client --config state/client.toml --meeting N",
@@ -153,6 +175,20 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         EventLog::collecting("controller-1", log.clone()),
     )
     .await?;
+    let ctl2 = match ctl2_cfg {
+        Some(c) => Some(
+            mc_node::controller::start(
+                c,
+                mc_rt::certs::load_identity(&certs, "controller-2").with_context(|| {
+                    format!("no certificate for controller-2 in {}: remove that directory to have `up` generate it again", certs.display())
+                })?,
+                EventLog::collecting("controller-2", log.clone()),
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    let controllers = 1 + ctl2.is_some() as usize;
     let mut vms = Vec::new();
     for c in mmr_cfgs {
         let id = c.id.clone();
@@ -164,11 +200,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         ));
     }
     let registered = async {
-        while !log
+        while log
             .lock()
             .unwrap()
             .iter()
-            .any(|l| l.contains("registered with the cloud"))
+            .filter(|l| l.contains("registered with the cloud"))
+            .count()
+            < controllers
         {
             mc_rt::sleep(Duration::from_millis(50)).await;
         }
@@ -176,7 +214,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     mc_rt::timeout(Duration::from_secs(10), registered)
         .await
         .map_err(|_| {
-            anyhow::anyhow!("the controller did not register with the cloud within 10 s")
+            anyhow::anyhow!("the controllers did not register with the cloud within 10 s")
         })?;
     let linked = async {
         while log
@@ -219,13 +257,27 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         "                MMR media         udp {}  tcp {}",
         ctl.media_udp_addr, ctl.media_tcp_addr
     );
+    if let Some(c) = &ctl2 {
+        println!(
+            "  controller-2  ZC signalling     {}  (HA pair with controller-1)",
+            c.signal_addr
+        );
+        println!(
+            "                shared TLS        {} (signalling and media by ALPN)",
+            c.tls_addr
+        );
+        println!(
+            "                MMR media         udp {}  tcp {}",
+            c.media_udp_addr, c.media_tcp_addr
+        );
+    }
     for (id, vm) in &vms {
         println!(
             "  {id:<12}  MMR media         udp {}  tcp {}  tls {}",
             vm.media_udp_addr, vm.media_tcp_addr, vm.tls_addr
         );
     }
-    println!("  state         {}  (certs/, api-key, cloud.toml, controller-1.toml, mmr-N.toml, client.toml)", state.display());
+    println!("  state         {}  (certs/, api-key, cloud.toml, controller-N.toml, mmr-N.toml, client.toml)", state.display());
     println!(
         "\ntry: connector meeting create --config {0}/client.toml --ca {0}/certs/ca.pem",
         state.display()
@@ -240,7 +292,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             n.max(2),
             args.demo_secs,
             &cloud,
-            &ctl,
+            std::iter::once(&ctl)
+                .chain(&ctl2)
+                .map(|c| c.mmr.clone())
+                .collect(),
             &vms,
             &client_cfg,
             &certs,
@@ -260,7 +315,7 @@ async fn demo(
     n: u32,
     secs: u64,
     cloud: &mc_node::cloud::CloudHandle,
-    ctl: &mc_node::controller::ControllerHandle,
+    controller_mmrs: Vec<mc_node::mmr::Mmr>,
     vms: &[(String, mc_node::mmr::vm::MmrVmHandle)],
     base: &ClientConfig,
     certs: &Path,
@@ -310,7 +365,9 @@ async fn demo(
     for t in 1..=secs {
         mc_rt::sleep(Duration::from_secs(1)).await;
         // The meeting lives on one MMR; sum them all so the line is right wherever it is.
-        let mmrs = std::iter::once(&ctl.mmr).chain(vms.iter().map(|(_, v)| &v.mmr));
+        let mmrs = controller_mmrs
+            .iter()
+            .chain(vms.iter().map(|(_, v)| &v.mmr));
         let (mut participants, mut rtp_in, mut rtp_out, mut dropped) = (0, 0, 0, 0);
         for m in mmrs {
             let c = m.counters();

@@ -80,3 +80,47 @@ fn load_that_cannot_reach_the_cloud_fails_with_exit_code_1() {
     assert!(o.stdout.is_empty(), "no report when the load did not run");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The README's first command, with a second controller: the pair comes up on its fixed loopback
+/// addresses, a demo meeting carries media, and the command exits.
+#[test]
+fn up_with_a_pair_runs_the_demo_meeting_and_exits() {
+    let dir = scratch("up-pair");
+    let state = dir.join("state");
+    let o = connector(&[
+        "up",
+        "--pair",
+        "--demo",
+        "3",
+        "--demo-secs",
+        "3",
+        "--exit-after-demo",
+        "--ports",
+        "unprivileged",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{}", stderr(&o));
+    assert!(
+        out.contains("controller-2  ZC signalling     127.0.0.3:8802"),
+        "{out}"
+    );
+    let heard = out
+        .lines()
+        .filter(|l| l.contains("received") && l.contains("from 2 others"))
+        .count();
+    assert_eq!(heard, 3, "every participant hears the other two: {out}");
+    for (f, line) in [
+        ("controller-1.toml", "peer_host = \"127.0.0.3\""),
+        ("controller-2.toml", "peer_host = \"127.0.0.2\""),
+        ("mmr-1.toml", "peer_controller_host = \"127.0.0.3\""),
+    ] {
+        let text = std::fs::read_to_string(state.join(f)).unwrap();
+        assert!(
+            text.contains(line),
+            "{f} names the other controller: {text}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

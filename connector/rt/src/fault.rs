@@ -61,10 +61,13 @@ mod sim {
     use std::net::IpAddr;
     use std::sync::Mutex;
 
+    /// (host, protocol, port); a `None` port is the whole protocol on that host.
+    type Rule = (IpAddr, Proto, Option<u16>);
+
     /// Rules by (host, protocol, port); a `None` port blocks the whole protocol on that host.
     #[derive(Default)]
     pub struct Firewall {
-        rules: Mutex<BTreeMap<(IpAddr, Proto, Option<u16>), Action>>,
+        rules: Mutex<BTreeMap<Rule, Action>>,
         /// Parts per million of UDP datagrams lost.
         udp_loss_ppm: std::sync::atomic::AtomicU32,
     }
