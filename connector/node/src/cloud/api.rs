@@ -434,6 +434,8 @@ fn controllers(s: &CloudState, now_ms: u64) -> Vec<Value> {
         .map(|c| {
             let mut v = serde_json::to_value(c).expect("serializable");
             v["live"] = json!(s.status.is_live(now_ms, c));
+            // In an HA pair: the meetings the ownership registry grants it.
+            v["owned_meetings"] = json!(s.status.owners().filter(|(_, (o, _))| *o == c.id).count());
             v
         })
         .collect()
