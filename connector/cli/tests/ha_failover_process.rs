@@ -114,6 +114,17 @@ struct Participant {
     task: Option<mc_rt::JoinHandle<Result<ClientReport, ClientError>>>,
 }
 
+/// A participant whose run already ended (none should before the test stops them), with how.
+async fn ended_early(
+    participants: &mut [Participant],
+) -> Option<(String, Result<ClientReport, ClientError>)> {
+    let p = participants
+        .iter_mut()
+        .find(|p| p.task.as_ref().is_some_and(|t| t.is_finished()))?;
+    let r = p.task.take().unwrap().await.unwrap();
+    Some((p.name.clone(), r))
+}
+
 fn lines(log: &Arc<Mutex<Vec<String>>>, needle: &str) -> Vec<String> {
     log.lock()
         .unwrap()
@@ -306,14 +317,9 @@ fn killing_one_controller_process_of_an_ha_pair_moves_its_meetings_to_the_other(
                 if joined == participants.len() && live_load().await == joined as u64 {
                     break;
                 }
-                if let Some(p) = participants
-                    .iter_mut()
-                    .find(|p| p.task.as_ref().is_some_and(|t| t.is_finished()))
-                {
-                    let r = p.task.take().unwrap().await.unwrap();
+                if let Some((name, r)) = ended_early(&mut participants).await {
                     panic!(
-                        "{} ended before the failover: {r:?}\n{}",
-                        p.name,
+                        "{name} ended before the failover: {r:?}\n{}",
                         diagnostics(&c1, &c2)
                     );
                 }
@@ -428,14 +434,9 @@ fn killing_one_controller_process_of_an_ha_pair_moves_its_meetings_to_the_other(
             if resumed.iter().all(Option::is_some) {
                 break;
             }
-            if let Some(p) = participants
-                .iter_mut()
-                .find(|p| p.task.as_ref().is_some_and(|t| t.is_finished()))
-            {
-                let r = p.task.take().unwrap().await.unwrap();
+            if let Some((name, r)) = ended_early(&mut participants).await {
                 panic!(
-                    "{} ended during the failover: {r:?}\n{}",
-                    p.name,
+                    "{name} ended during the failover: {r:?}\n{}",
                     diagnostics(&c1, &c2)
                 );
             }
