@@ -100,6 +100,16 @@ impl Ha {
             .collect()
     }
 
+    /// When `owner` is this controller's peer and has gone silent past the detection bound: how
+    /// long until its meetings may be taken over here. Sending a client there meanwhile would
+    /// only make it wait for a dead host's connect timeout.
+    pub fn takeover_in_ms(&self, now_ms: u64, owner: &ControllerId) -> Option<u64> {
+        let p = self.peer.as_ref().filter(|p| &p.id == owner)?;
+        let silent_ms = now_ms.saturating_sub(p.last_heard_ms);
+        (silent_ms >= self.peer_down_after_ms)
+            .then(|| self.takeover_after_ms().saturating_sub(silent_ms))
+    }
+
     /// The peer has just gone silent past the detection bound: returns it once per outage.
     pub fn peer_newly_down(&mut self, now_ms: u64) -> Option<&PeerView> {
         let p = self.peer.as_ref()?;
@@ -143,7 +153,16 @@ mod tests {
             "down, but its lease may still run"
         );
         assert!(ha.alive_peers(14_000).is_empty());
+        assert_eq!(
+            ha.takeover_in_ms(11_000, &b),
+            None,
+            "not silent long enough"
+        );
+        assert_eq!(ha.takeover_in_ms(12_500, &b), Some(1_500));
+        assert_eq!(ha.takeover_in_ms(15_000, &b), Some(0));
+        assert_eq!(ha.takeover_in_ms(15_000, &ControllerId("c".into())), None);
         ha.heard_peer(14_100, b.clone());
-        assert_eq!(ha.alive_peers(14_100), vec![b]);
+        assert_eq!(ha.alive_peers(14_100), vec![b.clone()]);
+        assert_eq!(ha.takeover_in_ms(14_200, &b), None);
     }
 }
