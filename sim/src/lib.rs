@@ -54,8 +54,9 @@ pub fn seeds(defaults: &[u64]) -> Vec<u64> {
 /// this seed alone before the panic propagates.
 pub fn run<F, Fut>(test: &str, seed: u64, scenario: F) -> Fut::Output
 where
-    F: FnOnce() -> Fut,
+    F: FnOnce() -> Fut + Send + 'static,
     Fut: Future,
+    Fut::Output: Send + 'static,
 {
     eprintln!("[sim] {test}: seed {seed}");
     struct Repro<'a>(&'a str, u64);
@@ -67,7 +68,7 @@ where
         }
     }
     let _repro = Repro(test, seed);
-    mc_rt::fault::runtime(seed).block_on(scenario())
+    mc_rt::fault::simulate(seed, scenario)
 }
 
 /// A running controller, or `None` while its host is down.

@@ -78,8 +78,9 @@ struct Participant {
 pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
     let plan = scenario.plan(seed);
     let wall = std::time::Instant::now();
+    let run_plan = plan.clone();
     let (violations, stats, events, simulated_s) =
-        mc_rt::fault::runtime(seed).block_on(execute(plan.clone(), seed));
+        mc_rt::fault::simulate(seed, move || execute(run_plan, seed));
     RunResult {
         scenario: scenario.name.clone(),
         seed,

@@ -37,7 +37,7 @@ fn media_flows_within_each_meeting_and_never_across() {
         run(
             "media_flows_within_each_meeting_and_never_across",
             seed,
-            || async move {
+            move || async move {
                 let (reports, _) = two_meetings(seed).await;
                 assert!(reports.iter().all(|r| r.media_path == MediaPath::Udp));
                 assert_isolated_meetings(&reports, 40);
@@ -52,7 +52,7 @@ fn blocked_udp_and_tcp_8801_fall_back_to_tls_443() {
         run(
             "blocked_udp_and_tcp_8801_fall_back_to_tls_443",
             seed,
-            || async move {
+            move || async move {
                 let d = SimDeployment::start(seed, |_| {}).await;
                 fault::block(ip(CONTROLLER_IP), Proto::Udp, ports::MEDIA, Action::Drop);
                 fault::block(ip(CONTROLLER_IP), Proto::Tcp, ports::MEDIA, Action::Drop);
@@ -79,7 +79,7 @@ fn blocked_udp_and_tcp_8801_fall_back_to_tls_443() {
 #[test]
 fn blocked_udp_falls_back_to_tcp_8801() {
     for seed in seeds(SEEDS) {
-        run("blocked_udp_falls_back_to_tcp_8801", seed, || async move {
+        run("blocked_udp_falls_back_to_tcp_8801", seed, move || async move {
             let d = SimDeployment::start(seed, |_| {}).await;
             // The whole protocol, not just the port: some networks carry no UDP at all.
             fault::block_protocol(ip(CONTROLLER_IP), Proto::Udp, Action::Drop);
@@ -108,7 +108,7 @@ fn blocked_signalling_and_status_sync_ports_fall_back_to_443() {
         run(
             "blocked_signalling_and_status_sync_ports_fall_back_to_443",
             seed,
-            || async move {
+            move || async move {
                 // Block before anything starts: the controller must register through the cloud's 443.
                 fault::block(
                     ip(mc_sim::CLOUD_IP),
@@ -150,7 +150,7 @@ fn a_bad_or_expired_ticket_is_refused_with_its_reason() {
         run(
             "a_bad_or_expired_ticket_is_refused_with_its_reason",
             seed,
-            || async move {
+            move || async move {
                 let d = SimDeployment::start(seed, |_| {}).await;
                 let m = d.create_meeting("tickets").await;
                 let (cfg, ca) = (d.client("eve", m, 20, 1_000), d.ca());
@@ -216,10 +216,10 @@ async fn join_raw(
 #[test]
 fn one_seed_gives_one_event_log() {
     for seed in seeds(&[42]) {
-        let first = run("one_seed_gives_one_event_log", seed, || async move {
+        let first = run("one_seed_gives_one_event_log", seed, move || async move {
             two_meetings(seed).await.1
         });
-        let second = run("one_seed_gives_one_event_log", seed, || async move {
+        let second = run("one_seed_gives_one_event_log", seed, move || async move {
             two_meetings(seed).await.1
         });
         let (h1, h2) = (hash_lines(&first), hash_lines(&second));
@@ -252,7 +252,7 @@ fn an_mmr_vm_that_dies_moves_its_meetings_and_participants_rejoin_on_their_own()
         run(
             "an_mmr_vm_that_dies_moves_its_meetings_and_participants_rejoin_on_their_own",
             seed,
-            || async move {
+            move || async move {
                 let d = SimDeployment::start(seed, |c| c.mmr_capacity = 4).await;
                 let vm = d.start_mmr_vm(10).await;
                 let (a, b) = (
@@ -310,7 +310,7 @@ fn with_only_443_open_everything_works_and_returns_to_dedicated_ports_when_they_
         run(
             "with_only_443_open_everything_works_and_returns_to_dedicated_ports_when_they_reopen",
             seed,
-            || async move {
+            move || async move {
                 let (cloud, ctl, vm) = (
                     ip(mc_sim::CLOUD_IP),
                     ip(CONTROLLER_IP),
@@ -402,7 +402,7 @@ fn a_meeting_ended_in_the_cloud_ends_on_the_controller() {
         run(
             "a_meeting_ended_in_the_cloud_ends_on_the_controller",
             seed,
-            || async move {
+            move || async move {
                 let d = SimDeployment::start(seed, |_| {}).await;
                 d.wait_for("subscribed to cloud notifications", Duration::from_secs(10))
                     .await;
@@ -452,7 +452,7 @@ fn a_meeting_ended_in_the_cloud_ends_on_the_controller() {
 #[test]
 fn the_201st_participant_and_the_101st_meeting_are_refused_and_nobody_admitted_is_disturbed() {
     for seed in seeds(&[1]) {
-        run("the_201st_participant_and_the_101st_meeting_are_refused_and_nobody_admitted_is_disturbed", seed, || async move {
+        run("the_201st_participant_and_the_101st_meeting_are_refused_and_nobody_admitted_is_disturbed", seed, move || async move {
             let d = SimDeployment::start(seed, |_| {}).await;
             let mut meetings = Vec::new();
             for i in 0..101 {
@@ -488,7 +488,7 @@ fn a_burst_of_joins_never_exceeds_capacity() {
         run(
             "a_burst_of_joins_never_exceeds_capacity",
             seed,
-            || async move {
+            move || async move {
                 let d = SimDeployment::start(seed, |c| c.mmr_capacity = 200).await;
                 let mut meetings = Vec::new();
                 for i in 0..30 {
@@ -526,7 +526,7 @@ fn the_api_refuses_bad_keys_and_bad_fields_with_reasons() {
         run(
             "the_api_refuses_bad_keys_and_bad_fields_with_reasons",
             seed,
-            || async move {
+            move || async move {
                 let d = SimDeployment::start(seed, |_| {}).await;
                 let (good, bad) = (
                     d.api(),
@@ -601,7 +601,7 @@ fn garbage_on_every_port_is_dropped_and_counted_and_disturbs_nobody() {
         run(
             "garbage_on_every_port_is_dropped_and_counted_and_disturbs_nobody",
             seed,
-            || async move {
+            move || async move {
                 use mc_rt::{AsyncReadExt, AsyncWriteExt};
                 let d = SimDeployment::start(seed, |_| {}).await;
                 let m = d.create_meeting("talk").await;
@@ -731,7 +731,7 @@ fn a_drained_mmr_hands_its_meetings_over_within_the_deadline() {
         run(
             "a_drained_mmr_hands_its_meetings_over_within_the_deadline",
             seed,
-            || async move {
+            move || async move {
                 let d = SimDeployment::start(seed, |_| {}).await;
                 d.start_mmr_vm_n(1, 50).await;
                 d.start_mmr_vm_n(2, 50).await;
@@ -848,7 +848,7 @@ fn a_drained_controller_is_live_but_not_ready_and_its_meetings_end() {
         run(
             "a_drained_controller_is_live_but_not_ready_and_its_meetings_end",
             seed,
-            || async move {
+            move || async move {
                 let d = SimDeployment::start(seed, |c| c.monitoring_interval_ms = 500).await;
                 d.wait_for("subscribed to cloud notifications", Duration::from_secs(10))
                     .await;
@@ -926,7 +926,7 @@ fn after_a_failover_the_survivor_keeps_its_limits_and_refuses_the_overflow_with_
         run(
             "after_a_failover_the_survivor_keeps_its_limits_and_refuses_the_overflow_with_a_reason",
             seed,
-            || async move {
+            move || async move {
                 let d = SimDeployment::start_with(seed, 2, |c| c.mmr_capacity = 6).await;
                 d.wait_for("controller-1 peer link to", Duration::from_secs(10))
                     .await;

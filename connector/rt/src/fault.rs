@@ -50,7 +50,7 @@ pub(crate) fn udp_lost() -> bool {
 
 #[cfg(madsim)]
 pub use sim::{
-    block, block_protocol, runtime, set_udp_loss, unblock, unblock_all, unblock_protocol,
+    block, block_protocol, runtime, set_udp_loss, simulate, unblock, unblock_all, unblock_protocol,
 };
 
 #[cfg(madsim)]
@@ -82,11 +82,31 @@ mod sim {
         }
     }
 
-    /// A simulation runtime with the firewall installed. Simulations must be built with this.
+    /// A simulation runtime with the firewall installed. Simulations must be built with this,
+    /// on a thread of their own: see [`simulate`].
     pub fn runtime(seed: u64) -> madsim::runtime::Runtime {
         let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
         rt.add_simulator::<Firewall>();
         rt
+    }
+
+    /// Runs the future `make` builds to completion in a fresh simulation seeded with `seed`, on a
+    /// fresh thread. madsim can seed std's `HashMap` keys (which madsim's own network iterates)
+    /// only on a thread that has not used them yet: a second simulation on the same thread would
+    /// not replay the first. A panic inside is passed on to the caller.
+    pub fn simulate<F, Fut>(seed: u64, make: F) -> Fut::Output
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: std::future::Future,
+        Fut::Output: Send + 'static,
+    {
+        std::thread::Builder::new()
+            .name(format!("sim-seed-{seed}"))
+            .stack_size(32 << 20)
+            .spawn(move || runtime(seed).block_on(make()))
+            .expect("a thread for the simulation")
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     }
 
     /// Blocks one port of one protocol on `host`, in both directions.
