@@ -79,26 +79,30 @@ fn blocked_udp_and_tcp_8801_fall_back_to_tls_443() {
 #[test]
 fn blocked_udp_falls_back_to_tcp_8801() {
     for seed in seeds(SEEDS) {
-        run("blocked_udp_falls_back_to_tcp_8801", seed, move || async move {
-            let d = SimDeployment::start(seed, |_| {}).await;
-            // The whole protocol, not just the port: some networks carry no UDP at all.
-            fault::block_protocol(ip(CONTROLLER_IP), Proto::Udp, Action::Drop);
-            let m = d.create_meeting("tcp").await;
-            let reports: Vec<_> = d
-                .run_clients(vec![
-                    d.client("ada", m, 20, 3_000),
-                    d.client("bob", m, 20, 3_000),
-                ])
-                .await
-                .into_iter()
-                .map(|r| r.unwrap())
-                .collect();
-            assert!(
-                reports.iter().all(|r| r.media_path == MediaPath::Tcp),
-                "{reports:#?}"
-            );
-            assert_isolated_meetings(&reports, 40);
-        });
+        run(
+            "blocked_udp_falls_back_to_tcp_8801",
+            seed,
+            move || async move {
+                let d = SimDeployment::start(seed, |_| {}).await;
+                // The whole protocol, not just the port: some networks carry no UDP at all.
+                fault::block_protocol(ip(CONTROLLER_IP), Proto::Udp, Action::Drop);
+                let m = d.create_meeting("tcp").await;
+                let reports: Vec<_> = d
+                    .run_clients(vec![
+                        d.client("ada", m, 20, 3_000),
+                        d.client("bob", m, 20, 3_000),
+                    ])
+                    .await
+                    .into_iter()
+                    .map(|r| r.unwrap())
+                    .collect();
+                assert!(
+                    reports.iter().all(|r| r.media_path == MediaPath::Tcp),
+                    "{reports:#?}"
+                );
+                assert_isolated_meetings(&reports, 40);
+            },
+        );
     }
 }
 

@@ -3,26 +3,28 @@
 //! a steady rate and counts what it receives from each other participant. The same code is the
 //! load generator.
 
+mod cloud_api;
+mod join;
 mod media;
 
 use crate::config::ClientConfig;
-use crate::framed::{write_frame, FrameReader};
-use crate::http::request_json;
+use crate::framed::write_frame;
 use crate::EventLog;
 use mc_core::client::{MediaStats, RtpSender};
 use mc_core::Rng;
-use mc_rt::tls::{self, BoxStream};
-use mc_wire::ports::alpn;
 use mc_wire::signal::{ClientToZc, RejectReason, ZcToClient};
-use mc_wire::{hex, MeetingId, ParticipantId};
+use mc_wire::{MeetingId, ParticipantId};
 use rustls::pki_types::CertificateDer;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use thiserror::Error;
 
+pub use cloud_api::{fetch_ticket, ControllerAddr, ManagementApi, TicketGrant};
 pub use media::MediaPath;
+
+use join::join_once;
 
 #[derive(Debug, Error)]
 pub enum ClientError {
@@ -88,282 +90,12 @@ pub struct ClientReport {
     pub ended_by_zc: Option<String>,
 }
 
-/// What management answers a ticket request with.
-#[derive(Debug, Clone, Deserialize)]
-pub struct TicketGrant {
-    pub participant: ParticipantId,
-    pub ticket: String,
-    pub expires_at_ms: u64,
-    pub controllers: Vec<ControllerAddr>,
-}
-
-/// A live controller, as status sync lists it to clients.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ControllerAddr {
-    pub id: String,
-    pub host: String,
-    pub port: u16,
-    pub fallback_port: u16,
-}
-
-/// Asks cloud management for a join ticket, as a client would.
-pub async fn fetch_ticket(
-    config: &ClientConfig,
-    ca: &CertificateDer<'static>,
-) -> Result<TicketGrant, ClientError> {
-    let api = ManagementApi {
-        host: config.cloud_host.clone(),
-        port: config.cloud_https_port,
-        api_key: config.api_key.clone(),
-        ca: ca.clone(),
-        timeout_ms: config.connect_timeout_ms,
-    };
-    let body = serde_json::json!({ "display_name": config.display_name });
-    let value = api
-        .call(
-            "POST",
-            &format!("/v1/meetings/{}/tickets", config.meeting),
-            Some(body),
-        )
-        .await
-        .map_err(ClientError::Ticket)?;
-    serde_json::from_value(value)
-        .map_err(|e| ClientError::Ticket(format!("unexpected answer: {e}")))
-}
-
-/// A caller of the cloud's management API (the CLI, tests and clients use it).
-#[derive(Debug, Clone)]
-pub struct ManagementApi {
-    pub host: String,
-    pub port: u16,
-    pub api_key: String,
-    pub ca: CertificateDer<'static>,
-    pub timeout_ms: u64,
-}
-
-impl ManagementApi {
-    /// One request on a fresh HTTPS connection; the error names the step that failed.
-    pub async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<serde_json::Value>,
-    ) -> Result<serde_json::Value, String> {
-        let tls_config =
-            tls::client_config(&self.ca, None, alpn::HTTP1).map_err(|e| e.to_string())?;
-        let addr = mc_rt::net::resolve(&self.host, self.port)
-            .await
-            .map_err(|e| format!("resolving {}: {e}", self.host))?;
-        let stream = tls::connect(
-            addr,
-            &self.host,
-            tls_config,
-            Duration::from_millis(self.timeout_ms),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        request_json(stream, method, &self.host, path, Some(&self.api_key), body)
-            .await
-            .map_err(|e| e.to_string())
-    }
-
-    pub async fn create_meeting(&self, topic: &str) -> Result<MeetingId, String> {
-        let v = self
-            .call(
-                "POST",
-                "/v1/meetings",
-                Some(serde_json::json!({ "topic": topic })),
-            )
-            .await?;
-        v["id"]
-            .as_u64()
-            .map(MeetingId)
-            .ok_or_else(|| format!("unexpected answer: {v}"))
-    }
-}
-
-type Signalling = (
-    FrameReader<mc_rt::ReadHalf<BoxStream>>,
-    mc_rt::WriteHalf<BoxStream>,
-);
-
-/// Tries each controller in the cloud's order, each on its dedicated port and then its fallback.
-async fn connect_signalling(
-    config: &ClientConfig,
-    ca: &CertificateDer<'static>,
-    controllers: &[ControllerAddr],
-) -> Result<(ControllerAddr, u16, Signalling), ClientError> {
-    let tls_config = tls::client_config(ca, None, alpn::SIGNAL)
-        .map_err(|e| ClientError::Signalling(e.to_string()))?;
-    let mut failures = Vec::new();
-    for c in controllers {
-        for port in [c.port, c.fallback_port] {
-            let attempt = async {
-                let addr = mc_rt::net::resolve(&c.host, port)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                tls::connect(
-                    addr,
-                    &c.host,
-                    tls_config.clone(),
-                    Duration::from_millis(config.connect_timeout_ms),
-                )
-                .await
-                .map_err(|e| e.to_string())
-            };
-            match attempt.await {
-                Ok(stream) => {
-                    let (rd, wr) = mc_rt::split(Box::new(stream) as BoxStream);
-                    return Ok((c.clone(), port, (FrameReader::new(rd), wr)));
-                }
-                Err(e) => failures.push(format!("{} port {port}: {e}", c.id)),
-            }
-        }
-    }
-    Err(ClientError::Signalling(if failures.is_empty() {
-        "the cloud listed no live controller".into()
-    } else {
-        failures.join("; ")
-    }))
-}
-
 /// Most automatic rejoins one run makes (after an MMR or controller failure).
 pub const MAX_REJOINS: u32 = 20;
 /// How long one rejoin keeps trying (the cloud may be briefly unreachable, too).
 pub const REJOIN_DEADLINE_MS: u64 = 60_000;
 /// How long a first join keeps trying while the zone is in flux (a failover, a drain).
 pub const JOIN_DEADLINE_MS: u64 = 30_000;
-
-struct Session {
-    controller: ControllerAddr,
-    signalling_port: u16,
-    sig_rd: FrameReader<mc_rt::ReadHalf<BoxStream>>,
-    sig_wr: mc_rt::WriteHalf<BoxStream>,
-    meeting: MeetingId,
-    participant: ParticipantId,
-    conn: media::MediaConn,
-    endpoints: mc_wire::signal::MediaEndpoints,
-    token: Vec<u8>,
-}
-
-/// Ticket, signalling, admission and media binding: one join, start to finish.
-async fn join_once(
-    config: &ClientConfig,
-    ca: &CertificateDer<'static>,
-    rng: &mut Rng,
-    events: &EventLog,
-) -> Result<Session, ClientError> {
-    let grant = fetch_ticket(config, ca).await?;
-    let mut candidates = grant.controllers.clone();
-    let mut redirects = 0;
-    let (controller, signalling_port, sig_rd, sig_wr, meeting, participant, endpoints, token) = loop {
-        let (controller, signalling_port, (mut sig_rd, mut sig_wr)) =
-            connect_signalling(config, ca, &candidates).await?;
-        let join = ClientToZc::Join {
-            ticket: grant.ticket.clone(),
-        };
-        write_frame(&mut sig_wr, &join)
-            .await
-            .map_err(|e| ClientError::Signalling(e.to_string()))?;
-        let answer = mc_rt::timeout(
-            Duration::from_millis(config.connect_timeout_ms * 4),
-            sig_rd.next::<ZcToClient>(),
-        )
-        .await;
-        match answer {
-            Ok(Ok(Some(ZcToClient::Joined {
-                meeting,
-                participant,
-                media,
-                media_token,
-            }))) => {
-                break (
-                    controller,
-                    signalling_port,
-                    sig_rd,
-                    sig_wr,
-                    meeting,
-                    participant,
-                    media,
-                    media_token,
-                )
-            }
-            // The other controller of the pair hosts the meeting: the same ticket works there.
-            Ok(Ok(Some(ZcToClient::Redirect {
-                controller: to,
-                host,
-                port,
-                fallback_port,
-                message,
-            }))) if redirects < 2 => {
-                redirects += 1;
-                events.record(format_args!(
-                    "{} redirected by {} to {to}: {message}",
-                    config.display_name, controller.id
-                ));
-                candidates = vec![ControllerAddr {
-                    id: to.0,
-                    host,
-                    port,
-                    fallback_port,
-                }];
-            }
-            Ok(Ok(Some(ZcToClient::Redirect { message, .. }))) => {
-                return Err(ClientError::Signalling(format!(
-                    "redirected again: {message}"
-                )))
-            }
-            Ok(Ok(Some(ZcToClient::Rejected { reason, message }))) => {
-                events.record(format_args!(
-                    "{} refused by {}: {reason}: {message}",
-                    config.display_name, controller.id
-                ));
-                return Err(ClientError::Rejected { reason, message });
-            }
-            Ok(Ok(Some(ZcToClient::Ended { reason, .. }))) => {
-                return Err(ClientError::Signalling(format!(
-                    "the ZC ended the session: {reason}"
-                )))
-            }
-            Ok(Ok(Some(ZcToClient::Pong))) => {
-                return Err(ClientError::Signalling(
-                    "the ZC answered the join with a pong".into(),
-                ))
-            }
-            Ok(Ok(None)) => {
-                return Err(ClientError::Signalling(
-                    "the ZC closed the connection without answering".into(),
-                ))
-            }
-            Ok(Err(e)) => return Err(ClientError::Signalling(e.to_string())),
-            Err(_) => {
-                return Err(ClientError::Signalling(
-                    "the ZC did not answer the join".into(),
-                ))
-            }
-        }
-    };
-    let token =
-        hex::decode("media token", &token).map_err(|e| ClientError::Signalling(e.to_string()))?;
-    let conn = media::connect(config, ca, &endpoints, &token, rng).await?;
-    events.record(format_args!(
-        "{} joined {meeting} as {participant} via {} port {signalling_port}; media over {}",
-        config.display_name,
-        controller.id,
-        conn.path()
-    ));
-    Ok(Session {
-        controller,
-        signalling_port,
-        sig_rd,
-        sig_wr,
-        meeting,
-        participant,
-        conn,
-        endpoints,
-        token,
-    })
-}
 
 /// How one stretch of media ended.
 enum Stop {

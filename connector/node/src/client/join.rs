@@ -1,0 +1,191 @@
+//! One join, start to finish: a ticket from the cloud, signalling to a ZC (following a redirect
+//! to the other controller of a pair), admission, and the media binding.
+
+use super::cloud_api::{fetch_ticket, ControllerAddr};
+use super::{media, ClientError};
+use crate::config::ClientConfig;
+use crate::framed::{write_frame, FrameReader};
+use crate::EventLog;
+use mc_core::Rng;
+use mc_rt::tls::{self, BoxStream};
+use mc_wire::ports::alpn;
+use mc_wire::signal::{ClientToZc, ZcToClient};
+use mc_wire::{hex, MeetingId, ParticipantId};
+use rustls::pki_types::CertificateDer;
+use std::time::Duration;
+
+type Signalling = (
+    FrameReader<mc_rt::ReadHalf<BoxStream>>,
+    mc_rt::WriteHalf<BoxStream>,
+);
+
+/// Tries each controller in the cloud's order, each on its dedicated port and then its fallback.
+async fn connect_signalling(
+    config: &ClientConfig,
+    ca: &CertificateDer<'static>,
+    controllers: &[ControllerAddr],
+) -> Result<(ControllerAddr, u16, Signalling), ClientError> {
+    let tls_config = tls::client_config(ca, None, alpn::SIGNAL)
+        .map_err(|e| ClientError::Signalling(e.to_string()))?;
+    let mut failures = Vec::new();
+    for c in controllers {
+        for port in [c.port, c.fallback_port] {
+            let attempt = async {
+                let addr = mc_rt::net::resolve(&c.host, port)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tls::connect(
+                    addr,
+                    &c.host,
+                    tls_config.clone(),
+                    Duration::from_millis(config.connect_timeout_ms),
+                )
+                .await
+                .map_err(|e| e.to_string())
+            };
+            match attempt.await {
+                Ok(stream) => {
+                    let (rd, wr) = mc_rt::split(Box::new(stream) as BoxStream);
+                    return Ok((c.clone(), port, (FrameReader::new(rd), wr)));
+                }
+                Err(e) => failures.push(format!("{} port {port}: {e}", c.id)),
+            }
+        }
+    }
+    Err(ClientError::Signalling(if failures.is_empty() {
+        "the cloud listed no live controller".into()
+    } else {
+        failures.join("; ")
+    }))
+}
+
+pub(super) struct Session {
+    pub(super) controller: ControllerAddr,
+    pub(super) signalling_port: u16,
+    pub(super) sig_rd: FrameReader<mc_rt::ReadHalf<BoxStream>>,
+    pub(super) sig_wr: mc_rt::WriteHalf<BoxStream>,
+    pub(super) meeting: MeetingId,
+    pub(super) participant: ParticipantId,
+    pub(super) conn: media::MediaConn,
+    pub(super) endpoints: mc_wire::signal::MediaEndpoints,
+    pub(super) token: Vec<u8>,
+}
+
+/// Ticket, signalling, admission and media binding: one join, start to finish.
+pub(super) async fn join_once(
+    config: &ClientConfig,
+    ca: &CertificateDer<'static>,
+    rng: &mut Rng,
+    events: &EventLog,
+) -> Result<Session, ClientError> {
+    let grant = fetch_ticket(config, ca).await?;
+    let mut candidates = grant.controllers.clone();
+    let mut redirects = 0;
+    let (controller, signalling_port, sig_rd, sig_wr, meeting, participant, endpoints, token) = loop {
+        let (controller, signalling_port, (mut sig_rd, mut sig_wr)) =
+            connect_signalling(config, ca, &candidates).await?;
+        let join = ClientToZc::Join {
+            ticket: grant.ticket.clone(),
+        };
+        write_frame(&mut sig_wr, &join)
+            .await
+            .map_err(|e| ClientError::Signalling(e.to_string()))?;
+        let answer = mc_rt::timeout(
+            Duration::from_millis(config.connect_timeout_ms * 4),
+            sig_rd.next::<ZcToClient>(),
+        )
+        .await;
+        match answer {
+            Ok(Ok(Some(ZcToClient::Joined {
+                meeting,
+                participant,
+                media,
+                media_token,
+            }))) => {
+                break (
+                    controller,
+                    signalling_port,
+                    sig_rd,
+                    sig_wr,
+                    meeting,
+                    participant,
+                    media,
+                    media_token,
+                )
+            }
+            // The other controller of the pair hosts the meeting: the same ticket works there.
+            Ok(Ok(Some(ZcToClient::Redirect {
+                controller: to,
+                host,
+                port,
+                fallback_port,
+                message,
+            }))) if redirects < 2 => {
+                redirects += 1;
+                events.record(format_args!(
+                    "{} redirected by {} to {to}: {message}",
+                    config.display_name, controller.id
+                ));
+                candidates = vec![ControllerAddr {
+                    id: to.0,
+                    host,
+                    port,
+                    fallback_port,
+                }];
+            }
+            Ok(Ok(Some(ZcToClient::Redirect { message, .. }))) => {
+                return Err(ClientError::Signalling(format!(
+                    "redirected again: {message}"
+                )))
+            }
+            Ok(Ok(Some(ZcToClient::Rejected { reason, message }))) => {
+                events.record(format_args!(
+                    "{} refused by {}: {reason}: {message}",
+                    config.display_name, controller.id
+                ));
+                return Err(ClientError::Rejected { reason, message });
+            }
+            Ok(Ok(Some(ZcToClient::Ended { reason, .. }))) => {
+                return Err(ClientError::Signalling(format!(
+                    "the ZC ended the session: {reason}"
+                )))
+            }
+            Ok(Ok(Some(ZcToClient::Pong))) => {
+                return Err(ClientError::Signalling(
+                    "the ZC answered the join with a pong".into(),
+                ))
+            }
+            Ok(Ok(None)) => {
+                return Err(ClientError::Signalling(
+                    "the ZC closed the connection without answering".into(),
+                ))
+            }
+            Ok(Err(e)) => return Err(ClientError::Signalling(e.to_string())),
+            Err(_) => {
+                return Err(ClientError::Signalling(
+                    "the ZC did not answer the join".into(),
+                ))
+            }
+        }
+    };
+    let token =
+        hex::decode("media token", &token).map_err(|e| ClientError::Signalling(e.to_string()))?;
+    let conn = media::connect(config, ca, &endpoints, &token, rng).await?;
+    events.record(format_args!(
+        "{} joined {meeting} as {participant} via {} port {signalling_port}; media over {}",
+        config.display_name,
+        controller.id,
+        conn.path()
+    ));
+    Ok(Session {
+        controller,
+        signalling_port,
+        sig_rd,
+        sig_wr,
+        meeting,
+        participant,
+        conn,
+        endpoints,
+        token,
+    })
+}
