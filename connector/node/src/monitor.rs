@@ -113,3 +113,77 @@ impl Reporter {
         });
     }
 }
+
+/// Local health probes, for a load balancer or an orchestrator on the premises: they answer
+/// whether or not the cloud is reachable, so a cloud outage never makes a healthy node look dead.
+/// Served as HTTP/1.1 (ALPN `http/1.1`) on the node's TLS ports:
+///
+/// - `GET /livez`: 200 while the process works.
+/// - `GET /readyz`: 200 when the node can take work, 503 (with the reason) when it cannot.
+/// - `GET /v1/health`: the full [`Report`] (load, links and their paths); it needs a client
+///   certificate from the deployment CA, because these ports are open to participants.
+pub async fn serve_health<S>(
+    stream: S,
+    certified: bool,
+    report: impl Fn() -> Report + Send + Sync + 'static,
+) where
+    S: mc_rt::AsyncRead + mc_rt::AsyncWrite + Unpin + Send + 'static,
+{
+    use crate::http::json_response;
+    use hyper::{Method, StatusCode};
+    let report = Arc::new(report);
+    let served = crate::http::serve(stream, move |req| {
+        let report = report.clone();
+        async move {
+            // `status` is a stable name for tools; `message` is for people.
+            let reply = |status: StatusCode, name: &str, message: &str| {
+                json_response(
+                    status,
+                    &serde_json::json!({ "status": name, "message": message }),
+                )
+            };
+            match (req.method(), req.uri().path()) {
+                (&Method::GET, "/livez") => reply(StatusCode::OK, "live", "the process works"),
+                (&Method::GET, "/readyz") => {
+                    let r = report();
+                    if r.ready {
+                        reply(StatusCode::OK, "ready", "it takes new work")
+                    } else {
+                        let down: Vec<&str> = r
+                            .links
+                            .iter()
+                            .filter(|(_, l)| l.path == "down")
+                            .map(|(name, _)| name.as_str())
+                            .collect();
+                        let message = format!(
+                            "live, but takes no new work: drained, not registered yet, or links down {down:?}"
+                        );
+                        reply(StatusCode::SERVICE_UNAVAILABLE, "not_ready", &message)
+                    }
+                }
+                (&Method::GET, "/v1/health") if certified => {
+                    json_response(StatusCode::OK, &report())
+                }
+                (&Method::GET, "/v1/health") => reply(
+                    StatusCode::FORBIDDEN,
+                    "certificate_required",
+                    "the full health report needs a client certificate from the deployment CA",
+                ),
+                (&Method::GET, path) => reply(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    &format!("no resource at {path}; try /livez, /readyz or /v1/health"),
+                ),
+                (method, _) => reply(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    &format!("{method} is not supported here"),
+                ),
+            }
+        }
+    })
+    .await;
+    if let Err(e) = served {
+        tracing::debug!("health connection ended: {e}");
+    }
+}

@@ -312,10 +312,13 @@ pub async fn start(
     // On-premises links are mutual TLS: only hosts with a certificate from the deployment CA.
     let link_route = tls::server_config(&identity, alpn::LINK, tls::ClientAuth::Required)?;
     let peer_route = tls::server_config(&identity, alpn::PEER, tls::ClientAuth::Required)?;
+    // Local health probes; the full report needs a deployment certificate.
+    let health_route = tls::server_config(&identity, alpn::HTTP1, tls::ClientAuth::Optional)?;
     let signal_router = Router::new()
         .route(alpn::SIGNAL, signal_route.clone())
         .route(alpn::LINK, link_route.clone())
         .route(alpn::PEER, peer_route.clone())
+        .route(alpn::HTTP1, health_route.clone())
         .default_route(alpn::SIGNAL);
     let shared_router = Router::new()
         .route(alpn::SIGNAL, signal_route)
@@ -325,6 +328,7 @@ pub async fn start(
         )
         .route(alpn::LINK, link_route)
         .route(alpn::PEER, peer_route)
+        .route(alpn::HTTP1, health_route)
         .default_route(alpn::SIGNAL);
     ctx.events.record(format_args!(
         "controller {} listening: signalling {} tls {} media udp {} tcp {}",
@@ -348,24 +352,28 @@ pub async fn start(
         timeout_ms: ctx.config.connect_timeout_ms,
     };
     let report_ctx = ctx.clone();
-    reporter.spawn(&identity, move || {
-        let (load, ready) = {
-            let st = report_ctx.zc.lock().unwrap();
-            (st.zc.load(), st.zc.is_ready() && !st.zc.is_draining())
-        };
-        mc_wire::monitor::Report {
-            node: report_ctx.config.id.clone(),
-            role: mc_wire::monitor::NodeRole::Controller,
-            live: true,
-            ready: ready && report_ctx.links.is_up(cloud_link::LINK),
-            links: report_ctx.links.snapshot(),
-            participants: load.participants,
-            meetings: load.meetings,
-            media: report_ctx.mmr.media_counters(),
-        }
-    });
+    reporter.spawn(&identity, move || report(&report_ctx));
     mc_rt::spawn(cloud_link::run(ctx, identity, handle.clone()));
     Ok(handle)
+}
+
+/// What this controller reports to monitoring and to local health probes. Ready: registered,
+/// not drained, and linked to the cloud.
+fn report(ctx: &Ctx) -> mc_wire::monitor::Report {
+    let (load, ready) = {
+        let st = ctx.zc.lock().unwrap();
+        (st.zc.load(), st.zc.is_ready() && !st.zc.is_draining())
+    };
+    mc_wire::monitor::Report {
+        node: ctx.config.id.clone(),
+        role: mc_wire::monitor::NodeRole::Controller,
+        live: true,
+        ready: ready && ctx.links.is_up(cloud_link::LINK),
+        links: ctx.links.snapshot(),
+        participants: load.participants,
+        meetings: load.meetings,
+        media: ctx.mmr.media_counters(),
+    }
 }
 
 /// A controller with a peer is one of an HA pair: it claims meetings and keeps a lease.
@@ -386,6 +394,10 @@ async fn accept_loop(listener: TcpListener, router: Router, ctx: Ctx) {
                 a if a == alpn::MEDIA => crate::mmr::serve_stream(stream, peer, ctx.mmr.clone(), "tls").await,
                 a if a == alpn::LINK => mmr_link::serve(stream, peer, ctx).await,
                 a if a == alpn::PEER => peer::serve(stream, peer, ctx).await,
+                a if a == alpn::HTTP1 => {
+                    let certified = tls::peer_has_certificate(&stream);
+                    crate::monitor::serve_health(stream, certified, move || report(&ctx)).await
+                }
                 a => tracing::error!(alpn = %String::from_utf8_lossy(a), "routed to an ALPN with no handler"),
             }
         }

@@ -58,26 +58,20 @@ pub async fn start(
             alpn::MEDIA,
             tls::server_config(&identity, alpn::MEDIA, tls::ClientAuth::None)?,
         )
+        // Local health probes; the full report needs a deployment certificate.
+        .route(
+            alpn::HTTP1,
+            tls::server_config(&identity, alpn::HTTP1, tls::ClientAuth::Optional)?,
+        )
         .default_route(alpn::MEDIA);
     let link_tls = tls::client_config(&identity.ca, Some(&identity), alpn::LINK)?;
     events.record(format_args!(
         "MMR {} listening: media udp {} tcp {} tls {}",
         config.id, handle.media_udp_addr, handle.media_tcp_addr, handle.tls_addr
     ));
-    mc_rt::spawn(tls_media_loop(
-        tls_listener,
-        router,
-        mmr.clone(),
-        config.handshake_timeout_ms,
-    ));
-    let reporter = crate::monitor::Reporter {
-        cloud_host: config.cloud_host.clone(),
-        cloud_https_port: config.cloud_https_port,
-        interval_ms: config.monitoring_interval_ms,
-        timeout_ms: config.connect_timeout_ms,
-    };
     let (report_links, report_mmr, node) = (links.clone(), mmr.clone(), config.id.clone());
-    reporter.spawn(&identity, move || mc_wire::monitor::Report {
+    // Ready: linked to a controller, so it can be given participants.
+    let report = Arc::new(move || mc_wire::monitor::Report {
         node: node.clone(),
         role: mc_wire::monitor::NodeRole::Mmr,
         live: true,
@@ -87,21 +81,47 @@ pub async fn start(
         meetings: 0,
         media: report_mmr.media_counters(),
     });
+    mc_rt::spawn(tls_loop(
+        tls_listener,
+        router,
+        mmr.clone(),
+        report.clone(),
+        config.handshake_timeout_ms,
+    ));
+    let reporter = crate::monitor::Reporter {
+        cloud_host: config.cloud_host.clone(),
+        cloud_https_port: config.cloud_https_port,
+        interval_ms: config.monitoring_interval_ms,
+        timeout_ms: config.connect_timeout_ms,
+    };
+    reporter.spawn(&identity, move || report());
     mc_rt::spawn(link_loop(config, handle.clone(), link_tls, events, links));
     Ok(handle)
 }
 
-async fn tls_media_loop(
+/// The TLS port: media over TLS, and local health probes (by ALPN).
+async fn tls_loop(
     listener: TcpListener,
     router: Router,
     mmr: Mmr,
+    report: Arc<dyn Fn() -> mc_wire::monitor::Report + Send + Sync>,
     handshake_timeout_ms: u64,
 ) {
     crate::serve::serve_tls(
         listener,
         router,
         Duration::from_millis(handshake_timeout_ms),
-        move |_, stream, peer| super::serve_stream(stream, peer, mmr.clone(), "tls"),
+        move |alpn_id, stream, peer| {
+            let (mmr, report) = (mmr.clone(), report.clone());
+            async move {
+                if alpn_id == alpn::HTTP1 {
+                    let certified = tls::peer_has_certificate(&stream);
+                    crate::monitor::serve_health(stream, certified, move || report()).await
+                } else {
+                    super::serve_stream(stream, peer, mmr, "tls").await
+                }
+            }
+        },
     )
     .await
 }
