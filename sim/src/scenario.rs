@@ -236,6 +236,12 @@ pub enum SwarmFault {
     CloudUnreachable,
     Loss,
     Latency,
+    /// Kill a controller (restarted later), pause one, or cut one off from everything (HA).
+    KillController,
+    PauseController,
+    IsolateController,
+    /// Partition the two controllers of a pair from each other (skipped with one controller).
+    PartitionControllers,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -404,6 +410,10 @@ impl Scenario {
             } else {
                 None
             };
+            let ctl = format!(
+                "controller-{}",
+                1 + rng.below(p.topology.controllers as u64)
+            );
             let (on, off) = match (kind, vm) {
                 (SwarmFault::BlockUdp, _) => (
                     FaultAction::Block {
@@ -436,6 +446,27 @@ impl Scenario {
                     FaultAction::Resume { host: vm },
                 ),
                 (SwarmFault::KillMmrVm | SwarmFault::PauseMmrVm, None) => continue,
+                (SwarmFault::KillController, _) => (
+                    FaultAction::Kill { host: ctl.clone() },
+                    FaultAction::Restart { host: ctl },
+                ),
+                (SwarmFault::PauseController, _) => (
+                    FaultAction::Pause { host: ctl.clone() },
+                    FaultAction::Resume { host: ctl },
+                ),
+                (SwarmFault::IsolateController, _) => (
+                    FaultAction::Clog { host: ctl.clone() },
+                    FaultAction::Unclog { host: ctl },
+                ),
+                (SwarmFault::PartitionControllers, _) if p.topology.controllers == 2 => (
+                    FaultAction::Partition {
+                        a: vec!["controller-1".into()],
+                        b: vec!["controller-2".into()],
+                        one_way: rng.below(2) == 0,
+                    },
+                    FaultAction::Heal,
+                ),
+                (SwarmFault::PartitionControllers, _) => continue,
                 (SwarmFault::CloudUnreachable, _) => {
                     (FaultAction::CloudUnreachable, FaultAction::CloudReachable)
                 }

@@ -1,7 +1,9 @@
 //! MMR VM ↔ controller link messages (inside [`crate::frame`]s on mutual TLS 8802 or 443
 //! `mc-link/1`). The MMR VM says hello with its capacity and media addresses; the controller
 //! welcomes it and from then on sends grants and revocations; the MMR VM reports its load every
-//! interval, and a controller that hears nothing for three intervals declares it down.
+//! interval, and a controller that hears nothing for three intervals declares it down. The
+//! controller sends a keepalive every interval, and an MMR VM that hears nothing for three
+//! intervals drops its grants and links again.
 
 use crate::signal::MediaEndpoints;
 use crate::{ControllerId, MeetingId, MmrId, ParticipantId};
@@ -42,4 +44,9 @@ pub enum ControllerToMmr {
     Revoke { token: String },
     /// The link is refused or ended, and why.
     Refused { message: String },
+    /// Sent every report interval: an MMR VM that hears nothing from its controller for three
+    /// intervals drops its grants and links again (to the other controller of a pair if its own
+    /// is gone), so a frozen or cut-off controller's meetings do not linger on it.
+    #[serde(deserialize_with = "crate::signal::no_fields")]
+    Keepalive,
 }

@@ -25,7 +25,7 @@ pub enum ClientToZc {
 }
 
 /// Accepts an object with no members besides the tag, as `deny_unknown_fields` would.
-fn no_fields<'de, D: serde::Deserializer<'de>>(d: D) -> Result<(), D::Error> {
+pub(crate) fn no_fields<'de, D: serde::Deserializer<'de>>(d: D) -> Result<(), D::Error> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct NoFields {}

@@ -458,6 +458,15 @@ fn link_refused() {
     insta::assert_snapshot!("link_refused", render_frame(&refused));
 }
 
+#[test]
+fn link_keepalive() {
+    insta::assert_snapshot!("link_keepalive", render_frame(&ControllerToMmr::Keepalive));
+    assert!(
+        serde_json::from_str::<ControllerToMmr>(r#"{"type":"keepalive","extra":1}"#).is_err(),
+        "a keepalive has no fields"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Notification (cloud -> controller)
 // ---------------------------------------------------------------------------------------------

@@ -88,10 +88,12 @@ where
     } else {
         let silence = Duration::from_millis(interval_ms * MISSED_REPORTS_DOWN);
         let mut deadline = Box::pin(mc_rt::sleep(silence));
+        let mut keepalive = mc_rt::interval(Duration::from_millis(interval_ms));
         loop {
             mc_rt::select! {
                 // Branches are polled in order, never at random: one seed, one run.
                 biased;
+                _ = keepalive.tick() => if let Err(e) = write_frame(&mut wr, &ControllerToMmr::Keepalive).await { break e.to_string() },
                 msg = rd.next::<MmrToController>() => match msg {
                     Ok(Some(MmrToController::Load { .. })) => deadline.as_mut().set(mc_rt::sleep(silence)),
                     Ok(Some(MmrToController::Admitted { token })) => ctx.zc.lock().unwrap().grant_confirmed(&token),

@@ -19,7 +19,20 @@ use std::time::Duration;
 
 pub(super) const LINK: &str = "peer";
 
-/// Dials the peer for as long as the controller runs, its dedicated port first.
+/// How often a peer link on the fallback port tries the dedicated port again.
+const REPROBE_INTERVAL_MS: u64 = 30_000;
+
+type Stream = tls::ClientTlsStream<mc_rt::net::TcpStream>;
+
+/// How one peer link ended.
+enum End {
+    Lost(String),
+    /// The dedicated port answered while the link ran on the fallback: move there.
+    Better(Box<Stream>),
+}
+
+/// Dials the peer for as long as the controller runs: the dedicated port first, then the
+/// fallback, re-probing the dedicated port while on the fallback.
 pub(super) async fn run(ctx: Ctx, identity: Identity) {
     let Some(host) = ctx.config.peer_host.clone() else {
         return;
@@ -32,35 +45,51 @@ pub(super) async fn run(ctx: Ctx, identity: Identity) {
             return;
         }
     };
-    let timeout = Duration::from_millis(ctx.config.connect_timeout_ms);
-    let mut failures_logged = false;
-    loop {
-        let mut linked = None;
-        for port in [ctx.config.peer_port, ctx.config.peer_fallback_port] {
-            let Ok(addr) = mc_rt::net::resolve(&host, port).await else {
-                continue;
-            };
-            if let Ok(stream) = tls::connect(addr, &host, tls_config.clone(), timeout).await {
-                linked = Some((port, stream));
-                break;
-            }
+    let dial = |port: u16| {
+        let (host, config) = (host.clone(), tls_config.clone());
+        let timeout = Duration::from_millis(ctx.config.connect_timeout_ms);
+        async move {
+            let addr = mc_rt::net::resolve(&host, port).await.ok()?;
+            tls::connect(addr, &host, config, timeout).await.ok()
         }
+    };
+    let (dedicated, fallback) = (ctx.config.peer_port, ctx.config.peer_fallback_port);
+    let mut failures_logged = false;
+    let mut next: Option<(u16, Stream)> = None;
+    loop {
+        let linked = match next.take() {
+            Some(n) => Some(n),
+            None => match dial(dedicated).await {
+                Some(s) => Some((dedicated, s)),
+                None => dial(fallback).await.map(|s| (fallback, s)),
+            },
+        };
         match linked {
             Some((port, stream)) => {
                 failures_logged = false;
-                ctx.links.up(LINK, port == ctx.config.peer_port, port);
+                ctx.links.up(LINK, port == dedicated, port);
                 ctx.events
                     .record(format_args!("peer link to {host} up on port {port}"));
-                let reason = ping_loop(&ctx, stream).await;
-                ctx.links.down(LINK);
-                ctx.events
-                    .record(format_args!("peer link to {host} lost: {reason}"));
+                let reprobe = (port != dedicated).then_some(|| dial(dedicated));
+                match ping_loop(&ctx, stream, reprobe).await {
+                    End::Better(stream) => {
+                        ctx.events.record(format_args!(
+                            "peer link to {host} moving back to port {dedicated}"
+                        ));
+                        next = Some((dedicated, *stream));
+                        continue;
+                    }
+                    End::Lost(reason) => {
+                        ctx.links.down(LINK);
+                        ctx.events
+                            .record(format_args!("peer link to {host} lost: {reason}"));
+                    }
+                }
             }
             None if !failures_logged => {
                 failures_logged = true;
                 ctx.events.record(format_args!(
-                    "peer {host} unreachable on ports {} and {}; retrying",
-                    ctx.config.peer_port, ctx.config.peer_fallback_port
+                    "peer {host} unreachable on ports {dedicated} and {fallback}; retrying"
                 ));
             }
             None => {}
@@ -69,14 +98,19 @@ pub(super) async fn run(ctx: Ctx, identity: Identity) {
     }
 }
 
-async fn ping_loop<S>(ctx: &Ctx, stream: S) -> String
+/// Pings until the link fails; `reprobe`, when on the fallback, is tried every
+/// [`REPROBE_INTERVAL_MS`] and ends the loop when the dedicated port answers.
+async fn ping_loop<S, F>(ctx: &Ctx, stream: S, reprobe: Option<impl Fn() -> F>) -> End
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    F: std::future::Future<Output = Option<Stream>>,
 {
     let (rd, mut wr) = mc_rt::split(stream);
     let mut rd = FrameReader::new(rd);
     let me = ControllerId(ctx.config.id.clone());
     let mut tick = mc_rt::interval(Duration::from_millis(ctx.config.peer_interval_ms));
+    let mut reprobe_tick = mc_rt::interval(Duration::from_millis(REPROBE_INTERVAL_MS));
+    reprobe_tick.tick().await;
     let silence = Duration::from_millis(ctx.config.peer_down_after_ms);
     let mut last_pong = mc_rt::Instant::now();
     loop {
@@ -85,7 +119,7 @@ where
             biased;
             _ = tick.tick() => {
                 if last_pong.elapsed() > silence {
-                    return format!("no pong for {} ms", silence.as_millis());
+                    return End::Lost(format!("no pong for {} ms", silence.as_millis()));
                 }
                 let ping = {
                     let st = ctx.zc.lock().unwrap();
@@ -98,7 +132,12 @@ where
                     }
                 };
                 if let Err(e) = write_frame(&mut wr, &ping).await {
-                    return e.to_string();
+                    return End::Lost(e.to_string());
+                }
+            }
+            _ = reprobe_tick.tick(), if reprobe.is_some() => {
+                if let Some(better) = (reprobe.as_ref().expect("guarded"))().await {
+                    return End::Better(Box::new(better));
                 }
             }
             msg = rd.next::<PeerMsg>() => match msg {
@@ -110,9 +149,9 @@ where
                         ha.heard_peer(mc_rt::unix_now_ms(), controller);
                     }
                 }
-                Ok(Some(PeerMsg::Ping { .. })) => return "the peer pinged on our own link".into(),
-                Ok(None) => return "the peer closed the link".into(),
-                Err(e) => return e.to_string(),
+                Ok(Some(PeerMsg::Ping { .. })) => return End::Lost("the peer pinged on our own link".into()),
+                Ok(None) => return End::Lost("the peer closed the link".into()),
+                Err(e) => return End::Lost(e.to_string()),
             }
         }
     }

@@ -256,6 +256,9 @@ async fn link_loop(
         {
             End::Lost(reason) => {
                 links.down(LINK);
+                // Grants live only as long as a link: the controller re-sends those that stand
+                // when this MMR links again, and otherwise moves its meetings elsewhere.
+                handle.mmr.clear();
                 events.record(format_args!("link to controller lost: {reason}"));
                 ladder.lost();
                 mc_rt::sleep(Duration::from_millis(backoff_ms)).await;
@@ -325,6 +328,10 @@ async fn session(
     let mut tick = mc_rt::interval(Duration::from_millis(interval_ms));
     let mut reprobe = mc_rt::interval(Duration::from_millis(REPROBE_INTERVAL_MS));
     reprobe.tick().await;
+    // The controller keeps the link alive every interval; silence for three means it is frozen
+    // or cut off, and its grants must not outlive it (its peer may be taking the meetings over).
+    let silence_ms = 3 * interval_ms;
+    let mut heard = mc_rt::Instant::now();
     loop {
         mc_rt::select! {
             // Branches are polled in order, never at random: one seed, one run.
@@ -337,6 +344,9 @@ async fn session(
                 }
             }
             _ = tick.tick() => {
+                if heard.elapsed() > Duration::from_millis(silence_ms) {
+                    return Err(format!("the controller sent nothing for {silence_ms} ms"));
+                }
                 let c = handle.mmr.counters();
                 let load = MmrToController::Load {
                     participants: handle.mmr.participants() as u32,
@@ -348,7 +358,7 @@ async fn session(
                     return Err(e.to_string());
                 }
             }
-            msg = rd.next::<ControllerToMmr>() => match msg {
+            msg = rd.next::<ControllerToMmr>() => match msg.inspect(|_| heard = mc_rt::Instant::now()) {
                 Ok(Some(ControllerToMmr::Admit { token: text, meeting, participant })) => match hex::decode("media token", &text) {
                     Ok(token) => {
                         handle.mmr.apply(MmrCommand::Admit { token, meeting, participant });
@@ -364,6 +374,7 @@ async fn session(
                 },
                 Ok(Some(ControllerToMmr::Refused { message })) => return Err(format!("the controller ended the link: {message}")),
                 Ok(Some(ControllerToMmr::Welcome { .. })) => return Err("the controller welcomed twice".into()),
+                Ok(Some(ControllerToMmr::Keepalive)) => {}
                 Ok(None) => return Err("the controller closed the link".into()),
                 Err(e) => return Err(e.to_string()),
             }
