@@ -79,13 +79,60 @@ pub(super) async fn join_once(
     events: &EventLog,
 ) -> Result<Session, ClientError> {
     let grant = fetch_ticket(config, ca).await?;
-    let mut candidates = grant.controllers.clone();
+    let (controller, signalling_port, (sig_rd, sig_wr), admission) =
+        signal_join(config, ca, &grant.ticket, grant.controllers, events).await?;
+    let Admission {
+        meeting,
+        participant,
+        endpoints,
+        token,
+    } = admission;
+    let token =
+        hex::decode("media token", &token).map_err(|e| ClientError::Signalling(e.to_string()))?;
+    let conn = media::connect(config, ca, &endpoints, &token, rng).await?;
+    events.record(format_args!(
+        "{} joined {meeting} as {participant} via {} port {signalling_port}; media over {}",
+        config.display_name,
+        controller.id,
+        conn.path()
+    ));
+    Ok(Session {
+        controller,
+        signalling_port,
+        sig_rd,
+        sig_wr,
+        meeting,
+        participant,
+        conn,
+        endpoints,
+        token,
+    })
+}
+
+/// What a ZC's `joined` said.
+struct Admission {
+    meeting: MeetingId,
+    participant: ParticipantId,
+    endpoints: mc_wire::signal::MediaEndpoints,
+    /// Hex, as sent.
+    token: String,
+}
+
+/// Presents the ticket to the controllers in the cloud's order, following a redirect to the
+/// other controller of a pair (twice at most), until one admits or refuses.
+async fn signal_join(
+    config: &ClientConfig,
+    ca: &CertificateDer<'static>,
+    ticket: &str,
+    mut candidates: Vec<ControllerAddr>,
+    events: &EventLog,
+) -> Result<(ControllerAddr, u16, Signalling, Admission), ClientError> {
     let mut redirects = 0;
-    let (controller, signalling_port, sig_rd, sig_wr, meeting, participant, endpoints, token) = loop {
+    loop {
         let (controller, signalling_port, (mut sig_rd, mut sig_wr)) =
             connect_signalling(config, ca, &candidates).await?;
         let join = ClientToZc::Join {
-            ticket: grant.ticket.clone(),
+            ticket: ticket.to_string(),
         };
         write_frame(&mut sig_wr, &join)
             .await
@@ -102,16 +149,13 @@ pub(super) async fn join_once(
                 media,
                 media_token,
             }))) => {
-                break (
-                    controller,
-                    signalling_port,
-                    sig_rd,
-                    sig_wr,
+                let admission = Admission {
                     meeting,
                     participant,
-                    media,
-                    media_token,
-                )
+                    endpoints: media,
+                    token: media_token,
+                };
+                return Ok((controller, signalling_port, (sig_rd, sig_wr), admission));
             }
             // The other controller of the pair hosts the meeting: the same ticket works there.
             Ok(Ok(Some(ZcToClient::Redirect {
@@ -167,25 +211,5 @@ pub(super) async fn join_once(
                 ))
             }
         }
-    };
-    let token =
-        hex::decode("media token", &token).map_err(|e| ClientError::Signalling(e.to_string()))?;
-    let conn = media::connect(config, ca, &endpoints, &token, rng).await?;
-    events.record(format_args!(
-        "{} joined {meeting} as {participant} via {} port {signalling_port}; media over {}",
-        config.display_name,
-        controller.id,
-        conn.path()
-    ));
-    Ok(Session {
-        controller,
-        signalling_port,
-        sig_rd,
-        sig_wr,
-        meeting,
-        participant,
-        conn,
-        endpoints,
-        token,
-    })
+    }
 }
