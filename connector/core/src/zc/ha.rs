@@ -10,8 +10,8 @@
 //! its own) until it has been silent for longer than its lease plus a margin.
 
 use mc_wire::peer::HostedMeeting;
-use mc_wire::status::Load;
-use mc_wire::ControllerId;
+use mc_wire::status::{ClaimOutcome, Load};
+use mc_wire::{ControllerId, MeetingId};
 
 /// Slack between a lease running out and the peer acting on it: the fence check runs every
 /// [`FENCE_CHECK_MS`], and messages take time.
@@ -110,6 +110,26 @@ impl Ha {
             .then(|| self.takeover_after_ms().saturating_sub(silent_ms))
     }
 
+    /// The cloud's answer to a claim, as the joins waiting on it should hear it: a meeting hosted
+    /// by our peer while the peer is silent moves here shortly, so they retry rather than chase a
+    /// dead host (and its connect timeout).
+    pub fn judge_claim(
+        &self,
+        now_ms: u64,
+        meeting: MeetingId,
+        outcome: ClaimOutcome,
+    ) -> ClaimOutcome {
+        let ClaimOutcome::HostedBy { controller, .. } = &outcome else {
+            return outcome;
+        };
+        match self.takeover_in_ms(now_ms, controller) {
+            Some(in_ms) => ClaimOutcome::Retry {
+                message: format!("controller {controller}, which hosts meeting {meeting}, is not answering; the meeting moves here within {in_ms} ms, once its lease has run out"),
+            },
+            None => outcome,
+        }
+    }
+
     /// The peer has just gone silent past the detection bound: returns it once per outage.
     pub fn peer_newly_down(&mut self, now_ms: u64) -> Option<&PeerView> {
         let p = self.peer.as_ref()?;
@@ -161,8 +181,25 @@ mod tests {
         assert_eq!(ha.takeover_in_ms(12_500, &b), Some(1_500));
         assert_eq!(ha.takeover_in_ms(15_000, &b), Some(0));
         assert_eq!(ha.takeover_in_ms(15_000, &ControllerId("c".into())), None);
+        let hosted_by_b = ClaimOutcome::HostedBy {
+            controller: b.clone(),
+            signalling: mc_wire::status::SignallingEndpoints {
+                host: "b".into(),
+                port: 8802,
+                fallback_port: 443,
+            },
+        };
+        assert!(matches!(
+            ha.judge_claim(12_500, MeetingId(1), hosted_by_b.clone()),
+            ClaimOutcome::Retry { message } if message.contains("within 1500 ms")
+        ));
         ha.heard_peer(14_100, b.clone());
         assert_eq!(ha.alive_peers(14_100), vec![b.clone()]);
         assert_eq!(ha.takeover_in_ms(14_200, &b), None);
+        assert_eq!(
+            ha.judge_claim(14_200, MeetingId(1), hosted_by_b.clone()),
+            hosted_by_b,
+            "a peer that answers keeps its meetings: the client is redirected there"
+        );
     }
 }

@@ -9,7 +9,7 @@ use mc_rt::net::TcpStream;
 use mc_rt::sync::mpsc;
 use mc_rt::tls::{self, ClientConfig, ClientTlsStream, Identity};
 use mc_wire::ports::alpn;
-use mc_wire::status::{ClaimOutcome, CloudToController, ControllerToCloud, SignallingEndpoints};
+use mc_wire::status::{CloudToController, ControllerToCloud, SignallingEndpoints};
 use mc_wire::{hex, ControllerId};
 use std::sync::Arc;
 use std::time::Duration;
@@ -256,19 +256,8 @@ async fn session(
                         CloudToController::Claimed { meeting, outcome, .. } => {
                             let mut st = ctx.zc.lock().unwrap();
                             let now_ms = mc_rt::unix_now_ms();
-                            // The owner is our peer and has gone silent: its meetings move here
-                            // shortly, so the client waits and retries rather than chasing a dead
-                            // host (and its connect timeout).
-                            let silent_owner = match (&outcome, st.ha.as_ref()) {
-                                (ClaimOutcome::HostedBy { controller, .. }, Some(ha)) => ha
-                                    .takeover_in_ms(now_ms, controller)
-                                    .map(|in_ms| (controller.clone(), in_ms)),
-                                _ => None,
-                            };
-                            let outcome = match silent_owner {
-                                Some((owner, in_ms)) => ClaimOutcome::Retry {
-                                    message: format!("controller {owner}, which hosts meeting {meeting}, is not answering; the meeting moves here within {in_ms} ms, once its lease has run out"),
-                                },
+                            let outcome = match st.ha.as_ref() {
+                                Some(ha) => ha.judge_claim(now_ms, meeting, outcome),
                                 None => outcome,
                             };
                             st.zc.claim_answered(now_ms, meeting, outcome);

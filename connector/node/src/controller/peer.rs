@@ -246,7 +246,7 @@ pub(super) async fn watch_lease(ctx: Ctx) {
 /// it slept, even before the watch's next tick.
 pub(super) fn fence_if_expired(ctx: &Ctx, st: &mut ZcState, now_ms: u64) {
     let Some(ha) = st.ha.as_ref() else { return };
-    let hosting = st.zc.load().meetings > 0 || !st.zc.owned().is_empty();
+    let hosting = st.zc.load().meetings > 0 || st.zc.owns_any();
     if hosting && ha.lease_ms() > 0 && ha.lease_expired(now_ms) {
         let lease_ms = ha.lease_ms();
         let n = st.zc.fence(&format!(

@@ -189,6 +189,11 @@ impl Zc {
         }
     }
 
+    /// Whether this ZC owns any meeting (hosted, or granted and about to be).
+    pub fn owns_any(&self) -> bool {
+        self.ownership.as_ref().is_some_and(|o| !o.owned.is_empty())
+    }
+
     /// What this ZC owns, to list when it registers.
     pub fn owned(&self) -> Vec<OwnedMeeting> {
         self.ownership
