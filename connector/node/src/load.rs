@@ -214,6 +214,7 @@ impl Outcome {
                 let kind = match &e {
                     ClientError::Config(_) => "config",
                     ClientError::Ticket(_) => "ticket",
+                    ClientError::TicketRefused(_) => "ticket_refused",
                     ClientError::Signalling(_) => "signalling",
                     ClientError::Media(_) => "media",
                     ClientError::Rejected { .. } => unreachable!("matched above"),

@@ -2,7 +2,7 @@
 
 use super::ClientError;
 use crate::config::ClientConfig;
-use crate::http::request_json;
+use crate::http::{request_json, HttpError};
 use mc_rt::tls;
 use mc_wire::ports::alpn;
 use mc_wire::{MeetingId, ParticipantId};
@@ -42,13 +42,16 @@ pub async fn fetch_ticket(
     };
     let body = serde_json::json!({ "display_name": config.display_name });
     let value = api
-        .call(
+        .call_typed(
             "POST",
             &format!("/v1/meetings/{}/tickets", config.meeting),
             Some(body),
         )
         .await
-        .map_err(ClientError::Ticket)?;
+        .map_err(|e| match e {
+            CallError::Refused(m) => ClientError::TicketRefused(m),
+            CallError::Unavailable(m) => ClientError::Ticket(m),
+        })?;
     serde_json::from_value(value)
         .map_err(|e| ClientError::Ticket(format!("unexpected answer: {e}")))
 }
@@ -63,6 +66,24 @@ pub struct ManagementApi {
     pub timeout_ms: u64,
 }
 
+/// Why a call to the cloud's API failed, by whether asking again can help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallError {
+    /// The cloud could not be reached or did not answer properly (connection, TLS, timeout,
+    /// a 5xx or an unreadable answer): it may answer later.
+    Unavailable(String),
+    /// The cloud answered and refused (a 4xx): asking again will not change the answer.
+    Refused(String),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Unavailable(m) | CallError::Refused(m) => f.write_str(m),
+        }
+    }
+}
+
 impl ManagementApi {
     /// One request on a fresh HTTPS connection; the error names the step that failed.
     pub async fn call(
@@ -71,11 +92,24 @@ impl ManagementApi {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> Result<serde_json::Value, String> {
-        let tls_config =
-            tls::client_config(&self.ca, None, alpn::HTTP1).map_err(|e| e.to_string())?;
+        self.call_typed(method, path, body)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// [`ManagementApi::call`], telling a refusal from an unavailable cloud.
+    pub async fn call_typed(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value, CallError> {
+        let unavailable = |e: String| CallError::Unavailable(e);
+        let tls_config = tls::client_config(&self.ca, None, alpn::HTTP1)
+            .map_err(|e| unavailable(e.to_string()))?;
         let addr = mc_rt::net::resolve(&self.host, self.port)
             .await
-            .map_err(|e| format!("resolving {}: {e}", self.host))?;
+            .map_err(|e| unavailable(format!("resolving {}: {e}", self.host)))?;
         let stream = tls::connect(
             addr,
             &self.host,
@@ -83,10 +117,15 @@ impl ManagementApi {
             Duration::from_millis(self.timeout_ms),
         )
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| unavailable(e.to_string()))?;
         request_json(stream, method, &self.host, path, Some(&self.api_key), body)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| match &e {
+                HttpError::Status { status, .. } if status.is_client_error() => {
+                    CallError::Refused(e.to_string())
+                }
+                _ => unavailable(e.to_string()),
+            })
     }
 
     pub async fn create_meeting(&self, topic: &str) -> Result<MeetingId, String> {

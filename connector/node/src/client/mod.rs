@@ -30,8 +30,12 @@ use join::join_once;
 pub enum ClientError {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// The cloud could not be reached for a join ticket (it may be back shortly).
     #[error("asking the cloud for a join ticket: {0}")]
     Ticket(String),
+    /// The cloud refused a join ticket (no such meeting, a bad key): for good.
+    #[error("the cloud refused a join ticket: {0}")]
+    TicketRefused(String),
     #[error("no controller accepted the signalling connection: {0}")]
     Signalling(String),
     #[error("the join was refused: {reason}: {message}")]
@@ -51,15 +55,16 @@ impl ClientError {
         }
     }
 
-    /// Whether a rejoin should try again: everything but a rejection for good (capacity, ticket).
-    /// A controller that is not ready or draining, or an unreachable one, is a passing state
-    /// during a failover or a drain; so is a cloud that cannot be reached for a while.
+    /// Whether a join should try again: everything but an answer for good (a capacity
+    /// rejection, a refused or invalid ticket). A controller that is not ready or draining, or an
+    /// unreachable one, is a passing state during a failover or a drain; so is a cloud that
+    /// cannot be reached for a while.
     pub fn passing(&self) -> bool {
         matches!(self, ClientError::Ticket(_)) || self.zone_in_flux()
     }
 
-    /// Whether a first join should try again: the zone is failing over or draining (a controller
-    /// or MMR just died or is leaving), which settles within seconds.
+    /// Whether the zone is failing over or draining (a controller or MMR just died or is
+    /// leaving), which settles within seconds.
     pub fn zone_in_flux(&self) -> bool {
         matches!(self, ClientError::Signalling(_) | ClientError::Media(_))
             || matches!(
@@ -94,8 +99,10 @@ pub struct ClientReport {
 pub const MAX_REJOINS: u32 = 20;
 /// How long one rejoin keeps trying (the cloud may be briefly unreachable, too).
 pub const REJOIN_DEADLINE_MS: u64 = 60_000;
-/// How long a first join keeps trying while the zone is in flux (a failover, a drain).
-pub const JOIN_DEADLINE_MS: u64 = 30_000;
+/// How long a first join keeps trying through passing failures — the zone in flux (a failover,
+/// a drain) or the cloud unreachable — before it fails: about as long as a person waits on
+/// "connecting…" before giving up.
+pub const JOIN_DEADLINE_MS: u64 = 120_000;
 
 /// How one stretch of media ended.
 enum Stop {
@@ -154,8 +161,7 @@ pub async fn run_observed(
         attempt += 1;
         match join_once(&config, &ca, &mut rng, &events).await {
             Err(e)
-                if e.zone_in_flux()
-                    && started.elapsed() < Duration::from_millis(JOIN_DEADLINE_MS) =>
+                if e.passing() && started.elapsed() < Duration::from_millis(JOIN_DEADLINE_MS) =>
             {
                 tracing::info!(participant = %config.display_name, "join attempt {attempt} failed, retrying: {e}");
                 mc_rt::sleep(Duration::from_millis((500 * attempt).min(3_000))).await;
