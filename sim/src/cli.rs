@@ -1,13 +1,12 @@
 //! The scenario runner's command line (`ci/scenario`).
 
+use crate::pool::{Pool, SeedFiles};
 use crate::report::{markdown, summarize, ScenarioSummary};
-use crate::run::{run_seed, RunResult};
+use crate::run::run_seed;
 use crate::scenario::Scenario;
 use clap::{Parser, Subcommand};
-use std::collections::VecDeque;
-use std::io::Write;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -44,6 +43,27 @@ enum Command {
         /// Keep every seed's event log in --out, not only failing seeds'.
         #[arg(long)]
         keep_logs: bool,
+        /// Also run each scenario's regression seeds (`regression_seeds`: seeds that once
+        /// failed).
+        #[arg(long)]
+        regressions: bool,
+        /// Wall-clock seconds one seed may take; a seed still running then is reported as hung
+        /// (a livelock or a stuck simulation), with its event log so far, and the run goes on.
+        #[arg(long, default_value_t = 600)]
+        seed_budget_s: u64,
+    },
+    /// Run one seed in this process and print its result as JSON (what `run` starts for each
+    /// seed, so that a crash or hang in one seed costs no other seed its result).
+    #[command(hide = true)]
+    Worker {
+        file: PathBuf,
+        #[arg(long)]
+        seed: u64,
+        #[arg(long)]
+        budget_s: u64,
+        /// Where the seed's event log goes.
+        #[arg(long)]
+        events: PathBuf,
     },
     /// Run one seed twice and compare the hashes of the application event logs.
     Determinism {
@@ -87,6 +107,8 @@ pub fn main() -> i32 {
             out,
             json,
             keep_logs,
+            regressions,
+            seed_budget_s,
         } => {
             let seeds = match seed
                 .map(|s| Ok(vec![s]))
@@ -98,8 +120,21 @@ pub fn main() -> i32 {
                     return 2;
                 }
             };
-            run(files, seeds, jobs, out, json, keep_logs)
+            let pool = Pool {
+                jobs: jobs
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+                    .max(1),
+                budget: Duration::from_secs(seed_budget_s.max(1)),
+                work_dir: out.join(".seeds"),
+            };
+            run(files, seeds, regressions, pool, out, json, keep_logs)
         }
+        Command::Worker {
+            file,
+            seed,
+            budget_s,
+            events,
+        } => return crate::pool::worker(&file, seed, Duration::from_secs(budget_s), &events),
         Command::Determinism { files, seed } => determinism(files, seed),
         Command::Plan { file, seed } => Scenario::load(&file).map(|s| {
             println!("seed {seed}: {}", s.plan(seed).describe());
@@ -118,7 +153,8 @@ pub fn main() -> i32 {
 fn run(
     files: Vec<PathBuf>,
     seeds: Vec<u64>,
-    jobs: Option<usize>,
+    regressions: bool,
+    pool: Pool,
     out: PathBuf,
     json: bool,
     keep_logs: bool,
@@ -127,23 +163,38 @@ fn run(
         .iter()
         .map(|f| Scenario::load(f).map(|s| (f.clone(), s)))
         .collect::<Result<_, _>>()?;
-    let jobs = jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
-    std::fs::create_dir_all(&out)
+    let jobs = pool.jobs;
+    std::fs::create_dir_all(&pool.work_dir)
         .map_err(|e| crate::scenario::ScenarioError(format!("{}: {e}", out.display())))?;
     let mut summaries: Vec<ScenarioSummary> = Vec::new();
     for (path, scenario) in &scenarios {
+        let mut seeds = seeds.clone();
+        if regressions {
+            seeds.extend(&scenario.regression_seeds);
+            seeds.sort_unstable();
+            seeds.dedup();
+        }
         eprintln!(
             "[{}] {} seed(s) on {jobs} job(s); {}",
             scenario.name,
             seeds.len(),
             scenario.description.lines().next().unwrap_or("")
         );
-        let results = run_parallel(scenario, &seeds, jobs);
-        for r in results.iter().filter(|r| keep_logs || !r.passed()) {
+        let results = pool.run(path, scenario, &seeds);
+        for r in &results {
+            let worker_log = SeedFiles::new(&pool.work_dir, &r.scenario, r.seed).events;
             let log = out.join(format!("{}-seed{}.log", r.scenario, r.seed));
-            let _ = std::fs::write(&log, r.events.join("\n") + "\n");
+            if !(keep_logs || !r.passed()) {
+                let _ = std::fs::remove_file(&worker_log);
+                continue;
+            }
+            if std::fs::rename(&worker_log, &log).is_err() {
+                // A worker that died gave no log; say so rather than keep a stale one.
+                let _ = std::fs::write(
+                    &log,
+                    "(no event log: the seed's worker died before writing it)\n",
+                );
+            }
             if r.passed() {
                 continue;
             }
@@ -173,61 +224,29 @@ fn run(
     }
     let failed: usize = summaries.iter().map(|s| s.failed.len()).sum();
     let total: usize = summaries.iter().map(|s| s.seeds).sum();
+    if failed > 0 {
+        let kind = |k: &str| {
+            summaries
+                .iter()
+                .flat_map(|s| &s.failed)
+                .filter(|f| f.violations.iter().any(|v| v.starts_with(k)))
+                .count()
+        };
+        let (crashed, hung) = (kind("crash:"), kind("hang:"));
+        println!(
+            "failed seeds: {} broke a check, {crashed} crashed, {hung} hung",
+            failed - crashed - hung
+        );
+    }
     println!("{} passed, {failed} failed", total - failed);
     Ok(if failed == 0 { 0 } else { 1 })
-}
-
-/// Seeds run on `jobs` threads, each with its own simulation runtime; results come back in seed
-/// order. A live progress line goes to stderr.
-fn run_parallel(scenario: &Scenario, seeds: &[u64], jobs: usize) -> Vec<RunResult> {
-    let queue = Arc::new(Mutex::new(
-        seeds.iter().copied().enumerate().collect::<VecDeque<_>>(),
-    ));
-    let results: Arc<Mutex<Vec<Option<RunResult>>>> = Arc::new(Mutex::new(vec![None; seeds.len()]));
-    let started = std::time::Instant::now();
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.min(seeds.len()) {
-            let (queue, results) = (queue.clone(), results.clone());
-            scope.spawn(move || loop {
-                let Some((i, seed)) = queue.lock().unwrap().pop_front() else {
-                    return;
-                };
-                eprintln!(
-                    "[{}] seed {seed}: {}",
-                    scenario.name,
-                    scenario.plan(seed).describe().replace('\n', "\n    ")
-                );
-                let r = run_seed(scenario, seed);
-                let mut all = results.lock().unwrap();
-                all[i] = Some(r);
-                let done: Vec<&RunResult> = all.iter().flatten().collect();
-                let failed = done.iter().filter(|r| !r.passed()).count();
-                let sim: f64 = done.iter().map(|r| r.simulated_s).sum();
-                eprintln!(
-                    "[{}] {}/{} seeds done, {failed} failed, {sim:.0} simulated s in {:.1} s",
-                    scenario.name,
-                    done.len(),
-                    seeds.len(),
-                    started.elapsed().as_secs_f64()
-                );
-                let _ = std::io::stderr().flush();
-            });
-        }
-    });
-    Arc::try_unwrap(results)
-        .unwrap_or_else(|_| panic!("every worker thread has finished"))
-        .into_inner()
-        .unwrap()
-        .into_iter()
-        .map(|r| r.expect("every seed ran"))
-        .collect()
 }
 
 fn determinism(files: Vec<PathBuf>, seed: u64) -> Result<i32, crate::scenario::ScenarioError> {
     let mut code = 0;
     for f in files {
         let s = Scenario::load(&f)?;
-        let (a, b) = (run_seed(&s, seed), run_seed(&s, seed));
+        let (a, b) = (run_seed(&s, seed, None), run_seed(&s, seed, None));
         let same = a.event_log_hash == b.event_log_hash;
         println!(
             "{}: seed {seed}: event log {} lines, hash {} then {} — {}",
@@ -241,6 +260,12 @@ fn determinism(files: Vec<PathBuf>, seed: u64) -> Result<i32, crate::scenario::S
                 "NOT deterministic"
             }
         );
+        for broken in a.violations.iter().chain(&b.violations) {
+            if broken.starts_with("crash:") || broken.starts_with("hang:") {
+                println!("  the run did not finish: {broken}");
+                code = 1;
+            }
+        }
         if !same {
             let line = a
                 .events

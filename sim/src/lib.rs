@@ -18,7 +18,7 @@ use rustls::pki_types::CertificateDer;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 pub use mc_node::events::hash_lines;
@@ -71,11 +71,39 @@ where
     mc_rt::fault::simulate(seed, scenario)
 }
 
-/// A running controller, or `None` while its host is down.
-pub type ControllerSlot = Arc<Mutex<Option<controller::ControllerHandle>>>;
+/// Where the harness looks at a running node: a weak reference. The handle itself is owned by the
+/// node's own start-up task, so killing or restarting the host drops it with everything it holds
+/// (its listeners above all): the harness keeps nothing of a node alive, and a host that is down
+/// has nothing to look at.
+pub struct NodeSlot<T>(Arc<Mutex<Weak<T>>>);
 
-/// A running MMR VM, or `None` while its host is down.
-pub type MmrVmSlot = Arc<Mutex<Option<mc_node::mmr::vm::MmrVmHandle>>>;
+impl<T> NodeSlot<T> {
+    /// The node's handle while its host runs.
+    pub fn get(&self) -> Option<Arc<T>> {
+        self.0.lock().unwrap().upgrade()
+    }
+    fn set(&self, handle: &Arc<T>) {
+        *self.0.lock().unwrap() = Arc::downgrade(handle);
+    }
+}
+
+impl<T> Clone for NodeSlot<T> {
+    fn clone(&self) -> Self {
+        NodeSlot(self.0.clone())
+    }
+}
+
+impl<T> Default for NodeSlot<T> {
+    fn default() -> Self {
+        NodeSlot(Arc::new(Mutex::new(Weak::new())))
+    }
+}
+
+/// A running controller, or nothing while its host is down.
+pub type ControllerSlot = NodeSlot<controller::ControllerHandle>;
+
+/// A running MMR VM, or nothing while its host is down.
+pub type MmrVmSlot = NodeSlot<mc_node::mmr::vm::MmrVmHandle>;
 
 /// A simulated deployment: the cloud, one controller VM or an HA pair, and MMR VMs, each on
 /// its own host.
@@ -86,8 +114,7 @@ pub struct SimDeployment {
     events: Arc<Mutex<Vec<String>>>,
     /// Every server host by name, for faults.
     pub nodes: Mutex<BTreeMap<String, NodeId>>,
-    /// The running controller-1 (replaced when its host restarts, cleared when it is killed),
-    /// for checkers.
+    /// controller-1 while its host runs, for checkers.
     pub controller: ControllerSlot,
     /// Every controller by name (controller-1, and controller-2 of a pair), as `controller`.
     pub controllers: BTreeMap<String, ControllerSlot>,
@@ -110,6 +137,17 @@ impl SimDeployment {
         controllers: u32,
         tweak: impl Fn(&mut ControllerConfig),
     ) -> SimDeployment {
+        Self::start_recording(seed, controllers, Arc::default(), tweak).await
+    }
+
+    /// As [`SimDeployment::start_with`], with every node's events appended to `events`: the
+    /// caller keeps the event log even if the simulation panics or hangs.
+    pub async fn start_recording(
+        seed: u64,
+        controllers: u32,
+        events: Arc<Mutex<Vec<String>>>,
+        tweak: impl Fn(&mut ControllerConfig),
+    ) -> SimDeployment {
         assert!((1..=MAX_CONTROLLERS).contains(&controllers));
         let now_unix_s = (mc_rt::unix_now_ms() / 1000) as i64;
         let mut hosts = vec![("cloud".to_string(), vec![ip(CLOUD_IP).to_string()])];
@@ -126,7 +164,6 @@ impl SimDeployment {
             hosts.iter().map(|(n, s)| (n.as_str(), s.clone())).collect();
         let ids =
             identities::generate("simulation", &hosts, seed, now_unix_s, 30).expect("identities");
-        let events = Arc::new(Mutex::new(Vec::new()));
         let handle = Handle::current();
 
         let cloud_cfg = CloudConfig {
@@ -170,7 +207,7 @@ impl SimDeployment {
                 ids.identity(&name).unwrap(),
                 EventLog::collecting(&name, events.clone()),
             );
-            let slot: ControllerSlot = Arc::default();
+            let slot = ControllerSlot::default();
             let init_slot = slot.clone();
             let node = handle
                 .create_node()
@@ -184,9 +221,11 @@ impl SimDeployment {
                         init_slot.clone(),
                     );
                     async move {
-                        let h = controller::start(c, i, l).await.expect("controller starts");
-                        *slot.lock().unwrap() = Some(h);
-                        std::future::pending::<()>().await
+                        let h =
+                            Arc::new(controller::start(c, i, l).await.expect("controller starts"));
+                        slot.set(&h);
+                        std::future::pending::<()>().await;
+                        drop(h)
                     }
                 })
                 .build();
@@ -241,7 +280,7 @@ impl SimDeployment {
             self.ids.identity(&name).unwrap(),
             EventLog::collecting(&name, self.events.clone()),
         );
-        let slot: MmrVmSlot = Arc::default();
+        let slot = MmrVmSlot::default();
         let init_slot = slot.clone();
         let node = Handle::current()
             .create_node()
@@ -255,11 +294,14 @@ impl SimDeployment {
                     init_slot.clone(),
                 );
                 async move {
-                    let h = mc_node::mmr::vm::start(c, i, l)
-                        .await
-                        .expect("MMR VM starts");
-                    *slot.lock().unwrap() = Some(h);
-                    std::future::pending::<()>().await
+                    let h = Arc::new(
+                        mc_node::mmr::vm::start(c, i, l)
+                            .await
+                            .expect("MMR VM starts"),
+                    );
+                    slot.set(&h);
+                    std::future::pending::<()>().await;
+                    drop(h)
                 }
             })
             .build();
@@ -443,6 +485,8 @@ pub fn assert_isolated_meetings(reports: &[ClientReport], min_packets: u64) {
 }
 
 pub mod cli;
+pub mod lifecycle;
+pub mod pool;
 pub mod report;
 pub mod run;
 pub mod scenario;

@@ -2,6 +2,7 @@
 //! checkers — safety throughout, liveness after the faults stop.
 
 mod checks;
+pub mod crash;
 
 use crate::scenario::{ArrivalOrder, FaultAction, Proto, Scenario};
 use crate::{controller_ip, hash_lines, ip, mmr_vm_ip, SimDeployment, CLOUD_IP};
@@ -11,7 +12,7 @@ use mc_rt::fault::{self, Action};
 use mc_rt::sim::net::NetSim;
 use mc_rt::sim::runtime::Handle;
 use mc_wire::MeetingId;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::atomic::Ordering::Relaxed;
@@ -21,7 +22,7 @@ use std::time::Duration;
 use checks::{check_links, check_outcomes, check_safety, probe_plaintext, Violations};
 
 /// What one seed's run produced.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunResult {
     pub scenario: String,
     pub seed: u64,
@@ -42,7 +43,7 @@ impl RunResult {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RunStats {
     pub joins_attempted: u64,
     pub joins_admitted: u64,
@@ -77,13 +78,51 @@ struct Participant {
     probe: Arc<ClientProbe>,
 }
 
-/// Runs `scenario` (its plan for `seed`) in a fresh simulation.
-pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
+/// Runs `scenario` (its plan for `seed`) in a fresh simulation. Never panics: a panic inside the
+/// simulation, or no result within `budget` of wall-clock time, is this seed's failure, with
+/// the event log recorded up to then. (A hung simulation's thread is left behind: the scenario
+/// runner runs each seed in a process of its own, which exits after reporting.)
+pub fn run_seed(scenario: &Scenario, seed: u64, budget: Option<Duration>) -> RunResult {
+    crash::install_hook();
     let plan = scenario.plan(seed);
     let wall = std::time::Instant::now();
-    let run_plan = plan.clone();
-    let (violations, stats, events, simulated_s) =
-        mc_rt::fault::simulate(seed, move || execute(run_plan, seed));
+    let events: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (run_plan, run_events) = (plan.clone(), events.clone());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name(format!("seed-{seed}"))
+        .spawn(move || {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                mc_rt::fault::simulate(seed, move || execute(run_plan, seed, run_events))
+            }));
+            let _ = tx.send(outcome);
+        })
+        .expect("a thread for the seed");
+    let outcome = match budget {
+        Some(b) => rx.recv_timeout(b).ok(),
+        None => rx.recv().ok(),
+    };
+    let (violations, stats, simulated_s) = match outcome {
+        Some(Ok(done)) => done,
+        Some(Err(panic)) => (
+            vec![format!(
+                "crash: the simulation panicked: {}",
+                crash::panic_text(seed, &*panic)
+            )],
+            RunStats::default(),
+            0.0,
+        ),
+        None => (
+            vec![format!(
+                "hang: no result within the wall-clock budget of {:.0} s (a livelock, or a simulation that stopped advancing); its event log ends where it stopped",
+                budget.unwrap_or_default().as_secs_f64()
+            )],
+            RunStats::default(),
+            0.0,
+        ),
+    };
+    // A panicking task may have poisoned the log's lock; what it holds is still whole lines.
+    let events = events.lock().unwrap_or_else(|e| e.into_inner()).clone();
     RunResult {
         scenario: scenario.name.clone(),
         seed,
@@ -113,11 +152,15 @@ fn host_ip(host: &str) -> IpAddr {
     }
 }
 
-async fn execute(plan: Scenario, seed: u64) -> (Vec<String>, RunStats, Vec<String>, f64) {
+async fn execute(
+    plan: Scenario,
+    seed: u64,
+    events: Arc<Mutex<Vec<String>>>,
+) -> (Vec<String>, RunStats, f64) {
     let sim_start = mc_rt::Instant::now();
     let t = plan.topology.clone();
     let d = Arc::new(
-        SimDeployment::start_with(seed, t.controllers, |c| {
+        SimDeployment::start_recording(seed, t.controllers, events, |c| {
             c.mmr_capacity = t.mmr_capacity;
             c.max_meetings = t.max_meetings;
         })
@@ -372,7 +415,7 @@ async fn execute(plan: Scenario, seed: u64) -> (Vec<String>, RunStats, Vec<Strin
         check_links(&d, &violations);
     }
     let simulated_s = sim_start.elapsed().as_secs_f64();
-    (violations.list(), stats, d.events(), simulated_s)
+    (violations.list(), stats, simulated_s)
 }
 
 fn apply_fault(
@@ -388,14 +431,15 @@ fn apply_fault(
         Proto::Tcp => fault::Proto::Tcp,
     };
     match action {
-        FaultAction::Kill { host } => {
+        // A host's lifecycle (scenarios/README.md): kill leaves it down (again, if it was);
+        // restart is a kill and a fresh start from its configuration, whatever it was doing
+        // (running, paused or down). madsim's own restart keeps a running host's sockets bound,
+        // so the kill comes first: it closes every socket of the host.
+        FaultAction::Kill { host } => handle.kill(node(host)),
+        FaultAction::Restart { host } => {
             handle.kill(node(host));
-            // A dead controller hosts nothing; its restart fills the slot again.
-            if let Some(slot) = d.controllers.get(host) {
-                *slot.lock().unwrap() = None;
-            }
+            handle.restart(node(host));
         }
-        FaultAction::Restart { host } => handle.restart(node(host)),
         FaultAction::Pause { host } => handle.pause(node(host)),
         FaultAction::Resume { host } => handle.resume(node(host)),
         FaultAction::Partition { a, b, one_way } => {
@@ -467,6 +511,22 @@ fn apply_fault(
         }
         FaultAction::CloudUnreachable => net.clog_node(node("cloud")),
         FaultAction::CloudReachable => net.unclog_node(node("cloud")),
+        FaultAction::TestPanic { seeds } => {
+            if seeds.contains(&d.seed) {
+                panic!(
+                    "test_panic: the harness panics on purpose on seed {}",
+                    d.seed
+                );
+            }
+        }
+        FaultAction::TestHang { seeds } => {
+            if seeds.contains(&d.seed) {
+                // Blocks the simulation's only thread: simulated time stops, as in a livelock.
+                loop {
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            }
+        }
         FaultAction::Drain { id } | FaultAction::Undrain { id } => {
             let kind = if id.starts_with("controller-") && !id.ends_with("-mmr") {
                 "controllers"

@@ -25,6 +25,10 @@ pub struct Scenario {
     #[serde(default)]
     pub expect: Expect,
     pub swarm: Option<Swarm>,
+    /// Seeds that once failed, each kept after its bug was fixed: `ci/scenario run
+    /// --regressions` runs them besides the seeds asked for.
+    #[serde(default)]
+    pub regression_seeds: Vec<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -171,6 +175,15 @@ pub enum FaultAction {
     },
     Undrain {
         id: String,
+    },
+    /// For testing the scenario runner itself, never in a library scenario: on the listed seeds
+    /// the harness panics at this time (`test_panic`), or blocks its simulation thread for good
+    /// (`test_hang`, a simulation that stops advancing).
+    TestPanic {
+        seeds: Vec<u64>,
+    },
+    TestHang {
+        seeds: Vec<u64>,
     },
 }
 
@@ -340,6 +353,14 @@ impl Scenario {
                 if !own_mmr && (id == "cloud" || !hosts.contains(id)) {
                     return bad(format!(
                         "fault at {} s drains {id:?}, which is not a controller or MMR here",
+                        f.at_s
+                    ));
+                }
+            }
+            if let FaultAction::TestPanic { seeds } | FaultAction::TestHang { seeds } = &f.action {
+                if seeds.is_empty() {
+                    return bad(format!(
+                        "fault at {} s: seeds must list the seeds it fires on",
                         f.at_s
                     ));
                 }

@@ -577,7 +577,7 @@ fn a_fixed_seed_scenario_report_matches_its_snapshot() {
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/udp-blocked.toml");
     let scenario = mc_sim::scenario::Scenario::load(&path).unwrap();
-    let result = mc_sim::run::run_seed(&scenario, 1);
+    let result = mc_sim::run::run_seed(&scenario, 1, None);
     assert!(result.passed(), "{:?}", result.violations);
     let summary = mc_sim::report::summarize(
         std::slice::from_ref(&result),
@@ -705,14 +705,7 @@ fn garbage_on_every_port_is_dropped_and_counted_and_disturbs_nobody() {
                         .all(|r| r.ended_by_zc.is_none() && r.malformed == 0),
                     "{reports:?}"
                 );
-                let counters = d
-                    .controller
-                    .lock()
-                    .unwrap()
-                    .as_ref()
-                    .unwrap()
-                    .mmr
-                    .counters();
+                let counters = d.controller.get().unwrap().mmr.counters();
                 assert!(
                     counters.dropped_malformed + counters.dropped_unbound >= 100,
                     "{counters:?}"
@@ -760,9 +753,7 @@ fn a_drained_mmr_hands_its_meetings_over_within_the_deadline() {
                 d.wait_for("d5-1 joined", Duration::from_secs(20)).await;
                 let on_vm = d.vms.lock().unwrap()["mmr-1"]
                     .1
-                    .lock()
-                    .unwrap()
-                    .as_ref()
+                    .get()
                     .unwrap()
                     .mmr
                     .meetings()
@@ -786,9 +777,7 @@ fn a_drained_mmr_hands_its_meetings_over_within_the_deadline() {
                 mc_rt::sleep(Duration::from_secs(3)).await;
                 let vm_left = d.vms.lock().unwrap()["mmr-1"]
                     .1
-                    .lock()
-                    .unwrap()
-                    .as_ref()
+                    .get()
                     .unwrap()
                     .mmr
                     .participants();

@@ -30,10 +30,10 @@ impl Violations {
 pub(super) fn check_safety(d: &SimDeployment, v: &Violations, at_s: f64) {
     // Controllers whose hosting counts: running, and (in a pair) within their lease. One whose
     // lease ran out admits nobody and fences at once; the peer may own its meetings by then.
-    let live: Vec<(String, mc_node::controller::ControllerHandle)> = d
+    let live: Vec<(String, Arc<mc_node::controller::ControllerHandle>)> = d
         .controllers
         .iter()
-        .filter_map(|(name, slot)| Some((name.clone(), slot.lock().unwrap().clone()?)))
+        .filter_map(|(name, slot)| Some((name.clone(), slot.get()?)))
         .filter(|(_, c)| c.lease_valid())
         .collect();
     let mut owners: BTreeMap<MeetingId, Vec<String>> = BTreeMap::new();
@@ -64,7 +64,7 @@ pub(super) fn check_safety(d: &SimDeployment, v: &Violations, at_s: f64) {
         }
     }
     for (name, (capacity, slot)) in d.vms.lock().unwrap().iter() {
-        if let Some(vm) = slot.lock().unwrap().as_ref() {
+        if let Some(vm) = slot.get() {
             let held = vm.mmr.participants() as u32;
             if held > *capacity {
                 v.add(format!("capacity:{name}:grants"), format!("safety at {at_s:.1} s: {name} holds {held} grants, over its capacity of {capacity}"));
@@ -213,6 +213,7 @@ pub(super) fn check_outcomes(
                 None => {
                     let kind = match e {
                         ClientError::Ticket(_) => "ticket",
+                        ClientError::TicketRefused(_) => "ticket_refused",
                         ClientError::Signalling(_) => "signalling",
                         ClientError::Media(_) => "media",
                         _ => "other",
@@ -269,12 +270,9 @@ pub(super) fn check_outcomes(
 pub(super) fn check_links(d: &SimDeployment, v: &Violations) {
     let mut links: Vec<(String, String, String)> = Vec::new();
     // A peer link to a controller that is dead at the end is down, rightly.
-    let all_alive = d
-        .controllers
-        .values()
-        .all(|slot| slot.lock().unwrap().is_some());
+    let all_alive = d.controllers.values().all(|slot| slot.get().is_some());
     for (name, slot) in &d.controllers {
-        if let Some(ctl) = slot.lock().unwrap().as_ref() {
+        if let Some(ctl) = slot.get() {
             links.extend(
                 ctl.links()
                     .into_iter()
@@ -284,7 +282,7 @@ pub(super) fn check_links(d: &SimDeployment, v: &Violations) {
         }
     }
     for (name, (_, slot)) in d.vms.lock().unwrap().iter() {
-        if let Some(vm) = slot.lock().unwrap().as_ref() {
+        if let Some(vm) = slot.get() {
             links.extend(
                 vm.links
                     .snapshot()
