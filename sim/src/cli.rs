@@ -246,7 +246,8 @@ fn determinism(files: Vec<PathBuf>, seed: u64) -> Result<i32, crate::scenario::S
     let mut code = 0;
     for f in files {
         let s = Scenario::load(&f)?;
-        let (a, b) = (run_seed(&s, seed, None), run_seed(&s, seed, None));
+        let budget = Some(Duration::from_secs(600));
+        let (a, b) = (run_seed(&s, seed, budget), run_seed(&s, seed, budget));
         let same = a.event_log_hash == b.event_log_hash;
         println!(
             "{}: seed {seed}: event log {} lines, hash {} then {} — {}",

@@ -42,11 +42,24 @@ pub fn mmr_vm_ip(n: u32) -> IpAddr {
 }
 const API_KEY: &str = "simulation-api-key-0001";
 
-/// The seeds a test runs: `MC_SIM_SEED=N` replays one, otherwise `defaults`.
+/// The seeds a test runs: `MC_SIM_SEED=N` replays one, `MC_SIM_SEED=A..=B` sweeps a range,
+/// otherwise `defaults`.
 pub fn seeds(defaults: &[u64]) -> Vec<u64> {
-    match std::env::var("MC_SIM_SEED") {
-        Ok(s) => vec![s.parse().expect("MC_SIM_SEED must be an integer")],
-        Err(_) => defaults.to_vec(),
+    let Ok(s) = std::env::var("MC_SIM_SEED") else {
+        return defaults.to_vec();
+    };
+    let int = |t: &str| -> u64 {
+        t.trim()
+            .parse()
+            .expect("MC_SIM_SEED must be a seed N or a range A..=B")
+    };
+    match s.split_once("..=") {
+        Some((a, b)) => {
+            let (a, b) = (int(a), int(b));
+            assert!(a <= b, "MC_SIM_SEED={s}: an empty range runs nothing");
+            (a..=b).collect()
+        }
+        None => vec![int(&s)],
     }
 }
 

@@ -25,6 +25,12 @@ pub struct SeedFiles {
 }
 
 impl SeedFiles {
+    /// Removes the result and stderr files (the event log is the caller's to keep or remove).
+    fn remove_scratch(&self) {
+        let _ = std::fs::remove_file(&self.result);
+        let _ = std::fs::remove_file(&self.stderr);
+    }
+
     pub fn new(dir: &Path, scenario: &str, seed: u64) -> SeedFiles {
         let base = |ext: &str| dir.join(format!("{scenario}-seed{seed}.{ext}"));
         SeedFiles {
@@ -92,6 +98,8 @@ impl Pool {
     /// (`SeedFiles::events`) for the caller to keep or delete.
     fn run_one(&self, file: &Path, scenario: &Scenario, seed: u64) -> RunResult {
         let files = SeedFiles::new(&self.work_dir, &scenario.name, seed);
+        // A log left by an interrupted earlier run must not pass for this seed's.
+        let _ = std::fs::remove_file(&files.events);
         let started = Instant::now();
         let spawned = (|| {
             Command::new(std::env::current_exe()?)
@@ -108,7 +116,10 @@ impl Pool {
         })();
         let mut child = match spawned {
             Ok(c) => c,
-            Err(e) => return lost(scenario, seed, &format!("its worker could not start: {e}")),
+            Err(e) => {
+                files.remove_scratch();
+                return lost(scenario, seed, &format!("its worker could not start: {e}"));
+            }
         };
         let deadline = started + self.budget + GRACE;
         let status = loop {
@@ -131,10 +142,9 @@ impl Pool {
         let reported = std::fs::read_to_string(&files.result)
             .ok()
             .and_then(|text| serde_json::from_str::<RunResult>(&text).ok());
-        let _ = std::fs::remove_file(&files.result);
         match (reported, status) {
             (Some(r), _) => {
-                let _ = std::fs::remove_file(&files.stderr);
+                files.remove_scratch();
                 r
             }
             (None, status) => {
@@ -148,6 +158,7 @@ impl Pool {
                         lines[lines.len().saturating_sub(6)..].join(" | ")
                     })
                     .unwrap_or_default();
+                files.remove_scratch();
                 let mut r = lost(scenario, seed, &format!("{how}; its stderr ends: {tail}"));
                 r.wall_ms = started.elapsed().as_millis() as u64;
                 r

@@ -1,6 +1,7 @@
 //! The scenario runner never loses a result: a seed that panics or hangs is that seed's failure —
 //! with its reproduce command, its event log and its row in the report — and every other seed's
-//! result is still reported. Runs the real `scenario` binary, as `ci/scenario` does.
+//! result is still reported. Runs the real `scenario` binary, as `ci/scenario` does. (The budget
+//! is far above what a passing seed of this scenario takes, under 1 s even on a busy machine.)
 #![cfg(madsim)]
 
 use std::path::Path;
@@ -46,7 +47,7 @@ fn a_panicking_and_a_hanging_seed_are_reported_and_the_other_seeds_still_run() {
     let o = Command::new(env!("CARGO_BIN_EXE_scenario"))
         .arg("run")
         .arg(&file)
-        .args(["--seeds", "1..=4", "--jobs", "2", "--seed-budget-s", "15"])
+        .args(["--seeds", "1..=4", "--jobs", "2", "--seed-budget-s", "30"])
         .arg("--out")
         .arg(&out)
         .arg("--json")
@@ -96,7 +97,7 @@ fn a_panicking_and_a_hanging_seed_are_reported_and_the_other_seeds_still_run() {
     let hung = seed(3);
     let why = hung["violations"][0].as_str().unwrap();
     assert!(
-        why.starts_with("hang: no result within the wall-clock budget of 15 s"),
+        why.starts_with("hang: no result within the wall-clock budget of 30 s"),
         "{why}"
     );
     let log = std::fs::read_to_string(hung["event_log"].as_str().unwrap()).unwrap();

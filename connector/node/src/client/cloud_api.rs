@@ -121,7 +121,12 @@ impl ManagementApi {
         request_json(stream, method, &self.host, path, Some(&self.api_key), body)
             .await
             .map_err(|e| match &e {
-                HttpError::Status { status, .. } if status.is_client_error() => {
+                // 408 and 429 say "not now", not "no".
+                HttpError::Status { status, .. }
+                    if status.is_client_error()
+                        && *status != hyper::StatusCode::REQUEST_TIMEOUT
+                        && *status != hyper::StatusCode::TOO_MANY_REQUESTS =>
+                {
                     CallError::Refused(e.to_string())
                 }
                 _ => unavailable(e.to_string()),

@@ -156,6 +156,7 @@ pub async fn run_observed(
     };
     let mut rng = Rng::seed_from_u64(config.seed.unwrap_or_else(mc_rt::fresh_seed));
     let started = mc_rt::Instant::now();
+    let mut stop = Box::pin(stop);
     let mut attempt: u64 = 0;
     let mut session = loop {
         attempt += 1;
@@ -164,7 +165,14 @@ pub async fn run_observed(
                 if e.passing() && started.elapsed() < Duration::from_millis(JOIN_DEADLINE_MS) =>
             {
                 tracing::info!(participant = %config.display_name, "join attempt {attempt} failed, retrying: {e}");
-                mc_rt::sleep(Duration::from_millis((500 * attempt).min(3_000))).await;
+                let pause = Duration::from_millis((500 * attempt).min(3_000));
+                mc_rt::select! {
+                    // Biased: no random draw, so a simulation's random stream is as without it.
+                    biased;
+                    _ = mc_rt::sleep(pause) => {}
+                    // Stopped while waiting to try again: the last failure is the outcome.
+                    _ = &mut stop => return Err(e),
+                }
             }
             other => break other?,
         }
@@ -189,7 +197,6 @@ pub async fn run_observed(
             mc_rt::sleep(Duration::from_millis(config.duration_ms)).await
         }
     });
-    let mut stop = Box::pin(stop);
     let mut payload = vec![0u8; config.payload_bytes];
     let mut rejoins = 0;
     let mut reprobe = mc_rt::interval(Duration::from_millis(config.media_reprobe_ms));
