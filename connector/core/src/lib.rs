@@ -14,6 +14,7 @@ pub mod client;
 pub mod cloud;
 pub mod fallback;
 pub mod mmr;
+pub mod plan;
 pub mod rng;
 pub mod ticket;
 pub mod zc;

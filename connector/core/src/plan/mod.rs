@@ -1,0 +1,9 @@
+//! Capacity planning's sizing maths (DESIGN §9): pure functions from a forecast's figures to
+//! counts of MMRs, controllers and seats, before any simulation checks them.
+//!
+//! - [`packing`]: the product's division rule of thumb, and bin packing that respects meeting
+//!   affinity (a meeting lives on one MMR) and the per-controller meeting limit;
+//! - [`erlang`]: Erlang B, an optimistic bound on refusals for a given number of seats.
+
+pub mod erlang;
+pub mod packing;
