@@ -3,7 +3,9 @@
 //!
 //! - [`packing`]: the product's division rule of thumb, and bin packing that respects meeting
 //!   affinity (a meeting lives on one MMR) and the per-controller meeting limit;
-//! - [`erlang`]: Erlang B, an optimistic bound on refusals for a given number of seats.
+//! - [`erlang`]: Erlang B, an optimistic bound on refusals for a given number of seats;
+//! - [`forecast`]: a forecast in a planner's terms, validated field by field.
 
 pub mod erlang;
+pub mod forecast;
 pub mod packing;
