@@ -71,6 +71,8 @@ pub enum Failure {
     ControllerVm,
     /// Any one MMR VM.
     MmrVm,
+    /// One controller VM and one MMR VM at once.
+    ControllerAndMmrVm,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
@@ -226,11 +228,12 @@ impl Forecast {
             );
         }
         let a = &self.availability;
-        if a.controllers == ControllerMode::Single && a.survive.contains(&Failure::ControllerVm) {
+        if a.controllers == ControllerMode::Single && a.survive.iter().any(|f| *f != Failure::MmrVm)
+        {
             return bad(
                 "availability.survive",
                 "asks to survive a controller VM with a single controller, which is the one that fails".into(),
-                "set availability.controllers = \"pair\", or drop \"controller_vm\"",
+                "set availability.controllers = \"pair\", or survive only \"mmr_vm\"",
             );
         }
         let t = &self.targets;
