@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// A worker past its budget gets this long to report its own hang before it is killed.
@@ -55,12 +55,11 @@ impl Pool {
     /// for every seed whatever happened to it. A live progress line goes to stderr.
     pub fn run(&self, file: &Path, scenario: &Scenario, seeds: &[u64]) -> Vec<RunResult> {
         let queue = Mutex::new(seeds.iter().copied().enumerate().collect::<VecDeque<_>>());
-        let results: Arc<Mutex<Vec<Option<RunResult>>>> =
-            Arc::new(Mutex::new(vec![None; seeds.len()]));
+        let results: Mutex<Vec<Option<RunResult>>> = Mutex::new(vec![None; seeds.len()]);
         let started = Instant::now();
         std::thread::scope(|scope| {
             for _ in 0..self.jobs.min(seeds.len()) {
-                let (queue, results) = (&queue, results.clone());
+                let (queue, results) = (&queue, &results);
                 scope.spawn(move || loop {
                     let Some((i, seed)) = queue.lock().unwrap().pop_front() else {
                         return;
@@ -87,7 +86,7 @@ impl Pool {
                 });
             }
         });
-        let all = std::mem::take(&mut *results.lock().unwrap());
+        let all = results.into_inner().unwrap();
         all.into_iter()
             .zip(seeds)
             .map(|(r, &seed)| r.unwrap_or_else(|| lost(scenario, seed, "its job never ran")))

@@ -34,7 +34,7 @@ pub struct UpArgs {
     /// MMR VMs to start beside the controller VM (each adds its participant capacity).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=crate::certs_cmd::MAX_LOCAL_MMR_VMS as i64))]
     mmr_vms: u32,
-    /// Which ports to use. `standard` is DESIGN §3's (443 needs root or CAP_NET_BIND_SERVICE);
+    /// Which ports to use. `standard` is 8801-8804 and 443 (443 needs root or CAP_NET_BIND_SERVICE);
     /// `unprivileged` moves every 443 to 10443; `auto` uses standard ports when 443 can be bound.
     #[arg(long, value_enum, default_value_t = PortPlan::Auto)]
     ports: PortPlan,
