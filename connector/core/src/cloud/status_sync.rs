@@ -218,18 +218,27 @@ impl StatusSync {
         c.connected && now_ms.saturating_sub(c.last_heard_ms) <= self.down_after_ms
     }
 
-    /// Live, ready controllers, least loaded (by participants) first, for a client to try in order.
+    /// Live, ready controllers, least loaded first, for a client to try in order: fewest meetings
+    /// owned, then fewest participants reported. Ownership changes with every claim, while
+    /// reported load lags by a report interval: ordered by reports alone, every meeting that
+    /// starts at the top of the hour would go to the same controller of a pair (and it has the
+    /// meeting limit, too).
     pub fn live_controllers(&self, now_ms: u64) -> Vec<&ControllerRecord> {
+        let mut owned: BTreeMap<&ControllerId, usize> = BTreeMap::new();
+        for (owner, _) in self.owners.values() {
+            *owned.entry(owner).or_default() += 1;
+        }
         let mut live: Vec<_> = self
             .controllers
             .values()
             .filter(|c| self.is_live(now_ms, c) && c.ready)
             .collect();
-        live.sort_by(|a, b| {
-            a.load
-                .participants
-                .cmp(&b.load.participants)
-                .then_with(|| a.id.cmp(&b.id))
+        live.sort_by_key(|c| {
+            (
+                owned.get(&c.id).copied().unwrap_or(0),
+                c.load.participants,
+                &c.id,
+            )
         });
         live
     }
@@ -249,6 +258,28 @@ mod tests {
             port: 8802,
             fallback_port: 443,
         }
+    }
+
+    #[test]
+    fn new_meetings_spread_over_a_pair_before_load_reports_catch_up() {
+        let mut s = StatusSync::new(3_000, 0, false);
+        let (a, b) = (ControllerId("a".into()), ControllerId("b".into()));
+        for c in [&a, &b] {
+            s.register(0, c.clone(), "z".into(), ep(), Load::default());
+        }
+        let first = |s: &StatusSync| s.live_controllers(100)[0].id.clone();
+        // A burst of meetings starting at once: no load report in between, yet each new
+        // meeting is offered to the controller owning fewer.
+        let mut to = Vec::new();
+        for m in 1..=4 {
+            let c = first(&s);
+            assert!(matches!(
+                s.claim(100, &c, MeetingId(m), &[]),
+                ClaimOutcome::Granted { .. }
+            ));
+            to.push(c.0);
+        }
+        assert_eq!(to, ["a", "b", "a", "b"]);
     }
 
     #[test]

@@ -100,11 +100,12 @@ pub fn pack(meetings: &[u32], capacity: u32) -> Result<Vec<u32>, PackError> {
     Ok(mmrs)
 }
 
-/// MMRs by bin packing (each MMR filled to at most `usable` of its capacity, the headroom
-/// target), and controllers by the meeting limit.
+/// MMRs by bin packing (each meeting whole on one MMR, and at most `usable` of all seats in
+/// use, the headroom target), and controllers by the meeting limit.
 pub fn packed(meetings: &[u32], limits: Limits, usable: f64) -> Result<Count, PackError> {
-    let capacity = ((limits.mmr_capacity as f64 * usable).floor() as u32).max(1);
-    let mmrs = pack(meetings, capacity)?.len() as u32;
+    let participants: u32 = meetings.iter().sum();
+    let by_headroom = (participants as f64 / (usable * limits.mmr_capacity as f64)).ceil() as u32;
+    let mmrs = (pack(meetings, limits.mmr_capacity)?.len() as u32).max(by_headroom);
     Ok(Count {
         mmrs: mmrs.max(1),
         controllers: (meetings.len() as u32).div_ceil(limits.max_meetings).max(1),

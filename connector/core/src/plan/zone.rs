@@ -41,10 +41,11 @@ fn fits(meetings: &[u32], mmrs: u32, capacity: u32) -> Result<bool, PackError> {
     Ok(pack(meetings, capacity)?.len() as u32 <= mmrs)
 }
 
-/// The smallest plan for `meetings` at the peak: in normal operation every MMR filled to at most
-/// `usable` (the headroom target, 0 to 1) and every controller within its meeting limit; under
-/// each failure in `survive`, what is left holds every meeting (at full capacity: a failure may
-/// use the headroom). Zones grow until the meeting limit holds, then MMR VMs until the rest does.
+/// The smallest plan for `meetings` at the peak: in normal operation every meeting packed whole
+/// on an MMR, at most `usable` (the headroom target, 0 to 1) of the zone's seats in use, and
+/// every controller within its meeting limit; under each failure in `survive`, what is left
+/// holds every meeting (a failure may use the headroom). Zones grow until the meeting limit
+/// holds, then MMR VMs until the rest does.
 pub fn size(
     meetings: &[u32],
     limits: Limits,
@@ -65,13 +66,14 @@ pub fn size(
         limits.max_meetings * controllers
     };
     let zones = (meetings.len() as u32).div_ceil(meetings_per_zone).max(1);
-    let usable_capacity = ((limits.mmr_capacity as f64 * usable).floor() as u32).max(1);
     let mut mmr_vms = 0;
     for zone in split(meetings, zones) {
+        let participants: u32 = zone.iter().sum();
         let mut vms = 0;
         loop {
             let mmrs = controllers + vms;
-            let mut ok = fits(&zone, mmrs, usable_capacity)?;
+            let mut ok = fits(&zone, mmrs, limits.mmr_capacity)?
+                && participants as f64 <= usable * (mmrs * limits.mmr_capacity) as f64;
             for failure in survive {
                 // MMRs lost: a controller VM takes its own MMR with it; an MMR VM can fail only
                 // where there is one.
@@ -153,6 +155,19 @@ mod tests {
         let p = size(&m, L, Pair, &[], 1.0).unwrap();
         assert_eq!(p.controllers + p.mmr_vms, 12);
         assert_eq!(size(&m, L, Pair, &[MmrVm], 1.0).unwrap().mmr_vms, 11);
+    }
+
+    #[test]
+    fn headroom_is_over_the_zone_so_a_meeting_above_it_still_fits() {
+        // A meeting of 180 is above 80 % of one MMR, but the target is the zone's seats: three
+        // meetings on three MMRs use 480 of 600 (80 %).
+        let p = size(&[180, 180, 120], L, Single, &[], 0.8).unwrap();
+        assert_eq!(p.mmr_vms, 2);
+        // 490 of 600 is over 80 %: one more MMR.
+        assert_eq!(
+            size(&[180, 180, 130], L, Single, &[], 0.8).unwrap().mmr_vms,
+            3
+        );
     }
 
     #[test]
