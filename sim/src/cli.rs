@@ -184,7 +184,7 @@ fn run(
         for r in &results {
             let worker_log = SeedFiles::new(&pool.work_dir, &r.scenario, r.seed).events;
             let log = out.join(format!("{}-seed{}.log", r.scenario, r.seed));
-            if !(keep_logs || !r.passed()) {
+            if !keep_logs && r.passed() {
                 let _ = std::fs::remove_file(&worker_log);
                 continue;
             }

@@ -351,9 +351,14 @@ impl SimDeployment {
             self.ca.clone(),
             EventLog::collecting(&c.display_name, self.events.clone()),
         );
-        node.spawn(
-            async move { client::run_observed(c, ca, log, std::future::pending(), &probe).await },
-        )
+        // The harness reads `joined` as "in the meeting now": false again once the client ends.
+        node.spawn(async move {
+            let r = client::run_observed(c, ca, log, std::future::pending(), &probe).await;
+            probe
+                .joined
+                .store(false, std::sync::atomic::Ordering::Relaxed);
+            r
+        })
     }
 
     /// An event log writer for the harness itself (faults, checks).

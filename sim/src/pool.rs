@@ -50,46 +50,90 @@ pub struct Pool {
     pub work_dir: PathBuf,
 }
 
+/// One seed of one scenario, for [`Pool::run_tasks`].
+pub struct Task<'a> {
+    pub file: &'a Path,
+    pub scenario: &'a Scenario,
+    pub seed: u64,
+}
+
+/// What [`Pool::run_tasks`] tells its caller as tasks start and finish.
+pub enum Progress<'a> {
+    Started {
+        task: &'a Task<'a>,
+    },
+    Finished {
+        result: &'a RunResult,
+        done: &'a [&'a RunResult],
+        total: usize,
+    },
+}
+
 impl Pool {
     /// Runs `seeds` of `scenario` (loaded from `file`); results come back in seed order, one
     /// for every seed whatever happened to it. A live progress line goes to stderr.
     pub fn run(&self, file: &Path, scenario: &Scenario, seeds: &[u64]) -> Vec<RunResult> {
-        let queue = Mutex::new(seeds.iter().copied().enumerate().collect::<VecDeque<_>>());
-        let results: Mutex<Vec<Option<RunResult>>> = Mutex::new(vec![None; seeds.len()]);
+        let tasks: Vec<Task> = seeds
+            .iter()
+            .map(|&seed| Task {
+                file,
+                scenario,
+                seed,
+            })
+            .collect();
         let started = Instant::now();
+        self.run_tasks(&tasks, |p| match p {
+            Progress::Started { task } => eprintln!(
+                "[{}] seed {}: {}",
+                scenario.name,
+                task.seed,
+                scenario.plan(task.seed).describe().replace('\n', "\n    ")
+            ),
+            Progress::Finished { done, total, .. } => {
+                let failed = done.iter().filter(|r| !r.passed()).count();
+                let sim: f64 = done.iter().map(|r| r.simulated_s).sum();
+                eprintln!(
+                    "[{}] {}/{total} seeds done, {failed} failed, {sim:.0} simulated s in {:.1} s",
+                    scenario.name,
+                    done.len(),
+                    started.elapsed().as_secs_f64()
+                );
+                let _ = std::io::stderr().flush();
+            }
+        })
+    }
+
+    /// Runs every task, `jobs` at a time, each in its own worker process; results come back in
+    /// task order, one for every task whatever happened to it. `progress` hears of each start
+    /// and finish (from the pool's threads, one at a time).
+    pub fn run_tasks(&self, tasks: &[Task], progress: impl Fn(Progress) + Sync) -> Vec<RunResult> {
+        let queue = Mutex::new((0..tasks.len()).collect::<VecDeque<_>>());
+        let results: Mutex<Vec<Option<RunResult>>> = Mutex::new(vec![None; tasks.len()]);
         std::thread::scope(|scope| {
-            for _ in 0..self.jobs.min(seeds.len()) {
-                let (queue, results) = (&queue, &results);
+            for _ in 0..self.jobs.max(1).min(tasks.len()) {
+                let (queue, results, progress) = (&queue, &results, &progress);
                 scope.spawn(move || loop {
-                    let Some((i, seed)) = queue.lock().unwrap().pop_front() else {
+                    let Some(i) = queue.lock().unwrap().pop_front() else {
                         return;
                     };
-                    eprintln!(
-                        "[{}] seed {seed}: {}",
-                        scenario.name,
-                        scenario.plan(seed).describe().replace('\n', "\n    ")
-                    );
-                    let r = self.run_one(file, scenario, seed);
+                    let task = &tasks[i];
+                    progress(Progress::Started { task });
+                    let r = self.run_one(task.file, task.scenario, task.seed);
                     let mut all = results.lock().unwrap();
                     all[i] = Some(r);
                     let done: Vec<&RunResult> = all.iter().flatten().collect();
-                    let failed = done.iter().filter(|r| !r.passed()).count();
-                    let sim: f64 = done.iter().map(|r| r.simulated_s).sum();
-                    eprintln!(
-                        "[{}] {}/{} seeds done, {failed} failed, {sim:.0} simulated s in {:.1} s",
-                        scenario.name,
-                        done.len(),
-                        seeds.len(),
-                        started.elapsed().as_secs_f64()
-                    );
-                    let _ = std::io::stderr().flush();
+                    progress(Progress::Finished {
+                        result: all[i].as_ref().expect("just stored"),
+                        done: &done,
+                        total: tasks.len(),
+                    });
                 });
             }
         });
         let all = results.into_inner().unwrap();
         all.into_iter()
-            .zip(seeds)
-            .map(|(r, &seed)| r.unwrap_or_else(|| lost(scenario, seed, "its job never ran")))
+            .zip(tasks)
+            .map(|(r, t)| r.unwrap_or_else(|| lost(t.scenario, t.seed, "its job never ran")))
             .collect()
     }
 

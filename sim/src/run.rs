@@ -3,6 +3,7 @@
 
 mod checks;
 pub mod crash;
+pub mod load;
 
 use crate::scenario::{ArrivalOrder, FaultAction, Proto, Scenario};
 use crate::{controller_ip, hash_lines, ip, mmr_vm_ip, SimDeployment, CLOUD_IP};
@@ -65,6 +66,17 @@ pub struct RunStats {
     pub fault_joins_attempted: u64,
     pub fault_joins_admitted: u64,
     pub fault_join_ms: Vec<u64>,
+    /// How long each admitted participant took to get in (its first join), in ms.
+    #[serde(default)]
+    pub join_ms: Vec<u64>,
+    /// Participants admitted once who did not get back in after a failure, by reason
+    /// (`rejoin_failed` when there was no typed rejection).
+    #[serde(default)]
+    pub rejoin_refused: BTreeMap<String, u64>,
+    /// Load as sampled through the run (every 200 ms): each MMR's and each controller's
+    /// busiest moment, and participants against healthy seats once a second.
+    #[serde(default)]
+    pub load: load::Load,
 }
 
 struct Participant {
@@ -75,6 +87,8 @@ struct Participant {
     stay_s: f64,
     arrival_s: f64,
     leave_s: f64,
+    /// Sends no media (a listener).
+    muted: bool,
     probe: Arc<ClientProbe>,
 }
 
@@ -193,10 +207,22 @@ async fn execute(
     let w = plan.workload.clone();
     let mut rng = Rng::seed_from_u64(seed ^ 0x0a11_0ad5);
     let mut participants = Vec::new();
+    // Given sizes start in an order drawn from the seed: which meeting opens first (and so
+    // where it is placed) is chance, and seeds explore it.
+    let mut sizes = w.meeting_sizes.clone();
+    let mut order_rng = Rng::seed_from_u64(seed ^ 0x512e_0bde);
+    for i in (1..sizes.len()).rev() {
+        sizes.swap(i, order_rng.below(i as u64 + 1) as usize);
+    }
     for wave in 0..w.waves {
         for (mi, _) in meetings.iter().enumerate() {
-            let size = w.participants_min
-                + rng.below((w.participants_max - w.participants_min + 1) as u64) as u32;
+            let size = match sizes.get(mi) {
+                Some(&size) => size,
+                None => {
+                    w.participants_min
+                        + rng.below((w.participants_max - w.participants_min + 1) as u64) as u32
+                }
+            };
             for p in 0..size {
                 let k = participants.len() as f64;
                 let arrival_s = k / w.arrivals_per_s;
@@ -214,6 +240,7 @@ async fn execute(
                     stay_s,
                     arrival_s,
                     leave_s,
+                    muted: w.speakers_per_meeting.is_some_and(|n| p >= n),
                     probe: Arc::default(),
                 });
             }
@@ -254,6 +281,7 @@ async fn execute(
                     ((p.leave_s - p.arrival_s) * 1000.0) as u64,
                 );
                 c.media_reprobe_ms = 10_000;
+                c.muted = p.muted;
                 let h = d.spawn_client_observed(c, p.probe.clone());
                 handles.lock().unwrap().push(Some(h));
             }
@@ -283,12 +311,21 @@ async fn execute(
         })
     };
 
-    // Safety, continuously.
+    // Safety, continuously; and the load, for measurements.
+    let load = Arc::new(Mutex::new(load::Load::default()));
     let checker = {
-        let (d, v) = (d.clone(), violations.clone());
+        let (d, v, load) = (d.clone(), violations.clone(), load.clone());
+        let (ctl_capacity, vm_capacity) = (t.mmr_capacity, t.mmr_vm_capacity);
         mc_rt::spawn(async move {
-            loop {
-                check_safety(&d, &v, start.elapsed().as_secs_f64());
+            for tick in 0u64.. {
+                let at_s = start.elapsed().as_secs_f64();
+                check_safety(&d, &v, at_s);
+                load.lock().unwrap().sample(
+                    &d,
+                    ctl_capacity,
+                    vm_capacity,
+                    (tick % 5 == 0).then_some(at_s),
+                );
                 mc_rt::sleep(Duration::from_millis(200)).await;
             }
         })
@@ -329,9 +366,9 @@ async fn execute(
             .filter(|&i| {
                 let p = &participants[i];
                 present(p)
-                    && participants
-                        .iter()
-                        .any(|o| o.meeting == p.meeting && o.name != p.name && present(o))
+                    && participants.iter().any(|o| {
+                        o.meeting == p.meeting && o.name != p.name && !o.muted && present(o)
+                    })
             })
             .collect();
         // Media counts as back once it arrives after the participant's last rejoin (packets in
@@ -349,13 +386,20 @@ async fn execute(
             .collect();
         let rejoins_before: Vec<u64> = base.iter().map(|b| b.0).collect();
         let mut recovered: Vec<Option<u64>> = vec![None; eligible.len()];
-        while from.elapsed().as_secs_f64() <= bound_s && recovered.iter().any(Option::is_none) {
+        let mut gone = vec![false; eligible.len()];
+        while from.elapsed().as_secs_f64() <= bound_s
+            && (0..eligible.len()).any(|k| recovered[k].is_none() && !gone[k])
+        {
             for (k, &i) in eligible.iter().enumerate() {
                 let (rejoins, received) = (
                     probe(i).rejoins.load(Relaxed),
                     probe(i).received.load(Relaxed),
                 );
-                if rejoins > base[k].0 {
+                if gone[k] || !probe(i).joined.load(Relaxed) {
+                    // Its client ended: it lost its seat on rejoining, which the outcomes
+                    // count (and judge) as a refusal, not as silence.
+                    gone[k] = true;
+                } else if rejoins > base[k].0 {
                     base[k] = (rejoins, received);
                     recovered[k] = None;
                 } else if recovered[k].is_none() && received > base[k].1 {
@@ -365,6 +409,9 @@ async fn execute(
             mc_rt::sleep(Duration::from_millis(100)).await;
         }
         for (k, &i) in eligible.iter().enumerate() {
+            if gone[k] {
+                continue;
+            }
             if base[k].0 > rejoins_before[k] {
                 if let Some(ms) = recovered[k] {
                     rejoin_recovery_ms.push(ms);
@@ -398,7 +445,7 @@ async fn execute(
     }
     checker.abort();
     check_safety(&d, &violations, start.elapsed().as_secs_f64());
-    let stats = check_outcomes(
+    let mut stats = check_outcomes(
         &plan,
         &participants,
         &outcomes,
@@ -407,6 +454,7 @@ async fn execute(
         recovery_ms,
         rejoin_recovery_ms,
     );
+    stats.load = std::mem::take(&mut *load.lock().unwrap());
     let tail_s = plan.duration_s - faults_end_s;
     if plan.expect.links_on_dedicated_ports
         && blocks_left.lock().unwrap().is_empty()

@@ -81,6 +81,15 @@ pub struct Workload {
     /// every meeting, ... — so every meeting gains participants throughout the arrivals.
     #[serde(default)]
     pub arrival_order: ArrivalOrder,
+    /// Each meeting's size, when they are given one by one (the capacity planner's cases):
+    /// `meetings` sizes, each within participants_min..=participants_max. Otherwise each
+    /// meeting's size is drawn from that range.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub meeting_sizes: Vec<u32>,
+    /// Participants per meeting who send media (the first seats); the others listen, muted, as
+    /// most of a large meeting does. Absent: everyone sends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speakers_per_meeting: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -315,6 +324,14 @@ impl Scenario {
         {
             return bad("workload: arrivals_per_s > 0, 0 < stay_s_min ≤ stay_s_max, media_pps 1..=200 and waves ≥ 1".into());
         }
+        if !w.meeting_sizes.is_empty()
+            && (w.meeting_sizes.len() != w.meetings as usize
+                || w.meeting_sizes
+                    .iter()
+                    .any(|s| !(w.participants_min..=w.participants_max).contains(s)))
+        {
+            return bad(format!("workload.meeting_sizes: {} sizes given for {} meetings; give one per meeting, each within participants_min..=participants_max", w.meeting_sizes.len(), w.meetings));
+        }
         let t = &self.topology;
         if t.mmr_vms > 8 || t.mmr_capacity == 0 || t.mmr_vm_capacity == 0 || t.max_meetings == 0 {
             return bad(
@@ -393,6 +410,9 @@ impl Scenario {
                 "protocol_violation",
                 "not_ready",
                 "controller_draining",
+                // A participant admitted once who could not rejoin after a failure, with no
+                // typed rejection.
+                "rejoin_failed",
             ];
             if !KNOWN.contains(&r.as_str()) {
                 return bad(format!(

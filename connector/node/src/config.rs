@@ -373,6 +373,9 @@ pub struct ClientConfig {
     pub bridge_listen: Option<std::net::SocketAddr>,
     pub bridge_send: Option<std::net::SocketAddr>,
     pub seed: Option<u64>,
+    /// Send no media (a muted microphone): the participant still receives the meeting and keeps
+    /// its media path alive. Most of a large meeting listens.
+    pub muted: bool,
 }
 
 impl Default for ClientConfig {
@@ -396,6 +399,7 @@ impl Default for ClientConfig {
             bridge_listen: None,
             bridge_send: None,
             seed: None,
+            muted: false,
         }
     }
 }

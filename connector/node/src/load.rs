@@ -701,6 +701,7 @@ mod tests {
             by_source,
             malformed: 0,
             ended_by_zc: None,
+            rejoin_refused: None,
         }))
     }
 

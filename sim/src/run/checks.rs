@@ -185,6 +185,13 @@ pub(super) fn check_outcomes(
         match o {
             Ok(r) => {
                 stats.joins_admitted += 1;
+                stats.join_ms.push(r.join_ms);
+                if let Some(reason) = &r.rejoin_refused {
+                    *stats.rejoin_refused.entry(reason.clone()).or_default() += 1;
+                    if !plan.expect.allowed_rejections.contains(reason) {
+                        v.add(format!("rejoin:{reason}"), format!("{} lost its seat on rejoining after a failure ({reason}), which this scenario does not allow: {}", p.name, r.ended_by_zc.as_deref().unwrap_or_default()));
+                    }
+                }
                 stats.rejoins += r.rejoins as u64;
                 stats.rtp_sent += r.sent;
                 stats.rtp_received += r.received;

@@ -93,6 +93,10 @@ pub struct ClientReport {
     pub malformed: u64,
     /// Why the session ended, if the ZC ended it.
     pub ended_by_zc: Option<String>,
+    /// When a rejoin after a failure did not get back in: the rejection's reason code
+    /// (`meeting_full`, ...), or `rejoin_failed` when it failed without one. The participant was
+    /// admitted once but lost its seat in the failover.
+    pub rejoin_refused: Option<String>,
 }
 
 /// Most automatic rejoins one run makes (after an MMR or controller failure).
@@ -210,6 +214,7 @@ pub async fn run_observed(
     let mut sig_ping = mc_rt::interval(Duration::from_millis(config.signal_keepalive_ms));
     let mut sig_heard = mc_rt::Instant::now();
     let sig_silence_limit = Duration::from_millis(config.signal_keepalive_ms * 3);
+    let mut rejoin_refused = None;
     let ended_by_zc = loop {
         let outcome = loop {
             mc_rt::select! {
@@ -251,7 +256,7 @@ pub async fn run_observed(
                         heard = mc_rt::Instant::now();
                     }
                 }
-                _ = tick.tick(), if bridge.is_none() => {
+                _ = tick.tick(), if bridge.is_none() && !config.muted => {
                     rng.fill(&mut payload);
                     if let Err(e) = session.conn.send(&sender.next_packet(payload.clone())).await {
                         break Stop::Failed(format!("media path failed: {e}"));
@@ -352,7 +357,14 @@ pub async fn run_observed(
                         sig_heard = heard;
                         probe_counters.rejoins.fetch_add(1, Ordering::Relaxed);
                     }
-                    Some(Err(e)) => break Some(format!("{reason}; rejoining failed: {e}")),
+                    Some(Err(e)) => {
+                        rejoin_refused = Some(
+                            e.rejection()
+                                .map_or("rejoin_failed", |r| r.as_str())
+                                .to_string(),
+                        );
+                        break Some(format!("{reason}; rejoining failed: {e}"));
+                    }
                     None => break Some(reason),
                 }
             }
@@ -374,6 +386,7 @@ pub async fn run_observed(
         by_source: stats.by_source.clone(),
         malformed: stats.malformed,
         ended_by_zc,
+        rejoin_refused,
     };
     events.record(format_args!(
         "{} left {}: sent {} received {} from {} sources{}",
