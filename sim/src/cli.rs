@@ -55,16 +55,7 @@ enum Command {
     /// Run one seed in this process and print its result as JSON (what `run` starts for each
     /// seed, so that a crash or hang in one seed costs no other seed its result).
     #[command(hide = true)]
-    Worker {
-        file: PathBuf,
-        #[arg(long)]
-        seed: u64,
-        #[arg(long)]
-        budget_s: u64,
-        /// Where the seed's event log goes.
-        #[arg(long)]
-        events: PathBuf,
-    },
+    Worker(crate::pool::WorkerArgs),
     /// Run one seed twice and compare the hashes of the application event logs.
     Determinism {
         #[arg(required = true)]
@@ -129,12 +120,7 @@ pub fn main() -> i32 {
             };
             run(files, seeds, regressions, pool, out, json, keep_logs)
         }
-        Command::Worker {
-            file,
-            seed,
-            budget_s,
-            events,
-        } => return crate::pool::worker(&file, seed, Duration::from_secs(budget_s), &events),
+        Command::Worker(w) => return w.run(),
         Command::Determinism { files, seed } => determinism(files, seed),
         Command::Plan { file, seed } => Scenario::load(&file).map(|s| {
             println!("seed {seed}: {}", s.plan(seed).describe());

@@ -504,6 +504,7 @@ pub fn assert_isolated_meetings(reports: &[ClientReport], min_packets: u64) {
 
 pub mod cli;
 pub mod lifecycle;
+pub mod plan;
 pub mod pool;
 pub mod report;
 pub mod run;

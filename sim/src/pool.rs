@@ -225,6 +225,31 @@ fn lost(scenario: &Scenario, seed: u64, why: &str) -> RunResult {
     }
 }
 
+/// The hidden `worker` subcommand of every binary that runs seeds in a [`Pool`] (the pool
+/// starts its own executable with it).
+#[derive(clap::Args)]
+pub struct WorkerArgs {
+    file: PathBuf,
+    #[arg(long)]
+    seed: u64,
+    #[arg(long)]
+    budget_s: u64,
+    /// Where the seed's event log goes.
+    #[arg(long)]
+    events: PathBuf,
+}
+
+impl WorkerArgs {
+    pub fn run(&self) -> i32 {
+        worker(
+            &self.file,
+            self.seed,
+            Duration::from_secs(self.budget_s),
+            &self.events,
+        )
+    }
+}
+
 /// The worker's side (`scenario worker`): one seed, its event log to `events`, its result as
 /// JSON on stdout; then the process ends, taking any hung simulation thread with it.
 pub fn worker(file: &Path, seed: u64, budget: Duration, events: &Path) -> i32 {
