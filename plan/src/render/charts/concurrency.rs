@@ -95,12 +95,7 @@ pub(super) fn chart(r: &PlanReport) -> Option<Chart> {
             ))?
             .label("participants")
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], col.stroke_width(2)));
-            ch.configure_series_labels()
-                .position(SeriesLabelPosition::LowerRight)
-                .label_font((FONT, 13))
-                .background_style(WHITE.mix(0.9))
-                .border_style(BLACK.mix(0.3))
-                .draw()?;
+            legend(&mut ch, SeriesLabelPosition::LowerRight, 13)?;
         }
         Ok(())
     });

@@ -90,12 +90,7 @@ pub(super) fn chart(r: &PlanReport) -> Option<Chart> {
                     )
                 }))?;
             }
-            ch.configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .label_font((FONT, LABEL_SIZE))
-                .background_style(WHITE.mix(0.9))
-                .border_style(BLACK.mix(0.3))
-                .draw()?;
+            legend(&mut ch, SeriesLabelPosition::UpperLeft, LABEL_SIZE)?;
             Ok(())
         });
     finish(FILE, TITLE, svg)

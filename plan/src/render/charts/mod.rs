@@ -101,6 +101,20 @@ fn svg_sized(size: (u32, u32), draw: impl FnOnce(&Area) -> DrawResult) -> Option
     Some(out)
 }
 
+/// The legend every chart draws: at `at`, its labels at `size` points, on a light box.
+fn legend<'a, CT: CoordTranslate>(
+    ch: &mut ChartContext<'a, SVGBackend<'a>, CT>,
+    at: SeriesLabelPosition,
+    size: u32,
+) -> DrawResult {
+    ch.configure_series_labels()
+        .position(at)
+        .label_font((FONT, size))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.3))
+        .draw()
+}
+
 fn finish(file_name: &'static str, title: &str, svg: Option<String>) -> Option<Chart> {
     svg.map(|svg| Chart {
         file_name,

@@ -102,12 +102,7 @@ pub(super) fn chart(r: &PlanReport) -> Option<Chart> {
             ))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], col.stroke_width(2)));
         }
-        ch.configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .label_font((FONT, LABEL_SIZE))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.3))
-            .draw()?;
+        legend(&mut ch, SeriesLabelPosition::LowerRight, LABEL_SIZE)?;
         Ok(())
     });
     finish(FILE, TITLE, svg)

@@ -179,12 +179,7 @@ pub(super) fn chart(r: &PlanReport) -> Option<Chart> {
                 text_style(14, &PASS, HPos::Left, VPos::Bottom),
             ))?;
         }
-        ch.configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font((FONT, LABEL_SIZE))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.3))
-            .draw()?;
+        legend(&mut ch, SeriesLabelPosition::UpperRight, LABEL_SIZE)?;
         Ok(())
     });
     finish(FILE, TITLE, svg)

@@ -112,12 +112,7 @@ pub(super) fn chart(r: &PlanReport) -> Option<Chart> {
         .legend(|(x, y)| {
             DashedPathElement::new(vec![(x, y), (x + 24, y)], 7, 4, TARGET.stroke_width(2))
         });
-        ch.configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font((FONT, LABEL_SIZE))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.3))
-            .draw()?;
+        legend(&mut ch, SeriesLabelPosition::UpperRight, LABEL_SIZE)?;
         // Under the axis: each MMR's name (when the bars are wide enough), then the case.
         let name_style =
             text_style(13, &GUIDE, HPos::Left, VPos::Center).transform(FontTransform::Rotate90);
