@@ -8,6 +8,7 @@
 //! Nothing here asserts on speed: machines are shared and noisy, so the ratio to the baseline is
 //! the figure to read. Under `--cfg madsim` there are no real sockets to measure and the binary
 //! only says so.
+#![forbid(unsafe_code)]
 
 #[cfg(not(madsim))]
 mod cli;

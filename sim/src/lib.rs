@@ -7,6 +7,7 @@
 //!
 //! This crate only has content when built with `--cfg madsim` (see `ci/test`).
 #![cfg(madsim)]
+#![forbid(unsafe_code)]
 
 use mc_node::client::{self, ClientError, ClientReport, ManagementApi};
 use mc_node::config::{ClientConfig, CloudConfig, ControllerConfig, MmrConfig};

@@ -5,6 +5,7 @@
 //! The CLI runs real processes only; simulations start nodes through `mc-node` directly, so under
 //! `--cfg madsim` this crate is empty.
 #![cfg(not(madsim))]
+#![forbid(unsafe_code)]
 
 mod certs_cmd;
 mod load;

@@ -1,3 +1,5 @@
+#![forbid(unsafe_code)]
+
 #[cfg(not(madsim))]
 fn main() {
     std::process::exit(connector_cli::main(std::env::args_os()));

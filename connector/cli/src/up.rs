@@ -370,11 +370,11 @@ async fn demo(
             .chain(vms.iter().map(|(_, v)| &v.mmr));
         let (mut participants, mut rtp_in, mut rtp_out, mut dropped) = (0, 0, 0, 0);
         for m in mmrs {
-            let c = m.counters();
+            let c = m.media_counters();
             participants += m.participants();
             rtp_in += c.rtp_in;
             rtp_out += c.rtp_out;
-            dropped += c.dropped_malformed + c.dropped_unbound;
+            dropped += c.dropped;
         }
         println!("  t={t:>2}s  participants {participants}  RTP in {rtp_in:>6}  forwarded {rtp_out:>6}  dropped {dropped}");
     }

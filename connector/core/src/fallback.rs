@@ -71,10 +71,6 @@ impl<P: Clone + PartialEq> Ladder<P> {
         self.cursor = 0;
     }
 
-    pub fn in_use(&self) -> Option<&P> {
-        self.in_use.map(|i| &self.paths[i])
-    }
-
     pub fn state(&self) -> LadderState {
         match (self.in_use, self.cursor < self.paths.len()) {
             (Some(_), _) => LadderState::Established,

@@ -4,6 +4,7 @@
 //! (through `madsim-tokio`, renamed `tokio` in the workspace). Everything else imports sockets,
 //! timers, spawning and TLS from here, so the same shells run for real and in simulation.
 //! Simulation-only fault hooks live in [`fault`] and compile to nothing in real builds.
+#![forbid(unsafe_code)]
 
 pub mod certs;
 pub mod fault;

@@ -157,13 +157,6 @@ impl Router {
         self
     }
 
-    pub fn alpns(&self) -> Vec<String> {
-        self.routes
-            .iter()
-            .map(|(a, _)| String::from_utf8_lossy(a).into_owned())
-            .collect()
-    }
-
     /// Completes the handshake within `deadline`; returns the route's ALPN id and the stream.
     pub async fn accept(
         &self,

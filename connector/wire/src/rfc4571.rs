@@ -3,8 +3,6 @@
 
 use crate::DecodeError;
 
-pub const MAX_PACKET_BYTES: usize = u16::MAX as usize;
-
 /// Appends one framed packet to `out`.
 ///
 /// # Panics

@@ -4,6 +4,7 @@
 //! ci/plan fixtures/forecasts/campus.toml --out plan-report
 //! ```
 //! Built only for simulation (`--cfg madsim`); `ci/plan` builds and runs it.
+#![forbid(unsafe_code)]
 
 #[cfg(not(madsim))]
 fn main() {

@@ -6,6 +6,7 @@
 //! ci/scenario determinism scenarios/udp-blocked.toml --seed 7  # run it twice, compare logs
 //! ```
 //! Built only for simulation (`--cfg madsim`); `ci/scenario` builds and runs it.
+#![forbid(unsafe_code)]
 
 #[cfg(not(madsim))]
 fn main() {

@@ -363,6 +363,8 @@ fn keep_failing_logs(s: &Settings, results: &[Vec<RunResult>]) {
 }
 
 /// A candidate's cases measured and judged against the forecast's targets.
+// `specs`, `files` and `results` are parallel slices of one candidate's runs, borrowed from the
+// two places `judge` is called; a struct bundling them would exist only to carry them here.
 #[allow(clippy::too_many_arguments)]
 fn judge(
     f: &Forecast,

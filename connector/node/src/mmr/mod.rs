@@ -103,17 +103,16 @@ impl Mmr {
         s.streams.clear();
     }
 
-    /// Counters and bound participants by transport, for monitoring.
+    /// Counters and bound participants by transport. The one place the MMR's totals are added
+    /// up: the monitoring report, the MMR link's `load` and `connector up` all read them here, so
+    /// no two of them can report a different `dropped`.
     pub fn media_counters(&self) -> mc_wire::monitor::MediaCounters {
         let s = self.state.lock().unwrap();
         let c = s.forwarding.counters();
         let mut m = mc_wire::monitor::MediaCounters {
             rtp_in: c.rtp_in,
             rtp_out: c.rtp_out,
-            dropped: c.dropped_malformed
-                + c.dropped_unbound
-                + c.refused_bad_token
-                + s.stream_queue_drops,
+            dropped: dropped(c, s.stream_queue_drops),
             ..Default::default()
         };
         for e in s.forwarding.bound() {
@@ -137,5 +136,44 @@ impl Mmr {
 
     pub fn participants(&self) -> usize {
         self.state.lock().unwrap().forwarding.participants()
+    }
+}
+
+/// Every packet the MMR received and did not forward (whatever the reason), plus every copy a
+/// full stream queue lost. Every counter is named, so a new drop reason cannot be left out.
+fn dropped(c: &MmrCounters, stream_queue_drops: u64) -> u64 {
+    let MmrCounters {
+        rtp_in: _,
+        rtp_out: _,
+        bindings: _,
+        dropped_malformed,
+        dropped_unbound,
+        refused_bad_token,
+        dropped_unexpected,
+    } = c;
+    dropped_malformed
+        + dropped_unbound
+        + refused_bad_token
+        + dropped_unexpected
+        + stream_queue_drops
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropped_adds_every_drop_reason_and_queue_losses_and_nothing_else() {
+        // One bit per counter, so the sum shows exactly which ones were added.
+        let c = MmrCounters {
+            rtp_in: 1,
+            rtp_out: 1 << 1,
+            bindings: 1 << 2,
+            dropped_malformed: 1 << 3,
+            dropped_unbound: 1 << 4,
+            refused_bad_token: 1 << 5,
+            dropped_unexpected: 1 << 6,
+        };
+        assert_eq!(dropped(&c, 1 << 7), 0b1111_1000);
     }
 }

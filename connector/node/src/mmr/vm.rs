@@ -347,12 +347,12 @@ async fn session(
                 if heard.elapsed() > Duration::from_millis(silence_ms) {
                     return Err(format!("the controller sent nothing for {silence_ms} ms"));
                 }
-                let c = handle.mmr.counters();
+                let m = handle.mmr.media_counters();
                 let load = MmrToController::Load {
                     participants: handle.mmr.participants() as u32,
-                    rtp_in: c.rtp_in,
-                    rtp_out: c.rtp_out,
-                    dropped: c.dropped_malformed + c.dropped_unbound + c.refused_bad_token,
+                    rtp_in: m.rtp_in,
+                    rtp_out: m.rtp_out,
+                    dropped: m.dropped,
                 };
                 if let Err(e) = write_frame(&mut wr, &load).await {
                     return Err(e.to_string());

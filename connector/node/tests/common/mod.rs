@@ -1,4 +1,5 @@
 //! The loopback test harness: a real cloud and controller on 127.0.0.1 with ephemeral ports.
+// Each test crate that includes this module uses only part of it; the rest is not dead.
 #![allow(dead_code)]
 
 use mc_node::client::{self, ClientReport, ManagementApi};
