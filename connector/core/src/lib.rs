@@ -12,6 +12,7 @@
 
 pub mod client;
 pub mod cloud;
+pub mod controller;
 pub mod fallback;
 pub mod mmr;
 pub mod plan;

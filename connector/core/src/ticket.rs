@@ -1,7 +1,6 @@
 //! Signing (cloud management) and verifying (ZC) join tickets, Ed25519 over the ticket's claim bytes.
 
 use mc_wire::ticket::{Ticket, TicketClaims};
-use mc_wire::MeetingId;
 use ring::signature::{Ed25519KeyPair, KeyPair, UnparsedPublicKey, ED25519};
 use std::collections::BTreeMap;
 use thiserror::Error;
@@ -46,8 +45,6 @@ pub enum TicketError {
     Expired { ago_ms: u64 },
     #[error("the join ticket was already used; ask the cloud for a new one")]
     Replayed,
-    #[error("the join ticket is for meeting {ticket} but the join asked for {asked}")]
-    WrongMeeting { ticket: MeetingId, asked: MeetingId },
 }
 
 /// Verifies tickets and remembers used nonces until their tickets expire, so each ticket admits
@@ -74,6 +71,18 @@ impl TicketVerifier {
         text: &str,
     ) -> Result<TicketClaims, TicketError> {
         let claims = self.verify(now_ms, text)?;
+        self.consume(now_ms, &claims)?;
+        Ok(claims)
+    }
+
+    /// Consumes a ticket already verified with [`TicketVerifier::verify`]: its signature is not
+    /// checked again, only its expiry and whether it was used.
+    pub fn consume(&mut self, now_ms: u64, claims: &TicketClaims) -> Result<(), TicketError> {
+        if now_ms > claims.expires_at_ms {
+            return Err(TicketError::Expired {
+                ago_ms: now_ms - claims.expires_at_ms,
+            });
+        }
         self.used.retain(|_, expires| *expires >= now_ms);
         if self
             .used
@@ -82,7 +91,7 @@ impl TicketVerifier {
         {
             return Err(TicketError::Replayed);
         }
-        Ok(claims)
+        Ok(())
     }
 
     /// Checks shape, signature and expiry without consuming.
@@ -107,7 +116,7 @@ impl TicketVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mc_wire::ParticipantId;
+    use mc_wire::{MeetingId, ParticipantId};
 
     fn claims(expires_at_ms: u64, nonce: u8) -> TicketClaims {
         TicketClaims {

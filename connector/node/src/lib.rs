@@ -4,6 +4,7 @@
 //! simulated deployment goes through the production start-up path. Shells own sockets and timers
 //! and only shuttle bytes: every decision is made by a sans-IO machine from `mc-core`, fed the
 //! current time from the seam.
+#![forbid(unsafe_code)]
 
 pub mod client;
 pub mod cloud;

@@ -7,6 +7,7 @@
 //! controller's lease (renewed by cloud acks and peer pongs) is shorter than both, so by then it
 //! has stopped hosting: a meeting is never hosted twice.
 
+use crate::zc::ha::LEASE_MARGIN_MS;
 use mc_wire::status::{ClaimOutcome, Load, OwnedMeeting, SignallingEndpoints};
 use mc_wire::{ControllerId, MeetingId};
 use serde::Serialize;
@@ -98,8 +99,13 @@ impl StatusSync {
                 return ClaimOutcome::Granted { epoch: *epoch };
             }
             let record = self.controllers.get(owner);
-            let owner_live = record.is_some_and(|c| self.is_live(now_ms, c));
-            if owner_live || alive_peers.contains(owner) {
+            // A closed connection says nothing about whether the owner still hosts: its lease
+            // (renewed by each ack) may run for `lease_ms` after the cloud last heard from it.
+            let owner_holds = record.is_some_and(|c| {
+                self.is_live(now_ms, c)
+                    || now_ms.saturating_sub(c.last_heard_ms) <= self.lease_ms() + LEASE_MARGIN_MS
+            });
+            if owner_holds || alive_peers.contains(owner) {
                 return match record {
                     Some(c) => ClaimOutcome::HostedBy {
                         controller: owner.clone(),

@@ -6,6 +6,7 @@ use crate::ticket::{TicketError, TicketVerifier};
 use crate::Rng;
 use mc_wire::signal::{MediaEndpoints, RejectReason, ZcToClient};
 use mc_wire::status::Load;
+use mc_wire::ticket::TicketClaims;
 use mc_wire::{hex, MeetingId, MmrId, ParticipantId};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -298,16 +299,17 @@ impl Zc {
 
     /// A signalling session asks to join with a ticket.
     pub fn join(&mut self, now_ms: u64, session: SessionId, ticket: &str) {
-        match self.admit(now_ms, session, ticket) {
-            Ok(()) => {}
-            Err((reason, message)) => {
-                self.outputs.push_back(ZcOutput::Reply {
-                    session,
-                    msg: ZcToClient::Rejected { reason, message },
-                });
-                self.outputs.push_back(ZcOutput::Close { session });
-            }
+        if let Err((reason, message)) = self.admit(now_ms, session, ticket) {
+            self.refuse(session, reason, message);
         }
+    }
+
+    fn refuse(&mut self, session: SessionId, reason: RejectReason, message: String) {
+        self.outputs.push_back(ZcOutput::Reply {
+            session,
+            msg: ZcToClient::Rejected { reason, message },
+        });
+        self.outputs.push_back(ZcOutput::Close { session });
     }
 
     fn admit(
@@ -322,13 +324,23 @@ impl Zc {
                 "this session already joined".into(),
             ));
         }
-        let verifier = self.verifier.as_mut().ok_or((
+        let verifier = self.verifier.as_ref().ok_or((
             RejectReason::NotReady,
             "the controller has not registered with the cloud yet; retry shortly".to_string(),
         ))?;
-        // Check capacity before consuming the ticket, so a participant refused for lack of room
-        // can retry the same ticket when room frees up.
+        // The signature is checked here, once per join; the ticket is consumed only once the
+        // participant is placed, so one refused for lack of room can retry the same ticket.
         let claims = verifier.verify(now_ms, ticket).map_err(ticket_rejection)?;
+        self.admit_verified(now_ms, session, claims)
+    }
+
+    /// Admits a join whose ticket was verified (now, or before it waited for a claim).
+    fn admit_verified(
+        &mut self,
+        now_ms: u64,
+        session: SessionId,
+        claims: TicketClaims,
+    ) -> Result<(), (RejectReason, String)> {
         let meeting_id = claims.meeting;
         let mmr_id = match self.meetings.get(&meeting_id) {
             Some(m) => {
@@ -370,17 +382,16 @@ impl Zc {
                     (reason, message)
                 })?;
                 // In an HA pair the meeting must be this controller's before it is placed.
-                match self.gate(session, ticket, meeting_id) {
+                match self.gate(session, &claims) {
                     ownership::Gate::Owned => mmr,
                     ownership::Gate::Parked => return Ok(()),
                 }
             }
         };
-        let claims = self
-            .verifier
+        self.verifier
             .as_mut()
-            .expect("checked above")
-            .verify_and_consume(now_ms, ticket)
+            .expect("a verified ticket means a verifier")
+            .consume(now_ms, &claims)
             .map_err(ticket_rejection)?;
         if self.participants.contains_key(&claims.participant) {
             return Err((
@@ -506,9 +517,7 @@ fn ticket_rejection(e: TicketError) -> (RejectReason, String) {
     let reason = match e {
         TicketError::Expired { .. } => RejectReason::TicketExpired,
         TicketError::Replayed => RejectReason::TicketReplayed,
-        TicketError::Malformed(_)
-        | TicketError::BadSignature
-        | TicketError::WrongMeeting { .. } => RejectReason::TicketInvalid,
+        TicketError::Malformed(_) | TicketError::BadSignature => RejectReason::TicketInvalid,
     };
     (reason, e.to_string())
 }

@@ -13,10 +13,9 @@ use mc_wire::peer::HostedMeeting;
 use mc_wire::status::{ClaimOutcome, Load};
 use mc_wire::{ControllerId, MeetingId};
 
-/// Slack between a lease running out and the peer acting on it: the fence check runs every
-/// [`FENCE_CHECK_MS`], and messages take time.
+/// Slack between a lease running out and the peer (or the cloud) acting on it: messages take
+/// time, and clocks run at slightly different rates.
 pub const LEASE_MARGIN_MS: u64 = 1_000;
-pub const FENCE_CHECK_MS: u64 = 100;
 
 #[derive(Debug, Clone)]
 pub struct PeerView {
@@ -61,6 +60,18 @@ impl Ha {
     /// A cloud ack or peer pong for a message sent at `sent_ms`.
     pub fn renew(&mut self, sent_ms: u64) {
         self.lease_until_ms = self.lease_until_ms.max(sent_ms + self.lease_ms);
+    }
+
+    /// When the lease runs out (0 before any acknowledgement).
+    pub fn lease_until_ms(&self) -> u64 {
+        self.lease_until_ms
+    }
+
+    /// When the peer will have been silent past the detection bound, unless heard before; `None`
+    /// once it has been reported down, or before it was ever heard.
+    pub fn peer_down_due_ms(&self) -> Option<u64> {
+        let p = self.peer.as_ref().filter(|_| !self.peer_reported_down)?;
+        Some(p.last_heard_ms + self.peer_down_after_ms)
     }
 
     pub fn lease_expired(&self, now_ms: u64) -> bool {

@@ -22,7 +22,7 @@ use mc_core::cloud::status_sync::StatusSync;
 use mc_core::ticket::TicketSigner;
 use mc_core::Rng;
 use mc_rt::net::TcpListener;
-use mc_rt::sync::watch;
+use mc_rt::sync::broadcast;
 use mc_rt::tls::{self, ClientAuth, Identity, Router};
 use mc_wire::monitor::Report;
 use mc_wire::notify::MeetingEvent;
@@ -40,8 +40,11 @@ pub(crate) struct CloudState {
     pub management: Management,
     pub status: StatusSync,
     pub notifications: NotificationLog,
-    /// Tells notification sessions the newest sequence number.
-    pub notify_tx: watch::Sender<u64>,
+    /// Tells notification sessions the newest sequence number. (Not a `watch`: tokio's watch
+    /// wakes its receivers in an order drawn from a process-wide random source, so two runs of
+    /// one simulation seed in one process would deliver events to controllers in different
+    /// orders; broadcast wakes them in the order they subscribed.)
+    pub notify_tx: broadcast::Sender<u64>,
     /// The latest monitoring report of each node, with when it arrived.
     pub reports: BTreeMap<String, (u64, Report)>,
     pub config: CloudConfig,
@@ -138,7 +141,7 @@ pub async fn start(
         .route(alpn::NOTIFICATION, notify_route)
         .default_route(alpn::NOTIFICATION);
 
-    let (notify_tx, _) = watch::channel(0);
+    let (notify_tx, _) = broadcast::channel(16);
     let shared: Shared = Arc::new(Mutex::new(CloudState {
         management,
         status,

@@ -6,6 +6,7 @@ use crate::framed::{write_frame, FrameReader};
 use crate::EventLog;
 use mc_rt::net::TcpStream;
 use mc_rt::tls::ServerTlsStream;
+use mc_rt::sync::broadcast;
 use mc_wire::notify::{ControllerToNotify, NotifyToController};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -71,7 +72,8 @@ pub(super) async fn serve(
         mc_rt::select! {
             // Branches are polled in order, never at random: one seed, one run.
             biased;
-            r = changed.changed() => if r.is_err() { break "the cloud is stopping".to_string() },
+            // A lagging receiver has missed only wake-ups: the events are read from the log.
+            r = changed.recv() => if let Err(broadcast::error::RecvError::Closed) = r { break "the cloud is stopping".to_string() },
             // Controllers send nothing after the hello; reading tells us when they go away.
             msg = rd.next::<ControllerToNotify>() => break match msg {
                 Ok(None) => "closed the connection".to_string(),

@@ -7,6 +7,7 @@ use super::{SessionId, Zc, ZcOutput};
 use mc_wire::peer::HostedMeeting;
 use mc_wire::signal::{RejectReason, ZcToClient};
 use mc_wire::status::{ClaimOutcome, OwnedMeeting};
+use mc_wire::ticket::TicketClaims;
 use mc_wire::MeetingId;
 use std::collections::BTreeMap;
 
@@ -14,8 +15,8 @@ use std::collections::BTreeMap;
 pub(super) struct Ownership {
     /// Meetings granted to this controller, with their epochs.
     owned: BTreeMap<MeetingId, u64>,
-    /// Joins waiting for the answer to a claim, by meeting, with their tickets.
-    parked: BTreeMap<MeetingId, Vec<(SessionId, String)>>,
+    /// Joins waiting for the answer to a claim, by meeting, with their verified tickets.
+    parked: BTreeMap<MeetingId, Vec<(SessionId, TicketClaims)>>,
 }
 
 pub(super) enum Gate {
@@ -31,12 +32,9 @@ impl Zc {
         self.ownership.get_or_insert_with(Ownership::default);
     }
 
-    pub fn has_ownership(&self) -> bool {
-        self.ownership.is_some()
-    }
-
     /// Checks ownership of a meeting about to be placed here: owned, or parked behind a claim.
-    pub(super) fn gate(&mut self, session: SessionId, ticket: &str, meeting: MeetingId) -> Gate {
+    pub(super) fn gate(&mut self, session: SessionId, claims: &TicketClaims) -> Gate {
+        let meeting = claims.meeting;
         let Some(own) = self.ownership.as_mut() else {
             return Gate::Owned;
         };
@@ -47,7 +45,7 @@ impl Zc {
         if waiting.is_empty() {
             self.outputs.push_back(ZcOutput::Claim { meeting });
         }
-        waiting.push((session, ticket.to_string()));
+        waiting.push((session, claims.clone()));
         Gate::Parked
     }
 
@@ -76,8 +74,10 @@ impl Zc {
         match outcome {
             ClaimOutcome::Granted { epoch } => {
                 own.owned.insert(meeting, epoch);
-                for (session, ticket) in waiting {
-                    self.join(now_ms, session, &ticket);
+                for (session, claims) in waiting {
+                    if let Err((reason, message)) = self.admit_verified(now_ms, session, claims) {
+                        self.refuse(session, reason, message);
+                    }
                 }
                 // Every waiting join was refused or left: give the meeting back.
                 if !self.meetings.contains_key(&meeting) {
@@ -132,7 +132,7 @@ impl Zc {
         }
     }
 
-    fn refuse_waiting(&mut self, waiting: Vec<(SessionId, String)>, message: &str) {
+    fn refuse_waiting(&mut self, waiting: Vec<(SessionId, TicketClaims)>, message: &str) {
         for (session, _) in waiting {
             self.outputs.push_back(ZcOutput::Reply {
                 session,

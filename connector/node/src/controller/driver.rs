@@ -1,0 +1,174 @@
+//! The one task that owns the controller core: it feeds the core what the connection tasks read,
+//! runs its timers, and carries out what it decides. Nothing else touches decision state; the
+//! handle and health probes read the [`Status`] it publishes after every step.
+
+use crate::mmr::Mmr;
+use crate::monitor::LinkTable;
+use crate::EventLog;
+use mc_core::controller::{ConnId, Controller, Event, Input, Message, Output, Status};
+use mc_rt::sync::mpsc;
+use mc_wire::frame;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What connection tasks queue for the core before it blocks them: enough for a burst of joins.
+const INPUT_QUEUE: usize = 1024;
+/// Inputs taken in one step before the status is published again.
+const BATCH: usize = 64;
+
+pub(crate) enum Cmd {
+    /// A new connection: where to write what the core sends on it, and the input that opens it.
+    Open {
+        writer: mpsc::UnboundedSender<Write>,
+        input: Input,
+    },
+    Input(Input),
+}
+
+/// What a connection task is asked to do.
+pub(crate) enum Write {
+    Frame(Vec<u8>),
+    Close,
+}
+
+/// The way into the core, for connection tasks: numbers connections and queues inputs.
+#[derive(Clone)]
+pub(crate) struct CoreTx {
+    tx: mpsc::Sender<Cmd>,
+    next_conn: Arc<AtomicU64>,
+}
+
+impl CoreTx {
+    pub fn conn_id(&self) -> ConnId {
+        self.next_conn.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Queues a command; false once the core has stopped.
+    pub async fn send(&self, cmd: Cmd) -> bool {
+        self.tx.send(cmd).await.is_ok()
+    }
+}
+
+/// Starts the core's task; returns the way in and the published status.
+pub(crate) fn start(
+    core: Controller,
+    mmr: Mmr,
+    events: EventLog,
+    links: LinkTable,
+    cloud_link: &'static str,
+) -> (CoreTx, Arc<Mutex<Status>>) {
+    let (tx, rx) = mpsc::channel(INPUT_QUEUE);
+    let status = Arc::new(Mutex::new(core.status()));
+    let driver = Driver {
+        core,
+        writers: BTreeMap::new(),
+        mmr,
+        events,
+        links,
+        cloud_link,
+        status: status.clone(),
+    };
+    mc_rt::spawn(driver.run(rx));
+    let tx = CoreTx {
+        tx,
+        next_conn: Arc::new(AtomicU64::new(0)),
+    };
+    (tx, status)
+}
+
+struct Driver {
+    core: Controller,
+    writers: BTreeMap<ConnId, mpsc::UnboundedSender<Write>>,
+    mmr: Mmr,
+    events: EventLog,
+    links: LinkTable,
+    cloud_link: &'static str,
+    status: Arc<Mutex<Status>>,
+}
+
+impl Driver {
+    async fn run(mut self, mut rx: mpsc::Receiver<Cmd>) {
+        loop {
+            let now_ms = mc_rt::unix_now_ms();
+            let cmd = match self.core.poll_timeout() {
+                Some(due_ms) if due_ms <= now_ms => {
+                    self.core.handle_timeout(now_ms);
+                    self.carry_out();
+                    *self.status.lock().unwrap() = self.core.status();
+                    continue;
+                }
+                Some(due_ms) => {
+                    let wait = Duration::from_millis(due_ms - now_ms);
+                    mc_rt::select! {
+                        // Branches are polled in order, never at random: one seed, one run.
+                        biased;
+                        cmd = rx.recv() => cmd,
+                        _ = mc_rt::sleep(wait) => continue,
+                    }
+                }
+                None => rx.recv().await,
+            };
+            let Some(cmd) = cmd else { return };
+            self.feed(cmd);
+            for _ in 1..BATCH {
+                match rx.try_recv() {
+                    Ok(cmd) => self.feed(cmd),
+                    Err(_) => break,
+                }
+            }
+            *self.status.lock().unwrap() = self.core.status();
+        }
+    }
+
+    fn feed(&mut self, cmd: Cmd) {
+        let input = match cmd {
+            Cmd::Open { writer, input } => {
+                if let Some(conn) = input.conn() {
+                    self.writers.insert(conn, writer);
+                }
+                input
+            }
+            Cmd::Input(input) => input,
+        };
+        self.core.handle(mc_rt::unix_now_ms(), input);
+        self.carry_out();
+    }
+
+    fn carry_out(&mut self) {
+        while let Some(out) = self.core.poll_output() {
+            match out {
+                Output::Send { conn, msg } => {
+                    let bytes = match &msg {
+                        Message::Client(m) => frame::encode(m),
+                        Message::Mmr(m) => frame::encode(m),
+                        Message::Cloud(m) => frame::encode(m),
+                        Message::Peer(m) => frame::encode(m),
+                    };
+                    if let Some(w) = self.writers.get(&conn) {
+                        let _ = w.send(Write::Frame(bytes));
+                    }
+                }
+                Output::Close { conn } => {
+                    if let Some(w) = self.writers.remove(&conn) {
+                        let _ = w.send(Write::Close);
+                    }
+                }
+                Output::LocalMmr(cmd) => self.mmr.apply(cmd),
+                Output::Event(event) => self.record(event),
+            }
+        }
+    }
+
+    fn record(&self, event: Event) {
+        if let Event::Registered { port, dedicated } = event {
+            self.links.up(self.cloud_link, dedicated, port);
+        }
+        if event.logged() {
+            self.events.record(format_args!("{event}"));
+        } else {
+            tracing::info!(node = %self.events.node(), "{event}");
+        }
+    }
+}
