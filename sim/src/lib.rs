@@ -126,6 +126,8 @@ pub struct SimDeployment {
     ca: CertificateDer<'static>,
     ids: mc_rt::certs::Deployment,
     events: Arc<Mutex<Vec<String>>>,
+    /// Typed events and state-change wake-ups, for the checkers.
+    pub checks: Arc<mc_node::events::Checks>,
     /// Every server host by name, for faults.
     pub nodes: Mutex<BTreeMap<String, NodeId>>,
     /// controller-1 while its host runs, for checkers.
@@ -163,6 +165,7 @@ impl SimDeployment {
         tweak: impl Fn(&mut ControllerConfig),
     ) -> SimDeployment {
         assert!((1..=MAX_CONTROLLERS).contains(&controllers));
+        let checks: Arc<mc_node::events::Checks> = Arc::default();
         let now_unix_s = (mc_rt::unix_now_ms() / 1000) as i64;
         let mut hosts = vec![("cloud".to_string(), vec![ip(CLOUD_IP).to_string()])];
         for n in 1..=MAX_CONTROLLERS {
@@ -188,7 +191,7 @@ impl SimDeployment {
         };
         let (identity, log) = (
             ids.identity("cloud").unwrap(),
-            EventLog::collecting("cloud", events.clone()),
+            EventLog::collecting("cloud", events.clone()).with_checks(checks.clone()),
         );
         let cloud_node = handle
             .create_node()
@@ -219,7 +222,7 @@ impl SimDeployment {
             tweak(&mut ctl_cfg);
             let (identity, log) = (
                 ids.identity(&name).unwrap(),
-                EventLog::collecting(&name, events.clone()),
+                EventLog::collecting(&name, events.clone()).with_checks(checks.clone()),
             );
             let slot = ControllerSlot::default();
             let init_slot = slot.clone();
@@ -252,6 +255,7 @@ impl SimDeployment {
             ca: ids.ca().unwrap(),
             ids,
             events,
+            checks,
             next_host: Mutex::new(0),
             nodes: Mutex::new(nodes),
             controller: slots["controller-1"].clone(),
@@ -292,7 +296,7 @@ impl SimDeployment {
         };
         let (identity, log) = (
             self.ids.identity(&name).unwrap(),
-            EventLog::collecting(&name, self.events.clone()),
+            EventLog::collecting(&name, self.events.clone()).with_checks(self.checks.clone()),
         );
         let slot = MmrVmSlot::default();
         let init_slot = slot.clone();
@@ -350,7 +354,8 @@ impl SimDeployment {
             .build();
         let (ca, log) = (
             self.ca.clone(),
-            EventLog::collecting(&c.display_name, self.events.clone()),
+            EventLog::collecting(&c.display_name, self.events.clone())
+                .with_checks(self.checks.clone()),
         );
         // The harness reads `joined` as "in the meeting now": false again once the client ends.
         node.spawn(async move {
@@ -364,7 +369,7 @@ impl SimDeployment {
 
     /// An event log writer for the harness itself (faults, checks).
     pub fn log(&self, node: &str) -> EventLog {
-        EventLog::collecting(node, self.events.clone())
+        EventLog::collecting(node, self.events.clone()).with_checks(self.checks.clone())
     }
 
     /// Waits (in simulated time) for an event containing `needle`.

@@ -317,16 +317,28 @@ async fn execute(
         let (d, v, load) = (d.clone(), violations.clone(), load.clone());
         let (ctl_capacity, vm_capacity) = (t.mmr_capacity, t.mmr_vm_capacity);
         mc_rt::spawn(async move {
-            for tick in 0u64.. {
+            let checks = d.checks.clone();
+            let mut next_sample = mc_rt::Instant::now();
+            let mut samples = 0u64;
+            loop {
                 let at_s = start.elapsed().as_secs_f64();
                 check_safety(&d, &v, at_s);
-                load.lock().unwrap().sample(
-                    &d,
-                    ctl_capacity,
-                    vm_capacity,
-                    (tick % 5 == 0).then_some(at_s),
-                );
-                mc_rt::sleep(Duration::from_millis(200)).await;
+                if mc_rt::Instant::now() >= next_sample {
+                    load.lock().unwrap().sample(
+                        &d,
+                        ctl_capacity,
+                        vm_capacity,
+                        samples.is_multiple_of(5).then_some(at_s),
+                    );
+                    samples += 1;
+                    next_sample += Duration::from_millis(200);
+                }
+                // Again at every change of a controller's state, and at the next sample.
+                mc_rt::select! {
+                    biased;
+                    _ = checks.changed() => {}
+                    _ = mc_rt::sleep(next_sample.saturating_duration_since(mc_rt::Instant::now())) => {}
+                }
             }
         })
     };

@@ -3,6 +3,9 @@
 //! simulation also collects them, stamped with simulated time, to check and to hash — two runs of
 //! one seed must produce the same log byte for byte.
 
+use mc_core::controller::Event;
+use mc_rt::sync::Notify;
+use mc_wire::{MeetingId, ParticipantId};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
@@ -10,6 +13,51 @@ use std::sync::{Arc, Mutex};
 pub struct EventLog {
     node: Arc<str>,
     sink: Option<Arc<Mutex<Vec<String>>>>,
+    checks: Option<Arc<Checks>>,
+}
+
+/// An event a checker reads as a value, so rewording its log line cannot disable a check. Its
+/// display is its line in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Typed {
+    Controller(Event),
+    TicketIssued {
+        participant: ParticipantId,
+        meeting: MeetingId,
+    },
+}
+
+impl fmt::Display for Typed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Typed::Controller(e) => e.fmt(f),
+            Typed::TicketIssued {
+                participant,
+                meeting,
+            } => write!(f, "ticket issued for {participant} in {meeting}"),
+        }
+    }
+}
+
+/// What a simulation's checkers read besides the log: the typed events of every node, and a
+/// wake-up whenever a controller's state changed (so safety is checked at every change, not
+/// only between samples).
+#[derive(Default)]
+pub struct Checks {
+    typed: Mutex<Vec<(String, Typed)>>,
+    changed: Notify,
+}
+
+impl Checks {
+    /// Every typed event so far, with the node that recorded it.
+    pub fn typed(&self) -> Vec<(String, Typed)> {
+        self.typed.lock().expect("checks lock").clone()
+    }
+
+    /// Resolves at the next change of any controller's state.
+    pub async fn changed(&self) {
+        self.changed.notified().await
+    }
 }
 
 impl EventLog {
@@ -18,6 +66,7 @@ impl EventLog {
         EventLog {
             node: node.into(),
             sink: None,
+            checks: None,
         }
     }
 
@@ -26,6 +75,7 @@ impl EventLog {
         EventLog {
             node: node.into(),
             sink: Some(sink),
+            checks: None,
         }
     }
 
@@ -34,6 +84,33 @@ impl EventLog {
         EventLog {
             node: node.into(),
             sink: self.sink.clone(),
+            checks: self.checks.clone(),
+        }
+    }
+
+    /// The same log, also feeding `checks`.
+    pub fn with_checks(mut self, checks: Arc<Checks>) -> EventLog {
+        self.checks = Some(checks);
+        self
+    }
+
+    /// Records a typed event: its line goes to the log, the value to the checkers.
+    pub fn record_typed(&self, event: Typed) {
+        self.record(format_args!("{event}"));
+        if let Some(checks) = &self.checks {
+            let node = self.node.to_string();
+            checks
+                .typed
+                .lock()
+                .expect("checks lock")
+                .push((node, event));
+        }
+    }
+
+    /// A controller's state changed: wake the checkers.
+    pub fn state_changed(&self) {
+        if let Some(checks) = &self.checks {
+            checks.changed.notify_waiters();
         }
     }
 

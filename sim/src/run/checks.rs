@@ -5,9 +5,11 @@
 use super::{Participant, RunStats};
 use crate::scenario::Scenario;
 use crate::{controller_ip, ip, mmr_vm_ip, SimDeployment, CLOUD_IP};
+use mc_core::controller::Event;
 use mc_node::client::{ClientError, ClientReport};
+use mc_node::events::Typed;
 use mc_rt::{AsyncReadExt, AsyncWriteExt};
-use mc_wire::{ports, MeetingId};
+use mc_wire::{ports, MeetingId, ParticipantId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -252,21 +254,28 @@ pub(super) fn check_outcomes(
         );
     }
     // Nobody admitted without a ticket the cloud issued for that meeting.
-    let events = d.events();
-    let issued: BTreeSet<String> = events
+    let typed = d.checks.typed();
+    let issued: BTreeSet<(ParticipantId, MeetingId)> = typed
         .iter()
-        .filter_map(|e| {
-            e.split_once("ticket issued for ")
-                .map(|(_, r)| r.replace(" in ", " to "))
+        .filter_map(|(_, e)| match e {
+            Typed::TicketIssued {
+                participant,
+                meeting,
+            } => Some((*participant, *meeting)),
+            _ => None,
         })
         .collect();
-    for e in &events {
-        if let Some((_, rest)) = e.split_once(" admitted ") {
-            let who = rest.split(" on ").next().unwrap_or_default();
-            if !issued.contains(who) {
+    for (node, e) in &typed {
+        if let Typed::Controller(Event::Admitted {
+            participant,
+            meeting,
+            ..
+        }) = e
+        {
+            if !issued.contains(&(*participant, *meeting)) {
                 v.add(
-                    format!("ticketless:{who}"),
-                    format!("safety: admitted {who} without a ticket the cloud issued"),
+                    format!("ticketless:{participant}:{meeting}"),
+                    format!("safety: {node} admitted {participant} to {meeting} without a ticket the cloud issued"),
                 );
             }
         }

@@ -306,8 +306,10 @@ fn route(
             if first {
                 s.notify(now_ms, MeetingEvent::Started { meeting: id });
             }
-            s.events
-                .record(format_args!("ticket issued for {participant} in {id}"));
+            s.events.record_typed(crate::events::Typed::TicketIssued {
+                participant,
+                meeting: id,
+            });
             Ok(json_response(
                 StatusCode::CREATED,
                 &json!({ "meeting": id, "participant": participant, "ticket": ticket, "expires_at_ms": expires_at_ms, "controllers": controllers }),

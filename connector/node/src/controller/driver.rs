@@ -2,6 +2,7 @@
 //! runs its timers, and carries out what it decides. Nothing else touches decision state; the
 //! handle and health probes read the [`Status`] it publishes after every step.
 
+use crate::events::Typed;
 use crate::mmr::Mmr;
 use crate::monitor::LinkTable;
 use crate::EventLog;
@@ -96,7 +97,7 @@ impl Driver {
                 Some(due_ms) if due_ms <= now_ms => {
                     self.core.handle_timeout(now_ms);
                     self.carry_out();
-                    *self.status.lock().unwrap() = self.core.status();
+                    self.publish();
                     continue;
                 }
                 Some(due_ms) => {
@@ -118,7 +119,18 @@ impl Driver {
                     Err(_) => break,
                 }
             }
-            *self.status.lock().unwrap() = self.core.status();
+            self.publish();
+        }
+    }
+
+    /// Publishes the core's status; a change wakes the simulation's checkers.
+    fn publish(&mut self) {
+        let status = self.core.status();
+        let mut published = self.status.lock().unwrap();
+        if *published != status {
+            *published = status;
+            drop(published);
+            self.events.state_changed();
         }
     }
 
@@ -166,7 +178,7 @@ impl Driver {
             self.links.up(self.cloud_link, dedicated, port);
         }
         if event.logged() {
-            self.events.record(format_args!("{event}"));
+            self.events.record_typed(Typed::Controller(event));
         } else {
             tracing::info!(node = %self.events.node(), "{event}");
         }
