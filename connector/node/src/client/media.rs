@@ -249,14 +249,33 @@ async fn udp_reader(sock: Arc<UdpSocket>, mmr: SocketAddr, tx: mpsc::Sender<Vec<
     }
 }
 
-fn check_reply(reply: &[u8], txn: &[u8; 12]) -> Result<bool, String> {
+/// Why binding on one media path failed, by who is at fault.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum BindError {
+    /// The MMR answered and refused the token.
+    #[error("the MMR refused the media token ({code} {reason})")]
+    Refused { code: u16, reason: String },
+    /// Nothing answered in time: the path is blocked, or the MMR is gone.
+    #[error("no binding answer {0}")]
+    Unanswered(String),
+    /// Our side or the network failed: resolving, binding, connecting, sending, reading.
+    #[error("{0}")]
+    Network(String),
+}
+
+fn network(e: impl std::fmt::Display) -> BindError {
+    BindError::Network(e.to_string())
+}
+
+/// Whether `reply` answers the binding request `txn`: yes, no (not ours), or a refusal.
+fn check_reply(reply: &[u8], txn: &[u8; 12]) -> Result<bool, BindError> {
     match Binding::decode(reply) {
         Ok(Binding::Success { txn: t, .. }) if &t == txn => Ok(true),
         Ok(Binding::Error {
             txn: t,
             code,
             reason,
-        }) if &t == txn => Err(format!("the MMR refused the media token ({code} {reason})")),
+        }) if &t == txn => Err(BindError::Refused { code, reason }),
         _ => Ok(false),
     }
 }
@@ -266,16 +285,16 @@ pub(super) async fn bind_udp(
     ep: &MediaEndpoints,
     token: &[u8],
     rng: &mut Rng,
-) -> Result<MediaConn, String> {
+) -> Result<MediaConn, BindError> {
     let mmr = mc_rt::net::resolve(&ep.host, ep.udp_port)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(network)?;
     let local: SocketAddr = if mmr.is_ipv4() {
         "0.0.0.0:0".parse().unwrap()
     } else {
         "[::]:0".parse().unwrap()
     };
-    let sock = UdpSocket::bind(local).await.map_err(|e| e.to_string())?;
+    let sock = UdpSocket::bind(local).await.map_err(network)?;
     let mut buf = vec![0u8; 64 * 1024];
     for _ in 0..config.binding_attempts {
         let txn = rng.bytes::<12>();
@@ -284,9 +303,7 @@ pub(super) async fn bind_udp(
             token: token.to_vec(),
         }
         .encode();
-        sock.send_to(&request, mmr)
-            .await
-            .map_err(|e| e.to_string())?;
+        sock.send_to(&request, mmr).await.map_err(network)?;
         let wait = async {
             loop {
                 match sock.recv_from(&mut buf).await {
@@ -297,7 +314,7 @@ pub(super) async fn bind_udp(
                     },
                     Ok(_) => continue,
                     // An ICMP port-unreachable surfaces as an error on some platforms.
-                    Err(e) => return Err(e.to_string()),
+                    Err(e) => return Err(network(e)),
                 }
             }
         };
@@ -313,14 +330,15 @@ pub(super) async fn bind_udp(
                     reader,
                 });
             }
-            Ok(Err(e)) if e.contains("refused the media token") => return Err(e),
+            // A refusal is an answer: another attempt would be refused too.
+            Ok(Err(e @ BindError::Refused { .. })) => return Err(e),
             Ok(Err(_)) | Err(_) => continue,
         }
     }
-    Err(format!(
-        "no binding answer on UDP {mmr} after {} attempts of {} ms",
+    Err(BindError::Unanswered(format!(
+        "on UDP {mmr} after {} attempts of {} ms",
         config.binding_attempts, config.binding_timeout_ms
-    ))
+    )))
 }
 
 async fn bind_stream(
@@ -330,29 +348,28 @@ async fn bind_stream(
     token: &[u8],
     rng: &mut Rng,
     path: MediaPath,
-) -> Result<MediaConn, String> {
+) -> Result<MediaConn, BindError> {
     let deadline = Duration::from_millis(config.connect_timeout_ms);
     let stream: BoxStream = match path {
         MediaPath::Tcp => {
             let addr = mc_rt::net::resolve(&ep.host, ep.tcp_port)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(network)?;
             Box::new(
                 mc_rt::net::connect_tcp(addr, deadline)
                     .await
-                    .map_err(|e| e.to_string())?,
+                    .map_err(network)?,
             )
         }
         _ => {
             let addr = mc_rt::net::resolve(&ep.host, ep.tls_port)
                 .await
-                .map_err(|e| e.to_string())?;
-            let tls_config =
-                tls::client_config(ca, None, alpn::MEDIA).map_err(|e| e.to_string())?;
+                .map_err(network)?;
+            let tls_config = tls::client_config(ca, None, alpn::MEDIA).map_err(network)?;
             Box::new(
                 tls::connect(addr, &ep.host, tls_config, deadline)
                     .await
-                    .map_err(|e| e.to_string())?,
+                    .map_err(network)?,
             )
         }
     };
@@ -365,8 +382,8 @@ async fn bind_stream(
     .encode();
     wr.write_all(&rfc4571::encode(&request))
         .await
-        .map_err(|e| e.to_string())?;
-    wr.flush().await.map_err(|e| e.to_string())?;
+        .map_err(network)?;
+    wr.flush().await.map_err(network)?;
     let mut conn = MediaConn::Stream {
         path,
         rd,
@@ -376,9 +393,9 @@ async fn bind_stream(
     };
     let answer = mc_rt::timeout(deadline, async {
         loop {
-            let reply = conn.recv().await.map_err(|e| e.to_string())?;
+            let reply = conn.recv().await.map_err(network)?;
             if check_reply(&reply, &txn)? {
-                return Ok::<(), String>(());
+                return Ok::<(), BindError>(());
             }
         }
     })
@@ -386,9 +403,9 @@ async fn bind_stream(
     match answer {
         Ok(Ok(())) => Ok(conn),
         Ok(Err(e)) => Err(e),
-        Err(_) => Err(format!(
-            "no binding answer within {} ms",
+        Err(_) => Err(BindError::Unanswered(format!(
+            "within {} ms",
             deadline.as_millis()
-        )),
+        ))),
     }
 }

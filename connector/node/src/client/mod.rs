@@ -205,7 +205,7 @@ pub async fn run_observed(
     let mut rejoins = 0;
     let mut reprobe = mc_rt::interval(Duration::from_millis(config.media_reprobe_ms));
     reprobe.tick().await;
-    let mut probe: Option<mc_rt::JoinHandle<Result<media::MediaConn, String>>> = None;
+    let mut probe: Option<mc_rt::JoinHandle<Result<media::MediaConn, media::BindError>>> = None;
     let mut keepalive = mc_rt::interval(Duration::from_millis(config.media_keepalive_ms));
     // When the MMR was last heard on the current path (any packet: media or keepalive answer).
     let mut heard = mc_rt::Instant::now();
