@@ -10,7 +10,7 @@ use crate::Rng;
 use mc_wire::ticket::{TicketClaims, MAX_DISPLAY_NAME_BYTES};
 use mc_wire::{hex, MeetingId, ParticipantId};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use thiserror::Error;
 
 pub const MAX_TOPIC_BYTES: usize = 200;
@@ -132,6 +132,19 @@ pub struct Management {
     /// Participant ids are never reused: a restarted cloud starts above every id it could have
     /// issued (the high half of the clock), so tickets stay unique across restarts.
     next_participant: u64,
+    /// Meetings that have issued a ticket since this cloud started: the first ticket starts a
+    /// meeting. (Kept here, not read back from the notification log, which evicts old events.)
+    started: BTreeSet<MeetingId>,
+}
+
+/// A ticket issued to a new participant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedTicket {
+    pub participant: ParticipantId,
+    pub ticket: String,
+    pub expires_at_ms: u64,
+    /// The meeting's first ticket since this cloud started: the meeting starts now.
+    pub starts_meeting: bool,
 }
 
 fn sha256_hex(data: &[u8]) -> String {
@@ -173,6 +186,7 @@ impl Management {
             users: users.into_iter().map(|u| (u.id, u)).collect(),
             meetings: meetings.into_iter().map(|m| (m.id, m)).collect(),
             next_participant: now_ms << 8,
+            started: BTreeSet::new(),
         })
     }
 
@@ -348,7 +362,7 @@ impl Management {
         caller: &Caller,
         meeting: MeetingId,
         display_name: Option<&str>,
-    ) -> Result<(ParticipantId, String, u64), ManagementError> {
+    ) -> Result<IssuedTicket, ManagementError> {
         let m = self.meeting(meeting)?;
         if m.ended.is_some() {
             return Err(ManagementError::MeetingEnded(meeting));
@@ -374,11 +388,12 @@ impl Management {
             expires_at_ms,
             nonce: self.rng.bytes(),
         };
-        Ok((
+        Ok(IssuedTicket {
             participant,
-            self.signer.sign(claims).to_text(),
+            ticket: self.signer.sign(claims).to_text(),
             expires_at_ms,
-        ))
+            starts_meeting: self.started.insert(meeting),
+        })
     }
 }
 

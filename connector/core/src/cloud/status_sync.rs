@@ -11,7 +11,7 @@ use crate::zc::ha::LEASE_MARGIN_MS;
 use mc_wire::status::{ClaimOutcome, Load, OwnedMeeting, SignallingEndpoints};
 use mc_wire::{ControllerId, MeetingId};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ControllerRecord {
@@ -42,6 +42,17 @@ pub struct StatusSync {
     /// Until then, unowned meetings are not granted: after a restart the registry is empty until
     /// the controllers re-register with what they own.
     grace_until_ms: u64,
+    /// Meetings granted away from a previous owner, for the shell to report.
+    takeovers: VecDeque<Takeover>,
+}
+
+/// A meeting granted to a controller while another owned it (its lease had run out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Takeover {
+    pub meeting: MeetingId,
+    pub from: ControllerId,
+    pub to: ControllerId,
+    pub epoch: u64,
 }
 
 impl StatusSync {
@@ -56,6 +67,7 @@ impl StatusSync {
             // Epochs only grow, across restarts too (while the clock does).
             next_epoch: now_ms,
             grace_until_ms: if restarted { now_ms + down_after_ms } else { 0 },
+            takeovers: VecDeque::new(),
         }
     }
 
@@ -126,11 +138,25 @@ impl StatusSync {
             };
         }
         self.next_epoch += 1;
-        self.owners
+        let before = self
+            .owners
             .insert(meeting, (claimant.clone(), self.next_epoch));
+        if let Some((from, _)) = before {
+            self.takeovers.push_back(Takeover {
+                meeting,
+                from,
+                to: claimant.clone(),
+                epoch: self.next_epoch,
+            });
+        }
         ClaimOutcome::Granted {
             epoch: self.next_epoch,
         }
+    }
+
+    /// The next takeover decided by [`StatusSync::claim`], to report.
+    pub fn poll_takeover(&mut self) -> Option<Takeover> {
+        self.takeovers.pop_front()
     }
 
     /// The owner gave the meeting up. A stale release (an older epoch) changes nothing.
@@ -389,6 +415,17 @@ mod tests {
             panic!("silent to both: taken over")
         };
         assert!(e2 > e1, "a takeover is a new epoch");
+        assert_eq!(
+            s.poll_takeover(),
+            Some(Takeover {
+                meeting: m,
+                from: id("a"),
+                to: id("b"),
+                epoch: e2
+            }),
+            "the takeover is reported once"
+        );
+        assert_eq!(s.poll_takeover(), None);
         assert!(
             !s.release(&id("a"), m, e1),
             "a stale release changes nothing"

@@ -295,17 +295,15 @@ fn route(
                     "no controller is registered and live; start one or check its link to the cloud",
                 )));
             }
-            let first = s
-                .notifications
-                .since(0)
-                .all(|(_, _, e)| !matches!(e, MeetingEvent::Started { meeting } if *meeting == id));
-            let (participant, ticket, expires_at_ms) = s
+            let issued = s
                 .management
                 .issue_ticket(now_ms, &caller, id, j.display_name.as_deref())
                 .map_err(m)?;
-            if first {
+            if issued.starts_meeting {
                 s.notify(now_ms, MeetingEvent::Started { meeting: id });
             }
+            let (participant, ticket, expires_at_ms) =
+                (issued.participant, issued.ticket, issued.expires_at_ms);
             s.events.record_typed(crate::events::Typed::TicketIssued {
                 participant,
                 meeting: id,

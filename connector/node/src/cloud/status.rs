@@ -6,7 +6,7 @@ use crate::EventLog;
 use mc_rt::net::TcpStream;
 use mc_rt::tls::ServerTlsStream;
 use mc_wire::hex;
-use mc_wire::status::{ClaimOutcome, CloudToController, ControllerToCloud};
+use mc_wire::status::{CloudToController, ControllerToCloud};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -122,17 +122,12 @@ pub(super) async fn serve(
                 let outcome = {
                     let mut s = shared.lock().unwrap();
                     let now_ms = mc_rt::unix_now_ms();
-                    let before = s
-                        .status
-                        .owners()
-                        .find(|(m, _)| **m == meeting)
-                        .map(|(_, o)| o.clone());
                     let outcome = s.status.claim(now_ms, &controller, meeting, &alive_peers);
-                    if let (Some((from, _)), ClaimOutcome::Granted { epoch }) = (&before, &outcome)
-                    {
-                        if *from != controller {
-                            events.record(format_args!("meeting {meeting} taken over by {controller} from {from} (epoch {epoch})"));
-                        }
+                    while let Some(t) = s.status.poll_takeover() {
+                        events.record(format_args!(
+                            "meeting {} taken over by {} from {} (epoch {})",
+                            t.meeting, t.to, t.from, t.epoch
+                        ));
                     }
                     outcome
                 };

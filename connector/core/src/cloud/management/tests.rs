@@ -21,10 +21,14 @@ fn tickets_name_the_meeting_and_verify_with_the_published_key() {
     let op = m.authenticate(Some(OP)).unwrap();
     let meeting = m.create_meeting(1_000, &op, " Standup ").unwrap();
     assert_eq!(meeting.topic, "Standup");
-    let (pid, ticket, expires) = m
+    let issued = m
         .issue_ticket(2_000, &op, meeting.id, Some("Grace"))
         .unwrap();
-    assert_eq!(expires, 62_000);
+    let (pid, ticket) = (issued.participant, issued.ticket);
+    assert_eq!(issued.expires_at_ms, 62_000);
+    assert!(issued.starts_meeting, "the first ticket starts the meeting");
+    let second = m.issue_ticket(2_500, &op, meeting.id, Some("Ada")).unwrap();
+    assert!(!second.starts_meeting);
     let claims = TicketVerifier::new(m.ticket_public_key())
         .verify(3_000, &ticket)
         .unwrap();
@@ -71,7 +75,7 @@ fn keys_authenticate_and_roles_authorize() {
     // A member hosts their own meetings, joins under their own name, and may not end others'.
     let own = m.create_meeting(0, &ada_caller, "ada's").unwrap();
     assert_eq!(own.host, Some(ada.id));
-    let (_, ticket, _) = m.issue_ticket(0, &ada_caller, own.id, None).unwrap();
+    let ticket = m.issue_ticket(0, &ada_caller, own.id, None).unwrap().ticket;
     assert_eq!(
         TicketVerifier::new(m.ticket_public_key())
             .verify(0, &ticket)
