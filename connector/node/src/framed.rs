@@ -4,6 +4,7 @@ use mc_rt::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use mc_wire::frame::{self, FrameDecoder};
 use mc_wire::DecodeError;
 use serde::{de::DeserializeOwned, Serialize};
+use std::time::Duration;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -47,6 +48,33 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 return Ok(None);
             }
             self.dec.push(&self.buf[..n]);
+        }
+    }
+}
+
+/// What one read with a deadline gave: one typed result instead of nested `Result`s.
+#[derive(Debug)]
+pub enum Read<T> {
+    Message(T),
+    /// The peer closed cleanly between messages.
+    Closed,
+    /// The peer sent something that does not decode.
+    Malformed(DecodeError),
+    /// The connection failed.
+    Io(std::io::Error),
+    /// Nothing arrived within the deadline.
+    Timeout,
+}
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    /// The next message, or why there is none, within `deadline`.
+    pub async fn next_within<T: DeserializeOwned>(&mut self, deadline: Duration) -> Read<T> {
+        match mc_rt::timeout(deadline, self.next()).await {
+            Ok(Ok(Some(msg))) => Read::Message(msg),
+            Ok(Ok(None)) => Read::Closed,
+            Ok(Err(LinkError::Malformed(e))) => Read::Malformed(e),
+            Ok(Err(LinkError::Io(e))) => Read::Io(e),
+            Err(_) => Read::Timeout,
         }
     }
 }

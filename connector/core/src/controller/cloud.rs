@@ -191,6 +191,7 @@ impl Controller {
     fn cloud_gone(&mut self, conn: ConnId) {
         self.cloud = None;
         self.close(conn);
+        self.claims.clear();
         self.zc.claims_failed("the cloud status link was lost");
     }
 
@@ -205,10 +206,11 @@ impl Controller {
         let asked = self.send_to_cloud(ControllerToCloud::Claim {
             request,
             meeting,
-            alive_peers,
+            alive_peers: alive_peers.clone(),
         });
         if asked {
             self.next_claim = request;
+            self.claims.insert(meeting, (now_ms, alive_peers));
         } else {
             self.zc
                 .claim_failed(meeting, "the cloud status link is down");
@@ -216,9 +218,27 @@ impl Controller {
     }
 
     fn claim_answered(&mut self, now_ms: u64, meeting: MeetingId, outcome: ClaimOutcome) {
+        let asked = self.claims.remove(&meeting);
         let outcome = match self.ha.as_ref() {
             Some(ha) => ha.judge_claim(now_ms, meeting, outcome),
             None => outcome,
+        };
+        let outcome = match (outcome, asked, self.ha.as_ref().and_then(|ha| ha.peer())) {
+            // The peer was heard while the claim was in flight, though the claim told the cloud
+            // it was gone. Every pong since then extended its lease, and with it its hold on the
+            // meetings it hosts, which may include this one: the cloud judged on a view that is
+            // no longer true, so the grant is given back and the joins retry.
+            (ClaimOutcome::Granted { epoch }, Some((sent_ms, alive)), Some(peer))
+                if peer.last_heard_ms >= sent_ms && !alive.contains(&peer.id) =>
+            {
+                let message = format!(
+                    "controller {} answers again and may host meeting {meeting}; retry shortly",
+                    peer.id
+                );
+                self.send_to_cloud(ControllerToCloud::Release { meeting, epoch });
+                ClaimOutcome::Retry { message }
+            }
+            (outcome, _, _) => outcome,
         };
         self.zc.claim_answered(now_ms, meeting, outcome);
     }

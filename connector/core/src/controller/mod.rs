@@ -43,7 +43,7 @@ use mc_wire::notify::MeetingEvent;
 use mc_wire::peer::PeerMsg;
 use mc_wire::signal::{ClientToZc, MediaEndpoints, ZcToClient};
 use mc_wire::status::{CloudToController, ControllerToCloud, Load, SignallingEndpoints};
-use mc_wire::{ControllerId, MmrId};
+use mc_wire::{ControllerId, MeetingId, MmrId};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// A connection of any kind (signalling session, MMR link, cloud link, peer link), numbered by
@@ -219,6 +219,8 @@ pub struct Controller {
     held: BTreeMap<String, Held>,
     cloud: Option<cloud::CloudLink>,
     next_claim: u64,
+    /// Claims in flight, by meeting: when each was sent and which peers it said were alive.
+    claims: BTreeMap<MeetingId, (u64, Vec<ControllerId>)>,
     peers: BTreeMap<ConnId, peer::PeerLink>,
     drains: BTreeMap<Option<MmrId>, drain::Drain>,
     outputs: VecDeque<Output>,
@@ -251,6 +253,7 @@ impl Controller {
             held: BTreeMap::new(),
             cloud: None,
             next_claim: 0,
+            claims: BTreeMap::new(),
             peers: BTreeMap::new(),
             drains: BTreeMap::new(),
             outputs: VecDeque::new(),

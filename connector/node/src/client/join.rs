@@ -4,7 +4,7 @@
 use super::cloud_api::{fetch_ticket, ControllerAddr};
 use super::{media, ClientError};
 use crate::config::ClientConfig;
-use crate::framed::{write_frame, FrameReader};
+use crate::framed::{write_frame, FrameReader, LinkError, Read};
 use crate::EventLog;
 use mc_core::Rng;
 use mc_rt::tls::{self, BoxStream};
@@ -137,18 +137,16 @@ async fn signal_join(
         write_frame(&mut sig_wr, &join)
             .await
             .map_err(|e| ClientError::Signalling(e.to_string()))?;
-        let answer = mc_rt::timeout(
-            Duration::from_millis(config.connect_timeout_ms * 4),
-            sig_rd.next::<ZcToClient>(),
-        )
-        .await;
+        let answer = sig_rd
+            .next_within::<ZcToClient>(Duration::from_millis(config.connect_timeout_ms * 4))
+            .await;
         match answer {
-            Ok(Ok(Some(ZcToClient::Joined {
+            Read::Message(ZcToClient::Joined {
                 meeting,
                 participant,
                 media,
                 media_token,
-            }))) => {
+            }) => {
                 let admission = Admission {
                     meeting,
                     participant,
@@ -158,13 +156,13 @@ async fn signal_join(
                 return Ok((controller, signalling_port, (sig_rd, sig_wr), admission));
             }
             // The other controller of the pair hosts the meeting: the same ticket works there.
-            Ok(Ok(Some(ZcToClient::Redirect {
+            Read::Message(ZcToClient::Redirect {
                 controller: to,
                 host,
                 port,
                 fallback_port,
                 message,
-            }))) if redirects < 2 => {
+            }) if redirects < 2 => {
                 redirects += 1;
                 events.record(format_args!(
                     "{} redirected by {} to {to}: {message}",
@@ -177,35 +175,38 @@ async fn signal_join(
                     fallback_port,
                 }];
             }
-            Ok(Ok(Some(ZcToClient::Redirect { message, .. }))) => {
+            Read::Message(ZcToClient::Redirect { message, .. }) => {
                 return Err(ClientError::Signalling(format!(
                     "redirected again: {message}"
                 )))
             }
-            Ok(Ok(Some(ZcToClient::Rejected { reason, message }))) => {
+            Read::Message(ZcToClient::Rejected { reason, message }) => {
                 events.record(format_args!(
                     "{} refused by {}: {reason}: {message}",
                     config.display_name, controller.id
                 ));
                 return Err(ClientError::Rejected { reason, message });
             }
-            Ok(Ok(Some(ZcToClient::Ended { reason, .. }))) => {
+            Read::Message(ZcToClient::Ended { reason, .. }) => {
                 return Err(ClientError::Signalling(format!(
                     "the ZC ended the session: {reason}"
                 )))
             }
-            Ok(Ok(Some(ZcToClient::Pong))) => {
+            Read::Message(ZcToClient::Pong) => {
                 return Err(ClientError::Signalling(
                     "the ZC answered the join with a pong".into(),
                 ))
             }
-            Ok(Ok(None)) => {
+            Read::Closed => {
                 return Err(ClientError::Signalling(
                     "the ZC closed the connection without answering".into(),
                 ))
             }
-            Ok(Err(e)) => return Err(ClientError::Signalling(e.to_string())),
-            Err(_) => {
+            Read::Malformed(e) => {
+                return Err(ClientError::Signalling(LinkError::Malformed(e).to_string()))
+            }
+            Read::Io(e) => return Err(ClientError::Signalling(LinkError::Io(e).to_string())),
+            Read::Timeout => {
                 return Err(ClientError::Signalling(
                     "the ZC did not answer the join".into(),
                 ))

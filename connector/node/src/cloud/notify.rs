@@ -2,7 +2,7 @@
 //! replays the events the controller missed, then pushes each new one as it is logged.
 
 use super::Shared;
-use crate::framed::{write_frame, FrameReader};
+use crate::framed::{write_frame, FrameReader, Read};
 use crate::EventLog;
 use mc_rt::net::TcpStream;
 use mc_rt::sync::broadcast;
@@ -20,11 +20,13 @@ pub(super) async fn serve(
 ) {
     let (rd, mut wr) = mc_rt::split(stream);
     let mut rd = FrameReader::new(rd);
-    let hello = mc_rt::timeout(Duration::from_secs(10), rd.next::<ControllerToNotify>()).await;
-    let Ok(Ok(Some(ControllerToNotify::Hello {
+    let hello = rd
+        .next_within::<ControllerToNotify>(Duration::from_secs(10))
+        .await;
+    let Read::Message(ControllerToNotify::Hello {
         controller,
         after_seq,
-    }))) = hello
+    }) = hello
     else {
         tracing::info!(%peer, "notification: closed a connection that did not say hello");
         return;

@@ -1,7 +1,7 @@
 //! Status sync, server side: one connection per controller; registration, then heartbeats.
 
 use super::Shared;
-use crate::framed::{write_frame, FrameReader};
+use crate::framed::{write_frame, FrameReader, LinkError, Read};
 use crate::EventLog;
 use mc_rt::net::TcpStream;
 use mc_rt::tls::ServerTlsStream;
@@ -27,14 +27,14 @@ pub(super) async fn serve(
         )
     };
     let silence = Duration::from_millis(down_after_ms);
-    let first = mc_rt::timeout(silence, rd.next::<ControllerToCloud>()).await;
-    let Ok(Ok(Some(ControllerToCloud::Register {
+    let first = rd.next_within::<ControllerToCloud>(silence).await;
+    let Read::Message(ControllerToCloud::Register {
         controller,
         zone,
         signalling,
         capacity,
         meetings,
-    }))) = first
+    }) = first
     else {
         let _ = write_frame(
             &mut wr,
@@ -93,13 +93,13 @@ pub(super) async fn serve(
         return;
     }
     let reason = loop {
-        match mc_rt::timeout(silence, rd.next::<ControllerToCloud>()).await {
-            Ok(Ok(Some(ControllerToCloud::Heartbeat {
+        match rd.next_within::<ControllerToCloud>(silence).await {
+            Read::Message(ControllerToCloud::Heartbeat {
                 load,
                 capacity,
                 ready,
                 sent_ms,
-            }))) => {
+            }) => {
                 shared.lock().unwrap().status.heartbeat(
                     mc_rt::unix_now_ms(),
                     &controller,
@@ -114,11 +114,11 @@ pub(super) async fn serve(
                     }
                 }
             }
-            Ok(Ok(Some(ControllerToCloud::Claim {
+            Read::Message(ControllerToCloud::Claim {
                 request,
                 meeting,
                 alive_peers,
-            }))) => {
+            }) => {
                 let outcome = {
                     let mut s = shared.lock().unwrap();
                     let now_ms = mc_rt::unix_now_ms();
@@ -140,19 +140,20 @@ pub(super) async fn serve(
                     break e.to_string();
                 }
             }
-            Ok(Ok(Some(ControllerToCloud::Release { meeting, epoch }))) => {
+            Read::Message(ControllerToCloud::Release { meeting, epoch }) => {
                 shared
                     .lock()
                     .unwrap()
                     .status
                     .release(&controller, meeting, epoch);
             }
-            Ok(Ok(Some(ControllerToCloud::Register { .. }))) => {
+            Read::Message(ControllerToCloud::Register { .. }) => {
                 break "registered twice on one connection".to_string()
             }
-            Ok(Ok(None)) => break "closed the connection".to_string(),
-            Ok(Err(e)) => break e.to_string(),
-            Err(_) => break format!("sent no heartbeat for {down_after_ms} ms"),
+            Read::Closed => break "closed the connection".to_string(),
+            Read::Malformed(e) => break LinkError::Malformed(e).to_string(),
+            Read::Io(e) => break LinkError::Io(e).to_string(),
+            Read::Timeout => break format!("sent no heartbeat for {down_after_ms} ms"),
         }
     };
     let mut s = shared.lock().unwrap();

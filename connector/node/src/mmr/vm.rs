@@ -6,7 +6,7 @@
 use super::Mmr;
 use crate::config::MmrConfig;
 use crate::error::{bind_tcp, NodeError};
-use crate::framed::{write_frame, FrameReader};
+use crate::framed::{write_frame, FrameReader, LinkError, Read};
 use crate::EventLog;
 use mc_core::fallback::Ladder;
 use mc_core::zc::MmrCommand;
@@ -299,16 +299,14 @@ async fn session(
     if let Err(e) = write_frame(&mut wr, &hello).await {
         return Err(e.to_string());
     }
-    let interval_ms = match mc_rt::timeout(
-        Duration::from_millis(config.handshake_timeout_ms),
-        rd.next::<ControllerToMmr>(),
-    )
-    .await
+    let interval_ms = match rd
+        .next_within::<ControllerToMmr>(Duration::from_millis(config.handshake_timeout_ms))
+        .await
     {
-        Ok(Ok(Some(ControllerToMmr::Welcome {
+        Read::Message(ControllerToMmr::Welcome {
             controller,
             report_interval_ms,
-        }))) => {
+        }) => {
             // A new link is a new epoch: whatever this MMR held before, the controller may have
             // moved elsewhere while the link was down. It re-sends the grants that stand.
             handle.mmr.clear();
@@ -317,13 +315,14 @@ async fn session(
             ));
             report_interval_ms.max(50)
         }
-        Ok(Ok(Some(ControllerToMmr::Refused { message }))) => {
+        Read::Message(ControllerToMmr::Refused { message }) => {
             return Err(format!("the controller refused the link: {message}"))
         }
-        Ok(Ok(Some(other))) => return Err(format!("expected a welcome, got {other:?}")),
-        Ok(Ok(None)) => return Err("the controller closed the link".into()),
-        Ok(Err(e)) => return Err(e.to_string()),
-        Err(_) => return Err("the controller did not answer the hello".into()),
+        Read::Message(other) => return Err(format!("expected a welcome, got {other:?}")),
+        Read::Closed => return Err("the controller closed the link".into()),
+        Read::Malformed(e) => return Err(LinkError::Malformed(e).to_string()),
+        Read::Io(e) => return Err(LinkError::Io(e).to_string()),
+        Read::Timeout => return Err("the controller did not answer the hello".into()),
     };
     let mut tick = mc_rt::interval(Duration::from_millis(interval_ms));
     let mut reprobe = mc_rt::interval(Duration::from_millis(REPROBE_INTERVAL_MS));
