@@ -7,6 +7,24 @@
 
 use serde::Serialize;
 
+/// A retry policy: the wait before retry round `n` (counting from 0) is `first_ms` doubled `n`
+/// times, capped at `max_ms`. Every link and the client's joins retry by one of these, named
+/// where it is used, so "how fast do we hammer a peer that is down" has one answer per link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub first_ms: u64,
+    pub max_ms: u64,
+}
+
+impl Backoff {
+    /// The wait before retry round `round` (0: the first retry).
+    pub fn delay_ms(&self, round: u32) -> u64 {
+        self.first_ms
+            .saturating_mul(1u64.checked_shl(round.min(63)).unwrap_or(u64::MAX))
+            .min(self.max_ms)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Ladder<P> {
     /// Best first: the dedicated port, then each fallback.
@@ -117,6 +135,17 @@ mod tests {
             None,
             "nothing is better than the best path"
         );
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap() {
+        let b = Backoff {
+            first_ms: 500,
+            max_ms: 4_000,
+        };
+        let waits: Vec<u64> = (0..6).map(|r| b.delay_ms(r)).collect();
+        assert_eq!(waits, [500, 1_000, 2_000, 4_000, 4_000, 4_000]);
+        assert_eq!(b.delay_ms(200), 4_000, "no overflow on a long outage");
     }
 
     #[test]

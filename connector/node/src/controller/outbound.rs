@@ -4,7 +4,7 @@
 
 use super::Ctx;
 use mc_core::controller::Closed;
-use mc_core::fallback::Ladder;
+use mc_core::fallback::{Backoff, Ladder};
 use mc_rt::net::TcpStream;
 use mc_rt::sync::oneshot;
 use mc_rt::tls::{self, ClientConfig, ClientTlsStream};
@@ -18,14 +18,6 @@ pub(super) type Stream = ClientTlsStream<TcpStream>;
 const REPROBE_INTERVAL_MS: u64 = 30_000;
 /// How often a link on its fallback port asks whether a re-probe is due.
 const REPROBE_CHECK_MS: u64 = 1_000;
-
-/// Waits between rounds of failed attempts: from `first_ms`, doubling up to `max_ms`; back to
-/// `first_ms` once a link is established.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Backoff {
-    pub first_ms: u64,
-    pub max_ms: u64,
-}
 
 /// The retry policy of the links to the cloud.
 pub(super) const CLOUD_BACKOFF: Backoff = Backoff {

@@ -2,9 +2,10 @@
 //! 443): this controller dials its peer and the core pings over the link; the peer's own link to
 //! us is accepted like any connection and the core answers its pings.
 
-use super::outbound::{self, Backoff, Dial, Linked};
+use super::outbound::{self, Dial, Linked};
 use super::Ctx;
 use mc_core::controller::Input;
+use mc_core::fallback::Backoff;
 use mc_rt::tls::{self, Identity};
 use mc_wire::peer::PeerMsg;
 use mc_wire::ports::alpn;
