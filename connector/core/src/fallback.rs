@@ -7,21 +7,49 @@
 
 use serde::Serialize;
 
-/// A retry policy: the wait before retry round `n` (counting from 0) is `first_ms` doubled `n`
-/// times, capped at `max_ms`. Every link and the client's joins retry by one of these, named
-/// where it is used, so "how fast do we hammer a peer that is down" has one answer per link.
+/// A retry policy: how long to wait before each retry round. Every link and the client's joins
+/// retry by one of these, named where it is used, so "how hard do we press on a peer that is
+/// down" has one answer per link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
     pub first_ms: u64,
     pub max_ms: u64,
+    pub growth: Growth,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Growth {
+    /// `first`, 2×`first`, 3×`first`, …: steady pressure, for a service expected back within
+    /// seconds (a zone failing over), where waiting long past its return costs the user.
+    Linear,
+    /// `first`, 2×`first`, 4×`first`, …: for a peer that may be gone for long.
+    Doubling,
 }
 
 impl Backoff {
+    pub const fn linear(first_ms: u64, max_ms: u64) -> Backoff {
+        Backoff {
+            first_ms,
+            max_ms,
+            growth: Growth::Linear,
+        }
+    }
+
+    pub const fn doubling(first_ms: u64, max_ms: u64) -> Backoff {
+        Backoff {
+            first_ms,
+            max_ms,
+            growth: Growth::Doubling,
+        }
+    }
+
     /// The wait before retry round `round` (0: the first retry).
     pub fn delay_ms(&self, round: u32) -> u64 {
-        self.first_ms
-            .saturating_mul(1u64.checked_shl(round.min(63)).unwrap_or(u64::MAX))
-            .min(self.max_ms)
+        let factor = match self.growth {
+            Growth::Linear => round as u64 + 1,
+            Growth::Doubling => 1u64.checked_shl(round.min(63)).unwrap_or(u64::MAX),
+        };
+        self.first_ms.saturating_mul(factor).min(self.max_ms)
     }
 }
 
@@ -138,14 +166,15 @@ mod tests {
     }
 
     #[test]
-    fn backoff_doubles_up_to_its_cap() {
-        let b = Backoff {
-            first_ms: 500,
-            max_ms: 4_000,
-        };
+    fn backoff_grows_up_to_its_cap() {
+        let b = Backoff::doubling(500, 4_000);
         let waits: Vec<u64> = (0..6).map(|r| b.delay_ms(r)).collect();
         assert_eq!(waits, [500, 1_000, 2_000, 4_000, 4_000, 4_000]);
         assert_eq!(b.delay_ms(200), 4_000, "no overflow on a long outage");
+        let b = Backoff::linear(500, 1_800);
+        let waits: Vec<u64> = (0..5).map(|r| b.delay_ms(r)).collect();
+        assert_eq!(waits, [500, 1_000, 1_500, 1_800, 1_800]);
+        assert_eq!(b.delay_ms(u32::MAX), 1_800);
     }
 
     #[test]

@@ -212,10 +212,11 @@ impl Outcome {
             Err(ClientError::Rejected { reason, message }) => Outcome::Rejected { reason, message },
             Err(e) => {
                 let kind = match &e {
-                    ClientError::Config(_) => "config",
+                    ClientError::Config(_) | ClientError::Bridge { .. } => "config",
                     ClientError::Ticket(_) => "ticket",
                     ClientError::TicketRefused(_) => "ticket_refused",
                     ClientError::Signalling(_) => "signalling",
+                    ClientError::ZcMisbehaved(_) => "zc_protocol",
                     ClientError::Media(_) => "media",
                     ClientError::Rejected { .. } => unreachable!("matched above"),
                 };

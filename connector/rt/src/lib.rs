@@ -31,6 +31,37 @@ where
     tokio::spawn(future)
 }
 
+/// A spawned task that is cancelled when dropped, for work a loop starts in the background and
+/// may abandon (a plain [`JoinHandle`] detaches instead, and the work would go on unseen).
+pub struct Task<T>(JoinHandle<T>);
+
+impl<T: Send + 'static> Task<T> {
+    pub fn spawn<F>(future: F) -> Task<T>
+    where
+        F: std::future::Future<Output = T> + Send + 'static,
+    {
+        Task(spawn(future))
+    }
+}
+
+impl<T> std::future::Future for Task<T> {
+    /// `Err` only if the task panicked.
+    type Output = Result<T, tokio::task::JoinError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+impl<T> Drop for Task<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Wall-clock time as Unix milliseconds: real time, or the simulated clock under madsim. The
 /// shells read it and hand it to the cores as `now_ms`.
 pub fn unix_now_ms() -> u64 {

@@ -4,6 +4,26 @@
 use mc_wire::rtp::{RtpHeader, RtpPacket};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::fmt;
+
+/// How a participant's media reaches its MMR, best first (DESIGN §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaPath {
+    Udp,
+    Tcp,
+    Tls,
+}
+
+impl fmt::Display for MediaPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MediaPath::Udp => "udp",
+            MediaPath::Tcp => "tcp",
+            MediaPath::Tls => "tls",
+        })
+    }
+}
 
 /// Opus-like defaults: 20 ms packets on a 48 kHz clock.
 pub const PAYLOAD_TYPE: u8 = 111;

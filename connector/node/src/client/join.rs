@@ -88,7 +88,7 @@ pub(super) async fn join_once(
         token,
     } = admission;
     let token =
-        hex::decode("media token", &token).map_err(|e| ClientError::Signalling(e.to_string()))?;
+        hex::decode("media token", &token).map_err(|e| ClientError::ZcMisbehaved(e.to_string()))?;
     let conn = media::connect(config, ca, &endpoints, &token, rng).await?;
     events.record(format_args!(
         "{} joined {meeting} as {participant} via {} port {signalling_port}; media over {}",
@@ -193,8 +193,8 @@ async fn signal_join(
                 )))
             }
             Read::Message(ZcToClient::Pong) => {
-                return Err(ClientError::Signalling(
-                    "the ZC answered the join with a pong".into(),
+                return Err(ClientError::ZcMisbehaved(
+                    "it answered the join with a pong".into(),
                 ))
             }
             Read::Closed => {
@@ -203,7 +203,9 @@ async fn signal_join(
                 ))
             }
             Read::Malformed(e) => {
-                return Err(ClientError::Signalling(LinkError::Malformed(e).to_string()))
+                return Err(ClientError::ZcMisbehaved(
+                    LinkError::Malformed(e).to_string(),
+                ))
             }
             Read::Io(e) => return Err(ClientError::Signalling(LinkError::Io(e).to_string())),
             Read::Timeout => {

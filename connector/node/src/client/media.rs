@@ -3,6 +3,7 @@
 
 use super::ClientError;
 use crate::config::ClientConfig;
+use mc_core::client::MediaPath;
 use mc_core::fallback::Ladder;
 use mc_core::Rng;
 use mc_rt::net::UdpSocket;
@@ -14,30 +15,10 @@ use mc_wire::ports::alpn;
 use mc_wire::rfc4571::{self, Rfc4571Decoder};
 use mc_wire::signal::MediaEndpoints;
 use rustls::pki_types::CertificateDer;
-use serde::Serialize;
-use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MediaPath {
-    Udp,
-    Tcp,
-    Tls,
-}
-
-impl fmt::Display for MediaPath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            MediaPath::Udp => "udp",
-            MediaPath::Tcp => "tcp",
-            MediaPath::Tls => "tls",
-        })
-    }
-}
 
 /// Datagrams from the MMR waiting for the media loop.
 const UDP_QUEUE_PACKETS: usize = 1024;

@@ -2,14 +2,21 @@
 //! to 443), binds to the meeting's MMR (UDP 8801, then TCP 8801, then TLS 443), then sends RTP at
 //! a steady rate and counts what it receives from each other participant. The same code is the
 //! load generator.
+//!
+//! What to do and when is decided by the session core ([`mc_core::client::Session`]); this is
+//! its shell: one loop that carries out the core's outputs, waits for the next thing to happen
+//! (a timer, a background join or media binding, a packet, a signalling message, the caller's
+//! stop) and feeds it back.
 
 mod cloud_api;
 mod join;
 mod media;
 
 use crate::config::ClientConfig;
-use crate::framed::write_frame;
+use crate::framed::{write_frame, LinkError};
 use crate::EventLog;
+use mc_core::client::session::{self, Finish, Input, JoinFailure, Output, Session, Timing};
+pub use mc_core::client::MediaPath;
 use mc_core::client::{MediaStats, RtpSender};
 use mc_core::Rng;
 use mc_wire::signal::{ClientToZc, RejectReason, ZcToClient};
@@ -22,27 +29,38 @@ use std::time::Duration;
 use thiserror::Error;
 
 pub use cloud_api::{fetch_ticket, ControllerAddr, ManagementApi, TicketGrant};
-pub use media::MediaPath;
 
-use join::join_once;
-
+/// Why a participant could not join, by who is at fault ([`ClientError::blame`]): whether to
+/// try again follows from that.
 #[derive(Debug, Error)]
 pub enum ClientError {
+    /// Our configuration is invalid.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// Our machine: the local bridge port could not be bound.
+    #[error("the RTP bridge port {addr}: {source}")]
+    Bridge {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     /// The cloud could not be reached for a join ticket (it may be back shortly).
     #[error("asking the cloud for a join ticket: {0}")]
     Ticket(String),
     /// The cloud refused a join ticket (no such meeting, a bad key): for good.
     #[error("the cloud refused a join ticket: {0}")]
     TicketRefused(String),
+    /// No controller could be reached, or one went away before it answered the join.
     #[error("no controller accepted the signalling connection: {0}")]
     Signalling(String),
+    /// A controller answered with something the protocol does not allow.
+    #[error("the controller broke the protocol: {0}")]
+    ZcMisbehaved(String),
     #[error("the join was refused: {reason}: {message}")]
     Rejected {
         reason: RejectReason,
         message: String,
     },
+    /// The MMR could not be reached on any media path.
     #[error("the MMR could not be reached on any media path: {0}")]
     Media(String),
 }
@@ -55,22 +73,22 @@ impl ClientError {
         }
     }
 
-    /// Whether a join should try again: everything but an answer for good (a capacity
-    /// rejection, a refused or invalid ticket). A controller that is not ready or draining, or an
-    /// unreachable one, is a passing state during a failover or a drain; so is a cloud that
-    /// cannot be reached for a while.
-    pub fn passing(&self) -> bool {
-        matches!(self, ClientError::Ticket(_)) || self.zone_in_flux()
+    /// Who is at fault, as the session core sees it.
+    pub fn blame(&self) -> JoinFailure {
+        match self {
+            ClientError::Config(_) | ClientError::Bridge { .. } => JoinFailure::Ours,
+            ClientError::Ticket(_) => JoinFailure::CloudUnreachable,
+            ClientError::TicketRefused(_) => JoinFailure::CloudRefused,
+            ClientError::Signalling(_) | ClientError::Media(_) => JoinFailure::ZoneInFlux,
+            ClientError::ZcMisbehaved(_) => JoinFailure::ZcMisbehaved,
+            ClientError::Rejected { reason, .. } => JoinFailure::rejected(*reason),
+        }
     }
 
-    /// Whether the zone is failing over or draining (a controller or MMR just died or is
-    /// leaving), which settles within seconds.
-    pub fn zone_in_flux(&self) -> bool {
-        matches!(self, ClientError::Signalling(_) | ClientError::Media(_))
-            || matches!(
-                self.rejection(),
-                Some(RejectReason::NotReady | RejectReason::ControllerDraining)
-            )
+    /// Whether a join should try again: the cloud unreachable for a while, or the zone failing
+    /// over or draining (a controller or MMR just died or is leaving), which settles in seconds.
+    pub fn passing(&self) -> bool {
+        self.blame().passing()
     }
 }
 
@@ -99,26 +117,7 @@ pub struct ClientReport {
     pub rejoin_refused: Option<String>,
 }
 
-/// Most automatic rejoins one run makes (after an MMR or controller failure).
-pub const MAX_REJOINS: u32 = 20;
-/// How long one rejoin keeps trying (the cloud may be briefly unreachable, too).
-pub const REJOIN_DEADLINE_MS: u64 = 60_000;
-/// How long a first join keeps trying through passing failures — the zone in flux (a failover,
-/// a drain) or the cloud unreachable — before it fails: about as long as a person waits on
-/// "connecting…" before giving up.
-pub const JOIN_DEADLINE_MS: u64 = 120_000;
-
-/// How one stretch of media ended.
-enum Stop {
-    /// The configured duration passed or the caller stopped us.
-    Done,
-    /// The ZC ended the session; `rejoin` says the meeting goes on elsewhere.
-    Ended {
-        reason: String,
-        rejoin: bool,
-    },
-    Failed(String),
-}
+pub use mc_core::client::session::{JOIN_DEADLINE_MS, MAX_REJOINS, REJOIN_DEADLINE_MS};
 
 /// Live counters of a running client, for progress lines (the load generator reads them).
 #[derive(Debug, Default)]
@@ -147,259 +146,409 @@ pub async fn run_observed(
     ca: CertificateDer<'static>,
     events: EventLog,
     stop: impl std::future::Future<Output = ()>,
-    probe_counters: &ClientProbe,
+    probe: &ClientProbe,
 ) -> Result<ClientReport, ClientError> {
     config.validate()?;
-    let mut bridge = match config.bridge_listen {
+    let bridge = match config.bridge_listen {
         Some(addr) => Some(
             media::Bridge::bind(addr, config.bridge_send)
                 .await
-                .map_err(|e| ClientError::Media(format!("bridge port {addr}: {e}")))?,
+                .map_err(|e| ClientError::Bridge { addr, source: e })?,
         ),
         None => None,
     };
-    let mut rng = Rng::seed_from_u64(config.seed.unwrap_or_else(mc_rt::fresh_seed));
-    let started = mc_rt::Instant::now();
-    let mut stop = Box::pin(stop);
-    let mut attempt: u64 = 0;
-    let mut session = loop {
-        attempt += 1;
-        match join_once(&config, &ca, &mut rng, &events).await {
-            Err(e)
-                if e.passing() && started.elapsed() < Duration::from_millis(JOIN_DEADLINE_MS) =>
-            {
-                tracing::info!(participant = %config.display_name, "join attempt {attempt} failed, retrying: {e}");
-                let pause = Duration::from_millis((500 * attempt).min(3_000));
-                mc_rt::select! {
-                    // Biased: no random draw, so a simulation's random stream is as without it.
-                    biased;
-                    _ = mc_rt::sleep(pause) => {}
-                    // Stopped while waiting to try again: the last failure is the outcome.
-                    _ = &mut stop => return Err(e),
-                }
-            }
-            other => break other?,
-        }
+    let generated = bridge.is_none() && !config.muted;
+    let timing = Timing {
+        packet_interval_ms: generated.then(|| (1000 / config.media_packets_per_s as u64).max(1)),
+        duration_ms: config.duration_ms,
+        media_keepalive_ms: config.media_keepalive_ms,
+        media_keepalive_misses: config.media_keepalive_misses,
+        media_reprobe_ms: config.media_reprobe_ms,
+        signal_keepalive_ms: config.signal_keepalive_ms,
     };
-    let join_ms = started.elapsed().as_millis() as u64;
-    probe_counters.joined.store(true, Ordering::Relaxed);
-
-    let mut sender = RtpSender::new(
+    let mut rng = Rng::seed_from_u64(config.seed.unwrap_or_else(mc_rt::fresh_seed));
+    let sender = RtpSender::new(
         rng.next_u64() as u32,
         rng.next_u64() as u16,
         rng.next_u64() as u32,
     );
-    let mut stats = MediaStats::default();
-    let interval_ms = (1000 / config.media_packets_per_s as u64).max(1);
-    let mut tick = mc_rt::interval(Duration::from_millis(interval_ms));
-    // Media missed while rejoining is not sent late in a burst: it is gone, as in a real call.
-    tick.set_missed_tick_behavior(mc_rt::MissedTickBehavior::Skip);
-    let mut until = Box::pin(async {
-        if config.duration_ms == 0 {
-            std::future::pending::<()>().await
-        } else {
-            mc_rt::sleep(Duration::from_millis(config.duration_ms)).await
+    let mut shell = Shell {
+        core: Session::new(mc_rt::unix_now_ms(), timing),
+        payload: vec![0u8; config.payload_bytes],
+        config,
+        ca,
+        events,
+        probe,
+        rng,
+        bridge,
+        live: None,
+        last: None,
+        joining: None,
+        falling_back: None,
+        probing: None,
+        last_error: None,
+        sender,
+        stats: MediaStats::default(),
+    };
+    let mut stop = std::pin::pin!(stop);
+    let mut stopped = false;
+    let finish = loop {
+        if let Some(finish) = shell.carry_out().await {
+            break finish;
         }
-    });
-    let mut payload = vec![0u8; config.payload_bytes];
-    let mut rejoins = 0;
-    let mut reprobe = mc_rt::interval(Duration::from_millis(config.media_reprobe_ms));
-    reprobe.tick().await;
-    let mut probe: Option<mc_rt::JoinHandle<Result<media::MediaConn, media::BindError>>> = None;
-    let mut keepalive = mc_rt::interval(Duration::from_millis(config.media_keepalive_ms));
-    // When the MMR was last heard on the current path (any packet: media or keepalive answer).
-    let mut heard = mc_rt::Instant::now();
-    let silence_limit =
-        Duration::from_millis(config.media_keepalive_ms * config.media_keepalive_misses as u64);
-    let mut sig_ping = mc_rt::interval(Duration::from_millis(config.signal_keepalive_ms));
-    let mut sig_heard = mc_rt::Instant::now();
-    let sig_silence_limit = Duration::from_millis(config.signal_keepalive_ms * 3);
-    let mut rejoin_refused = None;
-    let ended_by_zc = loop {
-        let outcome = loop {
-            mc_rt::select! {
-                // Branches are polled in order, never at random: one seed, one run.
-                biased;
-                _ = keepalive.tick(), if session.conn.path() == MediaPath::Udp => {
-                    if heard.elapsed() > silence_limit {
-                        // UDP stopped answering (a firewall change, a NAT timeout): move to a
-                        // stream now; the re-probe brings media back to UDP when it works again.
-                        events.record(format_args!("{} lost its UDP media path; falling back", config.display_name));
-                        match media::connect_from(&config, &ca, &session.endpoints, &session.token, &mut rng, MediaPath::Tcp).await {
-                            Ok(conn) => {
-                                events.record(format_args!("{} moved media from udp to {}", config.display_name, conn.path()));
-                                session.conn = conn;
-                            }
-                            // The MMR itself is unreachable: join again, and the ZC places the
-                            // meeting on an MMR that works once it notices this one is gone.
-                            Err(e) => break Stop::Ended { reason: format!("the MMR stopped answering: {e}"), rejoin: true },
-                        }
-                        heard = mc_rt::Instant::now();
-                    } else {
-                        if let Err(e) = session.conn.send_keepalive(&session.token, rng.bytes()).await {
-                            break Stop::Failed(format!("media path failed: {e}"));
-                        }
-                    }
+        let happened = shell.next(&mut stop, stopped).await;
+        stopped |= matches!(happened, Happened::Stop);
+        shell.feed(happened).await;
+    };
+    shell.report(finish)
+}
+
+/// What the shell waits for; each is fed to the core as it happens.
+enum Happened {
+    Timeout,
+    Joined(Result<join::Session, ClientError>),
+    FellBack(Result<media::MediaConn, ClientError>),
+    Probed(Result<media::MediaConn, media::BindError>),
+    FromTool(Vec<u8>),
+    Media(std::io::Result<Vec<u8>>),
+    Signal(Result<Option<ZcToClient>, LinkError>),
+    /// A background task panicked (a bug): fed to the core as the failure of what it was doing.
+    Panicked {
+        task: &'static str,
+        input: Input,
+    },
+    Stop,
+}
+
+/// The IO around one participant's [`Session`] core.
+struct Shell<'p> {
+    core: Session,
+    config: ClientConfig,
+    ca: CertificateDer<'static>,
+    events: EventLog,
+    probe: &'p ClientProbe,
+    rng: Rng,
+    bridge: Option<media::Bridge>,
+    /// The current session's connections, while in one.
+    live: Option<join::Session>,
+    /// What the last admission was, for the report.
+    last: Option<Admitted>,
+    joining: Option<mc_rt::Task<Result<join::Session, ClientError>>>,
+    falling_back: Option<mc_rt::Task<Result<media::MediaConn, ClientError>>>,
+    probing: Option<mc_rt::Task<Result<media::MediaConn, media::BindError>>>,
+    last_error: Option<ClientError>,
+    sender: RtpSender,
+    stats: MediaStats,
+    payload: Vec<u8>,
+}
+
+/// Where the last admission put the participant.
+struct Admitted {
+    meeting: MeetingId,
+    participant: ParticipantId,
+    controller: String,
+    signalling_port: u16,
+    media_path: MediaPath,
+}
+
+impl Shell<'_> {
+    /// Carries out what the core asked for; `Some` once the run is over.
+    async fn carry_out(&mut self) -> Option<Finish> {
+        while let Some(out) = self.core.poll_output() {
+            let failed = match out {
+                Output::Join => {
+                    let (c, ca, ev) = (self.config.clone(), self.ca.clone(), self.events.clone());
+                    let mut rng = Rng::seed_from_u64(self.rng.next_u64());
+                    self.joining = Some(mc_rt::Task::spawn(async move {
+                        join::join_once(&c, &ca, &mut rng, &ev).await
+                    }));
+                    None
                 }
-                _ = reprobe.tick(), if session.conn.path() != MediaPath::Udp && probe.is_none() => {
-                    // Probe in the background so media keeps flowing on the stream meanwhile.
-                    let (c, ep, token, seed) = (config.clone(), session.endpoints.clone(), session.token.clone(), rng.next_u64());
-                    probe = Some(mc_rt::spawn(async move { media::bind_udp(&c, &ep, &token, &mut Rng::seed_from_u64(seed)).await }));
+                Output::SendMedia => {
+                    let Some(live) = &mut self.live else { continue };
+                    self.rng.fill(&mut self.payload);
+                    let packet = self.sender.next_packet(self.payload.clone());
+                    let sent = live.conn.send(&packet).await;
+                    self.probe.sent.fetch_add(1, Ordering::Relaxed);
+                    sent.err().map(|e| (Input::MediaBroken, e.to_string()))
                 }
-                probed = async { probe.as_mut().expect("guarded").await }, if probe.is_some() => {
-                    probe = None;
-                    // The MMR moves a participant to the newest endpoint it binds from, so a
-                    // successful UDP binding takes the media off the stream at once.
-                    if let Ok(Ok(udp)) = probed {
-                        events.record(format_args!("{} moved media from {} back to udp", config.display_name, session.conn.path()));
-                        session.conn = udp;
-                        heard = mc_rt::Instant::now();
-                    }
+                Output::SendKeepalive => {
+                    let Some(live) = &mut self.live else { continue };
+                    let sent = live
+                        .conn
+                        .send_keepalive(&live.token, self.rng.bytes())
+                        .await;
+                    sent.err().map(|e| (Input::MediaBroken, e.to_string()))
                 }
-                _ = tick.tick(), if bridge.is_none() && !config.muted => {
-                    rng.fill(&mut payload);
-                    if let Err(e) = session.conn.send(&sender.next_packet(payload.clone())).await {
-                        break Stop::Failed(format!("media path failed: {e}"));
-                    }
-                    probe_counters.sent.fetch_add(1, Ordering::Relaxed);
+                Output::Ping => {
+                    let Some(live) = &mut self.live else { continue };
+                    let sent = write_frame(&mut live.sig_wr, &ClientToZc::Ping).await;
+                    sent.err().map(|e| (Input::SignalLost, e.to_string()))
                 }
-                from_tool = async { bridge.as_mut().expect("guarded").recv().await }, if bridge.is_some() => {
-                    // RTP from the local tool goes into the meeting unchanged (it is checked, so
-                    // a tool's garbage never reaches the MMR).
-                    if mc_wire::rtp::RtpHeader::parse(&from_tool).is_ok() {
-                        if let Err(e) = session.conn.send(&from_tool).await {
-                            break Stop::Failed(format!("media path failed: {e}"));
-                        }
-                        sender.sent += 1;
-                        probe_counters.sent.fetch_add(1, Ordering::Relaxed);
-                    }
+                Output::FallBack => {
+                    let Some(live) = &self.live else { continue };
+                    let (c, ca) = (self.config.clone(), self.ca.clone());
+                    let (ep, token) = (live.endpoints.clone(), live.token.clone());
+                    let mut rng = Rng::seed_from_u64(self.rng.next_u64());
+                    self.falling_back = Some(mc_rt::Task::spawn(async move {
+                        media::connect_from(&c, &ca, &ep, &token, &mut rng, MediaPath::Tcp).await
+                    }));
+                    None
                 }
-                got = session.conn.recv() => match got {
-                    Ok(packet) if mc_wire::classify_media(&packet) == mc_wire::MediaKind::Binding => {
-                        // The MMR answered a keepalive: the path is alive.
-                        heard = mc_rt::Instant::now();
-                    }
-                    Ok(packet) => {
-                        heard = mc_rt::Instant::now();
-                        stats.on_packet(&packet);
-                        probe_counters.received.fetch_add(1, Ordering::Relaxed);
-                        if let Some(b) = &bridge {
-                            b.send(&packet).await;
-                        }
-                    }
-                    Err(e) => break Stop::Failed(format!("media path failed: {e}")),
-                },
-                _ = sig_ping.tick() => {
-                    if sig_heard.elapsed() > sig_silence_limit {
-                        break Stop::Ended { reason: format!("controller {} stopped answering", session.controller.id), rejoin: true };
-                    }
-                    if let Err(e) = write_frame(&mut session.sig_wr, &ClientToZc::Ping).await {
-                        break Stop::Ended { reason: format!("signalling to {} failed: {e}", session.controller.id), rejoin: true };
-                    }
+                Output::ProbeUdp => {
+                    let Some(live) = &self.live else { continue };
+                    // In the background, so media keeps flowing on the stream meanwhile.
+                    let c = self.config.clone();
+                    let (ep, token) = (live.endpoints.clone(), live.token.clone());
+                    let mut rng = Rng::seed_from_u64(self.rng.next_u64());
+                    self.probing = Some(mc_rt::Task::spawn(async move {
+                        media::bind_udp(&c, &ep, &token, &mut rng).await
+                    }));
+                    None
                 }
-                msg = session.sig_rd.next::<ZcToClient>() => {
-                    sig_heard = mc_rt::Instant::now();
-                    match msg {
-                        Ok(Some(ZcToClient::Pong)) => {}
-                        Ok(Some(ZcToClient::Ended { reason, rejoin })) => break Stop::Ended { reason, rejoin },
-                        Ok(Some(other)) => break Stop::Failed(format!("unexpected message {other:?}")),
-                        // The controller went away without a word (its process died): the meeting
-                        // goes on at the other controller of the pair, or here once it is back.
-                        Ok(None) => break Stop::Ended { reason: format!("controller {} closed the signalling connection", session.controller.id), rejoin: true },
-                        Err(e) => break Stop::Ended { reason: format!("signalling to {} failed: {e}", session.controller.id), rejoin: true },
+                Output::Leave => {
+                    self.falling_back = None;
+                    self.probing = None;
+                    if let Some(mut live) = self.live.take() {
+                        // Best effort: the seat is freed when the connection closes anyway.
+                        let _ = write_frame(&mut live.sig_wr, &ClientToZc::Leave).await;
                     }
+                    None
                 }
-                _ = &mut until => break Stop::Done,
-                _ = &mut stop => break Stop::Done,
+                Output::Event(e) => {
+                    self.on_event(e);
+                    None
+                }
+                Output::Finished(finish) => return Some(finish),
+            };
+            if let Some((input, why)) = failed {
+                tracing::info!(participant = %self.config.display_name, "{why}");
+                self.core.handle(mc_rt::unix_now_ms(), input);
             }
-        };
-        match outcome {
-            Stop::Done => {
-                let _ = write_frame(&mut session.sig_wr, &ClientToZc::Leave).await;
-                break None;
-            }
-            Stop::Ended {
-                reason,
-                rejoin: true,
-            } if rejoins < MAX_REJOINS => {
-                rejoins += 1;
-                events.record(format_args!(
-                    "{} rejoining {} (attempt {rejoins}): {reason}",
-                    config.display_name, session.meeting
-                ));
-                // Leave the old session first, so its seat is free. Then keep trying — the cloud
-                // may be unreachable for a while, or the ZC may not have noticed the dead MMR yet —
-                // backing off, until a typed rejection, the rejoin deadline, or the end.
-                let _ = write_frame(&mut session.sig_wr, &ClientToZc::Leave).await;
-                let deadline = mc_rt::Instant::now() + Duration::from_millis(REJOIN_DEADLINE_MS);
-                let mut attempt: u64 = 0;
-                let again = loop {
-                    attempt += 1;
-                    let backoff = Duration::from_millis((500 * (attempt - 1)).min(5_000));
-                    let r = mc_rt::select! {
-                        // Branches are polled in order, never at random: one seed, one run.
-                        biased;
-                        _ = &mut until => None,
-                        _ = &mut stop => None,
-                        s = async { mc_rt::sleep(backoff).await; join_once(&config, &ca, &mut rng, &events).await } => Some(s),
-                    };
-                    match r {
-                        Some(Err(e)) if e.passing() && mc_rt::Instant::now() < deadline => {
-                            tracing::info!(participant = %config.display_name, "rejoin attempt {attempt} failed: {e}");
-                        }
-                        other => break other,
-                    }
+        }
+        None
+    }
+
+    fn on_event(&mut self, e: session::Event) {
+        let name = &self.config.display_name;
+        match &e {
+            session::Event::Joined { rejoin } => {
+                let counter = if *rejoin {
+                    &self.probe.rejoins
+                } else {
+                    self.probe.joined.store(true, Ordering::Relaxed);
+                    return;
                 };
-                match again {
-                    Some(Ok(s)) => {
-                        session = s;
-                        heard = mc_rt::Instant::now();
-                        sig_heard = heard;
-                        probe_counters.rejoins.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Some(Err(e)) => {
-                        rejoin_refused = Some(
-                            e.rejection()
-                                .map_or("rejoin_failed", |r| r.as_str())
-                                .to_string(),
-                        );
-                        break Some(format!("{reason}; rejoining failed: {e}"));
-                    }
-                    None => break Some(reason),
+                counter.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            session::Event::Retrying { .. } => {
+                let why = self.last_error.as_ref().map(|e| e.to_string());
+                tracing::info!(participant = %name, "{e}: {}", why.unwrap_or_default());
+                return;
+            }
+            session::Event::MediaMoved { to, .. } => {
+                if let Some(last) = &mut self.last {
+                    last.media_path = *to;
                 }
             }
-            Stop::Ended { reason, .. } | Stop::Failed(reason) => break Some(reason),
+            session::Event::Rejoining { .. } | session::Event::UdpLost => {}
         }
+        self.events.record(format_args!("{name} {e}"));
+    }
+
+    /// Waits for the next thing that happens.
+    async fn next(
+        &mut self,
+        stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+        stopped: bool,
+    ) -> Happened {
+        let wait = self
+            .core
+            .poll_timeout()
+            .map(|t| Duration::from_millis(t.saturating_sub(mc_rt::unix_now_ms())));
+        let in_session = self.live.is_some();
+        let (conn, sig) = match &mut self.live {
+            Some(l) => (Some(&mut l.conn), Some(&mut l.sig_rd)),
+            None => (None, None),
+        };
+        mc_rt::select! {
+            // Branches are polled in order, never at random: one seed, one run.
+            biased;
+            _ = mc_rt::sleep(wait.unwrap_or_default()), if wait.is_some() => Happened::Timeout,
+            r = background(&mut self.joining) => r.map_or(panicked("join", Input::JoinFailed(JoinFailure::Ours)), Happened::Joined),
+            r = background(&mut self.falling_back) => r.map_or(panicked("fallback", Input::FellBack(None)), Happened::FellBack),
+            r = background(&mut self.probing) => r.map_or(panicked("UDP probe", Input::Reprobed { bound: false }), Happened::Probed),
+            p = async { conn.expect("guarded").recv().await }, if conn.is_some() => Happened::Media(p),
+            m = async { sig.expect("guarded").next::<ZcToClient>().await }, if sig.is_some() => Happened::Signal(m),
+            p = async { self.bridge.as_mut().expect("guarded").recv().await }, if self.bridge.is_some() && in_session => Happened::FromTool(p),
+            _ = stop.as_mut(), if !stopped => Happened::Stop,
+        }
+    }
+
+    /// Feeds what happened to the core.
+    async fn feed(&mut self, happened: Happened) {
+        let now_ms = mc_rt::unix_now_ms();
+        let input = match happened {
+            Happened::Timeout => {
+                self.core.handle_timeout(now_ms);
+                return;
+            }
+            Happened::Joined(Ok(session)) => {
+                let path = session.conn.path();
+                self.last = Some(Admitted {
+                    meeting: session.meeting,
+                    participant: session.participant,
+                    controller: session.controller.id.clone(),
+                    signalling_port: session.signalling_port,
+                    media_path: path,
+                });
+                self.live = Some(session);
+                Input::Joined { path }
+            }
+            Happened::Joined(Err(e)) => {
+                let blame = e.blame();
+                self.last_error = Some(e);
+                Input::JoinFailed(blame)
+            }
+            Happened::FellBack(result) => {
+                let path = match (result, &mut self.live) {
+                    (Ok(conn), Some(live)) => {
+                        let path = conn.path();
+                        live.conn = conn;
+                        Some(path)
+                    }
+                    (Err(e), _) => {
+                        tracing::info!(participant = %self.config.display_name, "{e}");
+                        None
+                    }
+                    (Ok(_), None) => None,
+                };
+                Input::FellBack(path)
+            }
+            Happened::Probed(result) => {
+                // The MMR moves a participant to the newest endpoint it binds from, so a bound
+                // probe takes the media off the stream at once.
+                let bound = match (result, &mut self.live) {
+                    (Ok(udp), Some(live)) => {
+                        live.conn = udp;
+                        true
+                    }
+                    _ => false,
+                };
+                Input::Reprobed { bound }
+            }
+            Happened::FromTool(packet) => {
+                // RTP from the local tool goes into the meeting unchanged (it is checked, so a
+                // tool's garbage never reaches the MMR).
+                let Some(live) = &mut self.live else { return };
+                if mc_wire::rtp::RtpHeader::parse(&packet).is_err() {
+                    return;
+                }
+                if let Err(e) = live.conn.send(&packet).await {
+                    tracing::info!(participant = %self.config.display_name, "media send: {e}");
+                    Input::MediaBroken
+                } else {
+                    self.sender.sent += 1;
+                    self.probe.sent.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            }
+            Happened::Media(Ok(packet)) => {
+                // Any packet says the path is alive; a binding answer is a keepalive's.
+                if mc_wire::classify_media(&packet) != mc_wire::MediaKind::Binding {
+                    self.stats.on_packet(&packet);
+                    self.probe.received.fetch_add(1, Ordering::Relaxed);
+                    if let Some(b) = &self.bridge {
+                        b.send(&packet).await;
+                    }
+                }
+                Input::MediaHeard
+            }
+            Happened::Media(Err(e)) => {
+                tracing::info!(participant = %self.config.display_name, "media path failed: {e}");
+                Input::MediaBroken
+            }
+            Happened::Signal(Ok(Some(msg))) => Input::Signal(msg),
+            Happened::Signal(Ok(None)) => Input::SignalLost,
+            Happened::Signal(Err(e)) => {
+                tracing::info!(participant = %self.config.display_name, "signalling: {e}");
+                Input::SignalLost
+            }
+            Happened::Panicked { task, input } => {
+                tracing::error!(participant = %self.config.display_name, "the {task} task panicked");
+                input
+            }
+            Happened::Stop => Input::Stop,
+        };
+        self.core.handle(now_ms, input);
+    }
+
+    fn report(self, finish: Finish) -> Result<ClientReport, ClientError> {
+        let (ended, rejoin_failed) = match finish {
+            Finish::JoinFailed(_) => {
+                return Err(self
+                    .last_error
+                    .expect("a join failed, so its error is kept"))
+            }
+            Finish::Left {
+                ended,
+                rejoin_failed,
+            } => (ended, rejoin_failed),
+        };
+        let last = self.last.expect("left, so admitted once");
+        let ended_by_zc = ended.map(|why| match (&rejoin_failed, &self.last_error) {
+            (Some(_), Some(e)) => format!("{why}; rejoining failed: {e}"),
+            _ => why.to_string(),
+        });
+        let rejoin_refused = rejoin_failed.map(|f| match f {
+            JoinFailure::Refused(r) => r.as_str().to_string(),
+            _ => "rejoin_failed".to_string(),
+        });
+        let report = ClientReport {
+            display_name: self.config.display_name.clone(),
+            meeting: last.meeting,
+            participant: last.participant,
+            controller: last.controller,
+            signalling_port: last.signalling_port,
+            media_path: last.media_path,
+            join_ms: self.core.joined_after_ms().unwrap_or_default(),
+            rejoins: self.core.rejoins(),
+            ssrc: self.sender.ssrc,
+            sent: self.sender.sent,
+            received: self.stats.received_total(),
+            by_source: self.stats.by_source.clone(),
+            malformed: self.stats.malformed,
+            ended_by_zc,
+            rejoin_refused,
+        };
+        self.events.record(format_args!(
+            "{} left {}: sent {} received {} from {} sources{}",
+            report.display_name,
+            report.meeting,
+            report.sent,
+            report.received,
+            report.by_source.len(),
+            report
+                .ended_by_zc
+                .as_deref()
+                .map(|r| format!(" (ended: {r})"))
+                .unwrap_or_default()
+        ));
+        Ok(report)
+    }
+}
+
+fn panicked(task: &'static str, input: Input) -> Happened {
+    Happened::Panicked { task, input }
+}
+
+/// Waits for a background task, if one runs (and forever if not); clears it once done.
+async fn background<T>(task: &mut Option<mc_rt::Task<T>>) -> Result<T, ()> {
+    let Some(t) = task.as_mut() else {
+        return std::future::pending().await;
     };
-    let report = ClientReport {
-        display_name: config.display_name.clone(),
-        meeting: session.meeting,
-        participant: session.participant,
-        controller: session.controller.id,
-        signalling_port: session.signalling_port,
-        media_path: session.conn.path(),
-        join_ms,
-        rejoins,
-        ssrc: sender.ssrc,
-        sent: sender.sent,
-        received: stats.received_total(),
-        by_source: stats.by_source.clone(),
-        malformed: stats.malformed,
-        ended_by_zc,
-        rejoin_refused,
-    };
-    events.record(format_args!(
-        "{} left {}: sent {} received {} from {} sources{}",
-        report.display_name,
-        report.meeting,
-        report.sent,
-        report.received,
-        report.by_source.len(),
-        report
-            .ended_by_zc
-            .as_deref()
-            .map(|r| format!(" (ended: {r})"))
-            .unwrap_or_default()
-    ));
-    Ok(report)
+    let result = t.await.map_err(|_| ());
+    *task = None;
+    result
 }

@@ -20,10 +20,7 @@ const REPROBE_INTERVAL_MS: u64 = 30_000;
 const REPROBE_CHECK_MS: u64 = 1_000;
 
 /// The retry policy of the links to the cloud.
-pub(super) const CLOUD_BACKOFF: Backoff = Backoff {
-    first_ms: 500,
-    max_ms: 10_000,
-};
+pub(super) const CLOUD_BACKOFF: Backoff = Backoff::doubling(500, 10_000);
 
 pub(super) struct Dial {
     /// The link's name in the link table.

@@ -32,10 +32,7 @@ pub(super) async fn run(ctx: Ctx, identity: Identity) {
         host: host.clone(),
         ports,
         tls,
-        backoff: Backoff {
-            first_ms: every_ms,
-            max_ms: every_ms,
-        },
+        backoff: Backoff::linear(every_ms, every_ms),
     };
     let link_ctx = ctx.clone();
     let run_link = move |l: Linked| {

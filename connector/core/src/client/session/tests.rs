@@ -1,0 +1,361 @@
+use super::*;
+use mc_wire::signal::{RejectReason, ZcToClient};
+
+const TIMING: Timing = Timing {
+    packet_interval_ms: Some(20),
+    duration_ms: 0,
+    media_keepalive_ms: 1_000,
+    media_keepalive_misses: 3,
+    media_reprobe_ms: 30_000,
+    signal_keepalive_ms: 1_000,
+};
+
+fn drain(s: &mut Session) -> Vec<Output> {
+    std::iter::from_fn(|| s.poll_output()).collect()
+}
+
+/// What the session asked for besides media sends and pings, which fall due all the time.
+fn drain_quiet(s: &mut Session) -> Vec<Output> {
+    drain(s)
+        .into_iter()
+        .filter(|o| !matches!(o, Output::SendMedia | Output::Ping))
+        .collect()
+}
+
+/// Runs the session's timers from `from_ms` to `to_ms` (inclusive), answering nothing, and
+/// returns what it asked for (without the media sends, which are counted).
+fn run(s: &mut Session, from_ms: u64, to_ms: u64) -> (Vec<(u64, Output)>, usize) {
+    let (mut outs, mut sends) = (Vec::new(), 0);
+    let mut now = from_ms;
+    while let Some(t) = s.poll_timeout().filter(|t| *t <= to_ms) {
+        now = now.max(t);
+        s.handle_timeout(now);
+        for o in drain(s) {
+            match o {
+                Output::SendMedia => sends += 1,
+                o => outs.push((now, o)),
+            }
+        }
+    }
+    (outs, sends)
+}
+
+fn joined(timing: Timing) -> Session {
+    let mut s = Session::new(0, timing);
+    assert_eq!(drain(&mut s), [Output::Join]);
+    s.handle(
+        100,
+        Input::Joined {
+            path: MediaPath::Udp,
+        },
+    );
+    drain(&mut s);
+    s
+}
+
+#[test]
+fn a_passing_failure_is_retried_with_backoff_and_a_final_one_ends_the_run() {
+    let mut s = Session::new(0, TIMING);
+    assert_eq!(drain(&mut s), [Output::Join]);
+    let mut at = Vec::new();
+    let mut now = 0;
+    for _ in 0..4 {
+        now += 10;
+        s.handle(now, Input::JoinFailed(JoinFailure::ZoneInFlux));
+        drain(&mut s);
+        now = s.poll_timeout().expect("a retry is due");
+        s.handle_timeout(now);
+        assert_eq!(drain(&mut s), [Output::Join]);
+        at.push(now);
+    }
+    assert_eq!(
+        at,
+        [510, 1_520, 3_030, 5_040],
+        "500, 1000, 1500, 2000 ms apart"
+    );
+    s.handle(
+        now + 10,
+        Input::JoinFailed(JoinFailure::Refused(RejectReason::ZoneFull)),
+    );
+    assert_eq!(
+        drain(&mut s),
+        [Output::Finished(Finish::JoinFailed(JoinFailure::Refused(
+            RejectReason::ZoneFull
+        )))]
+    );
+    assert_eq!(s.poll_timeout(), None);
+}
+
+#[test]
+fn passing_failures_stop_being_retried_at_the_join_deadline() {
+    let mut s = Session::new(0, TIMING);
+    drain(&mut s);
+    let mut now = 0;
+    loop {
+        now += 1;
+        s.handle(now, Input::JoinFailed(JoinFailure::CloudUnreachable));
+        let out = drain(&mut s);
+        if let Some(Output::Finished(f)) = out.last() {
+            assert_eq!(f, &Finish::JoinFailed(JoinFailure::CloudUnreachable));
+            break;
+        }
+        now = s.poll_timeout().unwrap();
+        s.handle_timeout(now);
+        drain(&mut s);
+    }
+    assert!(
+        (JOIN_DEADLINE_MS..JOIN_DEADLINE_MS + RETRY.max_ms + 10).contains(&now),
+        "gave up at {now} ms"
+    );
+}
+
+#[test]
+fn media_keeps_its_cadence_and_what_was_missed_is_not_sent_late() {
+    let mut s = joined(TIMING);
+    let (_, sends) = run(&mut s, 100, 1_099);
+    assert_eq!(sends, 49, "one packet every 20 ms (and one at the join)");
+    // The shell was busy for 95 ms: one packet now, then back on the 20 ms grid.
+    s.handle_timeout(1_195);
+    let out = drain(&mut s);
+    assert_eq!(
+        out.iter().filter(|o| **o == Output::SendMedia).count(),
+        1,
+        "{out:?}"
+    );
+    assert_eq!(s.poll_timeout(), Some(1_200));
+}
+
+#[test]
+fn a_silent_controller_is_left_and_the_meeting_rejoined() {
+    let mut s = joined(TIMING);
+    // Pongs come back for two seconds, then nothing.
+    for t in [1_105, 2_105] {
+        s.handle(t, Input::Signal(ZcToClient::Pong));
+        s.handle(t, Input::MediaHeard);
+        drain(&mut s);
+    }
+    let (outs, _) = run(&mut s, 2_105, 6_200);
+    let pings: Vec<u64> = outs
+        .iter()
+        .filter(|(_, o)| *o == Output::Ping)
+        .map(|(t, _)| *t)
+        .collect();
+    assert_eq!(pings, [3_100, 4_100, 5_100]);
+    let after: Vec<&Output> = outs
+        .iter()
+        .skip_while(|(t, _)| *t < 6_100)
+        .map(|(_, o)| o)
+        .filter(|o| **o != Output::SendKeepalive)
+        .collect();
+    assert_eq!(
+        after,
+        [
+            &Output::Leave,
+            &Output::Event(Event::Rejoining {
+                attempt: 1,
+                reason: EndReason::ControllerSilent
+            }),
+            &Output::Join
+        ],
+        "silent for more than three intervals at 6,100: {outs:?}"
+    );
+    s.handle(
+        6_300,
+        Input::Joined {
+            path: MediaPath::Tcp,
+        },
+    );
+    assert_eq!(s.rejoins(), 1);
+    assert_eq!(
+        s.joined_after_ms(),
+        Some(100),
+        "the first join is what counts"
+    );
+}
+
+#[test]
+fn udp_silence_falls_back_to_a_stream_and_a_later_probe_climbs_back() {
+    let mut s = joined(TIMING);
+    let (outs, _) = run(&mut s, 100, 3_100);
+    assert_eq!(
+        outs.iter()
+            .filter(|(_, o)| *o == Output::SendKeepalive)
+            .count(),
+        3,
+        "at 1,100, 2,100 and 3,100 (and one at the join)"
+    );
+    // The controller still answers; the MMR does not.
+    s.handle(3_150, Input::Signal(ZcToClient::Pong));
+    let (outs, _) = run(&mut s, 3_150, 4_100);
+    let ours: Vec<&Output> = outs
+        .iter()
+        .map(|(_, o)| o)
+        .filter(|o| **o != Output::Ping)
+        .collect();
+    assert_eq!(
+        ours,
+        [&Output::Event(Event::UdpLost), &Output::FallBack],
+        "no keepalive while falling back: {outs:?}"
+    );
+    assert!(
+        !outs.iter().any(|(t, _)| *t > 4_100),
+        "nothing more is due before the fallback answers"
+    );
+    s.handle(4_300, Input::FellBack(Some(MediaPath::Tcp)));
+    assert_eq!(
+        drain_quiet(&mut s),
+        [Output::Event(Event::MediaMoved {
+            from: MediaPath::Udp,
+            to: MediaPath::Tcp
+        })]
+    );
+    for t in (4_300..34_300).step_by(1_000) {
+        s.handle(t, Input::Signal(ZcToClient::Pong));
+    }
+    let (outs, _) = run(&mut s, 34_000, 34_300);
+    assert!(outs.contains(&(34_300, Output::ProbeUdp)), "{outs:?}");
+    s.handle(34_400, Input::Reprobed { bound: true });
+    assert_eq!(
+        drain_quiet(&mut s),
+        [Output::Event(Event::MediaMoved {
+            from: MediaPath::Tcp,
+            to: MediaPath::Udp
+        })]
+    );
+}
+
+#[test]
+fn no_stream_path_either_means_the_mmr_is_gone_so_the_meeting_is_rejoined() {
+    let mut s = joined(TIMING);
+    for t in (1_000..=5_000).step_by(1_000) {
+        s.handle(t, Input::Signal(ZcToClient::Pong));
+    }
+    assert!(drain(&mut s).contains(&Output::FallBack));
+    s.handle(5_001, Input::FellBack(None));
+    let out = drain_quiet(&mut s);
+    assert_eq!(out.first(), Some(&Output::Leave));
+    assert!(out.contains(&Output::Join), "{out:?}");
+}
+
+#[test]
+fn the_zc_ending_a_session_for_good_ends_the_run_without_a_leave() {
+    let mut s = joined(TIMING);
+    s.handle(
+        500,
+        Input::Signal(ZcToClient::Ended {
+            reason: "meeting ended".into(),
+            rejoin: false,
+        }),
+    );
+    assert_eq!(
+        drain_quiet(&mut s),
+        [Output::Finished(Finish::Left {
+            ended: Some(EndReason::ByZc("meeting ended".into())),
+            rejoin_failed: None
+        })]
+    );
+}
+
+#[test]
+fn a_rejoin_refused_for_good_is_reported_with_why_the_session_ended() {
+    let mut s = joined(TIMING);
+    s.handle(500, Input::SignalLost);
+    drain(&mut s);
+    s.handle(
+        600,
+        Input::JoinFailed(JoinFailure::Refused(RejectReason::MeetingFull)),
+    );
+    assert_eq!(
+        drain(&mut s),
+        [Output::Finished(Finish::Left {
+            ended: Some(EndReason::SignallingLost),
+            rejoin_failed: Some(JoinFailure::Refused(RejectReason::MeetingFull))
+        })]
+    );
+}
+
+#[test]
+fn a_stop_during_the_first_attempt_still_leaves_cleanly_once_admitted() {
+    let mut s = Session::new(0, TIMING);
+    drain(&mut s);
+    s.handle(50, Input::Stop);
+    assert_eq!(drain(&mut s), [], "the attempt under way decides");
+    s.handle(
+        80,
+        Input::Joined {
+            path: MediaPath::Udp,
+        },
+    );
+    assert_eq!(
+        drain(&mut s),
+        [
+            Output::Event(Event::Joined { rejoin: false }),
+            Output::Leave,
+            Output::Finished(Finish::Left {
+                ended: None,
+                rejoin_failed: None
+            })
+        ]
+    );
+}
+
+#[test]
+fn the_configured_duration_counts_from_the_first_join_and_covers_a_rejoin() {
+    let mut s = joined(Timing {
+        duration_ms: 2_000,
+        ..TIMING
+    });
+    s.handle(500, Input::SignalLost);
+    drain(&mut s);
+    // Still rejoining when the time is up: the run ends with why it was rejoining.
+    let (outs, _) = run(&mut s, 500, 2_100);
+    assert_eq!(
+        outs.last(),
+        Some(&(
+            2_100,
+            Output::Finished(Finish::Left {
+                ended: Some(EndReason::SignallingLost),
+                rejoin_failed: None
+            })
+        ))
+    );
+}
+
+#[test]
+fn rejoins_stop_after_the_most_one_run_makes() {
+    let mut s = joined(TIMING);
+    let mut now = 100;
+    for _ in 0..MAX_REJOINS {
+        now += 10;
+        s.handle(now, Input::SignalLost);
+        assert!(drain(&mut s).contains(&Output::Join));
+        s.handle(
+            now,
+            Input::Joined {
+                path: MediaPath::Udp,
+            },
+        );
+        drain(&mut s);
+    }
+    s.handle(now + 10, Input::SignalLost);
+    assert_eq!(
+        drain(&mut s),
+        [Output::Finished(Finish::Left {
+            ended: Some(EndReason::SignallingLost),
+            rejoin_failed: None
+        })]
+    );
+    assert_eq!(s.rejoins(), MAX_REJOINS);
+}
+
+#[test]
+fn a_muted_participant_sends_no_media_but_keeps_its_paths_alive() {
+    let mut s = joined(Timing {
+        packet_interval_ms: None,
+        ..TIMING
+    });
+    let (outs, sends) = run(&mut s, 100, 1_100);
+    assert_eq!(sends, 0);
+    assert!(outs.contains(&(1_100, Output::SendKeepalive)));
+    assert!(outs.contains(&(1_100, Output::Ping)));
+}
