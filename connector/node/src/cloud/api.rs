@@ -20,7 +20,8 @@
 //! unknown key, 403 known key without the right, 404, 409 conflict, 413 body too large, 422 invalid
 //! field, 503 nothing can serve it now.
 
-use super::{CloudState, Shared};
+use super::driver::CloudTx;
+use super::CloudState;
 use crate::http::{json_response, read_body, Body};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
@@ -80,7 +81,7 @@ fn id_segment(s: &str, what: &str) -> Result<u64, Box<Reply>> {
     })
 }
 
-pub(super) async fn handle(req: Request<Incoming>, shared: Shared, certified: bool) -> Reply {
+pub(super) async fn handle(req: Request<Incoming>, cloud: CloudTx, certified: bool) -> Reply {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     if path == "/healthz" {
@@ -96,18 +97,21 @@ pub(super) async fn handle(req: Request<Incoming>, shared: Shared, certified: bo
         Ok(b) => b,
         Err(msg) => return error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", msg),
     };
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-    match route(
-        &method,
-        &segments,
-        &body,
-        bearer.as_deref(),
-        certified,
-        &shared,
-    ) {
-        Ok(r) => r,
-        Err(r) => *r,
-    }
+    // Everything up to here is the connection's; the decision is the cloud's, in turn.
+    let decided = cloud
+        .call(move |s, now_ms| {
+            let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+            let bearer = bearer.as_deref();
+            route(&method, &segments, &body, bearer, certified, s, now_ms).unwrap_or_else(|r| *r)
+        })
+        .await;
+    decided.unwrap_or_else(|stopped| {
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "stopping",
+            stopped.to_string(),
+        )
+    })
 }
 
 fn route(
@@ -116,10 +120,9 @@ fn route(
     body: &[u8],
     bearer: Option<&str>,
     certified: bool,
-    shared: &Shared,
+    s: &mut CloudState,
+    now_ms: u64,
 ) -> Result<Reply, Box<Reply>> {
-    let now_ms = mc_rt::unix_now_ms();
-    let mut s = shared.lock().unwrap();
     if seg == ["v1", "monitoring", "reports"] {
         if method != Method::POST {
             return Err(Box::new(not_allowed(method, seg)));
@@ -379,12 +382,12 @@ fn route(
             require_admin(&caller, "the controllers' status")?;
             Ok(json_response(
                 StatusCode::OK,
-                &json!({ "controllers": controllers(&s, now_ms) }),
+                &json!({ "controllers": controllers(s, now_ms) }),
             ))
         }
         (&Method::GET, ["zone"]) => {
             require_admin(&caller, "the zone's status")?;
-            Ok(json_response(StatusCode::OK, &zone(&s, now_ms)))
+            Ok(json_response(StatusCode::OK, &zone(s, now_ms)))
         }
         (_, ["controllers" | "mmrs", _, "drain"]) => Err(Box::new(not_allowed(method, seg))),
         (

@@ -9,6 +9,7 @@
 //!   certificate; `GET /v1/zone` serves the zone's status built from them ([`api`]).
 
 mod api;
+mod driver;
 mod notify;
 mod status;
 pub mod store;
@@ -30,7 +31,6 @@ use mc_wire::ports::alpn;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Meeting events the notification service keeps for controllers that reconnect.
@@ -57,8 +57,6 @@ impl CloudState {
         let _ = self.notify_tx.send(seq);
     }
 }
-
-pub(crate) type Shared = Arc<Mutex<CloudState>>;
 
 /// A running cloud: where it listens.
 #[derive(Debug, Clone)]
@@ -142,7 +140,7 @@ pub async fn start(
         .default_route(alpn::NOTIFICATION);
 
     let (notify_tx, _) = broadcast::channel(16);
-    let shared: Shared = Arc::new(Mutex::new(CloudState {
+    let cloud = driver::start(CloudState {
         management,
         status,
         notifications: NotificationLog::new(NOTIFICATION_HISTORY),
@@ -150,7 +148,7 @@ pub async fn start(
         reports: BTreeMap::new(),
         config,
         events: events.clone(),
-    }));
+    });
     events.record(format_args!(
         "cloud listening: https {} status-sync {} notification {}",
         handle.https_addr, handle.status_sync_addr, handle.notification_addr
@@ -158,36 +156,41 @@ pub async fn start(
     mc_rt::spawn(accept_loop(
         https,
         https_router,
-        shared.clone(),
+        cloud.clone(),
         events.clone(),
     ));
     mc_rt::spawn(accept_loop(
         sync,
         sync_router,
-        shared.clone(),
+        cloud.clone(),
         events.clone(),
     ));
-    mc_rt::spawn(accept_loop(notify, notify_router, shared, events));
+    mc_rt::spawn(accept_loop(notify, notify_router, cloud, events));
     Ok(handle)
 }
 
-async fn accept_loop(listener: TcpListener, router: Router, shared: Shared, events: EventLog) {
+async fn accept_loop(
+    listener: TcpListener,
+    router: Router,
+    cloud: driver::CloudTx,
+    events: EventLog,
+) {
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     crate::serve::serve_tls(
         listener,
         router,
         Duration::from_secs(10),
         move |alpn_id, stream, peer| {
-            let (shared, events) = (shared.clone(), events.clone());
+            let (cloud, events) = (cloud.clone(), events.clone());
             async move {
                 if alpn_id == alpn::STATUS_SYNC {
-                    status::serve(stream, peer, port, shared, events).await;
+                    status::serve(stream, peer, port, cloud, events).await;
                 } else if alpn_id == alpn::NOTIFICATION {
-                    notify::serve(stream, peer, port, shared, events).await;
+                    notify::serve(stream, peer, port, cloud, events).await;
                 } else {
                     let certified = tls::peer_has_certificate(&stream);
                     let served = crate::http::serve(stream, move |req| {
-                        api::handle(req, shared.clone(), certified)
+                        api::handle(req, cloud.clone(), certified)
                     })
                     .await;
                     if let Err(e) = served {

@@ -1,7 +1,7 @@
 //! Notification, server side: one long-lived connection per controller. After the hello the cloud
 //! replays the events the controller missed, then pushes each new one as it is logged.
 
-use super::Shared;
+use super::driver::CloudTx;
 use crate::framed::{write_frame, FrameReader, Read};
 use crate::EventLog;
 use mc_rt::net::TcpStream;
@@ -15,7 +15,7 @@ pub(super) async fn serve(
     stream: ServerTlsStream<TcpStream>,
     peer: SocketAddr,
     port: u16,
-    shared: Shared,
+    cloud: CloudTx,
     events: EventLog,
 ) {
     let (rd, mut wr) = mc_rt::split(stream);
@@ -31,15 +31,19 @@ pub(super) async fn serve(
         tracing::info!(%peer, "notification: closed a connection that did not say hello");
         return;
     };
-    let (mut changed, welcome) = {
-        let s = shared.lock().unwrap();
-        (
-            s.notify_tx.subscribe(),
-            NotifyToController::Welcome {
-                oldest_seq: s.notifications.oldest_seq(),
-                latest_seq: s.notifications.latest_seq(),
-            },
-        )
+    let subscribed = cloud
+        .call(|s, _| {
+            (
+                s.notify_tx.subscribe(),
+                NotifyToController::Welcome {
+                    oldest_seq: s.notifications.oldest_seq(),
+                    latest_seq: s.notifications.latest_seq(),
+                },
+            )
+        })
+        .await;
+    let Ok((mut changed, welcome)) = subscribed else {
+        return;
     };
     events.record(format_args!("controller {controller} subscribed to notifications on port {port} after event {after_seq}"));
     if write_frame(&mut wr, &welcome).await.is_err() {
@@ -47,16 +51,21 @@ pub(super) async fn serve(
     }
     let mut sent = after_seq;
     let reason = loop {
-        let pending: Vec<NotifyToController> = {
-            let s = shared.lock().unwrap();
-            s.notifications
-                .since(sent)
-                .map(|(seq, at_ms, event)| NotifyToController::Event {
-                    seq: *seq,
-                    at_ms: *at_ms,
-                    event: event.clone(),
-                })
-                .collect()
+        let pending = cloud
+            .call(move |s, _| {
+                s.notifications
+                    .since(sent)
+                    .map(|(seq, at_ms, event)| NotifyToController::Event {
+                        seq: *seq,
+                        at_ms: *at_ms,
+                        event: event.clone(),
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await;
+        let pending = match pending {
+            Ok(p) => p,
+            Err(stopped) => break stopped.to_string(),
         };
         let mut failed = None;
         for msg in pending {

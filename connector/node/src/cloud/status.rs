@@ -1,6 +1,8 @@
-//! Status sync, server side: one connection per controller; registration, then heartbeats.
+//! Status sync, server side: one connection per controller; registration, then heartbeats. The
+//! decisions (registration, liveness, ownership claims) are the status-sync core's, run by the
+//! cloud's driver; this task reads frames, hands them over, and writes the answers.
 
-use super::Shared;
+use super::driver::CloudTx;
 use crate::framed::{write_frame, FrameReader, LinkError, Read};
 use crate::EventLog;
 use mc_rt::net::TcpStream;
@@ -14,17 +16,21 @@ pub(super) async fn serve(
     stream: ServerTlsStream<TcpStream>,
     peer: SocketAddr,
     port: u16,
-    shared: Shared,
+    cloud: CloudTx,
     events: EventLog,
 ) {
     let (rd, mut wr) = mc_rt::split(stream);
     let mut rd = FrameReader::new(rd);
-    let (down_after_ms, heartbeat_interval_ms) = {
-        let s = shared.lock().unwrap();
-        (
-            s.config.controller_down_after_ms,
-            s.config.heartbeat_interval_ms,
-        )
+    let Ok((down_after_ms, heartbeat_interval_ms)) = cloud
+        .call(|s, _| {
+            (
+                s.config.controller_down_after_ms,
+                s.config.heartbeat_interval_ms,
+            )
+        })
+        .await
+    else {
+        return;
     };
     let silence = Duration::from_millis(down_after_ms);
     let first = rd.next_within::<ControllerToCloud>(silence).await;
@@ -46,22 +52,25 @@ pub(super) async fn serve(
         tracing::info!(%peer, "status sync: closed a connection that did not register");
         return;
     };
-    let (registration, ticket_key, lease_ms, revoked) = {
-        let mut s = shared.lock().unwrap();
-        let r = s.status.register(
-            mc_rt::unix_now_ms(),
-            controller.clone(),
-            zone.clone(),
-            signalling.clone(),
-            capacity,
-        );
-        let revoked = s.status.adopt(&controller, &meetings);
-        (
-            r,
-            hex::encode(&s.management.ticket_public_key()),
-            s.status.lease_ms(),
-            revoked,
-        )
+    let registered = {
+        let (controller, zone, signalling) = (controller.clone(), zone.clone(), signalling.clone());
+        cloud
+            .call(move |s, now_ms| {
+                let r = s
+                    .status
+                    .register(now_ms, controller.clone(), zone, signalling, capacity);
+                let revoked = s.status.adopt(&controller, &meetings);
+                (
+                    r,
+                    hex::encode(&s.management.ticket_public_key()),
+                    s.status.lease_ms(),
+                    revoked,
+                )
+            })
+            .await
+    };
+    let Ok((registration, ticket_key, lease_ms, revoked)) = registered else {
+        return;
     };
     if !revoked.is_empty() {
         events.record(format_args!(
@@ -73,100 +82,125 @@ pub(super) async fn serve(
         "controller {controller} registered on port {port}: zone {zone}, signalling {}:{}/{}, capacity {} participants {} meetings",
         signalling.host, signalling.port, signalling.fallback_port, capacity.participants, capacity.meetings
     ));
-    if write_frame(
-        &mut wr,
-        &CloudToController::Registered {
-            ticket_key,
-            heartbeat_interval_ms,
-            lease_ms,
-            revoked,
-        },
-    )
-    .await
-    .is_err()
-    {
-        shared
-            .lock()
-            .unwrap()
-            .status
-            .disconnected(&controller, registration);
-        return;
+    let welcome = CloudToController::Registered {
+        ticket_key,
+        heartbeat_interval_ms,
+        lease_ms,
+        revoked,
+    };
+    let reason = match write_frame(&mut wr, &welcome).await {
+        Err(e) => e.to_string(),
+        Ok(()) => {
+            session(
+                &mut rd,
+                &mut wr,
+                &controller,
+                &cloud,
+                &events,
+                down_after_ms,
+            )
+            .await
+        }
+    };
+    let id = controller.clone();
+    let current = cloud
+        .call(move |s, _| {
+            let current = s
+                .status
+                .all()
+                .any(|c| c.id == id && c.registration == registration);
+            s.status.disconnected(&id, registration);
+            current
+        })
+        .await;
+    match current {
+        Ok(true) => events.record(format_args!("controller {controller} is down: {reason}")),
+        Ok(false) => events.record(format_args!(
+            "controller {controller}'s previous status connection closed: {reason}"
+        )),
+        Err(_) => {}
     }
-    let reason = loop {
-        match rd.next_within::<ControllerToCloud>(silence).await {
+}
+
+/// Heartbeats, claims and releases until the connection ends; returns why it ended.
+async fn session(
+    rd: &mut FrameReader<mc_rt::ReadHalf<ServerTlsStream<TcpStream>>>,
+    wr: &mut mc_rt::WriteHalf<ServerTlsStream<TcpStream>>,
+    controller: &mc_wire::ControllerId,
+    cloud: &CloudTx,
+    events: &EventLog,
+    down_after_ms: u64,
+) -> String {
+    let silence = Duration::from_millis(down_after_ms);
+    loop {
+        let answer = match rd.next_within::<ControllerToCloud>(silence).await {
             Read::Message(ControllerToCloud::Heartbeat {
                 load,
                 capacity,
                 ready,
                 sent_ms,
             }) => {
-                shared.lock().unwrap().status.heartbeat(
-                    mc_rt::unix_now_ms(),
-                    &controller,
-                    load,
-                    capacity,
-                    ready,
-                );
-                if sent_ms != 0 {
-                    let ack = CloudToController::Ack { echo_ms: sent_ms };
-                    if let Err(e) = write_frame(&mut wr, &ack).await {
-                        break e.to_string();
-                    }
+                let id = controller.clone();
+                let heard = cloud
+                    .call(move |s, now_ms| s.status.heartbeat(now_ms, &id, load, capacity, ready))
+                    .await;
+                if let Err(stopped) = heard {
+                    return stopped.to_string();
                 }
+                (sent_ms != 0).then_some(CloudToController::Ack { echo_ms: sent_ms })
             }
             Read::Message(ControllerToCloud::Claim {
                 request,
                 meeting,
                 alive_peers,
             }) => {
-                let outcome = {
-                    let mut s = shared.lock().unwrap();
-                    let now_ms = mc_rt::unix_now_ms();
-                    let outcome = s.status.claim(now_ms, &controller, meeting, &alive_peers);
-                    while let Some(t) = s.status.poll_takeover() {
-                        events.record(format_args!(
-                            "meeting {} taken over by {} from {} (epoch {})",
-                            t.meeting, t.to, t.from, t.epoch
-                        ));
-                    }
-                    outcome
+                let id = controller.clone();
+                let judged = cloud
+                    .call(move |s, now_ms| {
+                        let outcome = s.status.claim(now_ms, &id, meeting, &alive_peers);
+                        let takeovers: Vec<_> =
+                            std::iter::from_fn(|| s.status.poll_takeover()).collect();
+                        (outcome, takeovers)
+                    })
+                    .await;
+                let (outcome, takeovers) = match judged {
+                    Ok(j) => j,
+                    Err(stopped) => return stopped.to_string(),
                 };
-                let answer = CloudToController::Claimed {
+                for t in takeovers {
+                    events.record(format_args!(
+                        "meeting {} taken over by {} from {} (epoch {})",
+                        t.meeting, t.to, t.from, t.epoch
+                    ));
+                }
+                Some(CloudToController::Claimed {
                     request,
                     meeting,
                     outcome,
-                };
-                if let Err(e) = write_frame(&mut wr, &answer).await {
-                    break e.to_string();
-                }
+                })
             }
             Read::Message(ControllerToCloud::Release { meeting, epoch }) => {
-                shared
-                    .lock()
-                    .unwrap()
-                    .status
-                    .release(&controller, meeting, epoch);
+                let id = controller.clone();
+                let released = cloud
+                    .call(move |s, _| s.status.release(&id, meeting, epoch))
+                    .await;
+                if let Err(stopped) = released {
+                    return stopped.to_string();
+                }
+                None
             }
             Read::Message(ControllerToCloud::Register { .. }) => {
-                break "registered twice on one connection".to_string()
+                return "registered twice on one connection".to_string()
             }
-            Read::Closed => break "closed the connection".to_string(),
-            Read::Malformed(e) => break LinkError::Malformed(e).to_string(),
-            Read::Io(e) => break LinkError::Io(e).to_string(),
-            Read::Timeout => break format!("sent no heartbeat for {down_after_ms} ms"),
+            Read::Closed => return "closed the connection".to_string(),
+            Read::Malformed(e) => return LinkError::Malformed(e).to_string(),
+            Read::Io(e) => return LinkError::Io(e).to_string(),
+            Read::Timeout => return format!("sent no heartbeat for {down_after_ms} ms"),
+        };
+        if let Some(answer) = answer {
+            if let Err(e) = write_frame(wr, &answer).await {
+                return e.to_string();
+            }
         }
-    };
-    let mut s = shared.lock().unwrap();
-    let current = s
-        .status
-        .all()
-        .any(|c| c.id == controller && c.registration == registration);
-    s.status.disconnected(&controller, registration);
-    if current {
-        events.record(format_args!("controller {controller} is down: {reason}"));
-    } else {
-        events.record(format_args!(
-            "controller {controller}'s previous status connection closed: {reason}"
-        ));
     }
 }
