@@ -10,6 +10,7 @@ pub mod client;
 pub mod cloud;
 pub mod config;
 pub mod controller;
+mod dial;
 pub mod error;
 pub mod events;
 pub mod framed;

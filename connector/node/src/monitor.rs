@@ -2,7 +2,8 @@
 //! deployment certificate. A failed report is logged and the next one tries again; monitoring
 //! being down never affects meetings.
 
-use crate::http::request_json;
+use crate::dial::{dial_tls, DialError};
+use crate::http::{request_json, HttpError};
 use mc_rt::tls::{self, Identity};
 use mc_wire::monitor::{LinkState, Report};
 use mc_wire::ports::alpn;
@@ -49,6 +50,15 @@ impl LinkTable {
     }
 }
 
+/// Why one report was not delivered.
+#[derive(Debug, thiserror::Error)]
+enum ReportError {
+    #[error(transparent)]
+    Dial(#[from] DialError),
+    #[error(transparent)]
+    Http(#[from] HttpError),
+}
+
 /// Where and how often to report.
 #[derive(Clone)]
 pub struct Reporter {
@@ -75,27 +85,11 @@ impl Reporter {
                 tick.tick().await;
                 let body = serde_json::to_value(report()).expect("reports serialize");
                 let sent = async {
-                    let addr = mc_rt::net::resolve(&self.cloud_host, self.cloud_https_port)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    let stream = tls::connect(
-                        addr,
-                        &self.cloud_host,
-                        config.clone(),
-                        Duration::from_millis(self.timeout_ms),
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
-                    request_json(
-                        stream,
-                        "POST",
-                        &self.cloud_host,
-                        "/v1/monitoring/reports",
-                        None,
-                        Some(body),
-                    )
-                    .await
-                    .map_err(|e| e.to_string())
+                    let (host, port) = (&self.cloud_host, self.cloud_https_port);
+                    let stream = dial_tls(host, port, config.clone(), self.timeout_ms).await?;
+                    let path = "/v1/monitoring/reports";
+                    request_json(stream, "POST", host, path, None, Some(body)).await?;
+                    Ok::<(), ReportError>(())
                 };
                 match mc_rt::timeout(Duration::from_millis(self.timeout_ms * 2), sent).await {
                     Ok(Ok(_)) => failing = false,

@@ -2,13 +2,13 @@
 
 use super::ClientError;
 use crate::config::ClientConfig;
+use crate::dial::dial_tls;
 use crate::http::{request_json, HttpError};
 use mc_rt::tls;
 use mc_wire::ports::alpn;
 use mc_wire::{MeetingId, ParticipantId};
 use rustls::pki_types::CertificateDer;
 use serde::Deserialize;
-use std::time::Duration;
 
 /// What management answers a ticket request with.
 #[derive(Debug, Clone, Deserialize)]
@@ -107,17 +107,9 @@ impl ManagementApi {
         let unavailable = |e: String| CallError::Unavailable(e);
         let tls_config = tls::client_config(&self.ca, None, alpn::HTTP1)
             .map_err(|e| unavailable(e.to_string()))?;
-        let addr = mc_rt::net::resolve(&self.host, self.port)
+        let stream = dial_tls(&self.host, self.port, tls_config, self.timeout_ms)
             .await
-            .map_err(|e| unavailable(format!("resolving {}: {e}", self.host)))?;
-        let stream = tls::connect(
-            addr,
-            &self.host,
-            tls_config,
-            Duration::from_millis(self.timeout_ms),
-        )
-        .await
-        .map_err(|e| unavailable(e.to_string()))?;
+            .map_err(|e| unavailable(e.to_string()))?;
         request_json(stream, method, &self.host, path, Some(&self.api_key), body)
             .await
             .map_err(|e| match &e {

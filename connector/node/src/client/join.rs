@@ -4,6 +4,7 @@
 use super::cloud_api::{fetch_ticket, ControllerAddr};
 use super::{media, ClientError};
 use crate::config::ClientConfig;
+use crate::dial::dial_tls;
 use crate::framed::{write_frame, FrameReader, LinkError, Read};
 use crate::EventLog;
 use mc_core::Rng;
@@ -30,19 +31,7 @@ async fn connect_signalling(
     let mut failures = Vec::new();
     for c in controllers {
         for port in [c.port, c.fallback_port] {
-            let attempt = async {
-                let addr = mc_rt::net::resolve(&c.host, port)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                tls::connect(
-                    addr,
-                    &c.host,
-                    tls_config.clone(),
-                    Duration::from_millis(config.connect_timeout_ms),
-                )
-                .await
-                .map_err(|e| e.to_string())
-            };
+            let attempt = dial_tls(&c.host, port, tls_config.clone(), config.connect_timeout_ms);
             match attempt.await {
                 Ok(stream) => {
                     let (rd, wr) = mc_rt::split(Box::new(stream) as BoxStream);

@@ -3,6 +3,7 @@
 
 use super::ClientError;
 use crate::config::ClientConfig;
+use crate::dial::dial_tls;
 use mc_core::client::MediaPath;
 use mc_core::fallback::Ladder;
 use mc_core::Rng;
@@ -343,12 +344,10 @@ async fn bind_stream(
             )
         }
         _ => {
-            let addr = mc_rt::net::resolve(&ep.host, ep.tls_port)
-                .await
-                .map_err(network)?;
             let tls_config = tls::client_config(ca, None, alpn::MEDIA).map_err(network)?;
+            let timeout_ms = config.connect_timeout_ms;
             Box::new(
-                tls::connect(addr, &ep.host, tls_config, deadline)
+                dial_tls(&ep.host, ep.tls_port, tls_config, timeout_ms)
                     .await
                     .map_err(network)?,
             )

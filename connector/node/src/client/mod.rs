@@ -25,7 +25,6 @@ use rustls::pki_types::CertificateDer;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
 use thiserror::Error;
 
 pub use cloud_api::{fetch_ticket, ControllerAddr, ManagementApi, TicketGrant};
@@ -363,10 +362,7 @@ impl Shell<'_> {
         stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
         stopped: bool,
     ) -> Happened {
-        let wait = self
-            .core
-            .poll_timeout()
-            .map(|t| Duration::from_millis(t.saturating_sub(mc_rt::unix_now_ms())));
+        let due_ms = self.core.poll_timeout();
         let in_session = self.live.is_some();
         let (conn, sig) = match &mut self.live {
             Some(l) => (Some(&mut l.conn), Some(&mut l.sig_rd)),
@@ -375,7 +371,7 @@ impl Shell<'_> {
         mc_rt::select! {
             // Branches are polled in order, never at random: one seed, one run.
             biased;
-            _ = mc_rt::sleep(wait.unwrap_or_default()), if wait.is_some() => Happened::Timeout,
+            () = crate::dial::sleep_until_ms(due_ms), if due_ms.is_some() => Happened::Timeout,
             r = background(&mut self.joining) => r.map_or(panicked("join", Input::JoinFailed(JoinFailure::Ours)), Happened::Joined),
             r = background(&mut self.falling_back) => r.map_or(panicked("fallback", Input::FellBack(None)), Happened::FellBack),
             r = background(&mut self.probing) => r.map_or(panicked("UDP probe", Input::Reprobed { bound: false }), Happened::Probed),

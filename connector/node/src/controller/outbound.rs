@@ -3,21 +3,19 @@
 //! while on the fallback, re-probe the dedicated port and move the link back when it answers.
 
 use super::Ctx;
+use crate::dial::{dial_tls, sleep_until_ms, DialError};
 use mc_core::controller::Closed;
-use mc_core::fallback::{Backoff, Ladder};
+use mc_core::fallback::{Backoff, DialFailed, Step, Supervisor};
 use mc_rt::net::TcpStream;
 use mc_rt::sync::oneshot;
-use mc_rt::tls::{self, ClientConfig, ClientTlsStream};
+use mc_rt::tls::{ClientConfig, ClientTlsStream};
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 pub(super) type Stream = ClientTlsStream<TcpStream>;
 
 /// How often a link on its fallback port tries the dedicated port again.
 const REPROBE_INTERVAL_MS: u64 = 30_000;
-/// How often a link on its fallback port asks whether a re-probe is due.
-const REPROBE_CHECK_MS: u64 = 1_000;
 
 /// The retry policy of the links to the cloud.
 pub(super) const CLOUD_BACKOFF: Backoff = Backoff::doubling(500, 10_000);
@@ -52,36 +50,37 @@ pub(super) async fn supervise<F, Fut>(
     F: FnMut(Linked) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let mut ladder = Ladder::new(vec![0usize, 1], REPROBE_INTERVAL_MS);
-    let mut backoff_ms = dial.backoff.first_ms;
-    let mut failing_since_up = false;
-    let mut next: Option<(usize, Stream)> = None;
+    // The paths are indices into `dial.ports`.
+    let mut sup = Supervisor::new(1, vec![0usize, 1], dial.backoff, REPROBE_INTERVAL_MS);
+    // The dedicated port answered a re-probe: the link moves there once the running one left.
+    let mut moving: Option<(usize, Stream)> = None;
     loop {
-        let (which, stream) = match next.take() {
-            Some(n) => n,
-            None => {
-                let Some(&which) = ladder.next_to_try() else {
-                    ctx.links.down(dial.link);
-                    unreachable(&ctx, backoff_ms, !failing_since_up);
-                    failing_since_up = true;
-                    mc_rt::sleep(Duration::from_millis(backoff_ms)).await;
-                    backoff_ms = (backoff_ms * 2).min(dial.backoff.max_ms);
-                    ladder.reset();
+        let (which, stream) = match moving.take() {
+            Some(m) => m,
+            None => match sup.next_step(mc_rt::unix_now_ms()) {
+                Step::Wait { until_ms } => {
+                    sleep_until_ms(Some(until_ms)).await;
                     continue;
-                };
-                match connect(&ctx, &dial, dial.ports[which]).await {
-                    Ok(s) => (which, s),
-                    Err(e) => {
-                        tracing::warn!(link = dial.link, port = dial.ports[which], "{e}");
-                        ladder.attempt_failed(&which);
-                        continue;
+                }
+                Step::Dial { path: which, .. } => {
+                    match connect(&ctx, &dial, dial.ports[which]).await {
+                        Ok(s) => {
+                            sup.established(mc_rt::unix_now_ms(), &which);
+                            (which, s)
+                        }
+                        Err(e) => {
+                            tracing::warn!(link = dial.link, port = dial.ports[which], "{e}");
+                            let failed = sup.dial_failed(mc_rt::unix_now_ms(), &which);
+                            if let DialFailed::Unreachable { retry_in_ms, first } = failed {
+                                ctx.links.down(dial.link);
+                                unreachable(&ctx, retry_in_ms, first);
+                            }
+                            continue;
+                        }
                     }
                 }
-            }
+            },
         };
-        ladder.established(mc_rt::unix_now_ms(), &which);
-        backoff_ms = dial.backoff.first_ms;
-        failing_since_up = false;
         let (leave_tx, leave) = oneshot::channel();
         let link = run_link(Linked {
             stream,
@@ -91,37 +90,31 @@ pub(super) async fn supervise<F, Fut>(
         });
         let mut link = std::pin::pin!(link);
         let mut leave_tx = Some(leave_tx);
-        let mut reprobe = mc_rt::interval(Duration::from_millis(REPROBE_CHECK_MS));
         loop {
             mc_rt::select! {
                 // Branches are polled in order, never at random: one seed, one run.
                 biased;
                 () = &mut link => break,
-                _ = reprobe.tick(), if which != 0 && leave_tx.is_some() => {
-                    if ladder.reprobe_due(mc_rt::unix_now_ms()).is_some() {
-                        if let Ok(s) = connect(&ctx, &dial, dial.ports[0]).await {
-                            next = Some((0, s));
-                            let port = dial.ports[0];
+                () = sleep_until_ms(sup.poll_timeout()), if leave_tx.is_some() => {
+                    if let Some((_, best)) = sup.reprobe_due(mc_rt::unix_now_ms()) {
+                        if let Ok(s) = connect(&ctx, &dial, dial.ports[best]).await {
+                            sup.established(mc_rt::unix_now_ms(), &best);
+                            moving = Some((best, s));
+                            let port = dial.ports[best];
                             let _ = leave_tx.take().expect("guarded").send(Closed::Moving { port });
                         }
                     }
                 }
             }
         }
-        if next.is_none() {
+        if moving.is_none() {
             ctx.links.down(dial.link);
-            ladder.lost();
-            mc_rt::sleep(Duration::from_millis(backoff_ms)).await;
+            sup.lost(mc_rt::unix_now_ms());
         }
     }
 }
 
-async fn connect(ctx: &Ctx, dial: &Dial, port: u16) -> Result<Stream, String> {
-    let addr = mc_rt::net::resolve(&dial.host, port)
-        .await
-        .map_err(|e| format!("resolving {}: {e}", dial.host))?;
-    let timeout = Duration::from_millis(ctx.config.connect_timeout_ms);
-    tls::connect(addr, &dial.host, dial.tls.clone(), timeout)
-        .await
-        .map_err(|e| e.to_string())
+async fn connect(ctx: &Ctx, dial: &Dial, port: u16) -> Result<Stream, DialError> {
+    let timeout_ms = ctx.config.connect_timeout_ms;
+    dial_tls(&dial.host, port, dial.tls.clone(), timeout_ms).await
 }

@@ -2,6 +2,7 @@
 //! router) around the sans-IO forwarding table. A controller VM runs one in-process; its ZC hands
 //! it grants directly.
 
+mod controller_link;
 mod media;
 pub mod vm;
 

@@ -3,9 +3,15 @@
 //!
 //! Contract: the shell asks [`Ladder::next_to_try`] which path to attempt, reports each attempt's
 //! result with [`Ladder::attempt_failed`] / [`Ladder::established`], and while established asks
-//! [`Ladder::reprobe_due`] whether to probe a better path in the background.
+//! [`Ladder::reprobe_due`] whether to probe a better path in the background. A link that is
+//! dialled for as long as the process runs is driven by a [`Supervisor`] instead, which adds the
+//! targets, the retry backoff and the deadlines around a ladder.
 
 use serde::Serialize;
+
+mod supervisor;
+
+pub use supervisor::{DialFailed, Step, Supervisor};
 
 /// A retry policy: how long to wait before each retry round. Every link and the client's joins
 /// retry by one of these, named where it is used, so "how hard do we press on a peer that is
@@ -103,7 +109,7 @@ impl<P: Clone + PartialEq> Ladder<P> {
             .position(|p| p == path)
             .expect("established on a path of the ladder");
         self.in_use = Some(idx);
-        self.next_reprobe_ms = now_ms + self.reprobe_interval_ms;
+        self.next_reprobe_ms = now_ms.saturating_add(self.reprobe_interval_ms);
     }
 
     /// The link in use broke: start again from the path that worked last time, then go down.
@@ -132,8 +138,16 @@ impl<P: Clone + PartialEq> Ladder<P> {
         if i == 0 || now_ms < self.next_reprobe_ms {
             return None;
         }
-        self.next_reprobe_ms = now_ms + self.reprobe_interval_ms;
+        self.next_reprobe_ms = now_ms.saturating_add(self.reprobe_interval_ms);
         Some(self.paths[0].clone())
+    }
+
+    /// When the next re-probe falls due: only while established below the best path.
+    pub fn reprobe_at_ms(&self) -> Option<u64> {
+        match self.in_use {
+            Some(i) if i > 0 => Some(self.next_reprobe_ms),
+            _ => None,
+        }
     }
 }
 

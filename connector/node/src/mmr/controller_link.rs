@@ -1,0 +1,295 @@
+//! An MMR VM's link to a controller (mutual TLS, ALPN `mc-link/1`, 8802 falling back to 443):
+//! which controller and port to dial is the core's [`Supervisor`], when to report load and when
+//! silence ends the link is the core's [`LinkSession`]; this shell dials, reads and writes frames,
+//! and carries the controller's grants out on the MMR's forwarding table.
+
+use super::vm::MmrVmHandle;
+use crate::config::MmrConfig;
+use crate::dial::{dial_tls, sleep_until_ms, DialError};
+use crate::framed::{write_frame, FrameReader, LinkError};
+use crate::EventLog;
+use mc_core::fallback::{Backoff, DialFailed, Step, Supervisor};
+use mc_core::mmr::link::{LinkAction, LinkLost, LinkSession};
+use mc_core::zc::MmrCommand;
+use mc_rt::tls::{ClientConfig, ClientTlsStream};
+use mc_wire::link::{ControllerToMmr, MmrToController};
+use mc_wire::signal::MediaEndpoints;
+use mc_wire::{hex, DecodeError, MmrId};
+use std::sync::Arc;
+use thiserror::Error;
+
+/// The link's name in the link table.
+pub(super) const LINK: &str = "controller";
+
+/// How often a link on its fallback port tries the dedicated port again.
+const REPROBE_INTERVAL_MS: u64 = 30_000;
+
+/// The retry policy once every controller failed on every port.
+const RETRY: Backoff = Backoff::doubling(500, 10_000);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LinkPath {
+    Dedicated,
+    Fallback,
+}
+
+type Stream = ClientTlsStream<mc_rt::net::TcpStream>;
+type Writer = mc_rt::WriteHalf<Stream>;
+
+/// A controller this MMR VM may link to: the configured one, or the other of an HA pair.
+#[derive(Debug, Clone)]
+struct Target {
+    host: String,
+    port: u16,
+    fallback_port: u16,
+}
+
+impl Target {
+    fn port_of(&self, path: LinkPath) -> u16 {
+        match path {
+            LinkPath::Dedicated => self.port,
+            LinkPath::Fallback => self.fallback_port,
+        }
+    }
+}
+
+fn targets(config: &MmrConfig) -> Vec<Target> {
+    let mut t = vec![Target {
+        host: config.controller_host.clone(),
+        port: config.controller_port,
+        fallback_port: config.controller_fallback_port,
+    }];
+    if let Some(host) = &config.peer_controller_host {
+        t.push(Target {
+            host: host.clone(),
+            port: config.peer_controller_port,
+            fallback_port: config.peer_controller_fallback_port,
+        });
+    }
+    t
+}
+
+/// Why a link session ended, for the event log.
+#[derive(Debug, Error)]
+enum Lost {
+    #[error(transparent)]
+    Timer(#[from] LinkLost),
+    #[error("the controller refused the link: {0}")]
+    Refused(String),
+    #[error("expected a welcome, got {0:?}")]
+    NotWelcome(Box<ControllerToMmr>),
+    #[error("the controller welcomed twice")]
+    WelcomedTwice,
+    #[error("the controller ended the link: {0}")]
+    Ended(String),
+    #[error("the controller closed the link")]
+    Closed,
+    #[error("the controller sent a bad grant: {0}")]
+    BadGrant(DecodeError),
+    #[error("the controller sent a bad revocation: {0}")]
+    BadRevocation(DecodeError),
+    #[error(transparent)]
+    Read(#[from] LinkError),
+    #[error(transparent)]
+    Write(#[from] std::io::Error),
+}
+
+/// The dedicated port answered a re-probe: the link moves there.
+struct Moving(LinkPath, Box<Stream>);
+
+pub(super) struct ControllerLink {
+    pub config: MmrConfig,
+    pub handle: MmrVmHandle,
+    pub tls: Arc<ClientConfig>,
+    pub events: EventLog,
+    pub links: crate::monitor::LinkTable,
+}
+
+impl ControllerLink {
+    /// Links for as long as the MMR VM runs. The link stays with the controller that answered
+    /// until that link is lost, and moves to the other of a pair when this one is unreachable on
+    /// both its ports.
+    pub async fn run(self) {
+        let targets = targets(&self.config);
+        let paths = vec![LinkPath::Dedicated, LinkPath::Fallback];
+        let mut sup = Supervisor::new(targets.len(), paths, RETRY, REPROBE_INTERVAL_MS);
+        let mut moving: Option<(LinkPath, Stream)> = None;
+        loop {
+            let (path, stream) = match moving.take() {
+                Some(m) => m,
+                None => match sup.next_step(mc_rt::unix_now_ms()) {
+                    Step::Wait { until_ms } => {
+                        sleep_until_ms(Some(until_ms)).await;
+                        continue;
+                    }
+                    Step::Dial { target, path } => match self.dial(&targets[target], path).await {
+                        Ok(s) => {
+                            sup.established(mc_rt::unix_now_ms(), &path);
+                            (path, s)
+                        }
+                        Err(e) => {
+                            tracing::warn!(?path, "MMR link: {e}");
+                            let failed = sup.dial_failed(mc_rt::unix_now_ms(), &path);
+                            self.log_failed(&targets, failed);
+                            continue;
+                        }
+                    },
+                },
+            };
+            let target = &targets[sup.current_target()];
+            let port = target.port_of(path);
+            self.links.up(LINK, path == LinkPath::Dedicated, port);
+            match self.session(target, &mut sup, stream, port).await {
+                Ok(Moving(path, stream)) => {
+                    self.events.record(format_args!(
+                        "link to controller moving back to port {}",
+                        target.port_of(path)
+                    ));
+                    moving = Some((path, *stream));
+                }
+                Err(lost) => {
+                    self.links.down(LINK);
+                    // Grants live only as long as a link: the controller re-sends those that
+                    // stand when this MMR links again, and otherwise moves its meetings elsewhere.
+                    self.handle.mmr.clear();
+                    self.events
+                        .record(format_args!("link to controller lost: {lost}"));
+                    sup.lost(mc_rt::unix_now_ms());
+                }
+            }
+        }
+    }
+
+    fn log_failed(&self, targets: &[Target], failed: DialFailed) {
+        match failed {
+            DialFailed::NextPath => {}
+            DialFailed::NextTarget { failed, next } => self.events.record(format_args!(
+                "controller {} unreachable on both ports; trying {}",
+                targets[failed].host, targets[next].host
+            )),
+            DialFailed::Unreachable { retry_in_ms, .. } => self.events.record(format_args!(
+                "no controller reachable on any port; retrying in {retry_in_ms} ms"
+            )),
+        }
+    }
+
+    async fn dial(&self, target: &Target, path: LinkPath) -> Result<Stream, DialError> {
+        let port = target.port_of(path);
+        let timeout_ms = self.config.connect_timeout_ms;
+        dial_tls(&target.host, port, self.tls.clone(), timeout_ms).await
+    }
+
+    /// One link session, from the hello until it is lost or moves to a better port.
+    async fn session(
+        &self,
+        target: &Target,
+        sup: &mut Supervisor<LinkPath>,
+        stream: Stream,
+        port: u16,
+    ) -> Result<Moving, Lost> {
+        let (config, handle) = (&self.config, &self.handle);
+        let (rd, mut wr) = mc_rt::split(stream);
+        let mut rd = FrameReader::new(rd);
+        let hello = MmrToController::Hello {
+            mmr: MmrId(config.id.clone()),
+            capacity: config.capacity,
+            media: MediaEndpoints {
+                host: config.advertised_host(),
+                udp_port: handle.media_udp_addr.port(),
+                tcp_port: handle.media_tcp_addr.port(),
+                tls_port: handle.tls_addr.port(),
+            },
+        };
+        write_frame(&mut wr, &hello).await?;
+        let mut session = LinkSession::new(mc_rt::unix_now_ms(), config.handshake_timeout_ms);
+        loop {
+            mc_rt::select! {
+                // Branches are polled in order, never at random: one seed, one run.
+                biased;
+                () = sleep_until_ms(sup.poll_timeout()) => {
+                    if let Some((_, better)) = sup.reprobe_due(mc_rt::unix_now_ms()) {
+                        if let Ok(stream) = self.dial(target, better).await {
+                            sup.established(mc_rt::unix_now_ms(), &better);
+                            return Ok(Moving(better, Box::new(stream)));
+                        }
+                    }
+                }
+                () = sleep_until_ms(session.poll_timeout()) => {
+                    match session.handle_timeout(mc_rt::unix_now_ms()) {
+                        Some(LinkAction::SendLoad) => {
+                            let m = handle.mmr.media_counters();
+                            let load = MmrToController::Load {
+                                participants: handle.mmr.participants() as u32,
+                                rtp_in: m.rtp_in,
+                                rtp_out: m.rtp_out,
+                                dropped: m.dropped,
+                            };
+                            write_frame(&mut wr, &load).await?;
+                        }
+                        Some(LinkAction::Lost(why)) => return Err(why.into()),
+                        None => {}
+                    }
+                }
+                msg = rd.next::<ControllerToMmr>() => {
+                    let msg = msg?.ok_or(Lost::Closed)?;
+                    self.on_message(&mut session, &mut wr, msg, port).await?;
+                }
+            }
+        }
+    }
+
+    /// A message from the controller: the welcome first, then grants, revocations, keepalives.
+    async fn on_message(
+        &self,
+        session: &mut LinkSession,
+        wr: &mut Writer,
+        msg: ControllerToMmr,
+        port: u16,
+    ) -> Result<(), Lost> {
+        let mmr = &self.handle.mmr;
+        session.on_heard(mc_rt::unix_now_ms());
+        if !session.welcomed() {
+            return match msg {
+                ControllerToMmr::Welcome {
+                    controller,
+                    report_interval_ms,
+                } => {
+                    // A new link is a new epoch: whatever this MMR held before, the controller
+                    // may have moved elsewhere while the link was down. It re-sends the grants
+                    // that stand.
+                    mmr.clear();
+                    self.events.record(format_args!(
+                        "linked to controller {controller} on port {port}"
+                    ));
+                    session.on_welcome(mc_rt::unix_now_ms(), report_interval_ms);
+                    Ok(())
+                }
+                ControllerToMmr::Refused { message } => Err(Lost::Refused(message)),
+                other => Err(Lost::NotWelcome(Box::new(other))),
+            };
+        }
+        match msg {
+            ControllerToMmr::Admit {
+                token: text,
+                meeting,
+                participant,
+            } => {
+                let token = hex::decode("media token", &text).map_err(Lost::BadGrant)?;
+                mmr.apply(MmrCommand::Admit {
+                    token,
+                    meeting,
+                    participant,
+                });
+                write_frame(wr, &MmrToController::Admitted { token: text }).await?;
+            }
+            ControllerToMmr::Revoke { token } => {
+                let token = hex::decode("media token", &token).map_err(Lost::BadRevocation)?;
+                mmr.apply(MmrCommand::Revoke { token });
+            }
+            ControllerToMmr::Refused { message } => return Err(Lost::Ended(message)),
+            ControllerToMmr::Welcome { .. } => return Err(Lost::WelcomedTwice),
+            ControllerToMmr::Keepalive => {}
+        }
+        Ok(())
+    }
+}
