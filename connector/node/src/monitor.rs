@@ -5,7 +5,7 @@
 use crate::dial::{dial_tls, DialError};
 use crate::http::{request_json, HttpError};
 use mc_rt::tls::{self, Identity};
-use mc_wire::monitor::{LinkState, Report};
+use mc_wire::monitor::{LinkPath, LinkState, Report};
 use mc_wire::ports::alpn;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -16,22 +16,18 @@ use std::time::Duration;
 pub struct LinkTable(Arc<Mutex<BTreeMap<String, LinkState>>>);
 
 impl LinkTable {
-    pub fn up(&self, link: &str, dedicated: bool, port: u16) {
-        let path = if dedicated { "dedicated" } else { "fallback" };
-        self.0.lock().unwrap().insert(
-            link.to_string(),
-            LinkState {
-                path: path.into(),
-                port,
-            },
-        );
+    pub fn up(&self, link: &str, path: LinkPath, port: u16) {
+        self.0
+            .lock()
+            .unwrap()
+            .insert(link.to_string(), LinkState { path, port });
     }
 
     pub fn down(&self, link: &str) {
         self.0.lock().unwrap().insert(
             link.to_string(),
             LinkState {
-                path: "down".into(),
+                path: LinkPath::Down,
                 port: 0,
             },
         );
@@ -42,7 +38,7 @@ impl LinkTable {
             .lock()
             .unwrap()
             .get(link)
-            .is_some_and(|l| l.path != "down")
+            .is_some_and(|l| l.path != LinkPath::Down)
     }
 
     pub fn snapshot(&self) -> BTreeMap<String, LinkState> {
@@ -146,7 +142,7 @@ pub async fn serve_health<S>(
                         let down: Vec<&str> = r
                             .links
                             .iter()
-                            .filter(|(_, l)| l.path == "down")
+                            .filter(|(_, l)| l.path == LinkPath::Down)
                             .map(|(name, _)| name.as_str())
                             .collect();
                         let message = format!(

@@ -32,10 +32,20 @@ pub enum NodeRole {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinkState {
-    /// "dedicated", "fallback" or "down".
-    pub path: String,
+    pub path: LinkPath,
     /// The remote port in use (0 when down).
     pub port: u16,
+}
+
+/// What an outgoing link runs on (DESIGN §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkPath {
+    /// Its own port (8802, 8803, 8804).
+    Dedicated,
+    /// 443, because the dedicated port did not answer.
+    Fallback,
+    Down,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

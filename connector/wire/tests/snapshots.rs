@@ -8,7 +8,7 @@
 use mc_wire::binding::{self, Binding};
 use mc_wire::frame;
 use mc_wire::link::{ControllerToMmr, MmrToController};
-use mc_wire::monitor::{LinkState, MediaCounters, NodeRole, Report};
+use mc_wire::monitor::{LinkPath, LinkState, MediaCounters, NodeRole, Report};
 use mc_wire::notify::{ControllerToNotify, DrainTarget, MeetingEvent, NotifyToController};
 use mc_wire::peer::{HostedMeeting, PeerMsg};
 use mc_wire::rfc4571;
@@ -545,14 +545,14 @@ fn monitor_report() {
         (
             "notification",
             LinkState {
-                path: "fallback".into(),
+                path: LinkPath::Fallback,
                 port: ports::HTTPS,
             },
         ),
         (
             "status_sync",
             LinkState {
-                path: "dedicated".into(),
+                path: LinkPath::Dedicated,
                 port: ports::STATUS_SYNC,
             },
         ),

@@ -4,6 +4,7 @@
 //! decides when the link is dead.
 
 use super::{Closed, ConnId, Controller, Event, Message};
+use mc_wire::monitor::LinkPath;
 use mc_wire::status::{ClaimOutcome, CloudToController, ControllerToCloud};
 use mc_wire::{hex, MeetingId};
 
@@ -16,7 +17,7 @@ const SILENT_INTERVALS_LOST: u64 = 4;
 pub(super) struct CloudLink {
     pub(super) conn: ConnId,
     port: u16,
-    dedicated: bool,
+    path: LinkPath,
     state: State,
 }
 
@@ -46,14 +47,14 @@ impl CloudLink {
 }
 
 impl Controller {
-    pub(super) fn cloud_opened(&mut self, now_ms: u64, conn: ConnId, port: u16, dedicated: bool) {
+    pub(super) fn cloud_opened(&mut self, now_ms: u64, conn: ConnId, port: u16, path: LinkPath) {
         if let Some(old) = self.cloud.take() {
             self.cloud_lost(old.conn, "replaced by a new link".into());
         }
         self.cloud = Some(CloudLink {
             conn,
             port,
-            dedicated,
+            path,
             state: State::Registering {
                 due_ms: now_ms + self.p.handshake_timeout_ms,
             },
@@ -94,7 +95,7 @@ impl Controller {
                     heard_ms: now_ms,
                     beat_due_ms: now_ms,
                 };
-                let (port, dedicated) = (link.port, link.dedicated);
+                let (port, path) = (link.port, link.path);
                 self.zc.set_ticket_key(key);
                 if let Some(ha) = self.ha.as_mut() {
                     ha.set_lease_ms(lease_ms);
@@ -106,7 +107,7 @@ impl Controller {
                     self.zc.revoked(&revoked);
                 }
                 self.pump(now_ms);
-                self.event(Event::Registered { port, dedicated });
+                self.event(Event::Registered { port, path });
             }
             (State::Registering { .. }, CloudToController::Rejected { message }) => {
                 let reason = format!("the cloud refused the registration: {message}");

@@ -2,6 +2,7 @@
 //! event is its line in the event log; checkers match on the variants, not on the text.
 
 use super::ConnId;
+use mc_wire::monitor::LinkPath;
 use mc_wire::signal::RejectReason;
 use mc_wire::{ControllerId, MeetingId, MmrId, ParticipantId};
 use std::fmt;
@@ -54,7 +55,7 @@ pub enum Event {
     },
     Registered {
         port: u16,
-        dedicated: bool,
+        path: LinkPath,
     },
     TakenOverMeanwhile {
         meetings: usize,
@@ -174,10 +175,10 @@ impl fmt::Display for Event {
                 "MMR {mmr} linked from {from}: capacity {capacity}, media {media}"
             ),
             Event::MmrDown { mmr, reason } => write!(f, "MMR {mmr} is down: {reason}"),
-            Event::Registered { port, dedicated } => write!(
+            Event::Registered { port, path } => write!(
                 f,
-                "registered with the cloud on port {port} ({})",
-                if *dedicated { "Dedicated" } else { "Fallback" }
+                "registered with the cloud on port {port} ({:?})",
+                path
             ),
             Event::TakenOverMeanwhile { meetings } => write!(
                 f,

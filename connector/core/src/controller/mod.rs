@@ -39,6 +39,7 @@ use crate::zc::ha::Ha;
 use crate::zc::{MmrCommand, Zc, ZcLimits, ZcOutput, ZoneSnapshot};
 use crate::Rng;
 use mc_wire::link::{ControllerToMmr, MmrToController};
+use mc_wire::monitor::LinkPath;
 use mc_wire::notify::MeetingEvent;
 use mc_wire::peer::PeerMsg;
 use mc_wire::signal::{ClientToZc, MediaEndpoints, ZcToClient};
@@ -100,7 +101,7 @@ pub enum Input {
     CloudLinkOpened {
         conn: ConnId,
         port: u16,
-        dedicated: bool,
+        path: LinkPath,
     },
     Cloud {
         conn: ConnId,
@@ -267,11 +268,9 @@ impl Controller {
             Input::Session { conn, msg } => self.session_message(now_ms, conn, msg),
             Input::MmrLinkOpened { conn, from } => self.mmr_link_opened(now_ms, conn, from),
             Input::Mmr { conn, msg } => self.mmr_message(now_ms, conn, msg),
-            Input::CloudLinkOpened {
-                conn,
-                port,
-                dedicated,
-            } => self.cloud_opened(now_ms, conn, port, dedicated),
+            Input::CloudLinkOpened { conn, port, path } => {
+                self.cloud_opened(now_ms, conn, port, path)
+            }
             Input::Cloud { conn, msg } => self.cloud_message(now_ms, conn, msg),
             Input::PeerLinkOpened { conn, dialled } => self.peer_opened(now_ms, conn, dialled),
             Input::Peer { conn, msg } => self.peer_message(now_ms, conn, msg),

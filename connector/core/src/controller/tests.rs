@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::ticket::TicketSigner;
+use mc_wire::monitor::LinkPath;
 use mc_wire::notify::DrainTarget;
 use mc_wire::ticket::TicketClaims;
 use mc_wire::{MeetingId, ParticipantId};
@@ -56,7 +57,7 @@ impl One {
         one.input(Input::CloudLinkOpened {
             conn: CLOUD,
             port: 8803,
-            dedicated: true,
+            path: LinkPath::Dedicated,
         });
         let ticket_key = mc_wire::hex::encode(&one.signer.public_key());
         one.input(Input::Cloud {

@@ -11,6 +11,7 @@ use mc_core::controller::{
 use mc_core::ticket::TicketSigner;
 use mc_core::zc::{MmrCommand, ZcLimits};
 use mc_core::Rng;
+use mc_wire::monitor::LinkPath;
 use mc_wire::peer::PeerMsg;
 use mc_wire::signal::{ClientToZc, MediaEndpoints, ZcToClient};
 use mc_wire::status::{CloudToController, ControllerToCloud, SignallingEndpoints};
@@ -465,7 +466,7 @@ impl World {
                     let open = Input::CloudLinkOpened {
                         conn,
                         port: 8803,
-                        dedicated: true,
+                        path: LinkPath::Dedicated,
                     };
                     self.feed_ctl(i, open);
                 }

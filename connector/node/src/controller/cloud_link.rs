@@ -38,7 +38,7 @@ pub(super) async fn run(ctx: Ctx, identity: Identity) {
             let open = Input::CloudLinkOpened {
                 conn,
                 port: l.port,
-                dedicated: l.dedicated,
+                path: l.path,
             };
             let input = move |msg: CloudToController| Input::Cloud { conn, msg };
             super::conn::run(l.stream, &ctx.core, conn, open, input, Some(l.leave)).await

@@ -174,8 +174,8 @@ impl Driver {
     }
 
     fn record(&self, event: Event) {
-        if let Event::Registered { port, dedicated } = event {
-            self.links.up(self.cloud_link, dedicated, port);
+        if let Event::Registered { port, path } = event {
+            self.links.up(self.cloud_link, path, port);
         }
         if event.logged() {
             self.events.record_typed(Typed::Controller(event));

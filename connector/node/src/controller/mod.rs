@@ -240,7 +240,7 @@ async fn accept_loop(listener: TcpListener, router: Router, ctx: Ctx) {
                     let input = move |msg: ClientToZc| Input::Session { conn, msg };
                     conn::run(stream, core, conn, open, input, None).await
                 }
-                a if a == alpn::MEDIA => crate::mmr::serve_stream(stream, peer, ctx.mmr.clone(), "tls").await,
+                a if a == alpn::MEDIA => crate::mmr::serve_stream(stream, peer, ctx.mmr.clone(), mc_core::client::MediaPath::Tls).await,
                 a if a == alpn::LINK => {
                     let open = Input::MmrLinkOpened { conn, from: peer.to_string() };
                     let input = move |msg: MmrToController| Input::Mmr { conn, msg };

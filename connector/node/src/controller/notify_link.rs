@@ -79,7 +79,7 @@ async fn subscribe(ctx: &Ctx, l: Linked, last_seq: &AtomicU64) -> String {
                     return "the cloud's event log restarted; subscribing again from its start".to_string();
                 }
                 Ok(Some(NotifyToController::Welcome { oldest_seq, latest_seq })) => {
-                    ctx.links.up(LINK, l.dedicated, l.port);
+                    ctx.links.up(LINK, l.path, l.port);
                     ctx.events.record(format_args!("subscribed to cloud notifications on port {} (events {oldest_seq}..={latest_seq})", l.port));
                     let seen = last_seq.load(Ordering::Relaxed);
                     if seen > 0 && seen + 1 < oldest_seq {

@@ -9,6 +9,7 @@ use mc_core::fallback::{Backoff, DialFailed, Step, Supervisor};
 use mc_rt::net::TcpStream;
 use mc_rt::sync::oneshot;
 use mc_rt::tls::{ClientConfig, ClientTlsStream};
+use mc_wire::monitor::LinkPath;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -34,7 +35,7 @@ pub(super) struct Dial {
 pub(super) struct Linked {
     pub stream: Stream,
     pub port: u16,
-    pub dedicated: bool,
+    pub path: LinkPath,
     /// Fires when the supervisor moves the link to the dedicated port: the link should end.
     pub leave: oneshot::Receiver<Closed>,
 }
@@ -85,7 +86,11 @@ pub(super) async fn supervise<F, Fut>(
         let link = run_link(Linked {
             stream,
             port: dial.ports[which],
-            dedicated: which == 0,
+            path: if which == 0 {
+                LinkPath::Dedicated
+            } else {
+                LinkPath::Fallback
+            },
             leave,
         });
         let mut link = std::pin::pin!(link);

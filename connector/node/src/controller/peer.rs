@@ -38,7 +38,7 @@ pub(super) async fn run(ctx: Ctx, identity: Identity) {
     let run_link = move |l: Linked| {
         let (ctx, host) = (link_ctx.clone(), host.clone());
         async move {
-            ctx.links.up(LINK, l.dedicated, l.port);
+            ctx.links.up(LINK, l.path, l.port);
             let conn = ctx.core.conn_id();
             let open = Input::PeerLinkOpened {
                 conn,

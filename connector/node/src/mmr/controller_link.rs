@@ -13,6 +13,7 @@ use mc_core::mmr::link::{LinkAction, LinkLost, LinkSession};
 use mc_core::zc::MmrCommand;
 use mc_rt::tls::{ClientConfig, ClientTlsStream};
 use mc_wire::link::{ControllerToMmr, MmrToController};
+use mc_wire::monitor::LinkPath;
 use mc_wire::signal::MediaEndpoints;
 use mc_wire::{hex, DecodeError, MmrId};
 use std::sync::Arc;
@@ -26,12 +27,6 @@ const REPROBE_INTERVAL_MS: u64 = 30_000;
 
 /// The retry policy once every controller failed on every port.
 const RETRY: Backoff = Backoff::doubling(500, 10_000);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum LinkPath {
-    Dedicated,
-    Fallback,
-}
 
 type Stream = ClientTlsStream<mc_rt::net::TcpStream>;
 type Writer = mc_rt::WriteHalf<Stream>;
@@ -48,7 +43,8 @@ impl Target {
     fn port_of(&self, path: LinkPath) -> u16 {
         match path {
             LinkPath::Dedicated => self.port,
-            LinkPath::Fallback => self.fallback_port,
+            // `Down` is never dialled; it is only what the link table shows between dials.
+            LinkPath::Fallback | LinkPath::Down => self.fallback_port,
         }
     }
 }
@@ -138,7 +134,7 @@ impl ControllerLink {
             };
             let target = &targets[sup.current_target()];
             let port = target.port_of(path);
-            self.links.up(LINK, path == LinkPath::Dedicated, port);
+            self.links.up(LINK, path, port);
             match self.session(target, &mut sup, stream, port).await {
                 Ok(Moving(path, stream)) => {
                     self.events.record(format_args!(

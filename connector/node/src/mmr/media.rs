@@ -2,6 +2,7 @@
 //! TLS 443), each feeding the forwarding table and carrying out what it says.
 
 use super::{Mmr, STREAM_QUEUE_PACKETS};
+use mc_core::client::MediaPath;
 use mc_core::mmr::{Endpoint, Outcome};
 use mc_rt::net::TcpListener;
 use mc_rt::sync::mpsc;
@@ -70,7 +71,7 @@ pub(super) async fn tcp_accept_loop(listener: TcpListener, mmr: Mmr) {
     loop {
         match mc_rt::net::accept(&listener).await {
             Ok((tcp, peer)) => {
-                mc_rt::spawn(serve_stream(tcp, peer, mmr.clone(), "tcp"));
+                mc_rt::spawn(serve_stream(tcp, peer, mmr.clone(), MediaPath::Tcp));
             }
             Err(e) => {
                 tracing::warn!("MMR TCP accept failed: {e}");
@@ -81,7 +82,7 @@ pub(super) async fn tcp_accept_loop(listener: TcpListener, mmr: Mmr) {
 }
 
 /// Serves RFC 4571-framed media on one stream connection until either side closes it.
-pub async fn serve_stream<S>(stream: S, peer: SocketAddr, mmr: Mmr, transport: &'static str)
+pub async fn serve_stream<S>(stream: S, peer: SocketAddr, mmr: Mmr, transport: MediaPath)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -94,7 +95,7 @@ where
         s.stream_transport.insert(id, transport);
         id
     };
-    tracing::debug!(%peer, transport, stream = id, "media stream opened");
+    tracing::debug!(%peer, %transport, stream = id, "media stream opened");
     let (mut rd, mut wr) = mc_rt::split(stream);
     let mut dec = Rfc4571Decoder::default();
     let mut buf = vec![0u8; 16 * 1024];
@@ -139,5 +140,5 @@ where
     s.streams.remove(&id);
     s.stream_transport.remove(&id);
     s.forwarding.disconnected(Endpoint::Stream(id));
-    tracing::debug!(%peer, transport, stream = id, "media stream closed");
+    tracing::debug!(%peer, %transport, stream = id, "media stream closed");
 }

@@ -6,7 +6,8 @@ mod controller_link;
 mod media;
 pub mod vm;
 
-pub use media::serve_stream;
+pub use mc_core::client::MediaPath;
+pub(crate) use media::serve_stream;
 
 use crate::error::{bind_hint, bind_tcp, NodeError};
 use mc_core::mmr::{Forwarding, MmrCounters};
@@ -29,8 +30,8 @@ pub(crate) struct MmrState {
     pub streams: BTreeMap<u64, mpsc::Sender<Vec<u8>>>,
     pub next_stream: u64,
     pub stream_queue_drops: u64,
-    /// "tcp" or "tls" for each open stream connection.
-    pub stream_transport: BTreeMap<u64, &'static str>,
+    /// TCP or TLS, for each open stream connection.
+    pub stream_transport: BTreeMap<u64, MediaPath>,
 }
 
 /// A running MMR. Cloning shares it.
@@ -120,7 +121,7 @@ impl Mmr {
             match e {
                 mc_core::mmr::Endpoint::Udp(_) => m.udp_endpoints += 1,
                 mc_core::mmr::Endpoint::Stream(id)
-                    if s.stream_transport.get(&id) == Some(&"tls") =>
+                    if s.stream_transport.get(&id) == Some(&MediaPath::Tls) =>
                 {
                     m.tls_endpoints += 1
                 }

@@ -117,7 +117,7 @@ async fn tls_loop(
                     let certified = tls::peer_has_certificate(&stream);
                     crate::monitor::serve_health(stream, certified, move || report()).await
                 } else {
-                    super::serve_stream(stream, peer, mmr, "tls").await
+                    super::serve_stream(stream, peer, mmr, mc_core::client::MediaPath::Tls).await
                 }
             }
         },
