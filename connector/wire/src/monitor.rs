@@ -48,6 +48,16 @@ pub enum LinkPath {
     Down,
 }
 
+impl std::fmt::Display for LinkPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LinkPath::Dedicated => "dedicated",
+            LinkPath::Fallback => "fallback",
+            LinkPath::Down => "down",
+        })
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MediaCounters {

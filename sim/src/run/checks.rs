@@ -2,6 +2,7 @@
 //! across meetings, no ticketless admission, no plaintext on TLS ports), outcomes, and links back
 //! on their dedicated ports.
 
+use mc_wire::monitor::LinkPath;
 use super::{Participant, RunStats};
 use crate::scenario::Scenario;
 use crate::{controller_ip, ip, mmr_vm_ip, SimDeployment, CLOUD_IP};
@@ -284,7 +285,7 @@ pub(super) fn check_outcomes(
 }
 
 pub(super) fn check_links(d: &SimDeployment, v: &Violations) {
-    let mut links: Vec<(String, String, String)> = Vec::new();
+    let mut links: Vec<(String, String, LinkPath)> = Vec::new();
     // A peer link to a controller that is dead at the end is down, rightly.
     let all_alive = d.controllers.values().all(|slot| slot.get().is_some());
     for (name, slot) in &d.controllers {
@@ -308,7 +309,7 @@ pub(super) fn check_links(d: &SimDeployment, v: &Violations) {
         }
     }
     for (host, link, path) in links {
-        if path != "dedicated" {
+        if path != LinkPath::Dedicated {
             v.add(format!("link:{host}:{link}"), format!("liveness: {host}'s {link} link is {path} at the end, though its dedicated port is open again"));
         }
     }
