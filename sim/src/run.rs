@@ -9,6 +9,7 @@ use crate::scenario::{ArrivalOrder, FaultAction, Proto, Scenario};
 use crate::{controller_ip, hash_lines, ip, mmr_vm_ip, SimDeployment, CLOUD_IP};
 use mc_core::Rng;
 use mc_node::client::{ClientError, ClientProbe, ClientReport};
+use mc_node::events::HarnessEvent;
 use mc_rt::fault::{self, Action};
 use mc_rt::sim::net::NetSim;
 use mc_rt::sim::runtime::Handle;
@@ -184,7 +185,9 @@ async fn execute(
         d.start_mmr_vm_n(n, t.mmr_vm_capacity).await;
     }
     let harness = d.log("harness");
-    harness.record(format_args!("plan: {}", plan.describe().replace('\n', ";")));
+    harness.record(HarnessEvent::Plan {
+        description: plan.describe().replace('\n', ";"),
+    });
     let violations = Violations::default();
 
     // Meetings, then the schedule of participants: who joins which meeting when, for how long.
@@ -305,7 +308,9 @@ async fn execute(
                         .saturating_duration_since(mc_rt::Instant::now()),
                 )
                 .await;
-                harness.record(format_args!("fault: {}", f.action.describe()));
+                harness.record(HarnessEvent::Fault {
+                    action: f.action.describe(),
+                });
                 apply_fault(&d, &f.action, &blocks_left);
             }
         })
@@ -608,7 +613,11 @@ fn apply_fault(
             node.spawn(async move {
                 let body = serde_json::json!({ "deadline_s": 20 });
                 if let Err(e) = api.call(method, &path, Some(body)).await {
-                    log.record(format_args!("{method} {path} failed: {e}"));
+                    log.record(HarnessEvent::CallFailed {
+                        method: method.to_string(),
+                        path,
+                        error: e,
+                    });
                 }
             });
         }

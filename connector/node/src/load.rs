@@ -16,6 +16,7 @@
 
 use crate::client::{self, ClientError, ClientReport, ManagementApi};
 use crate::config::{ClientConfig, ConfigError};
+use crate::events::LoadEvent;
 use crate::EventLog;
 use hdrhistogram::Histogram;
 use mc_core::Rng;
@@ -252,15 +253,14 @@ pub async fn run(
     participant_config(&spec, &base, 1, "check".into(), 0).validate()?;
     let started_at = mc_rt::Instant::now();
     let started_unix_ms = mc_rt::unix_now_ms();
-    events.record(format_args!(
-        "load: {} meetings × {} participants, {} joins/s, {} ms each, {} RTP packets/s, seed {}",
-        spec.meetings,
-        spec.participants_per_meeting,
-        spec.arrivals_per_s,
-        spec.duration_ms,
-        spec.media_packets_per_s,
-        spec.seed
-    ));
+    events.record(LoadEvent::Planned {
+        meetings: spec.meetings,
+        participants_per_meeting: spec.participants_per_meeting,
+        arrivals_per_s: spec.arrivals_per_s.to_string(),
+        duration_ms: spec.duration_ms,
+        packets_per_s: spec.media_packets_per_s,
+        seed: spec.seed,
+    });
 
     let api = ManagementApi {
         host: base.cloud_host.clone(),
@@ -282,14 +282,7 @@ pub async fn run(
             })?;
         meetings.push(id);
     }
-    events.record(format_args!(
-        "load: created meetings {}",
-        meetings
-            .iter()
-            .map(|m| m.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
+    events.record(LoadEvent::MeetingsCreated(meetings.clone()));
 
     // Every participant's task ends by sending its outcome here: at most `planned` messages.
     let (done_tx, mut done_rx) = mc_rt::sync::mpsc::unbounded_channel::<(u64, Outcome)>();
@@ -334,7 +327,7 @@ pub async fn run(
             _ = &mut stop, if !stopping => {
                 stopping = true;
                 let _ = leave_tx.send(true);
-                events.record(format_args!("load: stopping; {} of {planned} participants had started", live.started));
+                events.record(LoadEvent::Stopping { started: live.started, planned });
             }
             _ = mc_rt::sleep(next_progress.saturating_duration_since(mc_rt::Instant::now())) => {
                 next_progress += Duration::from_millis(PROGRESS_INTERVAL_MS);
@@ -392,17 +385,16 @@ pub async fn run(
         started_unix_ms,
         live.elapsed_ms,
     );
-    events.record(format_args!(
-        "load: done in {} ms: {} of {} admitted, {} rejected, {} failed; {} RTP packets sent, {} received, {} lost",
-        report.wall_ms,
-        report.joins.admitted,
-        report.joins.attempted,
-        report.joins.rejected,
-        report.joins.failed,
-        report.media.sent,
-        report.media.received,
-        report.media.lost
-    ));
+    events.record(LoadEvent::Done {
+        wall_ms: report.wall_ms,
+        admitted: report.joins.admitted,
+        attempted: report.joins.attempted,
+        rejected: report.joins.rejected,
+        failed: report.joins.failed,
+        sent: report.media.sent,
+        received: report.media.received,
+        lost: report.media.lost,
+    });
     Ok(report)
 }
 

@@ -2,14 +2,14 @@
 //! across meetings, no ticketless admission, no plaintext on TLS ports), outcomes, and links back
 //! on their dedicated ports.
 
-use mc_wire::monitor::LinkPath;
 use super::{Participant, RunStats};
 use crate::scenario::Scenario;
 use crate::{controller_ip, ip, mmr_vm_ip, SimDeployment, CLOUD_IP};
 use mc_core::controller::Event;
 use mc_node::client::{ClientError, ClientReport};
-use mc_node::events::Typed;
+use mc_node::events::{CloudEvent, Typed};
 use mc_rt::{AsyncReadExt, AsyncWriteExt};
+use mc_wire::monitor::LinkPath;
 use mc_wire::{ports, MeetingId, ParticipantId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -259,10 +259,10 @@ pub(super) fn check_outcomes(
     let issued: BTreeSet<(ParticipantId, MeetingId)> = typed
         .iter()
         .filter_map(|(_, e)| match e {
-            Typed::TicketIssued {
+            Typed::Cloud(CloudEvent::TicketIssued {
                 participant,
                 meeting,
-            } => Some((*participant, *meeting)),
+            }) => Some((*participant, *meeting)),
             _ => None,
         })
         .collect();

@@ -5,6 +5,7 @@ use super::cloud_api::{fetch_ticket, ControllerAddr};
 use super::{media, ClientError};
 use crate::config::ClientConfig;
 use crate::dial::dial_tls;
+use crate::events::ClientEvent;
 use crate::framed::{write_frame, FrameReader, LinkError, Read};
 use crate::EventLog;
 use mc_core::Rng;
@@ -79,12 +80,14 @@ pub(super) async fn join_once(
     let token =
         hex::decode("media token", &token).map_err(|e| ClientError::ZcMisbehaved(e.to_string()))?;
     let conn = media::connect(config, ca, &endpoints, &token, rng).await?;
-    events.record(format_args!(
-        "{} joined {meeting} as {participant} via {} port {signalling_port}; media over {}",
-        config.display_name,
-        controller.id,
-        conn.path()
-    ));
+    events.record(ClientEvent::Joined {
+        name: config.display_name.clone(),
+        meeting,
+        participant,
+        controller: controller.id.clone(),
+        port: signalling_port,
+        media: conn.path(),
+    });
     Ok(Session {
         controller,
         signalling_port,
@@ -153,10 +156,12 @@ async fn signal_join(
                 message,
             }) if redirects < 2 => {
                 redirects += 1;
-                events.record(format_args!(
-                    "{} redirected by {} to {to}: {message}",
-                    config.display_name, controller.id
-                ));
+                events.record(ClientEvent::Redirected {
+                    name: config.display_name.clone(),
+                    by: controller.id.clone(),
+                    to: to.clone(),
+                    message,
+                });
                 candidates = vec![ControllerAddr {
                     id: to.0,
                     host,
@@ -170,10 +175,12 @@ async fn signal_join(
                 )))
             }
             Read::Message(ZcToClient::Rejected { reason, message }) => {
-                events.record(format_args!(
-                    "{} refused by {}: {reason}: {message}",
-                    config.display_name, controller.id
-                ));
+                events.record(ClientEvent::Refused {
+                    name: config.display_name.clone(),
+                    by: controller.id.clone(),
+                    reason,
+                    message: message.clone(),
+                });
                 return Err(ClientError::Rejected { reason, message });
             }
             Read::Message(ZcToClient::Ended { reason, .. }) => {

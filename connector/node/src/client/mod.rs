@@ -13,6 +13,7 @@ mod join;
 mod media;
 
 use crate::config::ClientConfig;
+use crate::events::ClientEvent;
 use crate::framed::{write_frame, LinkError};
 use crate::EventLog;
 use mc_core::client::session::{self, Finish, Input, JoinFailure, Output, Session, Timing};
@@ -353,7 +354,10 @@ impl Shell<'_> {
             }
             session::Event::Rejoining { .. } | session::Event::UdpLost => {}
         }
-        self.events.record(format_args!("{name} {e}"));
+        self.events.record(ClientEvent::Session {
+            name: name.clone(),
+            event: e,
+        });
     }
 
     /// Waits for the next thing that happens.
@@ -518,19 +522,14 @@ impl Shell<'_> {
             ended_by_zc,
             rejoin_refused,
         };
-        self.events.record(format_args!(
-            "{} left {}: sent {} received {} from {} sources{}",
-            report.display_name,
-            report.meeting,
-            report.sent,
-            report.received,
-            report.by_source.len(),
-            report
-                .ended_by_zc
-                .as_deref()
-                .map(|r| format!(" (ended: {r})"))
-                .unwrap_or_default()
-        ));
+        self.events.record(ClientEvent::Left {
+            name: report.display_name.clone(),
+            meeting: report.meeting,
+            sent: report.sent,
+            received: report.received,
+            sources: report.by_source.len(),
+            ended: report.ended_by_zc.clone(),
+        });
         Ok(report)
     }
 }

@@ -22,6 +22,7 @@
 
 use super::driver::CloudTx;
 use super::CloudState;
+use crate::events::CloudEvent;
 use crate::http::{json_response, read_body, Body};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
@@ -248,8 +249,10 @@ fn route(
                     reason: e.reason.clone(),
                 },
             );
-            s.events
-                .record(format_args!("meeting {id} ended: {}", e.reason));
+            s.events.record(CloudEvent::MeetingEnded {
+                meeting: id,
+                reason: e.reason.clone(),
+            });
             Ok(json_response(StatusCode::OK, &meeting))
         }
         (&Method::DELETE, ["meetings", id, "participants", pid]) => {
@@ -307,7 +310,7 @@ fn route(
             }
             let (participant, ticket, expires_at_ms) =
                 (issued.participant, issued.ticket, issued.expires_at_ms);
-            s.events.record_typed(crate::events::Typed::TicketIssued {
+            s.events.record(CloudEvent::TicketIssued {
                 participant,
                 meeting: id,
             });
@@ -368,11 +371,12 @@ fn route(
                     deadline_ms: d.deadline_s * 1000,
                 },
             );
-            s.events.record(format_args!(
-                "{} {kind}/{id} within {} s",
-                if on { "drain" } else { "undrain" },
-                d.deadline_s
-            ));
+            s.events.record(CloudEvent::Drain {
+                kind: kind.to_string(),
+                id: id.to_string(),
+                on,
+                deadline_s: d.deadline_s,
+            });
             Ok(json_response(
                 StatusCode::ACCEPTED,
                 &json!({ "target": target, "draining": on, "deadline_s": d.deadline_s }),

@@ -16,6 +16,7 @@ pub mod store;
 
 use crate::config::CloudConfig;
 use crate::error::{bind_tcp, NodeError};
+use crate::events::CloudEvent;
 use crate::EventLog;
 use mc_core::cloud::management::Management;
 use mc_core::cloud::notification::NotificationLog;
@@ -149,10 +150,11 @@ pub async fn start(
         config,
         events: events.clone(),
     });
-    events.record(format_args!(
-        "cloud listening: https {} status-sync {} notification {}",
-        handle.https_addr, handle.status_sync_addr, handle.notification_addr
-    ));
+    events.record(CloudEvent::Listening {
+        https: handle.https_addr,
+        status_sync: handle.status_sync_addr,
+        notification: handle.notification_addr,
+    });
     mc_rt::spawn(accept_loop(
         https,
         https_router,

@@ -2,6 +2,7 @@
 //! replays the events the controller missed, then pushes each new one as it is logged.
 
 use super::driver::CloudTx;
+use crate::events::CloudEvent;
 use crate::framed::{write_frame, FrameReader, Read};
 use crate::EventLog;
 use mc_rt::net::TcpStream;
@@ -45,7 +46,11 @@ pub(super) async fn serve(
     let Ok((mut changed, welcome)) = subscribed else {
         return;
     };
-    events.record(format_args!("controller {controller} subscribed to notifications on port {port} after event {after_seq}"));
+    events.record(CloudEvent::Subscribed {
+        controller: controller.clone(),
+        port,
+        after_seq,
+    });
     if write_frame(&mut wr, &welcome).await.is_err() {
         return;
     }
@@ -93,7 +98,5 @@ pub(super) async fn serve(
             },
         }
     };
-    events.record(format_args!(
-        "controller {controller} unsubscribed from notifications: {reason}"
-    ));
+    events.record(CloudEvent::Unsubscribed { controller, reason });
 }

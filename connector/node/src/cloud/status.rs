@@ -3,6 +3,7 @@
 //! cloud's driver; this task reads frames, hands them over, and writes the answers.
 
 use super::driver::CloudTx;
+use crate::events::CloudEvent;
 use crate::framed::{write_frame, FrameReader, LinkError, Read};
 use crate::EventLog;
 use mc_rt::net::TcpStream;
@@ -73,15 +74,18 @@ pub(super) async fn serve(
         return;
     };
     if !revoked.is_empty() {
-        events.record(format_args!(
-            "controller {controller} re-registered with {} meetings taken over meanwhile",
-            revoked.len()
-        ));
+        events.record(CloudEvent::ReRegistered {
+            controller: controller.clone(),
+            taken_over: revoked.len(),
+        });
     }
-    events.record(format_args!(
-        "controller {controller} registered on port {port}: zone {zone}, signalling {}:{}/{}, capacity {} participants {} meetings",
-        signalling.host, signalling.port, signalling.fallback_port, capacity.participants, capacity.meetings
-    ));
+    events.record(CloudEvent::Registered {
+        controller: controller.clone(),
+        port,
+        zone,
+        signalling,
+        capacity,
+    });
     let welcome = CloudToController::Registered {
         ticket_key,
         heartbeat_interval_ms,
@@ -114,10 +118,8 @@ pub(super) async fn serve(
         })
         .await;
     match current {
-        Ok(true) => events.record(format_args!("controller {controller} is down: {reason}")),
-        Ok(false) => events.record(format_args!(
-            "controller {controller}'s previous status connection closed: {reason}"
-        )),
+        Ok(true) => events.record(CloudEvent::ControllerDown { controller, reason }),
+        Ok(false) => events.record(CloudEvent::PreviousConnectionClosed { controller, reason }),
         Err(_) => {}
     }
 }
@@ -168,10 +170,7 @@ async fn session(
                     Err(stopped) => return stopped.to_string(),
                 };
                 for t in takeovers {
-                    events.record(format_args!(
-                        "meeting {} taken over by {} from {} (epoch {})",
-                        t.meeting, t.to, t.from, t.epoch
-                    ));
+                    events.record(CloudEvent::TakenOver(t));
                 }
                 Some(CloudToController::Claimed {
                     request,

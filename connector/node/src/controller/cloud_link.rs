@@ -4,6 +4,7 @@
 
 use super::outbound::{self, Dial, Linked};
 use super::Ctx;
+use crate::events::LinkEvent;
 use mc_core::controller::Input;
 use mc_rt::tls::{self, Identity};
 use mc_wire::ports::alpn;
@@ -15,8 +16,10 @@ pub(super) async fn run(ctx: Ctx, identity: Identity) {
     let tls = match tls::client_config(&identity.ca, Some(&identity), alpn::STATUS_SYNC) {
         Ok(c) => c,
         Err(e) => {
-            ctx.events
-                .record(format_args!("cannot link to the cloud: {e}"));
+            ctx.events.record(LinkEvent::CannotLink {
+                to: "the cloud",
+                error: e.to_string(),
+            });
             return;
         }
     };
@@ -45,9 +48,9 @@ pub(super) async fn run(ctx: Ctx, identity: Identity) {
         }
     };
     outbound::supervise(ctx, dial, run_link, |ctx, backoff_ms, _| {
-        ctx.events.record(format_args!(
-            "cloud status sync unreachable on every port; retrying in {backoff_ms} ms"
-        ))
+        ctx.events.record(LinkEvent::CloudUnreachable {
+            retry_in_ms: backoff_ms,
+        })
     })
     .await
 }

@@ -2,7 +2,6 @@
 //! runs its timers, and carries out what it decides. Nothing else touches decision state; the
 //! handle and health probes read the [`Status`] it publishes after every step.
 
-use crate::events::Typed;
 use crate::mmr::Mmr;
 use crate::monitor::LinkTable;
 use crate::EventLog;
@@ -178,7 +177,7 @@ impl Driver {
             self.links.up(self.cloud_link, path, port);
         }
         if event.logged() {
-            self.events.record_typed(Typed::Controller(event));
+            self.events.record(event);
         } else {
             tracing::info!(node = %self.events.node(), "{event}");
         }

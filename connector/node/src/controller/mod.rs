@@ -14,6 +14,7 @@ mod peer;
 
 use crate::config::ControllerConfig;
 use crate::error::{bind_tcp, NodeError};
+use crate::events::LinkEvent;
 use crate::mmr::Mmr;
 use crate::EventLog;
 use driver::CoreTx;
@@ -180,14 +181,13 @@ pub async fn start(
         .route(alpn::PEER, peer_route)
         .route(alpn::HTTP1, health_route)
         .default_route(alpn::SIGNAL);
-    ctx.events.record(format_args!(
-        "controller {} listening: signalling {} tls {} media udp {} tcp {}",
-        ctx.config.id,
-        handle.signal_addr,
-        handle.tls_addr,
-        handle.media_udp_addr,
-        handle.media_tcp_addr
-    ));
+    ctx.events.record(LinkEvent::Listening {
+        id: ctx.config.id.clone(),
+        signalling: handle.signal_addr,
+        tls: handle.tls_addr,
+        udp: handle.media_udp_addr,
+        tcp: handle.media_tcp_addr,
+    });
     mc_rt::spawn(accept_loop(signal, signal_router, ctx.clone()));
     mc_rt::spawn(accept_loop(shared_tls, shared_router, ctx.clone()));
     mc_rt::spawn(notify_link::run(ctx.clone(), identity.clone()));

@@ -5,6 +5,7 @@
 use super::driver::Cmd;
 use super::outbound::{self, Dial, Linked};
 use super::Ctx;
+use crate::events::LinkEvent;
 use crate::framed::{write_frame, FrameReader};
 use mc_core::controller::{Closed, Input};
 use mc_rt::tls::{self, Identity};
@@ -20,8 +21,10 @@ pub(super) async fn run(ctx: Ctx, identity: Identity) {
     let tls = match tls::client_config(&identity.ca, Some(&identity), alpn::NOTIFICATION) {
         Ok(c) => c,
         Err(e) => {
-            ctx.events
-                .record(format_args!("cannot link to cloud notification: {e}"));
+            ctx.events.record(LinkEvent::CannotLink {
+                to: "cloud notification",
+                error: e.to_string(),
+            });
             return;
         }
     };
@@ -43,9 +46,8 @@ pub(super) async fn run(ctx: Ctx, identity: Identity) {
         async move {
             let port = l.port;
             let reason = subscribe(&ctx, l, &last_seq).await;
-            ctx.events.record(format_args!(
-                "cloud notification link on port {port} closed: {reason}"
-            ));
+            ctx.events
+                .record(LinkEvent::NotificationsClosed { port, reason });
         }
     };
     outbound::supervise(ctx, dial, run_link, |_, backoff_ms, _| {
@@ -80,7 +82,11 @@ async fn subscribe(ctx: &Ctx, l: Linked, last_seq: &AtomicU64) -> String {
                 }
                 Ok(Some(NotifyToController::Welcome { oldest_seq, latest_seq })) => {
                     ctx.links.up(LINK, l.path, l.port);
-                    ctx.events.record(format_args!("subscribed to cloud notifications on port {} (events {oldest_seq}..={latest_seq})", l.port));
+                    ctx.events.record(LinkEvent::NotificationsSubscribed {
+                        port: l.port,
+                        oldest: oldest_seq,
+                        latest: latest_seq,
+                    });
                     let seen = last_seq.load(Ordering::Relaxed);
                     if seen > 0 && seen + 1 < oldest_seq {
                         tracing::warn!(seen, oldest_seq, "notification events were missed while disconnected");

@@ -4,6 +4,7 @@
 
 use super::outbound::{self, Dial, Linked};
 use super::Ctx;
+use crate::events::LinkEvent;
 use mc_core::controller::Input;
 use mc_core::fallback::Backoff;
 use mc_rt::tls::{self, Identity};
@@ -19,8 +20,10 @@ pub(super) async fn run(ctx: Ctx, identity: Identity) {
     let tls = match tls::client_config(&identity.ca, Some(&identity), alpn::PEER) {
         Ok(c) => c,
         Err(e) => {
-            ctx.events
-                .record(format_args!("cannot link to the peer controller: {e}"));
+            ctx.events.record(LinkEvent::CannotLink {
+                to: "the peer controller",
+                error: e.to_string(),
+            });
             return;
         }
     };
@@ -51,10 +54,10 @@ pub(super) async fn run(ctx: Ctx, identity: Identity) {
     let host = ctx.config.peer_host.clone().unwrap_or_default();
     outbound::supervise(ctx, dial, run_link, move |ctx, _, first| {
         if first {
-            ctx.events.record(format_args!(
-                "peer {host} unreachable on ports {} and {}; retrying",
-                ports[0], ports[1]
-            ));
+            ctx.events.record(LinkEvent::PeerUnreachable {
+                host: host.clone(),
+                ports,
+            });
         }
     })
     .await

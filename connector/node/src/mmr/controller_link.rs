@@ -6,6 +6,7 @@
 use super::vm::MmrVmHandle;
 use crate::config::MmrConfig;
 use crate::dial::{dial_tls, sleep_until_ms, DialError};
+use crate::events::MmrEvent;
 use crate::framed::{write_frame, FrameReader, LinkError};
 use crate::EventLog;
 use mc_core::fallback::{Backoff, DialFailed, Step, Supervisor};
@@ -137,10 +138,9 @@ impl ControllerLink {
             self.links.up(LINK, path, port);
             match self.session(target, &mut sup, stream, port).await {
                 Ok(Moving(path, stream)) => {
-                    self.events.record(format_args!(
-                        "link to controller moving back to port {}",
-                        target.port_of(path)
-                    ));
+                    self.events.record(MmrEvent::MovingBack {
+                        port: target.port_of(path),
+                    });
                     moving = Some((path, *stream));
                 }
                 Err(lost) => {
@@ -148,8 +148,9 @@ impl ControllerLink {
                     // Grants live only as long as a link: the controller re-sends those that
                     // stand when this MMR links again, and otherwise moves its meetings elsewhere.
                     self.handle.mmr.clear();
-                    self.events
-                        .record(format_args!("link to controller lost: {lost}"));
+                    self.events.record(MmrEvent::LinkLost {
+                        reason: lost.to_string(),
+                    });
                     sup.lost(mc_rt::unix_now_ms());
                 }
             }
@@ -159,13 +160,15 @@ impl ControllerLink {
     fn log_failed(&self, targets: &[Target], failed: DialFailed) {
         match failed {
             DialFailed::NextPath => {}
-            DialFailed::NextTarget { failed, next } => self.events.record(format_args!(
-                "controller {} unreachable on both ports; trying {}",
-                targets[failed].host, targets[next].host
-            )),
-            DialFailed::Unreachable { retry_in_ms, .. } => self.events.record(format_args!(
-                "no controller reachable on any port; retrying in {retry_in_ms} ms"
-            )),
+            DialFailed::NextTarget { failed, next } => {
+                self.events.record(MmrEvent::TargetUnreachable {
+                    failed: targets[failed].host.clone(),
+                    next: targets[next].host.clone(),
+                })
+            }
+            DialFailed::Unreachable { retry_in_ms, .. } => {
+                self.events.record(MmrEvent::NoneReachable { retry_in_ms })
+            }
         }
     }
 
@@ -254,9 +257,7 @@ impl ControllerLink {
                     // may have moved elsewhere while the link was down. It re-sends the grants
                     // that stand.
                     mmr.clear();
-                    self.events.record(format_args!(
-                        "linked to controller {controller} on port {port}"
-                    ));
+                    self.events.record(MmrEvent::Linked { controller, port });
                     session.on_welcome(mc_rt::unix_now_ms(), report_interval_ms);
                     Ok(())
                 }

@@ -7,6 +7,7 @@ use super::controller_link::{ControllerLink, LINK};
 use super::Mmr;
 use crate::config::MmrConfig;
 use crate::error::{bind_tcp, NodeError};
+use crate::events::MmrEvent;
 use crate::EventLog;
 use mc_rt::net::TcpListener;
 use mc_rt::tls::{self, Identity, Router};
@@ -57,10 +58,12 @@ pub async fn start(
         )
         .default_route(alpn::MEDIA);
     let link_tls = tls::client_config(&identity.ca, Some(&identity), alpn::LINK)?;
-    events.record(format_args!(
-        "MMR {} listening: media udp {} tcp {} tls {}",
-        config.id, handle.media_udp_addr, handle.media_tcp_addr, handle.tls_addr
-    ));
+    events.record(MmrEvent::Listening {
+        id: config.id.clone(),
+        udp: handle.media_udp_addr,
+        tcp: handle.media_tcp_addr,
+        tls: handle.tls_addr,
+    });
     let (report_links, report_mmr, node) = (links.clone(), mmr.clone(), config.id.clone());
     // Ready: linked to a controller, so it can be given participants.
     let report = Arc::new(move || mc_wire::monitor::Report {

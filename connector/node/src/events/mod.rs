@@ -3,9 +3,12 @@
 //! simulation also collects them, stamped with simulated time, to check and to hash — two runs of
 //! one seed must produce the same log byte for byte.
 
+mod kinds;
+
+pub use kinds::{ClientEvent, CloudEvent, HarnessEvent, LinkEvent, LoadEvent, MmrEvent};
+
 use mc_core::controller::Event;
 use mc_rt::sync::Notify;
-use mc_wire::{MeetingId, ParticipantId};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
@@ -16,28 +19,51 @@ pub struct EventLog {
     checks: Option<Arc<Checks>>,
 }
 
-/// An event a checker reads as a value, so rewording its log line cannot disable a check. Its
-/// display is its line in the log.
+/// Everything a node records, as a value: checkers read it, so rewording a log line cannot
+/// disable a check. Its display is its line in the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Typed {
     Controller(Event),
-    TicketIssued {
-        participant: ParticipantId,
-        meeting: MeetingId,
-    },
+    Link(LinkEvent),
+    Mmr(MmrEvent),
+    Cloud(CloudEvent),
+    Client(ClientEvent),
+    Load(LoadEvent),
+    Harness(HarnessEvent),
 }
 
 impl fmt::Display for Typed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Typed::Controller(e) => e.fmt(f),
-            Typed::TicketIssued {
-                participant,
-                meeting,
-            } => write!(f, "ticket issued for {participant} in {meeting}"),
+            Typed::Link(e) => e.fmt(f),
+            Typed::Mmr(e) => e.fmt(f),
+            Typed::Cloud(e) => e.fmt(f),
+            Typed::Client(e) => e.fmt(f),
+            Typed::Load(e) => e.fmt(f),
+            Typed::Harness(e) => e.fmt(f),
         }
     }
 }
+
+macro_rules! typed_from {
+    ($($variant:ident($kind:ty)),*) => {$(
+        impl From<$kind> for Typed {
+            fn from(e: $kind) -> Typed {
+                Typed::$variant(e)
+            }
+        }
+    )*};
+}
+typed_from!(
+    Controller(Event),
+    Link(LinkEvent),
+    Mmr(MmrEvent),
+    Cloud(CloudEvent),
+    Client(ClientEvent),
+    Load(LoadEvent),
+    Harness(HarnessEvent)
+);
 
 /// What a simulation's checkers read besides the log: the typed events of every node, and a
 /// wake-up whenever a controller's state changed (so safety is checked at every change, not
@@ -94,9 +120,14 @@ impl EventLog {
         self
     }
 
-    /// Records a typed event: its line goes to the log, the value to the checkers.
-    pub fn record_typed(&self, event: Typed) {
-        self.record(format_args!("{event}"));
+    /// Records an event: its line goes to `tracing` and the log, the value to the checkers.
+    pub fn record(&self, event: impl Into<Typed>) {
+        let event = event.into();
+        tracing::info!(node = %self.node, "{event}");
+        if let Some(sink) = &self.sink {
+            let line = format!("{} {} {event}", mc_rt::unix_now_ms(), self.node);
+            sink.lock().expect("event log lock").push(line);
+        }
         if let Some(checks) = &self.checks {
             let node = self.node.to_string();
             checks
@@ -116,14 +147,6 @@ impl EventLog {
 
     pub fn node(&self) -> &str {
         &self.node
-    }
-
-    pub fn record(&self, what: fmt::Arguments<'_>) {
-        tracing::info!(node = %self.node, "{what}");
-        if let Some(sink) = &self.sink {
-            let line = format!("{} {} {what}", mc_rt::unix_now_ms(), self.node);
-            sink.lock().expect("event log lock").push(line);
-        }
     }
 }
 
