@@ -298,7 +298,7 @@ impl Forwarder {
                 .await;
                 for (i, p) in participants.iter().enumerate() {
                     mmr.value.apply(MmrCommand::Admit {
-                        token: p.token.clone(),
+                        token: mc_wire::MediaToken::from_bytes(p.token.clone()),
                         meeting: MeetingId(p.meeting as u64 + 1),
                         participant: ParticipantId(i as u64 + 1),
                     });

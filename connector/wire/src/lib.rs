@@ -22,6 +22,7 @@ pub mod frame;
 pub mod hex;
 pub mod ids;
 pub mod link;
+pub mod media_token;
 pub mod monitor;
 pub mod notify;
 pub mod peer;
@@ -34,6 +35,7 @@ pub mod ticket;
 
 pub use error::DecodeError;
 pub use ids::{ControllerId, MeetingId, MmrId, ParticipantId};
+pub use media_token::MediaToken;
 
 /// What the first byte of a datagram on the media port says it is (RFC 7983 style demultiplexing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

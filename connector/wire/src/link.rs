@@ -6,6 +6,7 @@
 //! intervals drops its grants and links again.
 
 use crate::signal::MediaEndpoints;
+use crate::MediaToken;
 use crate::{ControllerId, MeetingId, MmrId, ParticipantId};
 use serde::{Deserialize, Serialize};
 
@@ -23,8 +24,8 @@ pub enum MmrToController {
         rtp_out: u64,
         dropped: u64,
     },
-    /// The grant with this (hex) token is in place: the controller may now tell the client.
-    Admitted { token: String },
+    /// The grant with this token is in place: the controller may now tell the client.
+    Admitted { token: MediaToken },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,14 +35,14 @@ pub enum ControllerToMmr {
         controller: ControllerId,
         report_interval_ms: u64,
     },
-    /// Accept bindings with this (hex) media token for this participant of this meeting.
+    /// Accept bindings with this media token for this participant of this meeting.
     Admit {
-        token: String,
+        token: MediaToken,
         meeting: MeetingId,
         participant: ParticipantId,
     },
-    /// Forget this (hex) token and stop forwarding to and from its holder.
-    Revoke { token: String },
+    /// Forget this token and stop forwarding to and from its holder.
+    Revoke { token: MediaToken },
     /// The link is refused or ended, and why.
     Refused { message: String },
     /// Sent every report interval: an MMR VM that hears nothing from its controller for three

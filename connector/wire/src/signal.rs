@@ -7,6 +7,7 @@
 //! second or so and the ZC answers `Pong`: a client that hears nothing for a few pings knows its
 //! controller is gone and joins again.
 
+use crate::MediaToken;
 use crate::{ControllerId, MeetingId, ParticipantId};
 use serde::{Deserialize, Serialize};
 
@@ -40,8 +41,8 @@ pub enum ZcToClient {
         participant: ParticipantId,
         /// Where the meeting's MMR takes media, in the order the client should try them.
         media: MediaEndpoints,
-        /// Hex; presented to the MMR in the binding request.
-        media_token: String,
+        /// Presented to the MMR in the binding request.
+        media_token: MediaToken,
     },
     Rejected {
         reason: RejectReason,

@@ -213,21 +213,21 @@ fn zc_to_client() -> impl Strategy<Value = ZcToClient> {
             any::<u64>(),
             any::<String>(),
             any::<[u16; 3]>(),
-            any::<String>()
+            proptest::collection::vec(any::<u8>(), 1..=64)
         )
-            .prop_map(
-                |(m, p, host, [udp_port, tcp_port, tls_port], media_token)| ZcToClient::Joined {
+            .prop_map(|(m, p, host, [udp_port, tcp_port, tls_port], token)| {
+                ZcToClient::Joined {
                     meeting: MeetingId(m),
                     participant: ParticipantId(p),
                     media: MediaEndpoints {
                         host,
                         udp_port,
                         tcp_port,
-                        tls_port
+                        tls_port,
                     },
-                    media_token,
+                    media_token: mc_wire::MediaToken::from_bytes(token),
                 }
-            ),
+            }),
         (reject_reason(), any::<String>())
             .prop_map(|(reason, message)| ZcToClient::Rejected { reason, message }),
         (any::<String>(), any::<bool>())

@@ -178,7 +178,7 @@ fn signal_joined() {
             tcp_port: ports::MEDIA,
             tls_port: ports::HTTPS,
         },
-        media_token: hex::encode(&MEDIA_TOKEN),
+        media_token: mc_wire::MediaToken::from_bytes(MEDIA_TOKEN.to_vec()),
     };
     insta::assert_snapshot!("signal_joined", render_frame(&joined));
 }
@@ -415,7 +415,7 @@ fn link_admitted() {
     insta::assert_snapshot!(
         "link_admitted",
         render_frame(&MmrToController::Admitted {
-            token: hex::encode(&MEDIA_TOKEN)
+            token: mc_wire::MediaToken::from_bytes(MEDIA_TOKEN.to_vec())
         })
     );
 }
@@ -432,7 +432,7 @@ fn link_welcome() {
 #[test]
 fn link_admit() {
     let admit = ControllerToMmr::Admit {
-        token: hex::encode(&MEDIA_TOKEN),
+        token: mc_wire::MediaToken::from_bytes(MEDIA_TOKEN.to_vec()),
         meeting: MEETING,
         participant: PARTICIPANT,
     };
@@ -444,7 +444,7 @@ fn link_revoke() {
     insta::assert_snapshot!(
         "link_revoke",
         render_frame(&ControllerToMmr::Revoke {
-            token: hex::encode(&MEDIA_TOKEN)
+            token: mc_wire::MediaToken::from_bytes(MEDIA_TOKEN.to_vec())
         })
     );
 }

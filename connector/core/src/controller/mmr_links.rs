@@ -6,7 +6,8 @@
 use super::{ConnId, Controller, Event, Message};
 use crate::zc::MmrCommand;
 use mc_wire::link::{ControllerToMmr, MmrToController};
-use mc_wire::{hex, MmrId};
+use mc_wire::MediaToken;
+use mc_wire::MmrId;
 
 /// Load reports an MMR VM may miss before it is declared down.
 const MISSED_REPORTS_DOWN: u64 = 3;
@@ -38,13 +39,11 @@ pub(super) fn to_wire(cmd: MmrCommand) -> ControllerToMmr {
             meeting,
             participant,
         } => ControllerToMmr::Admit {
-            token: hex::encode(&token),
+            token,
             meeting,
             participant,
         },
-        MmrCommand::Revoke { token } => ControllerToMmr::Revoke {
-            token: hex::encode(&token),
-        },
+        MmrCommand::Revoke { token } => ControllerToMmr::Revoke { token },
     }
 }
 
@@ -131,7 +130,7 @@ impl Controller {
     }
 
     /// An MMR VM confirmed a grant: release the held `joined`.
-    fn grant_confirmed(&mut self, token: &str) {
+    fn grant_confirmed(&mut self, token: &MediaToken) {
         if let Some(super::Held {
             joined: Some((session, msg)),
             ..

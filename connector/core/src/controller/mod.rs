@@ -44,6 +44,7 @@ use mc_wire::notify::MeetingEvent;
 use mc_wire::peer::PeerMsg;
 use mc_wire::signal::{ClientToZc, MediaEndpoints, ZcToClient};
 use mc_wire::status::{CloudToController, ControllerToCloud, Load, SignallingEndpoints};
+use mc_wire::MediaToken;
 use mc_wire::{ControllerId, MeetingId, MmrId};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -217,7 +218,7 @@ pub struct Controller {
     mmr_down_due: BTreeMap<MmrId, (u64, String)>,
     /// Grants to MMR VMs not yet confirmed, by hex token: the client hears `joined` only once
     /// the MMR holds the grant, so its first binding never races it.
-    held: BTreeMap<String, Held>,
+    held: BTreeMap<MediaToken, Held>,
     cloud: Option<cloud::CloudLink>,
     next_claim: u64,
     /// Claims in flight, by meeting: when each was sent and which peers it said were alive.
@@ -438,11 +439,10 @@ impl Controller {
         };
         match &cmd {
             MmrCommand::Admit { token, .. } => {
-                let token = mc_wire::hex::encode(token);
-                self.held.insert(token, Held { mmr, joined: None });
+                self.held.insert(token.clone(), Held { mmr, joined: None });
             }
             MmrCommand::Revoke { token } => {
-                self.held.remove(&mc_wire::hex::encode(token));
+                self.held.remove(token);
             }
         }
         self.send(conn, Message::Mmr(mmr_links::to_wire(cmd)));

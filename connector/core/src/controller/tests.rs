@@ -156,7 +156,7 @@ impl One {
             .collect()
     }
 
-    fn admitted_token(&self) -> String {
+    fn admitted_token(&self) -> mc_wire::MediaToken {
         self.sent_to(VM)
             .into_iter()
             .find_map(|m| match m {

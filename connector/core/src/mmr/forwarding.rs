@@ -8,6 +8,7 @@
 
 use mc_wire::binding::{code, Binding};
 use mc_wire::rtp::RtpHeader;
+use mc_wire::MediaToken;
 use mc_wire::{classify_media, MediaKind, MeetingId, ParticipantId};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -64,8 +65,8 @@ struct Grant {
 
 #[derive(Debug, Default)]
 pub struct Forwarding {
-    grants: BTreeMap<Vec<u8>, Grant>,
-    bound: BTreeMap<Endpoint, Vec<u8>>,
+    grants: BTreeMap<MediaToken, Grant>,
+    bound: BTreeMap<Endpoint, MediaToken>,
     meetings: BTreeMap<MeetingId, BTreeSet<Endpoint>>,
     counters: MmrCounters,
 }
@@ -77,12 +78,12 @@ impl Forwarding {
 
     /// Grants a token. Granting the same token again for the same participant is a no-op (a ZC
     /// may repeat its grants after a link drops); for anyone else it replaces the old grant.
-    pub fn admit(&mut self, token: Vec<u8>, meeting: MeetingId, participant: ParticipantId) {
+    pub fn admit(&mut self, token: MediaToken, meeting: MeetingId, participant: ParticipantId) {
         if let Some(g) = self.grants.get(&token) {
             if g.meeting == meeting && g.participant == participant {
                 return;
             }
-            self.revoke(&token);
+            self.revoke(token.as_bytes());
         }
         self.grants.insert(
             token,
@@ -155,7 +156,7 @@ impl Forwarding {
 
     fn handle_binding(&mut self, from: Endpoint, packet: &[u8]) -> Outcome {
         let (txn, token) = match Binding::decode(packet) {
-            Ok(Binding::Request { txn, token }) => (txn, token),
+            Ok(Binding::Request { txn, token }) => (txn, MediaToken::from_bytes(token)),
             Ok(_) => return self.drop(DropReason::Unexpected),
             Err(_) => return self.drop(DropReason::Malformed),
         };

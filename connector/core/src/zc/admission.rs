@@ -7,7 +7,8 @@ use crate::Rng;
 use mc_wire::signal::{MediaEndpoints, RejectReason, ZcToClient};
 use mc_wire::status::Load;
 use mc_wire::ticket::TicketClaims;
-use mc_wire::{hex, MeetingId, MmrId, ParticipantId};
+use mc_wire::MediaToken;
+use mc_wire::{MeetingId, MmrId, ParticipantId};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -58,12 +59,12 @@ pub enum ZcOutput {
 pub enum MmrCommand {
     /// Accept a binding with this token for this participant of this meeting.
     Admit {
-        token: Vec<u8>,
+        token: MediaToken,
         meeting: MeetingId,
         participant: ParticipantId,
     },
     /// Forget the token and stop forwarding to and from its holder.
-    Revoke { token: Vec<u8> },
+    Revoke { token: MediaToken },
 }
 
 #[derive(Debug, Clone)]
@@ -75,7 +76,7 @@ struct Meeting {
 #[derive(Debug, Clone)]
 struct Participant {
     meeting: MeetingId,
-    token: Vec<u8>,
+    token: MediaToken,
 }
 
 /// A serialisable view of the zone, for status and tests.
@@ -400,7 +401,7 @@ impl Zc {
             ));
         }
 
-        let token = self.rng.bytes::<16>().to_vec();
+        let token = MediaToken::from_bytes(self.rng.bytes::<16>().to_vec());
         let mmr = self
             .mmrs
             .get_mut(&mmr_id)
@@ -437,7 +438,7 @@ impl Zc {
                 meeting: meeting_id,
                 participant: claims.participant,
                 media,
-                media_token: hex::encode(&token),
+                media_token: token,
             },
         });
         Ok(())

@@ -93,7 +93,7 @@ pub struct World {
     /// Each controller's live links it dials: cloud and peer, or when to dial again.
     dialled: [[Result<ConnId, u64>; 2]; 2],
     /// What each controller's own MMR holds grants for: token → meeting.
-    grants: [BTreeMap<Vec<u8>, MeetingId>; 2],
+    grants: [BTreeMap<mc_wire::MediaToken, MeetingId>; 2],
     issued: BTreeSet<(ParticipantId, MeetingId)>,
     pub violations: Vec<String>,
     pub log: Vec<String>,

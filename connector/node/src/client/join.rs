@@ -12,7 +12,7 @@ use mc_core::Rng;
 use mc_rt::tls::{self, BoxStream};
 use mc_wire::ports::alpn;
 use mc_wire::signal::{ClientToZc, ZcToClient};
-use mc_wire::{hex, MeetingId, ParticipantId};
+use mc_wire::{MediaToken, MeetingId, ParticipantId};
 use rustls::pki_types::CertificateDer;
 use std::time::Duration;
 
@@ -58,7 +58,7 @@ pub(super) struct Session {
     pub(super) participant: ParticipantId,
     pub(super) conn: media::MediaConn,
     pub(super) endpoints: mc_wire::signal::MediaEndpoints,
-    pub(super) token: Vec<u8>,
+    pub(super) token: MediaToken,
 }
 
 /// Ticket, signalling, admission and media binding: one join, start to finish.
@@ -77,8 +77,6 @@ pub(super) async fn join_once(
         endpoints,
         token,
     } = admission;
-    let token =
-        hex::decode("media token", &token).map_err(|e| ClientError::ZcMisbehaved(e.to_string()))?;
     let conn = media::connect(config, ca, &endpoints, &token, rng).await?;
     events.record(ClientEvent::Joined {
         name: config.display_name.clone(),
@@ -106,8 +104,7 @@ struct Admission {
     meeting: MeetingId,
     participant: ParticipantId,
     endpoints: mc_wire::signal::MediaEndpoints,
-    /// Hex, as sent.
-    token: String,
+    token: MediaToken,
 }
 
 /// Presents the ticket to the controllers in the cloud's order, following a redirect to the

@@ -15,6 +15,7 @@ use mc_wire::binding::Binding;
 use mc_wire::ports::alpn;
 use mc_wire::rfc4571::{self, Rfc4571Decoder};
 use mc_wire::signal::MediaEndpoints;
+use mc_wire::MediaToken;
 use rustls::pki_types::CertificateDer;
 use std::io;
 use std::net::SocketAddr;
@@ -51,13 +52,13 @@ impl MediaConn {
     }
 
     /// A consent-freshness check on UDP (RFC 7675 in spirit): a binding request the MMR answers.
-    pub async fn send_keepalive(&mut self, token: &[u8], txn: [u8; 12]) -> io::Result<()> {
+    pub async fn send_keepalive(&mut self, token: &MediaToken, txn: [u8; 12]) -> io::Result<()> {
         match self {
             MediaConn::Udp { sock, mmr, .. } => {
                 sock.send_to(
                     &Binding::Request {
                         txn,
-                        token: token.to_vec(),
+                        token: token.as_bytes().to_vec(),
                     }
                     .encode(),
                     *mmr,
@@ -107,7 +108,7 @@ pub(super) async fn connect(
     config: &ClientConfig,
     ca: &CertificateDer<'static>,
     ep: &MediaEndpoints,
-    token: &[u8],
+    token: &MediaToken,
     rng: &mut Rng,
 ) -> Result<MediaConn, ClientError> {
     connect_from(config, ca, ep, token, rng, MediaPath::Udp).await
@@ -119,7 +120,7 @@ pub(super) async fn connect_from(
     config: &ClientConfig,
     ca: &CertificateDer<'static>,
     ep: &MediaEndpoints,
-    token: &[u8],
+    token: &MediaToken,
     rng: &mut Rng,
     first: MediaPath,
 ) -> Result<MediaConn, ClientError> {
@@ -265,7 +266,7 @@ fn check_reply(reply: &[u8], txn: &[u8; 12]) -> Result<bool, BindError> {
 pub(super) async fn bind_udp(
     config: &ClientConfig,
     ep: &MediaEndpoints,
-    token: &[u8],
+    token: &MediaToken,
     rng: &mut Rng,
 ) -> Result<MediaConn, BindError> {
     let mmr = mc_rt::net::resolve(&ep.host, ep.udp_port)
@@ -282,7 +283,7 @@ pub(super) async fn bind_udp(
         let txn = rng.bytes::<12>();
         let request = Binding::Request {
             txn,
-            token: token.to_vec(),
+            token: token.as_bytes().to_vec(),
         }
         .encode();
         sock.send_to(&request, mmr).await.map_err(network)?;
@@ -327,7 +328,7 @@ async fn bind_stream(
     config: &ClientConfig,
     ca: &CertificateDer<'static>,
     ep: &MediaEndpoints,
-    token: &[u8],
+    token: &MediaToken,
     rng: &mut Rng,
     path: MediaPath,
 ) -> Result<MediaConn, BindError> {
@@ -357,7 +358,7 @@ async fn bind_stream(
     let txn = rng.bytes::<12>();
     let request = Binding::Request {
         txn,
-        token: token.to_vec(),
+        token: token.as_bytes().to_vec(),
     }
     .encode();
     wr.write_all(&rfc4571::encode(&request))

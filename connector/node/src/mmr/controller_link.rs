@@ -16,7 +16,7 @@ use mc_rt::tls::{ClientConfig, ClientTlsStream};
 use mc_wire::link::{ControllerToMmr, MmrToController};
 use mc_wire::monitor::LinkPath;
 use mc_wire::signal::MediaEndpoints;
-use mc_wire::{hex, DecodeError, MmrId};
+use mc_wire::MmrId;
 use std::sync::Arc;
 use thiserror::Error;
 
@@ -81,10 +81,6 @@ enum Lost {
     Ended(String),
     #[error("the controller closed the link")]
     Closed,
-    #[error("the controller sent a bad grant: {0}")]
-    BadGrant(DecodeError),
-    #[error("the controller sent a bad revocation: {0}")]
-    BadRevocation(DecodeError),
     #[error(transparent)]
     Read(#[from] LinkError),
     #[error(transparent)]
@@ -267,22 +263,18 @@ impl ControllerLink {
         }
         match msg {
             ControllerToMmr::Admit {
-                token: text,
+                token,
                 meeting,
                 participant,
             } => {
-                let token = hex::decode("media token", &text).map_err(Lost::BadGrant)?;
                 mmr.apply(MmrCommand::Admit {
-                    token,
+                    token: token.clone(),
                     meeting,
                     participant,
                 });
-                write_frame(wr, &MmrToController::Admitted { token: text }).await?;
+                write_frame(wr, &MmrToController::Admitted { token }).await?;
             }
-            ControllerToMmr::Revoke { token } => {
-                let token = hex::decode("media token", &token).map_err(Lost::BadRevocation)?;
-                mmr.apply(MmrCommand::Revoke { token });
-            }
+            ControllerToMmr::Revoke { token } => mmr.apply(MmrCommand::Revoke { token }),
             ControllerToMmr::Refused { message } => return Err(Lost::Ended(message)),
             ControllerToMmr::Welcome { .. } => return Err(Lost::WelcomedTwice),
             ControllerToMmr::Keepalive => {}

@@ -86,7 +86,9 @@ impl Mmr {
                 participant,
             } => s.forwarding.admit(token, meeting, participant),
             MmrCommand::Revoke { token } => {
-                if let Some(mc_core::mmr::Endpoint::Stream(id)) = s.forwarding.revoke(&token) {
+                if let Some(mc_core::mmr::Endpoint::Stream(id)) =
+                    s.forwarding.revoke(token.as_bytes())
+                {
                     // Dropping the queue's sender ends that connection's writer, closing it.
                     s.streams.remove(&id);
                 }

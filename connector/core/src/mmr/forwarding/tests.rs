@@ -40,9 +40,21 @@ fn forwarded(o: Outcome) -> Vec<Endpoint> {
 #[test]
 fn media_goes_to_the_others_in_the_meeting_and_nowhere_else() {
     let mut f = Forwarding::new();
-    f.admit(b"a".to_vec(), MeetingId(1), ParticipantId(1));
-    f.admit(b"b".to_vec(), MeetingId(1), ParticipantId(2));
-    f.admit(b"c".to_vec(), MeetingId(2), ParticipantId(3));
+    f.admit(
+        MediaToken::from_bytes(b"a".to_vec()),
+        MeetingId(1),
+        ParticipantId(1),
+    );
+    f.admit(
+        MediaToken::from_bytes(b"b".to_vec()),
+        MeetingId(1),
+        ParticipantId(2),
+    );
+    f.admit(
+        MediaToken::from_bytes(b"c".to_vec()),
+        MeetingId(2),
+        ParticipantId(3),
+    );
     for (e, t) in [(udp(1), b"a"), (udp(2), b"b"), (udp(3), b"c")] {
         let Outcome::Reply(r) = bind(&mut f, e, t) else {
             panic!("bind refused")
@@ -62,7 +74,11 @@ fn media_goes_to_the_others_in_the_meeting_and_nowhere_else() {
 #[test]
 fn unbound_and_malformed_packets_are_dropped_and_counted() {
     let mut f = Forwarding::new();
-    f.admit(b"a".to_vec(), MeetingId(1), ParticipantId(1));
+    f.admit(
+        MediaToken::from_bytes(b"a".to_vec()),
+        MeetingId(1),
+        ParticipantId(1),
+    );
     assert!(matches!(
         f.handle_packet(udp(9), &rtp(1)),
         Outcome::Drop(DropReason::Unbound)
@@ -94,8 +110,16 @@ fn unbound_and_malformed_packets_are_dropped_and_counted() {
 #[test]
 fn revoking_a_token_stops_its_media_and_rebinding_moves_it() {
     let mut f = Forwarding::new();
-    f.admit(b"a".to_vec(), MeetingId(1), ParticipantId(1));
-    f.admit(b"b".to_vec(), MeetingId(1), ParticipantId(2));
+    f.admit(
+        MediaToken::from_bytes(b"a".to_vec()),
+        MeetingId(1),
+        ParticipantId(1),
+    );
+    f.admit(
+        MediaToken::from_bytes(b"b".to_vec()),
+        MeetingId(1),
+        ParticipantId(2),
+    );
     bind(&mut f, udp(1), b"a");
     bind(&mut f, udp(2), b"b");
     // Participant b falls back to a stream: the stream replaces its UDP endpoint.
@@ -129,7 +153,7 @@ proptest! {
         for (op, tok, port) in ops {
             let e = if port == 5 { Endpoint::Stream(tok as u64) } else { udp(port) };
             match op {
-                0 => f.admit(vec![tok], meeting_of(tok), ParticipantId(tok as u64)),
+                0 => f.admit(MediaToken::from_bytes(vec![tok]), meeting_of(tok), ParticipantId(tok as u64)),
                 1 => { bind(&mut f, e, &[tok]); }
                 2 => { f.revoke(&[tok]); }
                 _ => {
