@@ -64,13 +64,16 @@ where
         .await
 }
 
+/// The client sent a body we will not read: too large, or broken off.
+#[derive(Debug, Error)]
+#[error("request body unreadable or over {MAX_BODY_BYTES} bytes: {0}")]
+pub struct BodyError(Box<dyn std::error::Error + Send + Sync>);
+
 /// Reads a request body, refusing one over [`MAX_BODY_BYTES`].
-pub async fn read_body(body: Incoming) -> Result<Bytes, String> {
+pub async fn read_body(body: Incoming) -> Result<Bytes, BodyError> {
     match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e) => Err(format!(
-            "request body unreadable or over {MAX_BODY_BYTES} bytes: {e}"
-        )),
+        Err(e) => Err(BodyError(e)),
     }
 }
 

@@ -33,11 +33,12 @@ impl Violations {
 pub(super) fn check_safety(d: &SimDeployment, v: &Violations, at_s: f64) {
     // Controllers whose hosting counts: running, and (in a pair) within their lease. One whose
     // lease ran out admits nobody and fences at once; the peer may own its meetings by then.
+    let now_ms = mc_rt::unix_now_ms();
     let live: Vec<(String, Arc<mc_node::controller::ControllerHandle>)> = d
         .controllers
         .iter()
         .filter_map(|(name, slot)| Some((name.clone(), slot.get()?)))
-        .filter(|(_, c)| c.lease_valid())
+        .filter(|(_, c)| c.lease_valid_at(now_ms))
         .collect();
     let mut owners: BTreeMap<MeetingId, Vec<String>> = BTreeMap::new();
     // Where the MMRs themselves hold grants: each meeting on one MMR only.

@@ -93,16 +93,53 @@ pub enum ManagementError {
     #[error("invalid {field}: {reason}")]
     Invalid { field: &'static str, reason: String },
     /// The store failed; nothing was changed.
-    #[error("storage failed: {0}")]
-    Storage(String),
+    #[error(transparent)]
+    Storage(#[from] StoreError),
+}
+
+/// The store failed at one step; `detail` is the backend's own account of it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("storage failed {step}: {detail}")]
+pub struct StoreError {
+    pub step: StoreStep,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreStep {
+    Opening,
+    SavingUser,
+    SavingMeeting,
+    Loading,
+}
+
+impl std::fmt::Display for StoreStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StoreStep::Opening => "opening the database",
+            StoreStep::SavingUser => "saving a user",
+            StoreStep::SavingMeeting => "saving a meeting",
+            StoreStep::Loading => "loading",
+        })
+    }
+}
+
+impl StoreStep {
+    /// A backend error at this step.
+    pub fn failed(self, detail: impl std::fmt::Display) -> StoreError {
+        StoreError {
+            step: self,
+            detail: detail.to_string(),
+        }
+    }
 }
 
 /// Persistence for management. Implementations write through: a call returns once durable.
 pub trait Store: Send {
-    fn save_user(&mut self, user: &User) -> Result<(), String>;
-    fn save_meeting(&mut self, meeting: &Meeting) -> Result<(), String>;
+    fn save_user(&mut self, user: &User) -> Result<(), StoreError>;
+    fn save_meeting(&mut self, meeting: &Meeting) -> Result<(), StoreError>;
     /// Everything stored, to start from.
-    fn load(&mut self) -> Result<(Vec<User>, Vec<Meeting>), String>;
+    fn load(&mut self) -> Result<(Vec<User>, Vec<Meeting>), StoreError>;
 }
 
 /// A store that keeps nothing beyond the process (tests; a cloud run without a data directory).
@@ -110,13 +147,13 @@ pub trait Store: Send {
 pub struct MemoryStore;
 
 impl Store for MemoryStore {
-    fn save_user(&mut self, _: &User) -> Result<(), String> {
+    fn save_user(&mut self, _: &User) -> Result<(), StoreError> {
         Ok(())
     }
-    fn save_meeting(&mut self, _: &Meeting) -> Result<(), String> {
+    fn save_meeting(&mut self, _: &Meeting) -> Result<(), StoreError> {
         Ok(())
     }
-    fn load(&mut self) -> Result<(Vec<User>, Vec<Meeting>), String> {
+    fn load(&mut self) -> Result<(Vec<User>, Vec<Meeting>), StoreError> {
         Ok((Vec::new(), Vec::new()))
     }
 }
@@ -176,7 +213,7 @@ impl Management {
         mut store: Box<dyn Store>,
         now_ms: u64,
     ) -> Result<Management, ManagementError> {
-        let (users, meetings) = store.load().map_err(ManagementError::Storage)?;
+        let (users, meetings) = store.load()?;
         Ok(Management {
             signer,
             ticket_ttl_ms,
@@ -259,9 +296,7 @@ impl Management {
             key_sha256: sha256_hex(key.as_bytes()),
             created_at_ms: now_ms,
         };
-        self.store
-            .save_user(&user)
-            .map_err(ManagementError::Storage)?;
+        self.store.save_user(&user)?;
         self.users.insert(id, user.clone());
         Ok((user, key))
     }
@@ -295,9 +330,7 @@ impl Management {
             created_at_ms: now_ms,
             ended: None,
         };
-        self.store
-            .save_meeting(&meeting)
-            .map_err(ManagementError::Storage)?;
+        self.store.save_meeting(&meeting)?;
         self.meetings.insert(id, meeting.clone());
         Ok(meeting)
     }
@@ -341,9 +374,7 @@ impl Management {
         }
         let mut m = m.clone();
         m.ended = Some(reason);
-        self.store
-            .save_meeting(&m)
-            .map_err(ManagementError::Storage)?;
+        self.store.save_meeting(&m)?;
         self.meetings.insert(id, m.clone());
         Ok(m)
     }

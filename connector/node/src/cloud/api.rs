@@ -96,7 +96,13 @@ pub(super) async fn handle(req: Request<Incoming>, cloud: CloudTx, certified: bo
         .map(str::to_string);
     let body = match read_body(req.into_body()).await {
         Ok(b) => b,
-        Err(msg) => return error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", msg),
+        Err(e) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                e.to_string(),
+            )
+        }
     };
     // Everything up to here is the connection's; the decision is the cloud's, in turn.
     let decided = cloud

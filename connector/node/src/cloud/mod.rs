@@ -82,12 +82,11 @@ pub async fn start(
         Some(dir) => load_or_create_key(dir, &mut rng)?,
         None => (rng.bytes::<32>(), false),
     };
-    let store = store::SqliteStore::open(config.data_dir.as_deref()).map_err(|detail| {
-        NodeError::State {
+    let store =
+        store::SqliteStore::open(config.data_dir.as_deref()).map_err(|e| NodeError::State {
             path: "cloud database".into(),
-            detail,
-        }
-    })?;
+            detail: e.to_string(),
+        })?;
     let management = Management::new(
         TicketSigner::from_seed(&signing_seed),
         config.ticket_ttl_s * 1000,

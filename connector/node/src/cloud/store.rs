@@ -1,7 +1,7 @@
 //! The cloud's SQLite store of users and meetings, under its data directory, so a restarted
 //! cloud keeps them. Without a data directory it uses an in-memory database (same code).
 
-use mc_core::cloud::management::{Meeting, Role, Store, User, UserId};
+use mc_core::cloud::management::{Meeting, Role, Store, StoreError, StoreStep, User, UserId};
 use mc_wire::MeetingId;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
@@ -30,42 +30,47 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 ";
 const SCHEMA_VERSION: &str = "1";
 
+fn opening(e: rusqlite::Error) -> StoreError {
+    StoreStep::Opening.failed(e)
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) `dir/cloud.sqlite3`, or an in-memory database.
-    pub fn open(dir: Option<&Path>) -> Result<SqliteStore, String> {
+    pub fn open(dir: Option<&Path>) -> Result<SqliteStore, StoreError> {
         let conn = match dir {
             Some(d) => {
-                std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+                std::fs::create_dir_all(d)
+                    .map_err(|e| StoreStep::Opening.failed(format!("{}: {e}", d.display())))?;
                 Connection::open(d.join("cloud.sqlite3"))
             }
             None => Connection::open_in_memory(),
         }
-        .map_err(|e| e.to_string())?;
+        .map_err(opening)?;
         // One connection, one writer: no lock contention, so SQLite's busy handler never sleeps.
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
         )
-        .map_err(|e| e.to_string())?;
-        conn.execute_batch(SCHEMA).map_err(|e| e.to_string())?;
+        .map_err(opening)?;
+        conn.execute_batch(SCHEMA).map_err(opening)?;
         let version: Option<String> = conn
             .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
                 r.get(0)
             })
             .optional()
-            .map_err(|e| e.to_string())?;
+            .map_err(opening)?;
         match version.as_deref() {
             None => {
                 conn.execute(
                     "INSERT INTO meta (key, value) VALUES ('schema', ?1)",
                     [SCHEMA_VERSION],
                 )
-                .map_err(|e| e.to_string())?;
+                .map_err(opening)?;
             }
             Some(SCHEMA_VERSION) => {}
             Some(v) => {
-                return Err(format!(
+                return Err(StoreStep::Opening.failed(format!(
                     "the database has schema version {v}; this cloud understands {SCHEMA_VERSION}"
-                ))
+                )))
             }
         }
         Ok(SqliteStore { conn })
@@ -80,7 +85,7 @@ fn role_str(r: Role) -> &'static str {
 }
 
 impl Store for SqliteStore {
-    fn save_user(&mut self, u: &User) -> Result<(), String> {
+    fn save_user(&mut self, u: &User) -> Result<(), StoreError> {
         self.conn
             .execute(
                 "INSERT INTO users (id, email, display_name, role, key_sha256, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -88,10 +93,10 @@ impl Store for SqliteStore {
                 params![u.id.0 as i64, u.email, u.display_name, role_str(u.role), u.key_sha256, u.created_at_ms as i64],
             )
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|e| StoreStep::SavingUser.failed(e))
     }
 
-    fn save_meeting(&mut self, m: &Meeting) -> Result<(), String> {
+    fn save_meeting(&mut self, m: &Meeting) -> Result<(), StoreError> {
         self.conn
             .execute(
                 "INSERT INTO meetings (id, topic, host, created_at_ms, ended) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -99,11 +104,11 @@ impl Store for SqliteStore {
                 params![m.id.0 as i64, m.topic, m.host.map(|h| h.0 as i64), m.created_at_ms as i64, m.ended],
             )
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|e| StoreStep::SavingMeeting.failed(e))
     }
 
-    fn load(&mut self) -> Result<(Vec<User>, Vec<Meeting>), String> {
-        let err = |e: rusqlite::Error| e.to_string();
+    fn load(&mut self) -> Result<(Vec<User>, Vec<Meeting>), StoreError> {
+        let err = |e: rusqlite::Error| StoreStep::Loading.failed(e);
         let mut q = self.conn.prepare("SELECT id, email, display_name, role, key_sha256, created_at_ms FROM users ORDER BY id").map_err(err)?;
         let users = q
             .query_map([], |r| {

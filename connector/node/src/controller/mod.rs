@@ -67,12 +67,12 @@ impl ControllerHandle {
         self.links.snapshot()
     }
 
-    /// Whether what this controller hosts is backed by ownership: always for a lone controller;
-    /// in an HA pair, while its lease runs (once it has run out the controller fences and admits
-    /// nobody, and the peer may take the meetings over).
-    pub fn lease_valid(&self) -> bool {
+    /// Whether what this controller hosts is backed by ownership at `now_ms`: always for a lone
+    /// controller; in an HA pair, while its lease runs (once it has run out the controller fences
+    /// and admits nobody, and the peer may take the meetings over).
+    pub fn lease_valid_at(&self, now_ms: u64) -> bool {
         let lease_until_ms = self.status.lock().unwrap().lease_until_ms;
-        lease_until_ms.is_none_or(|until_ms| mc_rt::unix_now_ms() < until_ms)
+        lease_until_ms.is_none_or(|until_ms| now_ms < until_ms)
     }
 
     /// Meetings this controller may host.

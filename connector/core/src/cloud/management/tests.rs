@@ -137,13 +137,13 @@ fn bad_requests_say_what_is_wrong() {
 /// A store that fails: nothing changes in memory either.
 struct Broken;
 impl Store for Broken {
-    fn save_user(&mut self, _: &User) -> Result<(), String> {
-        Err("disk full".into())
+    fn save_user(&mut self, _: &User) -> Result<(), StoreError> {
+        Err(StoreStep::SavingUser.failed("disk full"))
     }
-    fn save_meeting(&mut self, _: &Meeting) -> Result<(), String> {
-        Err("disk full".into())
+    fn save_meeting(&mut self, _: &Meeting) -> Result<(), StoreError> {
+        Err(StoreStep::SavingMeeting.failed("disk full"))
     }
-    fn load(&mut self) -> Result<(Vec<User>, Vec<Meeting>), String> {
+    fn load(&mut self) -> Result<(Vec<User>, Vec<Meeting>), StoreError> {
         Ok((Vec::new(), Vec::new()))
     }
 }
@@ -162,7 +162,7 @@ fn a_failed_write_changes_nothing() {
     let op = m.authenticate(Some(OP)).unwrap();
     assert_eq!(
         m.create_meeting(0, &op, "t").unwrap_err(),
-        ManagementError::Storage("disk full".into())
+        ManagementError::Storage(StoreStep::SavingMeeting.failed("disk full"))
     );
     assert_eq!(m.meetings().count(), 0);
 }
