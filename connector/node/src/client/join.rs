@@ -1,5 +1,6 @@
-//! One join, start to finish: a ticket from the cloud, signalling to a ZC (following a redirect
-//! to the other controller of a pair), admission, and the media binding.
+//! One join attempt, start to finish: a ticket from the cloud, signalling to a ZC, admission, and
+//! the media binding. A redirect to the other controller of a pair ends the attempt; the session
+//! core decides whether to follow it ([`join_once`] again, `via` the named controller).
 
 use super::cloud_api::{fetch_ticket, ControllerAddr};
 use super::{media, ClientError};
@@ -61,16 +62,44 @@ pub(super) struct Session {
     pub(super) token: MediaToken,
 }
 
-/// Ticket, signalling, admission and media binding: one join, start to finish.
+/// How a join attempt ended short of admission.
+pub(super) enum NotAdmitted {
+    Failed(ClientError),
+    /// The controller named another that hosts the meeting; the ticket was not used.
+    Redirected(Via),
+}
+
+impl From<ClientError> for NotAdmitted {
+    fn from(e: ClientError) -> NotAdmitted {
+        NotAdmitted::Failed(e)
+    }
+}
+
+/// Where a redirect points, with the ticket to present there.
+#[derive(Clone)]
+pub(super) struct Via {
+    pub(super) ticket: String,
+    pub(super) to: ControllerAddr,
+}
+
+/// Ticket, signalling, admission and media binding: one join attempt, start to finish. `via` a
+/// redirect, the ticket is the one already issued and only the named controller is tried.
 pub(super) async fn join_once(
     config: &ClientConfig,
     ca: &CertificateDer<'static>,
     rng: &mut Rng,
     events: &EventLog,
-) -> Result<Session, ClientError> {
-    let grant = fetch_ticket(config, ca).await?;
+    via: Option<Via>,
+) -> Result<Session, NotAdmitted> {
+    let (ticket, candidates) = match via {
+        Some(Via { ticket, to }) => (ticket, vec![to]),
+        None => {
+            let grant = fetch_ticket(config, ca).await?;
+            (grant.ticket, grant.controllers)
+        }
+    };
     let (controller, signalling_port, (sig_rd, sig_wr), admission) =
-        signal_join(config, ca, &grant.ticket, grant.controllers, events).await?;
+        signal_join(config, ca, &ticket, candidates, events).await?;
     let Admission {
         meeting,
         participant,
@@ -107,105 +136,87 @@ struct Admission {
     token: MediaToken,
 }
 
-/// Presents the ticket to the controllers in the cloud's order, following a redirect to the
-/// other controller of a pair (twice at most), until one admits or refuses.
+/// Presents the ticket to the first controller in `candidates` that answers, until it admits,
+/// refuses or redirects.
 async fn signal_join(
     config: &ClientConfig,
     ca: &CertificateDer<'static>,
     ticket: &str,
-    mut candidates: Vec<ControllerAddr>,
+    candidates: Vec<ControllerAddr>,
     events: &EventLog,
-) -> Result<(ControllerAddr, u16, Signalling, Admission), ClientError> {
-    let mut redirects = 0;
-    loop {
-        let (controller, signalling_port, (mut sig_rd, mut sig_wr)) =
-            connect_signalling(config, ca, &candidates).await?;
-        let join = ClientToZc::Join {
-            ticket: ticket.to_string(),
-        };
-        write_frame(&mut sig_wr, &join)
-            .await
-            .map_err(|e| ClientError::Signalling(e.to_string()))?;
-        let answer = sig_rd
-            .next_within::<ZcToClient>(Duration::from_millis(config.connect_timeout_ms * 4))
-            .await;
-        match answer {
-            Read::Message(ZcToClient::Joined {
+) -> Result<(ControllerAddr, u16, Signalling, Admission), NotAdmitted> {
+    let (controller, signalling_port, (mut sig_rd, mut sig_wr)) =
+        connect_signalling(config, ca, &candidates).await?;
+    let join = ClientToZc::Join {
+        ticket: ticket.to_string(),
+    };
+    write_frame(&mut sig_wr, &join)
+        .await
+        .map_err(|e| ClientError::Signalling(e.to_string()))?;
+    let answer = sig_rd
+        .next_within::<ZcToClient>(Duration::from_millis(config.connect_timeout_ms * 4))
+        .await;
+    let failed = match answer {
+        Read::Message(ZcToClient::Joined {
+            meeting,
+            participant,
+            media,
+            media_token,
+        }) => {
+            let admission = Admission {
                 meeting,
                 participant,
-                media,
-                media_token,
-            }) => {
-                let admission = Admission {
-                    meeting,
-                    participant,
-                    endpoints: media,
-                    token: media_token,
-                };
-                return Ok((controller, signalling_port, (sig_rd, sig_wr), admission));
-            }
-            // The other controller of the pair hosts the meeting: the same ticket works there.
-            Read::Message(ZcToClient::Redirect {
-                controller: to,
+                endpoints: media,
+                token: media_token,
+            };
+            return Ok((controller, signalling_port, (sig_rd, sig_wr), admission));
+        }
+        // The other controller of the pair hosts the meeting: the same ticket works there.
+        Read::Message(ZcToClient::Redirect {
+            controller: to,
+            host,
+            port,
+            fallback_port,
+            message,
+        }) => {
+            events.record(ClientEvent::Redirected {
+                name: config.display_name.clone(),
+                by: controller.id.clone(),
+                to: to.clone(),
+                message,
+            });
+            let to = ControllerAddr {
+                id: to.0,
                 host,
                 port,
                 fallback_port,
-                message,
-            }) if redirects < 2 => {
-                redirects += 1;
-                events.record(ClientEvent::Redirected {
-                    name: config.display_name.clone(),
-                    by: controller.id.clone(),
-                    to: to.clone(),
-                    message,
-                });
-                candidates = vec![ControllerAddr {
-                    id: to.0,
-                    host,
-                    port,
-                    fallback_port,
-                }];
-            }
-            Read::Message(ZcToClient::Redirect { message, .. }) => {
-                return Err(ClientError::Signalling(format!(
-                    "redirected again: {message}"
-                )))
-            }
-            Read::Message(ZcToClient::Rejected { reason, message }) => {
-                events.record(ClientEvent::Refused {
-                    name: config.display_name.clone(),
-                    by: controller.id.clone(),
-                    reason,
-                    message: message.clone(),
-                });
-                return Err(ClientError::Rejected { reason, message });
-            }
-            Read::Message(ZcToClient::Ended { reason, .. }) => {
-                return Err(ClientError::Signalling(format!(
-                    "the ZC ended the session: {reason}"
-                )))
-            }
-            Read::Message(ZcToClient::Pong) => {
-                return Err(ClientError::ZcMisbehaved(
-                    "it answered the join with a pong".into(),
-                ))
-            }
-            Read::Closed => {
-                return Err(ClientError::Signalling(
-                    "the ZC closed the connection without answering".into(),
-                ))
-            }
-            Read::Malformed(e) => {
-                return Err(ClientError::ZcMisbehaved(
-                    LinkError::Malformed(e).to_string(),
-                ))
-            }
-            Read::Io(e) => return Err(ClientError::Signalling(LinkError::Io(e).to_string())),
-            Read::Timeout => {
-                return Err(ClientError::Signalling(
-                    "the ZC did not answer the join".into(),
-                ))
-            }
+            };
+            return Err(NotAdmitted::Redirected(Via {
+                ticket: ticket.to_string(),
+                to,
+            }));
         }
-    }
+        Read::Message(ZcToClient::Rejected { reason, message }) => {
+            events.record(ClientEvent::Refused {
+                name: config.display_name.clone(),
+                by: controller.id.clone(),
+                reason,
+                message: message.clone(),
+            });
+            ClientError::Rejected { reason, message }
+        }
+        Read::Message(ZcToClient::Ended { reason, .. }) => {
+            ClientError::Signalling(format!("the ZC ended the session: {reason}"))
+        }
+        Read::Message(ZcToClient::Pong) => {
+            ClientError::ZcMisbehaved("it answered the join with a pong".into())
+        }
+        Read::Closed => {
+            ClientError::Signalling("the ZC closed the connection without answering".into())
+        }
+        Read::Malformed(e) => ClientError::ZcMisbehaved(LinkError::Malformed(e).to_string()),
+        Read::Io(e) => ClientError::Signalling(LinkError::Io(e).to_string()),
+        Read::Timeout => ClientError::Signalling("the ZC did not answer the join".into()),
+    };
+    Err(failed.into())
 }

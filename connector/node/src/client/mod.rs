@@ -184,6 +184,7 @@ pub async fn run_observed(
         live: None,
         last: None,
         joining: None,
+        redirect: None,
         falling_back: None,
         probing: None,
         last_error: None,
@@ -206,7 +207,7 @@ pub async fn run_observed(
 /// What the shell waits for; each is fed to the core as it happens.
 enum Happened {
     Timeout,
-    Joined(Result<join::Session, ClientError>),
+    Joined(Result<join::Session, join::NotAdmitted>),
     FellBack(Result<media::MediaConn, ClientError>),
     Probed(Result<media::MediaConn, media::BindError>),
     FromTool(Vec<u8>),
@@ -233,7 +234,9 @@ struct Shell<'p> {
     live: Option<join::Session>,
     /// What the last admission was, for the report.
     last: Option<Admitted>,
-    joining: Option<mc_rt::Task<Result<join::Session, ClientError>>>,
+    joining: Option<mc_rt::Task<Result<join::Session, join::NotAdmitted>>>,
+    /// Where the last redirect pointed, for the core to follow or not.
+    redirect: Option<join::Via>,
     falling_back: Option<mc_rt::Task<Result<media::MediaConn, ClientError>>>,
     probing: Option<mc_rt::Task<Result<media::MediaConn, media::BindError>>>,
     last_error: Option<ClientError>,
@@ -256,11 +259,15 @@ impl Shell<'_> {
     async fn carry_out(&mut self) -> Option<Finish> {
         while let Some(out) = self.core.poll_output() {
             let failed = match out {
-                Output::Join => {
+                Output::Join | Output::FollowRedirect => {
+                    let via = match out {
+                        Output::FollowRedirect => self.redirect.take(),
+                        _ => None,
+                    };
                     let (c, ca, ev) = (self.config.clone(), self.ca.clone(), self.events.clone());
                     let mut rng = Rng::seed_from_u64(self.rng.next_u64());
                     self.joining = Some(mc_rt::Task::spawn(async move {
-                        join::join_once(&c, &ca, &mut rng, &ev).await
+                        join::join_once(&c, &ca, &mut rng, &ev, via).await
                     }));
                     None
                 }
@@ -406,10 +413,19 @@ impl Shell<'_> {
                 self.live = Some(session);
                 Input::Joined { path }
             }
-            Happened::Joined(Err(e)) => {
+            Happened::Joined(Err(join::NotAdmitted::Failed(e))) => {
                 let blame = e.blame();
                 self.last_error = Some(e);
                 Input::JoinFailed(blame)
+            }
+            Happened::Joined(Err(join::NotAdmitted::Redirected(via))) => {
+                // What the run reports if the core stops following redirects here.
+                let to = &via.to.id;
+                self.last_error = Some(ClientError::Signalling(format!(
+                    "redirected to {to} once more than a join follows"
+                )));
+                self.redirect = Some(via);
+                Input::Redirected
             }
             Happened::FellBack(result) => {
                 let path = match (result, &mut self.live) {

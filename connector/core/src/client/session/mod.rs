@@ -1,5 +1,5 @@
-//! A participant's session as one sans-IO machine: joining with retries, keeping the media path
-//! and the signalling alive, falling back from UDP to a stream and climbing back, and rejoining
+//! A participant's session as one sans-IO machine: joining with retries and redirects, keeping
+//! the media path and the signalling alive, falling back from UDP to a stream and climbing back, and rejoining
 //! when the zone moves the meeting. Every timed decision of a client is here (DESIGN §6).
 //!
 //! # Contract
@@ -35,6 +35,9 @@ pub const REJOIN_DEADLINE_MS: u64 = 60_000;
 /// a drain) or the cloud unreachable — before it fails: about as long as a person waits on
 /// "connecting…" before giving up.
 pub const JOIN_DEADLINE_MS: u64 = 120_000;
+/// Redirects one join attempt follows (to the other controller of a pair, which hosts the
+/// meeting); one more and the attempt counts as failed, to be retried with backoff.
+pub const MAX_REDIRECTS: u32 = 2;
 /// Unanswered signalling pings before the controller counts as gone.
 const SIGNAL_MISSES: u64 = 3;
 
@@ -129,6 +132,8 @@ pub enum Input {
         path: MediaPath,
     },
     JoinFailed(JoinFailure),
+    /// The controller tried says another hosts the meeting (the ticket was not used).
+    Redirected,
     /// Any packet from the MMR on the current path (media, or the answer to a keepalive).
     MediaHeard,
     /// Sending or receiving on the current media path failed.
@@ -153,6 +158,9 @@ pub enum Output {
     /// Make one join attempt (ticket, signalling, admission, media binding) in the background;
     /// answer with [`Input::Joined`] or [`Input::JoinFailed`].
     Join,
+    /// Present the same ticket to the controller the last redirect named; answer as for
+    /// [`Output::Join`].
+    FollowRedirect,
     /// Send one generated RTP packet.
     SendMedia,
     /// Send a UDP consent check (a binding request the MMR answers).
@@ -251,6 +259,8 @@ enum Phase {
 #[derive(Debug)]
 struct Attempts {
     made: u32,
+    /// Redirects the attempt under way has followed.
+    redirects: u32,
     /// Give up on passing failures after this.
     deadline_ms: u64,
     /// When the next attempt is due; `None` while one runs.
@@ -262,6 +272,7 @@ impl Attempts {
     fn new(now_ms: u64, deadline_ms: u64) -> Attempts {
         Attempts {
             made: 0,
+            redirects: 0,
             deadline_ms,
             next_at_ms: Some(now_ms),
             last: None,
@@ -367,6 +378,7 @@ impl Session {
                 if a.next_at_ms.is_some_and(|t| t <= now_ms) {
                     a.next_at_ms = None;
                     a.made += 1;
+                    a.redirects = 0;
                     self.out.push_back(Output::Join);
                 }
             }
@@ -427,6 +439,7 @@ impl Session {
         match input {
             Input::Joined { path } => self.joined(now_ms, path),
             Input::JoinFailed(failure) => self.join_failed(now_ms, failure),
+            Input::Redirected => self.redirected(now_ms),
             Input::Stop => {
                 self.stop_requested = true;
                 match &self.phase {
@@ -490,7 +503,7 @@ impl Session {
             // The controller went away without a word (its process died): the meeting goes on
             // at the other controller of the pair, or here once it is back.
             Input::SignalLost => return Some((EndReason::SignallingLost, true)),
-            Input::Joined { .. } | Input::JoinFailed(_) | Input::Stop => {
+            Input::Joined { .. } | Input::JoinFailed(_) | Input::Redirected | Input::Stop => {
                 unreachable!("handled by the caller")
             }
         }
@@ -525,6 +538,22 @@ impl Session {
             self.end_run(now_ms);
         } else {
             self.handle_timeout(now_ms);
+        }
+    }
+
+    fn redirected(&mut self, now_ms: u64) {
+        let (Phase::Joining(a) | Phase::Rejoining { attempts: a, .. }) = &mut self.phase else {
+            return;
+        };
+        if a.next_at_ms.is_some() {
+            return; // no attempt under way
+        }
+        if a.redirects < MAX_REDIRECTS && !self.stop_requested {
+            a.redirects += 1;
+            self.out.push_back(Output::FollowRedirect);
+        } else {
+            // The pair disagrees about who hosts the meeting: it is failing over.
+            self.join_failed(now_ms, JoinFailure::ZoneInFlux);
         }
     }
 

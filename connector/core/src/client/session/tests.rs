@@ -359,3 +359,30 @@ fn a_muted_participant_sends_no_media_but_keeps_its_paths_alive() {
     assert!(outs.contains(&(1_100, Output::SendKeepalive)));
     assert!(outs.contains(&(1_100, Output::Ping)));
 }
+
+#[test]
+fn a_redirect_is_followed_twice_per_attempt_then_the_attempt_is_retried() {
+    let mut s = Session::new(0, TIMING);
+    assert_eq!(drain(&mut s), [Output::Join]);
+    s.handle(10, Input::Redirected);
+    assert_eq!(drain(&mut s), [Output::FollowRedirect]);
+    s.handle(20, Input::Redirected);
+    assert_eq!(drain(&mut s), [Output::FollowRedirect]);
+    s.handle(30, Input::Redirected);
+    assert_eq!(
+        drain(&mut s),
+        [Output::Event(Event::Retrying {
+            attempt: 1,
+            failure: JoinFailure::ZoneInFlux,
+            retry_in_ms: 500
+        })]
+    );
+    s.handle_timeout(530);
+    assert_eq!(drain(&mut s), [Output::Join]);
+    s.handle(540, Input::Redirected);
+    assert_eq!(
+        drain(&mut s),
+        [Output::FollowRedirect],
+        "a new attempt may be redirected again"
+    );
+}
