@@ -1,5 +1,5 @@
-//! One join attempt, start to finish: a ticket from the cloud, signalling to a ZC, admission, and
-//! the media binding. A redirect to the other controller of a pair ends the attempt; the session
+//! One join attempt, start to finish: a ticket from the cloud, signalling to a ZC, admission (the
+//! session core then has the media bound, path by path). A redirect to the other controller of a pair ends the attempt; the session
 //! core decides whether to follow it ([`join_once`] again, `via` the named controller).
 
 use super::cloud_api::{fetch_ticket, ControllerAddr};
@@ -9,7 +9,6 @@ use crate::dial::dial_tls;
 use crate::events::ClientEvent;
 use crate::framed::{write_frame, FrameReader, LinkError, Read};
 use crate::EventLog;
-use mc_core::Rng;
 use mc_rt::tls::{self, BoxStream};
 use mc_wire::ports::alpn;
 use mc_wire::signal::{ClientToZc, ZcToClient};
@@ -57,7 +56,8 @@ pub(super) struct Session {
     pub(super) sig_wr: mc_rt::WriteHalf<BoxStream>,
     pub(super) meeting: MeetingId,
     pub(super) participant: ParticipantId,
-    pub(super) conn: media::MediaConn,
+    /// Bound after admission, on the path the session core chose.
+    pub(super) conn: Option<media::MediaConn>,
     pub(super) endpoints: mc_wire::signal::MediaEndpoints,
     pub(super) token: MediaToken,
 }
@@ -82,12 +82,11 @@ pub(super) struct Via {
     pub(super) to: ControllerAddr,
 }
 
-/// Ticket, signalling, admission and media binding: one join attempt, start to finish. `via` a
+/// Ticket, signalling and admission: one join attempt, start to finish. `via` a
 /// redirect, the ticket is the one already issued and only the named controller is tried.
 pub(super) async fn join_once(
     config: &ClientConfig,
     ca: &CertificateDer<'static>,
-    rng: &mut Rng,
     events: &EventLog,
     via: Option<Via>,
 ) -> Result<Session, NotAdmitted> {
@@ -106,15 +105,6 @@ pub(super) async fn join_once(
         endpoints,
         token,
     } = admission;
-    let conn = media::connect(config, ca, &endpoints, &token, rng).await?;
-    events.record(ClientEvent::Joined {
-        name: config.display_name.clone(),
-        meeting,
-        participant,
-        controller: controller.id.clone(),
-        port: signalling_port,
-        media: conn.path(),
-    });
     Ok(Session {
         controller,
         signalling_port,
@@ -122,7 +112,7 @@ pub(super) async fn join_once(
         sig_wr,
         meeting,
         participant,
-        conn,
+        conn: None,
         endpoints,
         token,
     })

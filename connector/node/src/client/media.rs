@@ -1,11 +1,9 @@
 //! The client's media path: bind to the MMR with the media token on UDP, else TCP with RFC 4571
 //! framing, else TLS 443 (ALPN `mc-media/1`); then send and receive RTP on whichever worked.
 
-use super::ClientError;
 use crate::config::ClientConfig;
 use crate::dial::dial_tls;
 use mc_core::client::MediaPath;
-use mc_core::fallback::Ladder;
 use mc_core::Rng;
 use mc_rt::net::UdpSocket;
 use mc_rt::sync::mpsc;
@@ -103,48 +101,19 @@ impl MediaConn {
     }
 }
 
-/// Binds on the best path that works, in DESIGN §3 order.
-pub(super) async fn connect(
+/// Binds on one path (the session core walks them, best first).
+pub(super) async fn bind(
     config: &ClientConfig,
     ca: &CertificateDer<'static>,
     ep: &MediaEndpoints,
     token: &MediaToken,
     rng: &mut Rng,
-) -> Result<MediaConn, ClientError> {
-    connect_from(config, ca, ep, token, rng, MediaPath::Udp).await
-}
-
-/// Binds on the best path that works, starting at `first` (after UDP stopped answering, the
-/// stream paths come first; UDP is re-probed in the background).
-pub(super) async fn connect_from(
-    config: &ClientConfig,
-    ca: &CertificateDer<'static>,
-    ep: &MediaEndpoints,
-    token: &MediaToken,
-    rng: &mut Rng,
-    first: MediaPath,
-) -> Result<MediaConn, ClientError> {
-    let all = [MediaPath::Udp, MediaPath::Tcp, MediaPath::Tls];
-    let mut ladder = Ladder::new(all.into_iter().filter(|p| *p >= first).collect(), u64::MAX);
-    let mut failures = Vec::new();
-    while let Some(path) = ladder.next_to_try().copied() {
-        let attempt = match path {
-            MediaPath::Udp => bind_udp(config, ep, token, rng).await,
-            MediaPath::Tcp | MediaPath::Tls => bind_stream(config, ca, ep, token, rng, path).await,
-        };
-        match attempt {
-            Ok(conn) => {
-                ladder.established(0, &path);
-                return Ok(conn);
-            }
-            Err(e) => {
-                tracing::info!(%path, "media path unavailable: {e}");
-                failures.push(format!("{path}: {e}"));
-                ladder.attempt_failed(&path);
-            }
-        }
+    path: MediaPath,
+) -> Result<MediaConn, BindError> {
+    match path {
+        MediaPath::Udp => bind_udp(config, ep, token, rng).await,
+        MediaPath::Tcp | MediaPath::Tls => bind_stream(config, ca, ep, token, rng, path).await,
     }
-    Err(ClientError::Media(failures.join("; ")))
 }
 
 /// The local UDP port of a bridged client: standard RTP tools send to it and receive from it.

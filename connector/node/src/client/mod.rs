@@ -185,7 +185,8 @@ pub async fn run_observed(
         last: None,
         joining: None,
         redirect: None,
-        falling_back: None,
+        binding: None,
+        binding_path: MediaPath::Udp,
         probing: None,
         last_error: None,
         sender,
@@ -208,7 +209,7 @@ pub async fn run_observed(
 enum Happened {
     Timeout,
     Joined(Result<join::Session, join::NotAdmitted>),
-    FellBack(Result<media::MediaConn, ClientError>),
+    Bound(MediaPath, Result<media::MediaConn, media::BindError>),
     Probed(Result<media::MediaConn, media::BindError>),
     FromTool(Vec<u8>),
     Media(std::io::Result<Vec<u8>>),
@@ -237,7 +238,9 @@ struct Shell<'p> {
     joining: Option<mc_rt::Task<Result<join::Session, join::NotAdmitted>>>,
     /// Where the last redirect pointed, for the core to follow or not.
     redirect: Option<join::Via>,
-    falling_back: Option<mc_rt::Task<Result<media::MediaConn, ClientError>>>,
+    /// Binding media on one path, as the core asked.
+    binding: Option<mc_rt::Task<(MediaPath, Result<media::MediaConn, media::BindError>)>>,
+    binding_path: MediaPath,
     probing: Option<mc_rt::Task<Result<media::MediaConn, media::BindError>>>,
     last_error: Option<ClientError>,
     sender: RtpSender,
@@ -265,26 +268,27 @@ impl Shell<'_> {
                         _ => None,
                     };
                     let (c, ca, ev) = (self.config.clone(), self.ca.clone(), self.events.clone());
-                    let mut rng = Rng::seed_from_u64(self.rng.next_u64());
                     self.joining = Some(mc_rt::Task::spawn(async move {
-                        join::join_once(&c, &ca, &mut rng, &ev, via).await
+                        join::join_once(&c, &ca, &ev, via).await
                     }));
                     None
                 }
                 Output::SendMedia => {
-                    let Some(live) = &mut self.live else { continue };
+                    let Some(conn) = self.live.as_mut().and_then(|l| l.conn.as_mut()) else {
+                        continue;
+                    };
                     self.rng.fill(&mut self.payload);
                     let packet = self.sender.next_packet(self.payload.clone());
-                    let sent = live.conn.send(&packet).await;
+                    let sent = conn.send(&packet).await;
                     self.probe.sent.fetch_add(1, Ordering::Relaxed);
                     sent.err().map(|e| (Input::MediaBroken, e.to_string()))
                 }
                 Output::SendKeepalive => {
                     let Some(live) = &mut self.live else { continue };
-                    let sent = live
-                        .conn
-                        .send_keepalive(&live.token, self.rng.bytes())
-                        .await;
+                    let Some(conn) = live.conn.as_mut() else {
+                        continue;
+                    };
+                    let sent = conn.send_keepalive(&live.token, self.rng.bytes()).await;
                     sent.err().map(|e| (Input::MediaBroken, e.to_string()))
                 }
                 Output::Ping => {
@@ -292,13 +296,15 @@ impl Shell<'_> {
                     let sent = write_frame(&mut live.sig_wr, &ClientToZc::Ping).await;
                     sent.err().map(|e| (Input::SignalLost, e.to_string()))
                 }
-                Output::FallBack => {
+                Output::Bind { path } => {
                     let Some(live) = &self.live else { continue };
                     let (c, ca) = (self.config.clone(), self.ca.clone());
                     let (ep, token) = (live.endpoints.clone(), live.token.clone());
                     let mut rng = Rng::seed_from_u64(self.rng.next_u64());
-                    self.falling_back = Some(mc_rt::Task::spawn(async move {
-                        media::connect_from(&c, &ca, &ep, &token, &mut rng, MediaPath::Tcp).await
+                    self.binding_path = path;
+                    self.binding = Some(mc_rt::Task::spawn(async move {
+                        let bound = media::bind(&c, &ca, &ep, &token, &mut rng, path).await;
+                        (path, bound)
                     }));
                     None
                 }
@@ -314,7 +320,7 @@ impl Shell<'_> {
                     None
                 }
                 Output::Leave => {
-                    self.falling_back = None;
+                    self.binding = None;
                     self.probing = None;
                     if let Some(mut live) = self.live.take() {
                         // Best effort: the seat is freed when the connection closes anyway.
@@ -340,13 +346,29 @@ impl Shell<'_> {
         let name = &self.config.display_name;
         match &e {
             session::Event::Joined { rejoin } => {
-                let counter = if *rejoin {
-                    &self.probe.rejoins
+                if *rejoin {
+                    self.probe.rejoins.fetch_add(1, Ordering::Relaxed);
                 } else {
                     self.probe.joined.store(true, Ordering::Relaxed);
-                    return;
+                }
+                let Some(live) = &self.live else { return };
+                let media_path = live.conn.as_ref().map_or(MediaPath::Udp, |c| c.path());
+                let admitted = Admitted {
+                    meeting: live.meeting,
+                    participant: live.participant,
+                    controller: live.controller.id.clone(),
+                    signalling_port: live.signalling_port,
+                    media_path,
                 };
-                counter.fetch_add(1, Ordering::Relaxed);
+                self.events.record(ClientEvent::Joined {
+                    name: name.clone(),
+                    meeting: admitted.meeting,
+                    participant: admitted.participant,
+                    controller: admitted.controller.clone(),
+                    port: admitted.signalling_port,
+                    media: media_path,
+                });
+                self.last = Some(admitted);
                 return;
             }
             session::Event::Retrying { .. } => {
@@ -376,7 +398,7 @@ impl Shell<'_> {
         let due_ms = self.core.poll_timeout();
         let in_session = self.live.is_some();
         let (conn, sig) = match &mut self.live {
-            Some(l) => (Some(&mut l.conn), Some(&mut l.sig_rd)),
+            Some(l) => (l.conn.as_mut(), Some(&mut l.sig_rd)),
             None => (None, None),
         };
         mc_rt::select! {
@@ -384,7 +406,7 @@ impl Shell<'_> {
             biased;
             () = crate::dial::sleep_until_ms(due_ms), if due_ms.is_some() => Happened::Timeout,
             r = background(&mut self.joining) => r.map_or(panicked("join", Input::JoinFailed(JoinFailure::Ours)), Happened::Joined),
-            r = background(&mut self.falling_back) => r.map_or(panicked("fallback", Input::FellBack(None)), Happened::FellBack),
+            r = background(&mut self.binding) => r.map_or(panicked("binding", Input::BindFailed { path: self.binding_path }), |(path, bound)| Happened::Bound(path, bound)),
             r = background(&mut self.probing) => r.map_or(panicked("UDP probe", Input::Reprobed { bound: false }), Happened::Probed),
             p = async { conn.expect("guarded").recv().await }, if conn.is_some() => Happened::Media(p),
             m = async { sig.expect("guarded").next::<ZcToClient>().await }, if sig.is_some() => Happened::Signal(m),
@@ -402,16 +424,8 @@ impl Shell<'_> {
                 return;
             }
             Happened::Joined(Ok(session)) => {
-                let path = session.conn.path();
-                self.last = Some(Admitted {
-                    meeting: session.meeting,
-                    participant: session.participant,
-                    controller: session.controller.id.clone(),
-                    signalling_port: session.signalling_port,
-                    media_path: path,
-                });
                 self.live = Some(session);
-                Input::Joined { path }
+                Input::Admitted
             }
             Happened::Joined(Err(join::NotAdmitted::Failed(e))) => {
                 let blame = e.blame();
@@ -427,27 +441,24 @@ impl Shell<'_> {
                 self.redirect = Some(via);
                 Input::Redirected
             }
-            Happened::FellBack(result) => {
-                let path = match (result, &mut self.live) {
-                    (Ok(conn), Some(live)) => {
-                        let path = conn.path();
-                        live.conn = conn;
-                        Some(path)
-                    }
-                    (Err(e), _) => {
-                        tracing::info!(participant = %self.config.display_name, "{e}");
-                        None
-                    }
-                    (Ok(_), None) => None,
-                };
-                Input::FellBack(path)
+            Happened::Bound(path, Ok(conn)) => match &mut self.live {
+                Some(live) => {
+                    live.conn = Some(conn);
+                    Input::Bound { path }
+                }
+                None => return,
+            },
+            Happened::Bound(path, Err(e)) => {
+                tracing::info!(participant = %self.config.display_name, %path, "media path unavailable: {e}");
+                self.last_error = Some(ClientError::Media(format!("{path}: {e}")));
+                Input::BindFailed { path }
             }
             Happened::Probed(result) => {
                 // The MMR moves a participant to the newest endpoint it binds from, so a bound
                 // probe takes the media off the stream at once.
                 let bound = match (result, &mut self.live) {
                     (Ok(udp), Some(live)) => {
-                        live.conn = udp;
+                        live.conn = Some(udp);
                         true
                     }
                     _ => false,
@@ -457,11 +468,13 @@ impl Shell<'_> {
             Happened::FromTool(packet) => {
                 // RTP from the local tool goes into the meeting unchanged (it is checked, so a
                 // tool's garbage never reaches the MMR).
-                let Some(live) = &mut self.live else { return };
+                let Some(conn) = self.live.as_mut().and_then(|l| l.conn.as_mut()) else {
+                    return;
+                };
                 if mc_wire::rtp::RtpHeader::parse(&packet).is_err() {
                     return;
                 }
-                if let Err(e) = live.conn.send(&packet).await {
+                if let Err(e) = conn.send(&packet).await {
                     tracing::info!(participant = %self.config.display_name, "media send: {e}");
                     Input::MediaBroken
                 } else {

@@ -18,7 +18,7 @@
 //! no more inputs and asks for nothing.
 
 use super::media::MediaPath;
-use crate::fallback::Backoff;
+use crate::fallback::{Backoff, Ladder};
 use mc_wire::signal::{RejectReason, ZcToClient};
 use std::collections::VecDeque;
 use std::fmt;
@@ -127,10 +127,9 @@ impl fmt::Display for EndReason {
 /// Everything that happens to a session, besides time passing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
-    /// The join attempt asked for succeeded; media runs on `path`.
-    Joined {
-        path: MediaPath,
-    },
+    /// A controller admitted the participant: its media is to be bound next.
+    Admitted,
+    /// The join attempt failed before admission.
     JoinFailed(JoinFailure),
     /// The controller tried says another hosts the meeting (the ticket was not used).
     Redirected,
@@ -138,12 +137,12 @@ pub enum Input {
     MediaHeard,
     /// Sending or receiving on the current media path failed.
     MediaBroken,
-    /// The stream fallback asked for bound on `path` (`None`: no stream path worked).
-    FellBack(Option<MediaPath>),
+    /// The binding asked for ([`Output::Bind`]) worked: media runs on `path` from now on.
+    Bound { path: MediaPath },
+    /// The binding asked for on `path` failed.
+    BindFailed { path: MediaPath },
     /// The background UDP probe bound (the shell moved media to it) or failed.
-    Reprobed {
-        bound: bool,
-    },
+    Reprobed { bound: bool },
     /// A message from the controller.
     Signal(ZcToClient),
     /// The signalling connection closed or failed.
@@ -155,8 +154,8 @@ pub enum Input {
 /// What the session asks its shell to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
-    /// Make one join attempt (ticket, signalling, admission, media binding) in the background;
-    /// answer with [`Input::Joined`] or [`Input::JoinFailed`].
+    /// Make one join attempt (ticket, signalling, admission) in the background; answer with
+    /// [`Input::Admitted`], [`Input::Redirected`] or [`Input::JoinFailed`].
     Join,
     /// Present the same ticket to the controller the last redirect named; answer as for
     /// [`Output::Join`].
@@ -167,8 +166,11 @@ pub enum Output {
     SendKeepalive,
     /// Ping the controller.
     Ping,
-    /// UDP went silent: bind over TCP, then TLS; answer with [`Input::FellBack`].
-    FallBack,
+    /// Bind the admitted participant's media on `path` in the background (the best path first,
+    /// DESIGN §3); answer with [`Input::Bound`] or [`Input::BindFailed`].
+    Bind {
+        path: MediaPath,
+    },
     /// Probe UDP in the background; answer with [`Input::Reprobed`].
     ProbeUdp,
     /// Say `leave` on the signalling connection and drop the session's connections.
@@ -265,6 +267,8 @@ struct Attempts {
     deadline_ms: u64,
     /// When the next attempt is due; `None` while one runs.
     next_at_ms: Option<u64>,
+    /// Admitted, binding media down these paths.
+    binding: Option<Ladder<MediaPath>>,
     last: Option<JoinFailure>,
 }
 
@@ -273,6 +277,7 @@ impl Attempts {
         Attempts {
             made: 0,
             redirects: 0,
+            binding: None,
             deadline_ms,
             next_at_ms: Some(now_ms),
             last: None,
@@ -290,7 +295,8 @@ struct Live {
     next_keepalive_ms: u64,
     next_ping_ms: u64,
     next_reprobe_ms: u64,
-    falling_back: bool,
+    /// UDP went silent: binding down the stream paths.
+    falling_back: Option<Ladder<MediaPath>>,
     probing: bool,
 }
 
@@ -347,10 +353,10 @@ impl Session {
                 .flatten()
                 .min(),
             Phase::Connected(l) => {
-                let keepalive =
-                    (l.path == MediaPath::Udp && !l.falling_back).then_some(l.next_keepalive_ms);
+                let keepalive = (l.path == MediaPath::Udp && l.falling_back.is_none())
+                    .then_some(l.next_keepalive_ms);
                 let reprobe = (l.path != MediaPath::Udp && !l.probing).then_some(l.next_reprobe_ms);
-                let send = l.next_send_ms.filter(|_| !l.falling_back);
+                let send = l.next_send_ms.filter(|_| l.falling_back.is_none());
                 [
                     send,
                     keepalive,
@@ -407,22 +413,27 @@ impl Session {
     }
 
     fn media_timers(out: &mut VecDeque<Output>, l: &mut Live, timing: Timing, now_ms: u64) {
-        if let Some(t) = l.next_send_ms.filter(|t| *t <= now_ms && !l.falling_back) {
+        if let Some(t) = l
+            .next_send_ms
+            .filter(|t| *t <= now_ms && l.falling_back.is_none())
+        {
             // Media missed while busy is not sent late in a burst: it is gone, as in a real call.
             let every = timing.packet_interval_ms.unwrap_or(1);
             l.next_send_ms = Some(next_on_grid(t, now_ms, every));
             out.push_back(Output::SendMedia);
         }
-        if l.path == MediaPath::Udp && !l.falling_back && l.next_keepalive_ms <= now_ms {
+        if l.path == MediaPath::Udp && l.falling_back.is_none() && l.next_keepalive_ms <= now_ms {
             l.next_keepalive_ms =
                 next_on_grid(l.next_keepalive_ms, now_ms, timing.media_keepalive_ms);
             let limit_ms = timing.media_keepalive_ms * timing.media_keepalive_misses as u64;
             if now_ms.saturating_sub(l.media_heard_ms) > limit_ms {
                 // UDP stopped answering (a firewall change, a NAT timeout): move to a stream
                 // now; the re-probe brings media back to UDP when it works again.
-                l.falling_back = true;
+                l.falling_back = Some(Ladder::new(vec![MediaPath::Tcp, MediaPath::Tls], u64::MAX));
                 out.push_back(Output::Event(Event::UdpLost));
-                out.push_back(Output::FallBack);
+                out.push_back(Output::Bind {
+                    path: MediaPath::Tcp,
+                });
             } else {
                 out.push_back(Output::SendKeepalive);
             }
@@ -437,7 +448,13 @@ impl Session {
     pub fn handle(&mut self, now_ms: u64, input: Input) {
         self.handle_timeout(now_ms);
         match input {
-            Input::Joined { path } => self.joined(now_ms, path),
+            Input::Admitted => self.admitted(),
+            Input::Bound { path } if !matches!(self.phase, Phase::Connected(_)) => {
+                self.joined(now_ms, path)
+            }
+            Input::BindFailed { path } if !matches!(self.phase, Phase::Connected(_)) => {
+                self.bind_failed(now_ms, path)
+            }
             Input::JoinFailed(failure) => self.join_failed(now_ms, failure),
             Input::Redirected => self.redirected(now_ms),
             Input::Stop => {
@@ -465,17 +482,26 @@ impl Session {
         match input {
             Input::MediaHeard => l.media_heard_ms = now_ms,
             Input::MediaBroken => return Some((EndReason::MediaFailed, false)),
-            Input::FellBack(Some(to)) => {
+            Input::Bound { path: to } if l.falling_back.is_some() => {
                 let from = std::mem::replace(&mut l.path, to);
-                l.falling_back = false;
+                l.falling_back = None;
                 l.media_heard_ms = now_ms;
                 l.next_reprobe_ms = now_ms + self.timing.media_reprobe_ms;
                 self.out
                     .push_back(Output::Event(Event::MediaMoved { from, to }));
             }
-            // The MMR itself is unreachable: join again, and the ZC places the meeting on an MMR
-            // that works once it notices this one is gone.
-            Input::FellBack(None) => return Some((EndReason::MmrUnreachable, true)),
+            Input::BindFailed { path } if l.falling_back.is_some() => {
+                let ladder = l.falling_back.as_mut().expect("guarded");
+                ladder.attempt_failed(&path);
+                match ladder.next_to_try() {
+                    Some(&path) => self.out.push_back(Output::Bind { path }),
+                    // The MMR itself is unreachable: join again, and the ZC places the meeting
+                    // on an MMR that works once it notices this one is gone.
+                    None => return Some((EndReason::MmrUnreachable, true)),
+                }
+            }
+            // Not asked for (a stale answer): nothing to do.
+            Input::Bound { .. } | Input::BindFailed { .. } => {}
             Input::Reprobed { bound } => {
                 l.probing = false;
                 if bound {
@@ -503,7 +529,7 @@ impl Session {
             // The controller went away without a word (its process died): the meeting goes on
             // at the other controller of the pair, or here once it is back.
             Input::SignalLost => return Some((EndReason::SignallingLost, true)),
-            Input::Joined { .. } | Input::JoinFailed(_) | Input::Redirected | Input::Stop => {
+            Input::Admitted | Input::JoinFailed(_) | Input::Redirected | Input::Stop => {
                 unreachable!("handled by the caller")
             }
         }
@@ -530,7 +556,7 @@ impl Session {
             next_keepalive_ms: now_ms,
             next_ping_ms: now_ms,
             next_reprobe_ms: now_ms + self.timing.media_reprobe_ms,
-            falling_back: false,
+            falling_back: None,
             probing: false,
         });
         self.out.push_back(Output::Event(Event::Joined { rejoin }));
@@ -539,6 +565,38 @@ impl Session {
         } else {
             self.handle_timeout(now_ms);
         }
+    }
+
+    /// Admitted: bind media, the best path first.
+    fn admitted(&mut self) {
+        let (Phase::Joining(a) | Phase::Rejoining { attempts: a, .. }) = &mut self.phase else {
+            return;
+        };
+        let all = vec![MediaPath::Udp, MediaPath::Tcp, MediaPath::Tls];
+        a.binding = Some(Ladder::new(all, u64::MAX));
+        self.out.push_back(Output::Bind {
+            path: MediaPath::Udp,
+        });
+    }
+
+    /// A path failed while binding after admission: the next, or the attempt failed.
+    fn bind_failed(&mut self, now_ms: u64, path: MediaPath) {
+        let (Phase::Joining(a) | Phase::Rejoining { attempts: a, .. }) = &mut self.phase else {
+            return;
+        };
+        let Some(ladder) = a.binding.as_mut() else {
+            return;
+        };
+        ladder.attempt_failed(&path);
+        if let Some(&path) = ladder.next_to_try() {
+            self.out.push_back(Output::Bind { path });
+            return;
+        }
+        a.binding = None;
+        // The MMR is unreachable on every path: give the seat back, and try again once the ZC
+        // has noticed (it places the meeting on an MMR that works).
+        self.out.push_back(Output::Leave);
+        self.join_failed(now_ms, JoinFailure::ZoneInFlux);
     }
 
     fn redirected(&mut self, now_ms: u64) {

@@ -40,15 +40,22 @@ fn run(s: &mut Session, from_ms: u64, to_ms: u64) -> (Vec<(u64, Output)>, usize)
     (outs, sends)
 }
 
+/// Admission, then the binding on `path` (after UDP and whatever comes before it failed).
+fn admit(s: &mut Session, now_ms: u64, path: MediaPath) {
+    s.handle(now_ms, Input::Admitted);
+    for p in [MediaPath::Udp, MediaPath::Tcp, MediaPath::Tls] {
+        if p == path {
+            break;
+        }
+        s.handle(now_ms, Input::BindFailed { path: p });
+    }
+    s.handle(now_ms, Input::Bound { path });
+}
+
 fn joined(timing: Timing) -> Session {
     let mut s = Session::new(0, timing);
     assert_eq!(drain(&mut s), [Output::Join]);
-    s.handle(
-        100,
-        Input::Joined {
-            path: MediaPath::Udp,
-        },
-    );
+    admit(&mut s, 100, MediaPath::Udp);
     drain(&mut s);
     s
 }
@@ -159,12 +166,7 @@ fn a_silent_controller_is_left_and_the_meeting_rejoined() {
         ],
         "silent for more than three intervals at 6,100: {outs:?}"
     );
-    s.handle(
-        6_300,
-        Input::Joined {
-            path: MediaPath::Tcp,
-        },
-    );
+    admit(&mut s, 6_300, MediaPath::Tcp);
     assert_eq!(s.rejoins(), 1);
     assert_eq!(
         s.joined_after_ms(),
@@ -194,14 +196,24 @@ fn udp_silence_falls_back_to_a_stream_and_a_later_probe_climbs_back() {
         .collect();
     assert_eq!(
         ours,
-        [&Output::Event(Event::UdpLost), &Output::FallBack],
+        [
+            &Output::Event(Event::UdpLost),
+            &Output::Bind {
+                path: MediaPath::Tcp
+            }
+        ],
         "no keepalive while falling back: {outs:?}"
     );
     assert!(
         !outs.iter().any(|(t, _)| *t > 4_100),
         "nothing more is due before the fallback answers"
     );
-    s.handle(4_300, Input::FellBack(Some(MediaPath::Tcp)));
+    s.handle(
+        4_300,
+        Input::Bound {
+            path: MediaPath::Tcp,
+        },
+    );
     assert_eq!(
         drain_quiet(&mut s),
         [Output::Event(Event::MediaMoved {
@@ -230,8 +242,27 @@ fn no_stream_path_either_means_the_mmr_is_gone_so_the_meeting_is_rejoined() {
     for t in (1_000..=5_000).step_by(1_000) {
         s.handle(t, Input::Signal(ZcToClient::Pong));
     }
-    assert!(drain(&mut s).contains(&Output::FallBack));
-    s.handle(5_001, Input::FellBack(None));
+    assert!(drain(&mut s).contains(&Output::Bind {
+        path: MediaPath::Tcp
+    }));
+    s.handle(
+        5_001,
+        Input::BindFailed {
+            path: MediaPath::Tcp,
+        },
+    );
+    assert_eq!(
+        drain_quiet(&mut s),
+        [Output::Bind {
+            path: MediaPath::Tls
+        }]
+    );
+    s.handle(
+        5_002,
+        Input::BindFailed {
+            path: MediaPath::Tls,
+        },
+    );
     let out = drain_quiet(&mut s);
     assert_eq!(out.first(), Some(&Output::Leave));
     assert!(out.contains(&Output::Join), "{out:?}");
@@ -280,15 +311,13 @@ fn a_stop_during_the_first_attempt_still_leaves_cleanly_once_admitted() {
     drain(&mut s);
     s.handle(50, Input::Stop);
     assert_eq!(drain(&mut s), [], "the attempt under way decides");
-    s.handle(
-        80,
-        Input::Joined {
-            path: MediaPath::Udp,
-        },
-    );
+    admit(&mut s, 80, MediaPath::Udp);
     assert_eq!(
         drain(&mut s),
         [
+            Output::Bind {
+                path: MediaPath::Udp
+            },
             Output::Event(Event::Joined { rejoin: false }),
             Output::Leave,
             Output::Finished(Finish::Left {
@@ -329,12 +358,7 @@ fn rejoins_stop_after_the_most_one_run_makes() {
         now += 10;
         s.handle(now, Input::SignalLost);
         assert!(drain(&mut s).contains(&Output::Join));
-        s.handle(
-            now,
-            Input::Joined {
-                path: MediaPath::Udp,
-            },
-        );
+        admit(&mut s, now, MediaPath::Udp);
         drain(&mut s);
     }
     s.handle(now + 10, Input::SignalLost);
@@ -384,5 +408,56 @@ fn a_redirect_is_followed_twice_per_attempt_then_the_attempt_is_retried() {
         drain(&mut s),
         [Output::FollowRedirect],
         "a new attempt may be redirected again"
+    );
+}
+
+#[test]
+fn media_binds_down_the_paths_after_admission_and_none_working_gives_the_seat_back() {
+    let mut s = Session::new(0, TIMING);
+    drain(&mut s);
+    s.handle(10, Input::Admitted);
+    assert_eq!(
+        drain(&mut s),
+        [Output::Bind {
+            path: MediaPath::Udp
+        }]
+    );
+    s.handle(
+        20,
+        Input::BindFailed {
+            path: MediaPath::Udp,
+        },
+    );
+    assert_eq!(
+        drain(&mut s),
+        [Output::Bind {
+            path: MediaPath::Tcp
+        }]
+    );
+    s.handle(
+        30,
+        Input::BindFailed {
+            path: MediaPath::Tcp,
+        },
+    );
+    s.handle(
+        40,
+        Input::BindFailed {
+            path: MediaPath::Tls,
+        },
+    );
+    assert_eq!(
+        drain(&mut s),
+        [
+            Output::Bind {
+                path: MediaPath::Tls
+            },
+            Output::Leave,
+            Output::Event(Event::Retrying {
+                attempt: 1,
+                failure: JoinFailure::ZoneInFlux,
+                retry_in_ms: 500
+            })
+        ]
     );
 }
