@@ -54,6 +54,8 @@ pub(super) struct Session {
     pub(super) signalling_port: u16,
     pub(super) sig_rd: FrameReader<mc_rt::ReadHalf<BoxStream>>,
     pub(super) sig_wr: mc_rt::WriteHalf<BoxStream>,
+    /// The controller closed the signalling connection (or it broke): nothing more to read.
+    pub(super) sig_closed: bool,
     pub(super) meeting: MeetingId,
     pub(super) participant: ParticipantId,
     /// Bound after admission, on the path the session core chose.
@@ -110,6 +112,7 @@ pub(super) async fn join_once(
         signalling_port,
         sig_rd,
         sig_wr,
+        sig_closed: false,
         meeting,
         participant,
         conn: None,

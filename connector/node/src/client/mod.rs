@@ -398,7 +398,8 @@ impl Shell<'_> {
         let due_ms = self.core.poll_timeout();
         let in_session = self.live.is_some();
         let (conn, sig) = match &mut self.live {
-            Some(l) => (l.conn.as_mut(), Some(&mut l.sig_rd)),
+            // A closed or failed connection is read no more: it would answer at once, forever.
+            Some(l) => (l.conn.as_mut(), (!l.sig_closed).then_some(&mut l.sig_rd)),
             None => (None, None),
         };
         mc_rt::select! {
@@ -496,12 +497,19 @@ impl Shell<'_> {
             }
             Happened::Media(Err(e)) => {
                 tracing::info!(participant = %self.config.display_name, "media path failed: {e}");
+                if let Some(live) = &mut self.live {
+                    live.conn = None;
+                }
                 Input::MediaBroken
             }
             Happened::Signal(Ok(Some(msg))) => Input::Signal(msg),
-            Happened::Signal(Ok(None)) => Input::SignalLost,
-            Happened::Signal(Err(e)) => {
-                tracing::info!(participant = %self.config.display_name, "signalling: {e}");
+            Happened::Signal(closed) => {
+                if let Err(e) = closed {
+                    tracing::info!(participant = %self.config.display_name, "signalling: {e}");
+                }
+                if let Some(live) = &mut self.live {
+                    live.sig_closed = true;
+                }
                 Input::SignalLost
             }
             Happened::Panicked { task, input } => {

@@ -449,14 +449,27 @@ impl Session {
         self.handle_timeout(now_ms);
         match input {
             Input::Admitted => self.admitted(),
-            Input::Bound { path } if !matches!(self.phase, Phase::Connected(_)) => {
-                self.joined(now_ms, path)
-            }
-            Input::BindFailed { path } if !matches!(self.phase, Phase::Connected(_)) => {
-                self.bind_failed(now_ms, path)
-            }
+            Input::Bound { path } if self.binding() => self.joined(now_ms, path),
+            Input::BindFailed { path } if self.binding() => self.bind_failed(now_ms, path),
             Input::JoinFailed(failure) => self.join_failed(now_ms, failure),
             Input::Redirected => self.redirected(now_ms),
+            // Admitted, but the controller went away or spoke out of turn before the media was
+            // bound: this attempt is over (its connections must be dropped, or the shell would
+            // keep reading a closed one).
+            Input::SignalLost | Input::Signal(_) if self.binding() => {
+                let failure = match input {
+                    Input::Signal(ZcToClient::Pong) => return,
+                    Input::Signal(ZcToClient::Ended { .. }) | Input::SignalLost => {
+                        JoinFailure::ZoneInFlux
+                    }
+                    _ => JoinFailure::ZcMisbehaved,
+                };
+                if let Phase::Joining(a) | Phase::Rejoining { attempts: a, .. } = &mut self.phase {
+                    a.binding = None;
+                }
+                self.out.push_back(Output::Leave);
+                self.join_failed(now_ms, failure);
+            }
             Input::Stop => {
                 self.stop_requested = true;
                 match &self.phase {
@@ -565,6 +578,11 @@ impl Session {
         } else {
             self.handle_timeout(now_ms);
         }
+    }
+
+    /// Whether an admitted attempt is binding its media.
+    fn binding(&self) -> bool {
+        matches!(&self.phase, Phase::Joining(a) | Phase::Rejoining { attempts: a, .. } if a.binding.is_some())
     }
 
     /// Admitted: bind media, the best path first.

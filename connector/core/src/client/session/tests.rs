@@ -461,3 +461,32 @@ fn media_binds_down_the_paths_after_admission_and_none_working_gives_the_seat_ba
         ]
     );
 }
+
+#[test]
+fn a_controller_lost_between_admission_and_media_fails_the_attempt_and_drops_it() {
+    let mut s = Session::new(0, TIMING);
+    drain(&mut s);
+    s.handle(10, Input::Admitted);
+    drain(&mut s);
+    s.handle(20, Input::SignalLost);
+    assert_eq!(
+        drain(&mut s),
+        [
+            Output::Leave,
+            Output::Event(Event::Retrying {
+                attempt: 1,
+                failure: JoinFailure::ZoneInFlux,
+                retry_in_ms: 500
+            })
+        ]
+    );
+    // The binding's late answer changes nothing.
+    s.handle(
+        30,
+        Input::Bound {
+            path: MediaPath::Udp,
+        },
+    );
+    assert_eq!(drain(&mut s), []);
+    assert_eq!(s.poll_timeout(), Some(520));
+}
