@@ -14,6 +14,7 @@ pub mod client;
 pub mod cloud;
 pub mod controller;
 pub mod fallback;
+pub mod load;
 pub mod mmr;
 pub mod plan;
 pub mod rng;

@@ -19,13 +19,13 @@ use crate::config::{ClientConfig, ConfigError};
 use crate::events::LoadEvent;
 use crate::EventLog;
 use hdrhistogram::Histogram;
+use mc_core::load::{Due, Pacer};
 use mc_core::Rng;
 use mc_wire::signal::RejectReason;
 use mc_wire::MeetingId;
 use rustls::pki_types::CertificateDer;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::time::Duration;
 use thiserror::Error;
 
 /// At most this many participants in one load run (each holds sockets and a task).
@@ -146,11 +146,6 @@ impl LoadSpec {
             index / self.meetings as u64 + 1,
         )
     }
-
-    /// When the `index`-th participant starts, from the start of the arrivals.
-    fn arrival_offset(&self, index: u64) -> Duration {
-        Duration::from_secs_f64(index as f64 / self.arrivals_per_s)
-    }
 }
 
 #[derive(Debug, Error)]
@@ -251,7 +246,6 @@ pub async fn run(
     spec.validate()?;
     // The participants' own configuration must be valid too; check it once, before any meeting exists.
     participant_config(&spec, &base, 1, "check".into(), 0).validate()?;
-    let started_at = mc_rt::Instant::now();
     let started_unix_ms = mc_rt::unix_now_ms();
     events.record(LoadEvent::Planned {
         meetings: spec.meetings,
@@ -299,21 +293,18 @@ pub async fn run(
     };
     let mut stopping = false;
     let mut stop = std::pin::pin!(stop);
-    let mut next_progress = started_at + Duration::from_millis(PROGRESS_INTERVAL_MS);
-    let arrivals_from = mc_rt::Instant::now();
+    let mut pacer = Pacer::new(
+        started_unix_ms,
+        spec.arrivals_per_s,
+        planned,
+        PROGRESS_INTERVAL_MS,
+    );
+    pacer.begin_arrivals(mc_rt::unix_now_ms());
 
     loop {
-        let next_arrival = (!stopping && live.started < planned)
-            .then(|| arrivals_from + spec.arrival_offset(live.started));
-        if next_arrival.is_none() && outcomes.len() as u64 == live.started {
+        if pacer.arrivals_done() && outcomes.len() as u64 == pacer.started() {
             break;
         }
-        let arrival_due = async {
-            match next_arrival {
-                Some(at) => mc_rt::sleep(at.saturating_duration_since(mc_rt::Instant::now())).await,
-                None => std::future::pending().await,
-            }
-        };
         mc_rt::select! {
             biased;
             Some((index, outcome)) = done_rx.recv() => {
@@ -326,42 +317,47 @@ pub async fn run(
             }
             _ = &mut stop, if !stopping => {
                 stopping = true;
+                pacer.stop();
                 let _ = leave_tx.send(true);
                 events.record(LoadEvent::Stopping { started: live.started, planned });
             }
-            _ = mc_rt::sleep(next_progress.saturating_duration_since(mc_rt::Instant::now())) => {
-                next_progress += Duration::from_millis(PROGRESS_INTERVAL_MS);
-                live.elapsed_ms = started_at.elapsed().as_millis() as u64;
-                live.active = live.started - outcomes.len() as u64;
-                live.observe(&probes);
-                progress(&live);
-            }
-            _ = arrival_due => {
-                let index = live.started;
-                let (meeting, nth) = spec.slot(index);
-                let name = format!("{}-{}-p{nth}", spec.name_prefix, meetings[meeting]);
-                let config = participant_config(&spec, &base, meetings[meeting].0, name.clone(), rng.next_u64());
-                slots.push((meeting, name.clone()));
-                let probe = std::sync::Arc::new(client::ClientProbe::default());
-                probes.push(probe.clone());
-                live.started += 1;
-                let (ca, log, done, mut leave) = (ca.clone(), events.for_node(&name), done_tx.clone(), leave_rx.clone());
-                mc_rt::spawn(async move {
-                    let leave = async move {
-                        let _ = leave.wait_for(|stop| *stop).await;
+            () = crate::dial::sleep_until_ms(Some(pacer.poll_timeout())) => {
+                while let Some(due) = pacer.poll(mc_rt::unix_now_ms()) {
+                    let index = match due {
+                        Due::Progress { elapsed_ms } => {
+                            live.elapsed_ms = elapsed_ms;
+                            live.active = live.started - outcomes.len() as u64;
+                            live.observe(&probes);
+                            progress(&live);
+                            continue;
+                        }
+                        Due::Start(index) => index,
                     };
-                    // The inner task turns a panicking participant into a failure instead of a
-                    // missing outcome (which would keep the run waiting for it).
-                    let outcome = match mc_rt::spawn(async move { client::run_observed(config, ca, log, leave, &probe).await }).await {
-                        Ok(result) => Outcome::of(result),
-                        Err(e) => Outcome::Failed { kind: "panicked", message: e.to_string() },
-                    };
-                    let _ = done.send((index, outcome));
-                });
+                    let (meeting, nth) = spec.slot(index);
+                    let name = format!("{}-{}-p{nth}", spec.name_prefix, meetings[meeting]);
+                    let config = participant_config(&spec, &base, meetings[meeting].0, name.clone(), rng.next_u64());
+                    slots.push((meeting, name.clone()));
+                    let probe = std::sync::Arc::new(client::ClientProbe::default());
+                    probes.push(probe.clone());
+                    live.started = pacer.started();
+                    let (ca, log, done, mut leave) = (ca.clone(), events.for_node(&name), done_tx.clone(), leave_rx.clone());
+                    mc_rt::spawn(async move {
+                        let leave = async move {
+                            let _ = leave.wait_for(|stop| *stop).await;
+                        };
+                        // The inner task turns a panicking participant into a failure instead of a
+                        // missing outcome (which would keep the run waiting for it).
+                        let outcome = match mc_rt::spawn(async move { client::run_observed(config, ca, log, leave, &probe).await }).await {
+                            Ok(result) => Outcome::of(result),
+                            Err(e) => Outcome::Failed { kind: "panicked", message: e.to_string() },
+                        };
+                        let _ = done.send((index, outcome));
+                    });
+                }
             }
         }
     }
-    live.elapsed_ms = started_at.elapsed().as_millis() as u64;
+    live.elapsed_ms = pacer.elapsed_ms(mc_rt::unix_now_ms());
     live.active = 0;
     live.observe(&probes);
     progress(&live);
@@ -744,7 +740,10 @@ mod tests {
         };
         let slots: Vec<_> = (0..5).map(|i| spec.slot(i)).collect();
         assert_eq!(slots, [(0, 1), (1, 1), (0, 2), (1, 2), (0, 3)]);
-        assert_eq!(spec.arrival_offset(3), Duration::from_millis(750));
+        let mut pacer = mc_core::load::Pacer::new(0, spec.arrivals_per_s, 5, 1_000);
+        pacer.begin_arrivals(0);
+        let starts: Vec<_> = std::iter::from_fn(|| pacer.poll(750)).collect();
+        assert_eq!(starts.len(), 4, "the 4th starts at 750 ms: {starts:?}");
     }
 
     #[test]
