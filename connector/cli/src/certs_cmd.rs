@@ -14,7 +14,8 @@ pub enum CertsCommand {
         /// Directory to write ca.pem, ca.key and <host>.pem / <host>.key into.
         dir: PathBuf,
         /// A host as NAME=SAN[,SAN...], where each SAN is a DNS name or IP address clients use to
-        /// reach it. Repeat for each host. Default: cloud, controller-1 and mmr-1..mmr-8 on loopback.
+        /// reach it. Repeat for each host. Default: cloud, controller-1, controller-2 and
+        /// mmr-1..mmr-8 on loopback, and prometheus (a scraper's client certificate).
         #[arg(long = "host", value_name = "NAME=SANS")]
         hosts: Vec<String>,
         /// Days the certificates are valid, from an hour ago.
@@ -50,6 +51,8 @@ pub fn default_hosts() -> Vec<(String, Vec<String>)> {
     for i in 1..=MAX_LOCAL_MMR_VMS {
         hosts.push((format!("mmr-{i}"), vec!["localhost".into(), mmr_vm_ip(i)]));
     }
+    // The client certificate a Prometheus server presents to scrape `/metrics`.
+    hosts.push(("prometheus".into(), vec!["localhost".into()]));
     hosts
 }
 

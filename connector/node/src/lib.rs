@@ -17,6 +17,7 @@ pub mod framed;
 pub mod http;
 pub mod identities;
 pub mod load;
+pub mod metrics;
 pub mod mmr;
 pub mod monitor;
 mod serve;

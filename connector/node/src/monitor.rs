@@ -11,20 +11,32 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// The path each outgoing link of a process uses now, for reports and status.
+/// The path each outgoing link of a process uses now, and how often each came back up, for
+/// reports, status and metrics.
 #[derive(Clone, Default)]
-pub struct LinkTable(Arc<Mutex<BTreeMap<String, LinkState>>>);
+pub struct LinkTable(Arc<Mutex<Links>>);
+
+#[derive(Default)]
+struct Links {
+    state: BTreeMap<String, LinkState>,
+    /// Times each link came up again after it had been up before.
+    reconnects: BTreeMap<String, u64>,
+}
 
 impl LinkTable {
     pub fn up(&self, link: &str, path: LinkPath, port: u16) {
-        self.0
-            .lock()
-            .unwrap()
+        let mut links = self.0.lock().unwrap();
+        let was = links
+            .state
             .insert(link.to_string(), LinkState { path, port });
+        // A move between paths while up (back to the dedicated port) is a new connection too.
+        if was.is_some_and(|w| w.path == LinkPath::Down || w.path != path || w.port != port) {
+            *links.reconnects.entry(link.to_string()).or_default() += 1;
+        }
     }
 
     pub fn down(&self, link: &str) {
-        self.0.lock().unwrap().insert(
+        self.0.lock().unwrap().state.insert(
             link.to_string(),
             LinkState {
                 path: LinkPath::Down,
@@ -37,12 +49,26 @@ impl LinkTable {
         self.0
             .lock()
             .unwrap()
+            .state
             .get(link)
             .is_some_and(|l| l.path != LinkPath::Down)
     }
 
     pub fn snapshot(&self) -> BTreeMap<String, LinkState> {
-        self.0.lock().unwrap().clone()
+        self.0.lock().unwrap().state.clone()
+    }
+
+    /// Each link's path now and its reconnects so far.
+    pub fn with_reconnects(&self) -> Vec<(String, LinkPath, u64)> {
+        let links = self.0.lock().unwrap();
+        links
+            .state
+            .iter()
+            .map(|(name, l)| {
+                let n = links.reconnects.get(name).copied().unwrap_or(0);
+                (name.clone(), l.path, n)
+            })
+            .collect()
     }
 }
 
@@ -112,9 +138,11 @@ impl Reporter {
 /// - `GET /readyz`: 200 when the node can take work, 503 (with the reason) when it cannot.
 /// - `GET /v1/health`: the full [`Report`] (load, links and their paths); it needs a client
 ///   certificate from the deployment CA, because these ports are open to participants.
+/// - `GET /metrics`: the node's Prometheus metrics; the same certificate is needed.
 pub async fn serve_health<S>(
     stream: S,
     certified: bool,
+    metrics: crate::metrics::Metrics,
     report: impl Fn() -> Report + Send + Sync + 'static,
 ) where
     S: mc_rt::AsyncRead + mc_rt::AsyncWrite + Unpin + Send + 'static,
@@ -123,7 +151,7 @@ pub async fn serve_health<S>(
     use hyper::{Method, StatusCode};
     let report = Arc::new(report);
     let served = crate::http::serve(stream, move |req| {
-        let report = report.clone();
+        let (report, metrics) = (report.clone(), metrics.clone());
         async move {
             // `status` is a stable name for tools; `message` is for people.
             let reply = |status: StatusCode, name: &str, message: &str| {
@@ -151,6 +179,7 @@ pub async fn serve_health<S>(
                         reply(StatusCode::SERVICE_UNAVAILABLE, "not_ready", &message)
                     }
                 }
+                (&Method::GET, "/metrics") => crate::metrics::response(certified, &metrics),
                 (&Method::GET, "/v1/health") if certified => {
                     json_response(StatusCode::OK, &report())
                 }
@@ -162,7 +191,7 @@ pub async fn serve_health<S>(
                 (&Method::GET, path) => reply(
                     StatusCode::NOT_FOUND,
                     "not_found",
-                    &format!("no resource at {path}; try /livez, /readyz or /v1/health"),
+                    &format!("no resource at {path}; try /livez, /readyz, /v1/health or /metrics"),
                 ),
                 (method, _) => reply(
                     StatusCode::METHOD_NOT_ALLOWED,

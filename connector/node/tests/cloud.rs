@@ -259,7 +259,7 @@ fn the_zone_status_shows_every_node_its_links_and_how_clients_reach_media() {
         assert_eq!(ctl["links"]["status_sync"]["path"], "dedicated", "{ctl:#}");
         assert_eq!(ctl["links"]["notification"]["path"], "dedicated", "{ctl:#}");
         let mmr = node("mmr-1");
-        assert_eq!(mmr["links"]["controller"]["path"], "dedicated", "{mmr:#}");
+        assert_eq!(mmr["links"]["mmr_link"]["path"], "dedicated", "{mmr:#}");
         let udp = ctl["media"]["udp_endpoints"].as_u64().unwrap()
             + mmr["media"]["udp_endpoints"].as_u64().unwrap();
         assert_eq!(udp, 1, "ada's media path is visible: {zone:#}");

@@ -241,6 +241,14 @@ impl Controller {
             }
             (outcome, _, _) => outcome,
         };
+        let from_peer = self
+            .ha
+            .as_ref()
+            .and_then(|ha| ha.peer())
+            .is_some_and(|p| p.meetings.iter().any(|m| m.meeting == meeting));
+        if from_peer && matches!(outcome, ClaimOutcome::Granted { .. }) {
+            self.takeovers += 1;
+        }
         self.zc.claim_answered(now_ms, meeting, outcome);
     }
 }

@@ -201,6 +201,21 @@ pub struct Status {
     pub ready: bool,
     /// In an HA pair: when the lease runs out.
     pub lease_until_ms: Option<u64>,
+    /// Drained by the operator: no new meetings here.
+    pub draining: bool,
+    /// In an HA pair: what this controller owns and how it got it.
+    pub ha: Option<HaStatus>,
+}
+
+/// The HA side of a controller's status, for its operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HaStatus {
+    /// The meetings the ownership registry granted this controller, with their epochs.
+    pub owned: Vec<mc_wire::status::OwnedMeeting>,
+    /// The peer answers (it has not been silent past the detection bound).
+    pub peer_up: bool,
+    /// Meetings granted here that the peer hosted when last heard: taken over from it.
+    pub takeovers: u64,
 }
 
 pub struct Controller {
@@ -225,6 +240,8 @@ pub struct Controller {
     claims: BTreeMap<MeetingId, (u64, Vec<ControllerId>)>,
     peers: BTreeMap<ConnId, peer::PeerLink>,
     drains: BTreeMap<Option<MmrId>, drain::Drain>,
+    /// Meetings taken over from the peer so far (for the operator's metrics).
+    takeovers: u64,
     outputs: VecDeque<Output>,
 }
 
@@ -258,6 +275,7 @@ impl Controller {
             claims: BTreeMap::new(),
             peers: BTreeMap::new(),
             drains: BTreeMap::new(),
+            takeovers: 0,
             outputs: VecDeque::new(),
         }
     }
@@ -321,6 +339,12 @@ impl Controller {
             capacity: self.zc.capacity(),
             ready: self.zc.is_ready() && !self.zc.is_draining(),
             lease_until_ms: self.ha.as_ref().map(|ha| ha.lease_until_ms()),
+            draining: self.zc.is_draining(),
+            ha: self.ha.as_ref().map(|ha| HaStatus {
+                owned: self.zc.owned(),
+                peer_up: ha.peer_up(),
+                takeovers: self.takeovers,
+            }),
         }
     }
 

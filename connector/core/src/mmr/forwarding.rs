@@ -49,6 +49,9 @@ pub enum Outcome {
 pub struct MmrCounters {
     pub rtp_in: u64,
     pub rtp_out: u64,
+    /// RTP bytes received from bound participants, and sent to them (once per copy).
+    pub rtp_bytes_in: u64,
+    pub rtp_bytes_out: u64,
     pub bindings: u64,
     pub dropped_malformed: u64,
     pub dropped_unbound: u64,
@@ -69,6 +72,9 @@ pub struct Forwarding {
     bound: BTreeMap<Endpoint, MediaToken>,
     meetings: BTreeMap<MeetingId, BTreeSet<Endpoint>>,
     counters: MmrCounters,
+    /// The last binding that moved a participant from one endpoint to another, until the shell
+    /// takes it (to count moves between transports, which only the shell can tell apart).
+    moved: Option<(Endpoint, Endpoint)>,
 }
 
 impl Forwarding {
@@ -151,6 +157,8 @@ impl Forwarding {
             .collect();
         self.counters.rtp_in += 1;
         self.counters.rtp_out += to.len() as u64;
+        self.counters.rtp_bytes_in += packet.len() as u64;
+        self.counters.rtp_bytes_out += (packet.len() * to.len()) as u64;
         Outcome::Forward(to)
     }
 
@@ -175,6 +183,7 @@ impl Forwarding {
         let old = grant.endpoint.replace(from);
         if let Some(old) = old.filter(|o| *o != from) {
             self.unbind(old, meeting);
+            self.moved = Some((old, from));
         }
         if let Some(previous_token) = self
             .bound
@@ -213,6 +222,11 @@ impl Forwarding {
 
     pub fn counters(&self) -> &MmrCounters {
         &self.counters
+    }
+
+    /// The endpoints of the last participant that re-bound elsewhere (old, new), once.
+    pub fn take_moved(&mut self) -> Option<(Endpoint, Endpoint)> {
+        self.moved.take()
     }
 
     /// The participant bound at an endpoint, if any.

@@ -97,6 +97,11 @@ impl Ha {
         self.peer.as_ref()
     }
 
+    /// The peer has been heard and not reported down since.
+    pub fn peer_up(&self) -> bool {
+        self.peer.is_some() && !self.peer_reported_down
+    }
+
     /// How long the peer may be silent before this controller may take its meetings over.
     fn takeover_after_ms(&self) -> u64 {
         self.peer_down_after_ms.max(self.lease_ms + LEASE_MARGIN_MS)

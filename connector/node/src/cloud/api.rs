@@ -24,6 +24,7 @@ use super::driver::CloudTx;
 use super::CloudState;
 use crate::events::CloudEvent;
 use crate::http::{json_response, read_body, Body};
+use crate::metrics::{CloudGauges, CloudMetrics};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use mc_core::cloud::management::{Caller, ManagementError, Role, UserId};
@@ -82,11 +83,56 @@ fn id_segment(s: &str, what: &str) -> Result<u64, Box<Reply>> {
     })
 }
 
-pub(super) async fn handle(req: Request<Incoming>, cloud: CloudTx, certified: bool) -> Reply {
+pub(super) async fn handle(
+    req: Request<Incoming>,
+    cloud: CloudTx,
+    metrics: CloudMetrics,
+    certified: bool,
+) -> Reply {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let reply = answer(req, cloud, &metrics, certified).await;
+    metrics.api_request(&method, &path, reply.status().as_u16());
+    reply
+}
+
+async fn answer(
+    req: Request<Incoming>,
+    cloud: CloudTx,
+    metrics: &CloudMetrics,
+    certified: bool,
+) -> Reply {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     if path == "/healthz" {
         return json_response(StatusCode::OK, &json!({ "status": "ok" }));
+    }
+    if path == "/metrics" && method == Method::GET {
+        let gauges = cloud
+            .call(|s, now_ms| {
+                let live = s
+                    .status
+                    .all()
+                    .filter(|c| s.status.is_live(now_ms, c))
+                    .count();
+                CloudGauges {
+                    latest_notification: s.notifications.latest_seq(),
+                    controllers_live: live,
+                    controllers_down: s.status.all().count().saturating_sub(live),
+                }
+            })
+            .await;
+        return match gauges {
+            Ok(g) if certified => {
+                let text = metrics.render(g);
+                crate::metrics::text_response(text)
+            }
+            Ok(_) => crate::metrics::response(false, &metrics.metrics),
+            Err(stopped) => error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "stopping",
+                stopped.to_string(),
+            ),
+        };
     }
     let bearer = req
         .headers()
@@ -150,6 +196,7 @@ fn route(
             )));
         }
         s.reports.insert(report.node.clone(), (now_ms, report));
+        s.metrics.reports.inc();
         return Ok(json_response(
             StatusCode::ACCEPTED,
             &json!({ "accepted": true }),
@@ -311,6 +358,7 @@ fn route(
                 .management
                 .issue_ticket(now_ms, &caller, id, j.display_name.as_deref())
                 .map_err(m)?;
+            s.metrics.tickets.inc();
             if issued.starts_meeting {
                 s.notify(now_ms, MeetingEvent::Started { meeting: id });
             }

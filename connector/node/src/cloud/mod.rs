@@ -17,6 +17,7 @@ pub mod store;
 use crate::config::CloudConfig;
 use crate::error::{bind_tcp, NodeError};
 use crate::events::CloudEvent;
+use crate::metrics::CloudMetrics;
 use crate::EventLog;
 use mc_core::cloud::management::Management;
 use mc_core::cloud::notification::NotificationLog;
@@ -50,6 +51,7 @@ pub(crate) struct CloudState {
     pub reports: BTreeMap<String, (u64, Report)>,
     pub config: CloudConfig,
     pub events: EventLog,
+    pub metrics: CloudMetrics,
 }
 
 impl CloudState {
@@ -140,6 +142,7 @@ pub async fn start(
         .default_route(alpn::NOTIFICATION);
 
     let (notify_tx, _) = broadcast::channel(16);
+    let metrics = CloudMetrics::new();
     let cloud = driver::start(CloudState {
         management,
         status,
@@ -148,50 +151,53 @@ pub async fn start(
         reports: BTreeMap::new(),
         config,
         events: events.clone(),
+        metrics: metrics.clone(),
     });
     events.record(CloudEvent::Listening {
         https: handle.https_addr,
         status_sync: handle.status_sync_addr,
         notification: handle.notification_addr,
     });
-    mc_rt::spawn(accept_loop(
-        https,
-        https_router,
-        cloud.clone(),
-        events.clone(),
-    ));
-    mc_rt::spawn(accept_loop(
-        sync,
-        sync_router,
-        cloud.clone(),
-        events.clone(),
-    ));
-    mc_rt::spawn(accept_loop(notify, notify_router, cloud, events));
+    let serve = Serve {
+        cloud,
+        events,
+        metrics,
+    };
+    mc_rt::spawn(accept_loop(https, https_router, serve.clone()));
+    mc_rt::spawn(accept_loop(sync, sync_router, serve.clone()));
+    mc_rt::spawn(accept_loop(notify, notify_router, serve));
     Ok(handle)
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    router: Router,
+/// What every connection of the cloud is served with.
+#[derive(Clone)]
+struct Serve {
     cloud: driver::CloudTx,
     events: EventLog,
-) {
+    metrics: CloudMetrics,
+}
+
+async fn accept_loop(listener: TcpListener, router: Router, serve: Serve) {
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     crate::serve::serve_tls(
         listener,
         router,
         Duration::from_secs(10),
         move |alpn_id, stream, peer| {
-            let (cloud, events) = (cloud.clone(), events.clone());
+            let Serve {
+                cloud,
+                events,
+                metrics,
+            } = serve.clone();
             async move {
                 if alpn_id == alpn::STATUS_SYNC {
                     status::serve(stream, peer, port, cloud, events).await;
                 } else if alpn_id == alpn::NOTIFICATION {
-                    notify::serve(stream, peer, port, cloud, events).await;
+                    notify::serve(stream, peer, port, cloud, events, metrics).await;
                 } else {
                     let certified = tls::peer_has_certificate(&stream);
                     let served = crate::http::serve(stream, move |req| {
-                        api::handle(req, cloud.clone(), certified)
+                        api::handle(req, cloud.clone(), metrics.clone(), certified)
                     })
                     .await;
                     if let Err(e) = served {

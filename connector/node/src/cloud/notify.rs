@@ -4,6 +4,7 @@
 use super::driver::CloudTx;
 use crate::events::CloudEvent;
 use crate::framed::{write_frame, FrameReader, Read};
+use crate::metrics::CloudMetrics;
 use crate::EventLog;
 use mc_rt::net::TcpStream;
 use mc_rt::sync::broadcast;
@@ -18,6 +19,7 @@ pub(super) async fn serve(
     port: u16,
     cloud: CloudTx,
     events: EventLog,
+    metrics: CloudMetrics,
 ) {
     let (rd, mut wr) = mc_rt::split(stream);
     let mut rd = FrameReader::new(rd);
@@ -55,6 +57,7 @@ pub(super) async fn serve(
         return;
     }
     let mut sent = after_seq;
+    let progress = metrics.subscriber(sent);
     let reason = loop {
         let pending = cloud
             .call(move |s, _| {
@@ -81,6 +84,7 @@ pub(super) async fn serve(
                 failed = Some(e.to_string());
                 break;
             }
+            progress.sent(sent);
         }
         if let Some(e) = failed {
             break e;

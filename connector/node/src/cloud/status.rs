@@ -162,6 +162,7 @@ async fn session(
                         let outcome = s.status.claim(now_ms, &id, meeting, &alive_peers);
                         let takeovers: Vec<_> =
                             std::iter::from_fn(|| s.status.poll_takeover()).collect();
+                        s.metrics.takeovers.inc_by(takeovers.len() as u64);
                         (outcome, takeovers)
                     })
                     .await;

@@ -2,12 +2,14 @@
 //! runs its timers, and carries out what it decides. Nothing else touches decision state; the
 //! handle and health probes read the [`Status`] it publishes after every step.
 
+use crate::metrics::{ControllerMetrics, Metrics};
 use crate::mmr::Mmr;
 use crate::monitor::LinkTable;
 use crate::EventLog;
 use mc_core::controller::{ConnId, Controller, Event, Input, Message, Output, Status};
 use mc_rt::sync::mpsc;
 use mc_wire::frame;
+use mc_wire::signal::{ClientToZc, ZcToClient};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -58,10 +60,13 @@ pub(crate) fn start(
     events: EventLog,
     links: LinkTable,
     cloud_link: &'static str,
+    metrics: &Metrics,
 ) -> (CoreTx, Arc<Mutex<Status>>) {
     let (tx, rx) = mpsc::channel(INPUT_QUEUE);
     let status = Arc::new(Mutex::new(core.status()));
+    let metrics = ControllerMetrics::register(metrics, status.clone(), links.clone(), cloud_link);
     let driver = Driver {
+        metrics,
         core,
         writers: BTreeMap::new(),
         mmr,
@@ -79,6 +84,7 @@ pub(crate) fn start(
 }
 
 struct Driver {
+    metrics: ControllerMetrics,
     core: Controller,
     writers: BTreeMap<ConnId, mpsc::UnboundedSender<Write>>,
     mmr: Mmr,
@@ -143,7 +149,15 @@ impl Driver {
             }
             Cmd::Input(input) => input,
         };
-        self.core.handle(mc_rt::unix_now_ms(), input);
+        let now_ms = mc_rt::unix_now_ms();
+        if let Input::Session {
+            conn,
+            msg: ClientToZc::Join { .. },
+        } = &input
+        {
+            self.metrics.join_asked(*conn, now_ms);
+        }
+        self.core.handle(now_ms, input);
         self.carry_out();
     }
 
@@ -151,6 +165,9 @@ impl Driver {
         while let Some(out) = self.core.poll_output() {
             match out {
                 Output::Send { conn, msg } => {
+                    if let Message::Client(ZcToClient::Joined { .. }) = &msg {
+                        self.metrics.joined(conn, mc_rt::unix_now_ms());
+                    }
                     let bytes = match &msg {
                         Message::Client(m) => frame::encode(m),
                         Message::Mmr(m) => frame::encode(m),
@@ -162,6 +179,7 @@ impl Driver {
                     }
                 }
                 Output::Close { conn } => {
+                    self.metrics.closed(conn);
                     if let Some(w) = self.writers.remove(&conn) {
                         let _ = w.send(Write::Close);
                     }
@@ -172,7 +190,8 @@ impl Driver {
         }
     }
 
-    fn record(&self, event: Event) {
+    fn record(&mut self, event: Event) {
+        self.metrics.observe(&event);
         if let Event::Registered { port, path } = event {
             self.links.up(self.cloud_link, path, port);
         }

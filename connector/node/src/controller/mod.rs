@@ -15,6 +15,7 @@ mod peer;
 use crate::config::ControllerConfig;
 use crate::error::{bind_tcp, NodeError};
 use crate::events::LinkEvent;
+use crate::metrics::Metrics;
 use crate::mmr::Mmr;
 use crate::EventLog;
 use driver::CoreTx;
@@ -42,6 +43,7 @@ pub(crate) struct Ctx {
     pub config: Arc<ControllerConfig>,
     pub events: EventLog,
     pub links: crate::monitor::LinkTable,
+    pub metrics: Metrics,
 }
 
 /// A running controller: where it listens, and its MMR (for counters).
@@ -54,6 +56,8 @@ pub struct ControllerHandle {
     pub mmr: Mmr,
     status: Arc<Mutex<Status>>,
     links: crate::monitor::LinkTable,
+    /// This controller VM's registry (ZC, its MMR and its links), as `GET /metrics` serves it.
+    pub metrics: Metrics,
 }
 
 impl ControllerHandle {
@@ -135,13 +139,17 @@ pub async fn start(
         }),
     };
     let links = crate::monitor::LinkTable::default();
+    let metrics = Metrics::new("controller");
     let (core, status) = driver::start(
         Controller::new(params, rng),
         mmr.clone(),
         events.clone(),
         links.clone(),
         cloud_link::LINK,
+        &metrics,
     );
+    crate::metrics::register_mmr(&metrics, mmr.clone(), config.mmr_capacity);
+    crate::metrics::register_links(&metrics, links.clone());
     let handle = ControllerHandle {
         signal_addr,
         tls_addr,
@@ -150,8 +158,10 @@ pub async fn start(
         mmr: mmr.clone(),
         status: status.clone(),
         links: links.clone(),
+        metrics: metrics.clone(),
     };
     let ctx = Ctx {
+        metrics,
         core,
         status,
         mmr,
@@ -253,7 +263,8 @@ async fn accept_loop(listener: TcpListener, router: Router, ctx: Ctx) {
                 }
                 a if a == alpn::HTTP1 => {
                     let certified = tls::peer_has_certificate(&stream);
-                    crate::monitor::serve_health(stream, certified, move || report(&ctx)).await
+                    let metrics = ctx.metrics.clone();
+                    crate::monitor::serve_health(stream, certified, metrics, move || report(&ctx)).await
                 }
                 a => tracing::error!(alpn = %String::from_utf8_lossy(a), "routed to an ALPN with no handler"),
             }

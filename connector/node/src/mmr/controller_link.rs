@@ -21,7 +21,7 @@ use std::sync::Arc;
 use thiserror::Error;
 
 /// The link's name in the link table.
-pub(super) const LINK: &str = "controller";
+pub(super) const LINK: &str = "mmr_link";
 
 /// How often a link on its fallback port tries the dedicated port again.
 const REPROBE_INTERVAL_MS: u64 = 30_000;

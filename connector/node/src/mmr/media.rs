@@ -34,7 +34,18 @@ fn route(mmr: &Mmr, from: Endpoint, packet: &[u8]) -> (Vec<SocketAddr>, Option<V
             }
             (udp, None)
         }
-        Outcome::Reply(reply) => (Vec::new(), Some(reply)),
+        Outcome::Reply(reply) => {
+            // Only a successful binding is answered with a plain reply.
+            let path = s.path_of(from);
+            *s.bindings_by_path.entry(path).or_default() += 1;
+            if let Some((old, new)) = s.forwarding.take_moved() {
+                let (was, now) = (s.path_of(old), s.path_of(new));
+                if was != now {
+                    *s.path_changes.entry((was, now)).or_default() += 1;
+                }
+            }
+            (Vec::new(), Some(reply))
+        }
         Outcome::Refuse(reply, reason) => {
             tracing::debug!(?from, ?reason, "refused a media binding");
             (Vec::new(), Some(reply))

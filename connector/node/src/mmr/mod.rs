@@ -32,6 +32,24 @@ pub(crate) struct MmrState {
     pub stream_queue_drops: u64,
     /// TCP or TLS, for each open stream connection.
     pub stream_transport: BTreeMap<u64, MediaPath>,
+    /// Successful bindings, by the transport they arrived on.
+    pub bindings_by_path: BTreeMap<MediaPath, u64>,
+    /// Participants whose media moved from one transport to another (fallback, moving back).
+    pub path_changes: BTreeMap<(MediaPath, MediaPath), u64>,
+}
+
+impl MmrState {
+    /// How an endpoint reaches this MMR.
+    pub fn path_of(&self, e: mc_core::mmr::Endpoint) -> MediaPath {
+        match e {
+            mc_core::mmr::Endpoint::Udp(_) => MediaPath::Udp,
+            mc_core::mmr::Endpoint::Stream(id) => self
+                .stream_transport
+                .get(&id)
+                .copied()
+                .unwrap_or(MediaPath::Tcp),
+        }
+    }
 }
 
 /// A running MMR. Cloning shares it.
@@ -62,6 +80,8 @@ impl Mmr {
                 next_stream: 0,
                 stream_queue_drops: 0,
                 stream_transport: BTreeMap::new(),
+                bindings_by_path: BTreeMap::new(),
+                path_changes: BTreeMap::new(),
             })),
             udp_addr: sock.local_addr(),
             tcp_addr: listener.local_addr().expect("bound"),
@@ -133,6 +153,23 @@ impl Mmr {
         m
     }
 
+    /// Everything the MMR's metrics show, read in one lock.
+    pub(crate) fn metrics_snapshot(&self) -> MmrMetricsSnapshot {
+        let s = self.state.lock().unwrap();
+        MmrMetricsSnapshot {
+            counters: s.forwarding.counters().clone(),
+            stream_queue_drops: s.stream_queue_drops,
+            participants: s.forwarding.participants(),
+            meetings: s.forwarding.meetings().len(),
+            bound_by_path: s.forwarding.bound().fold(BTreeMap::new(), |mut m, e| {
+                *m.entry(s.path_of(e)).or_default() += 1;
+                m
+            }),
+            bindings_by_path: s.bindings_by_path.clone(),
+            path_changes: s.path_changes.clone(),
+        }
+    }
+
     /// The meetings this MMR holds grants for (a meeting must live on exactly one MMR).
     pub fn meetings(&self) -> std::collections::BTreeSet<mc_wire::MeetingId> {
         self.state.lock().unwrap().forwarding.meetings()
@@ -143,12 +180,25 @@ impl Mmr {
     }
 }
 
+/// What an MMR's metrics show, read at one instant.
+pub(crate) struct MmrMetricsSnapshot {
+    pub counters: MmrCounters,
+    pub stream_queue_drops: u64,
+    pub participants: usize,
+    pub meetings: usize,
+    pub bound_by_path: BTreeMap<MediaPath, u64>,
+    pub bindings_by_path: BTreeMap<MediaPath, u64>,
+    pub path_changes: BTreeMap<(MediaPath, MediaPath), u64>,
+}
+
 /// Every packet the MMR received and did not forward (whatever the reason), plus every copy a
 /// full stream queue lost. Every counter is named, so a new drop reason cannot be left out.
 fn dropped(c: &MmrCounters, stream_queue_drops: u64) -> u64 {
     let MmrCounters {
         rtp_in: _,
         rtp_out: _,
+        rtp_bytes_in: _,
+        rtp_bytes_out: _,
         bindings: _,
         dropped_malformed,
         dropped_unbound,
@@ -172,6 +222,8 @@ mod tests {
         let c = MmrCounters {
             rtp_in: 1,
             rtp_out: 1 << 1,
+            rtp_bytes_in: 1 << 8,
+            rtp_bytes_out: 1 << 9,
             bindings: 1 << 2,
             dropped_malformed: 1 << 3,
             dropped_unbound: 1 << 4,

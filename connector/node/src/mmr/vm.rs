@@ -8,6 +8,7 @@ use super::Mmr;
 use crate::config::MmrConfig;
 use crate::error::{bind_tcp, NodeError};
 use crate::events::MmrEvent;
+use crate::metrics::Metrics;
 use crate::EventLog;
 use mc_rt::net::TcpListener;
 use mc_rt::tls::{self, Identity, Router};
@@ -24,6 +25,8 @@ pub struct MmrVmHandle {
     pub tls_addr: SocketAddr,
     pub mmr: Mmr,
     pub links: crate::monitor::LinkTable,
+    /// This MMR VM's registry, as `GET /metrics` serves it.
+    pub metrics: Metrics,
 }
 
 pub async fn start(
@@ -39,7 +42,15 @@ pub async fn start(
     .await?;
     let tls_listener = bind_tcp("MMR media (TLS)", (config.listen, config.tls_port).into()).await?;
     let links = crate::monitor::LinkTable::default();
+    let metrics = Metrics::new("mmr");
+    crate::metrics::register_mmr(&metrics, mmr.clone(), config.capacity);
+    crate::metrics::register_links(&metrics, links.clone());
+    let ready_links = links.clone();
+    metrics.collect(crate::metrics::Ready(Box::new(move || {
+        ready_links.is_up(LINK)
+    })));
     let handle = MmrVmHandle {
+        metrics: metrics.clone(),
         media_udp_addr: mmr.udp_addr,
         media_tcp_addr: mmr.tcp_addr,
         tls_addr: tls_listener.local_addr().expect("bound"),
@@ -73,7 +84,7 @@ pub async fn start(
         ready: report_links.is_up(LINK),
         links: report_links.snapshot(),
         participants: report_mmr.participants() as u32,
-        meetings: 0,
+        meetings: report_mmr.meetings().len() as u32,
         media: report_mmr.media_counters(),
     });
     mc_rt::spawn(tls_loop(
@@ -81,6 +92,7 @@ pub async fn start(
         router,
         mmr.clone(),
         report.clone(),
+        metrics,
         config.handshake_timeout_ms,
     ));
     let reporter = crate::monitor::Reporter {
@@ -107,6 +119,7 @@ async fn tls_loop(
     router: Router,
     mmr: Mmr,
     report: Arc<dyn Fn() -> mc_wire::monitor::Report + Send + Sync>,
+    metrics: Metrics,
     handshake_timeout_ms: u64,
 ) {
     crate::serve::serve_tls(
@@ -114,11 +127,11 @@ async fn tls_loop(
         router,
         Duration::from_millis(handshake_timeout_ms),
         move |alpn_id, stream, peer| {
-            let (mmr, report) = (mmr.clone(), report.clone());
+            let (mmr, report, metrics) = (mmr.clone(), report.clone(), metrics.clone());
             async move {
                 if alpn_id == alpn::HTTP1 {
                     let certified = tls::peer_has_certificate(&stream);
-                    crate::monitor::serve_health(stream, certified, move || report()).await
+                    crate::monitor::serve_health(stream, certified, metrics, move || report()).await
                 } else {
                     super::serve_stream(stream, peer, mmr, mc_core::client::MediaPath::Tls).await
                 }
