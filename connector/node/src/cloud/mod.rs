@@ -195,7 +195,7 @@ async fn accept_loop(
                     })
                     .await;
                     if let Err(e) = served {
-                        tracing::debug!(%peer, "HTTP connection ended: {e}");
+                        tracing::debug!(client_addr = %peer, "HTTP connection ended: {e}");
                     }
                 }
             }
