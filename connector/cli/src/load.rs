@@ -47,7 +47,7 @@ pub struct LoadArgs {
     json: bool,
 }
 
-pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
+pub async fn run(args: LoadArgs, log: crate::logging::Logging) -> anyhow::Result<()> {
     let spec = LoadSpec {
         meetings: args.meetings,
         participants_per_meeting: args.participants_per_meeting,
@@ -59,7 +59,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         name_prefix: args.name_prefix,
     };
     spec.validate()?;
-    let base = args.access.client_config()?;
+    let base = args.access.client_config(log)?;
     let ca = args.access.ca()?;
 
     let show_progress = !args.json;

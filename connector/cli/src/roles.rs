@@ -1,5 +1,6 @@
 //! Running one role alone: `connector cloud`, `controller`, `client`, `meeting`.
 
+use crate::logging::Logging;
 use crate::{default_state_dir, load_toml, UsageError};
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -42,8 +43,9 @@ async fn until_ctrl_c() -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn cloud(args: RoleArgs) -> anyhow::Result<()> {
+pub async fn cloud(args: RoleArgs, log: Logging) -> anyhow::Result<()> {
     let mut config: CloudConfig = load(&args.config)?;
+    log.start(config.log_format, config.log_redact_addresses);
     if config.api_key.is_empty() {
         config.api_key = std::env::var("CONNECTOR_API_KEY").unwrap_or_default();
     }
@@ -61,8 +63,9 @@ pub async fn cloud(args: RoleArgs) -> anyhow::Result<()> {
     until_ctrl_c().await
 }
 
-pub async fn controller(args: RoleArgs) -> anyhow::Result<()> {
+pub async fn controller(args: RoleArgs, log: Logging) -> anyhow::Result<()> {
     let config: ControllerConfig = load(&args.config)?;
+    log.start(config.log_format, config.log_redact_addresses);
     if args.print_config {
         return print_config(&config);
     }
@@ -78,8 +81,9 @@ pub async fn controller(args: RoleArgs) -> anyhow::Result<()> {
     until_ctrl_c().await
 }
 
-pub async fn mmr(args: RoleArgs) -> anyhow::Result<()> {
+pub async fn mmr(args: RoleArgs, log: Logging) -> anyhow::Result<()> {
     let config: mc_node::config::MmrConfig = load(&args.config)?;
+    log.start(config.log_format, config.log_redact_addresses);
     if args.print_config {
         return print_config(&config);
     }
@@ -116,8 +120,11 @@ pub struct CloudAccess {
 }
 
 impl CloudAccess {
-    pub(crate) fn client_config(&self) -> anyhow::Result<ClientConfig> {
+    /// The client configuration with these flags applied, once the log has started with its
+    /// settings.
+    pub(crate) fn client_config(&self, log: Logging) -> anyhow::Result<ClientConfig> {
         let mut c: ClientConfig = load(&self.config)?;
+        log.start(c.log_format, c.log_redact_addresses);
         if let Some(h) = &self.cloud {
             c.cloud_host = h.clone();
         }
@@ -163,8 +170,8 @@ pub struct ClientArgs {
     bridge_send: Option<std::net::SocketAddr>,
 }
 
-pub async fn client(args: ClientArgs) -> anyhow::Result<()> {
-    let mut config = args.access.client_config()?;
+pub async fn client(args: ClientArgs, log: Logging) -> anyhow::Result<()> {
+    let mut config = args.access.client_config(log)?;
     if let Some(m) = args.meeting {
         config.meeting = m;
     }
@@ -258,7 +265,7 @@ enum MeetingCommand {
     },
 }
 
-pub async fn meeting(args: MeetingArgs) -> anyhow::Result<()> {
+pub async fn meeting(args: MeetingArgs, log: Logging) -> anyhow::Result<()> {
     let (access, method, path, body) = match &args.command {
         MeetingCommand::Create { access, topic } => (
             access,
@@ -276,7 +283,7 @@ pub async fn meeting(args: MeetingArgs) -> anyhow::Result<()> {
             Some(serde_json::json!({ "reason": reason })),
         ),
     };
-    let c = access.client_config()?;
+    let c = access.client_config(log)?;
     let api = ManagementApi {
         host: c.cloud_host.clone(),
         port: c.cloud_https_port,
@@ -320,8 +327,8 @@ enum DrainKind {
     Mmr,
 }
 
-pub async fn drain(args: DrainArgs) -> anyhow::Result<()> {
-    let c = args.access.client_config()?;
+pub async fn drain(args: DrainArgs, log: Logging) -> anyhow::Result<()> {
+    let c = args.access.client_config(log)?;
     let api = ManagementApi {
         host: c.cloud_host.clone(),
         port: c.cloud_https_port,

@@ -350,16 +350,10 @@ async fn demo(
                 duration_ms: secs * 1000,
                 ..base.clone()
             };
-            let ca = ca.clone();
-            mc_rt::spawn(async move {
-                client::run(
-                    config,
-                    ca,
-                    EventLog::tracing_only("demo"),
-                    std::future::pending(),
-                )
-                .await
-            })
+            let (ca, events) = (ca.clone(), EventLog::tracing_only(&config.display_name));
+            mc_rt::spawn(
+                async move { client::run(config, ca, events, std::future::pending()).await },
+            )
         })
         .collect();
     for t in 1..=secs {
