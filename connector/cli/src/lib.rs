@@ -85,7 +85,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
     let result = match cli.command {
         Command::Up(args) => {
             log.start_default();
-            mc_rt::block_on(up::run(args))
+            mc_rt::block_on(up::run(args, log))
         }
         Command::Certs { command } => {
             log.start_default();
@@ -102,7 +102,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
     match result {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            log.error(&e);
             if e.chain()
                 .any(|c| c.is::<mc_node::config::ConfigError>() || c.is::<UsageError>())
             {

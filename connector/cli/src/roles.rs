@@ -37,9 +37,9 @@ fn print_config<T: serde::Serialize>(c: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn until_ctrl_c() -> anyhow::Result<()> {
+async fn until_ctrl_c(log: Logging) -> anyhow::Result<()> {
     mc_rt::ctrl_c().await.context("waiting for Ctrl-C")?;
-    eprintln!("stopping");
+    log.say(tracing::Level::INFO, "stopping");
     Ok(())
 }
 
@@ -60,7 +60,7 @@ pub async fn cloud(args: RoleArgs, log: Logging) -> anyhow::Result<()> {
         "cloud management (HTTPS) on {}; status sync on {} (and on {} by ALPN)",
         handle.https_addr, handle.status_sync_addr, handle.https_addr
     );
-    until_ctrl_c().await
+    until_ctrl_c(log).await
 }
 
 pub async fn controller(args: RoleArgs, log: Logging) -> anyhow::Result<()> {
@@ -78,7 +78,7 @@ pub async fn controller(args: RoleArgs, log: Logging) -> anyhow::Result<()> {
         "controller {id}: signalling {}; shared TLS {}; media UDP {} TCP {}",
         h.signal_addr, h.tls_addr, h.media_udp_addr, h.media_tcp_addr
     );
-    until_ctrl_c().await
+    until_ctrl_c(log).await
 }
 
 pub async fn mmr(args: RoleArgs, log: Logging) -> anyhow::Result<()> {
@@ -96,7 +96,7 @@ pub async fn mmr(args: RoleArgs, log: Logging) -> anyhow::Result<()> {
         "MMR {id}: media UDP {} TCP {} TLS {}",
         h.media_udp_addr, h.media_tcp_addr, h.tls_addr
     );
-    until_ctrl_c().await
+    until_ctrl_c(log).await
 }
 
 /// Where the cloud is and how to authenticate to it.

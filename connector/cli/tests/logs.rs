@@ -400,3 +400,22 @@ fn an_unknown_log_format_is_refused_naming_the_field() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn a_json_log_ends_with_its_error_as_a_json_line() {
+    let o = connector()
+        .args(["client", "--meeting", "1", "--log-format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let lines = json_lines("the participant", &String::from_utf8(o.stderr).unwrap());
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["level"], "ERROR");
+    assert!(
+        lines[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("no API key: pass --api-key"),
+        "{lines:?}"
+    );
+}

@@ -43,6 +43,19 @@ where
     }
 }
 
+/// A line of the command's own, not from tracing: just a message.
+pub(super) fn line(level: tracing::Level, message: &str) -> String {
+    let mut timestamp = String::new();
+    let _ = SystemTime.format_time(&mut Writer::new(&mut timestamp));
+    let mut out = String::new();
+    let line = Line {
+        message: Some(message.to_string()),
+        ..Line::default()
+    };
+    let _ = write_object(&mut out, &timestamp, level.as_str(), line);
+    out
+}
+
 fn write_object(w: &mut impl Write, timestamp: &str, level: &str, line: Line) -> fmt::Result {
     let message = line.summary.or(line.message).unwrap_or_default();
     write!(

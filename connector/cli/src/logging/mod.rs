@@ -18,6 +18,8 @@ use clap::Args;
 use mc_node::config::LogFormat;
 use std::ffi::OsString;
 use std::io::IsTerminal;
+use std::sync::OnceLock;
+use tracing::Level;
 
 pub(crate) use redact::Redactor;
 
@@ -41,6 +43,10 @@ pub struct LogArgs {
     #[arg(long, global = true)]
     redact_addresses: bool,
 }
+
+/// The format the log started with. A process has one stderr and one tracing subscriber (itself
+/// process-wide); the lines a command writes besides tracing's (`say`) follow the same format.
+static STARTED: OnceLock<LogFormat> = OnceLock::new();
 
 /// How one command logs: the flags, and how much it shows unless RUST_LOG says otherwise.
 #[derive(Debug, Clone, Copy)]
@@ -66,6 +72,7 @@ impl Logging {
     /// a flag given on the command line wins.
     pub fn start(self, format: LogFormat, redact: bool) {
         let format = self.args.log_format.unwrap_or(format);
+        let _ = STARTED.set(format);
         let redactor = (redact || self.args.redact_addresses).then(Redactor::new);
         let filter = tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(self.default_level));
@@ -87,6 +94,32 @@ impl Logging {
                 .event_format(json::JsonLines::new(redactor))
                 .try_init(),
         };
+    }
+}
+
+impl Logging {
+    /// Whether stderr carries JSON lines (before the log starts: whether the flag asks for them).
+    pub fn is_json(self) -> bool {
+        STARTED.get().copied().or(self.args.log_format) == Some(LogFormat::Json)
+    }
+
+    /// A line the command shows whatever RUST_LOG says ("stopping"): as it is in text, as one
+    /// JSON object at `level` in JSON, so that a log shipper can parse every line.
+    pub fn say(self, level: Level, text: &str) {
+        if self.is_json() {
+            eprintln!("{}", json::line(level, text));
+        } else {
+            eprintln!("{text}");
+        }
+    }
+
+    /// The error the command ends with, in the log's format.
+    pub fn error(self, e: &anyhow::Error) {
+        if self.is_json() {
+            eprintln!("{}", json::line(Level::ERROR, &format!("{e:#}")));
+        } else {
+            eprintln!("error: {e:#}");
+        }
     }
 }
 
