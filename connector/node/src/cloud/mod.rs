@@ -201,7 +201,7 @@ async fn accept_loop(listener: TcpListener, router: Router, serve: Serve) {
                     })
                     .await;
                     if let Err(e) = served {
-                        tracing::debug!(%peer, "HTTP connection ended: {e}");
+                        tracing::debug!(client_addr = %peer, "HTTP connection ended: {e}");
                     }
                 }
             }

@@ -198,7 +198,7 @@ impl Driver {
         if event.logged() {
             self.events.record(event);
         } else {
-            tracing::info!(node = %self.events.node(), "{event}");
+            self.events.diagnostic(event);
         }
     }
 }

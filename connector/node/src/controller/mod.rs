@@ -245,7 +245,7 @@ async fn accept_loop(listener: TcpListener, router: Router, ctx: Ctx) {
             let conn = core.conn_id();
             match alpn_id.as_slice() {
                 a if a == alpn::SIGNAL => {
-                    tracing::debug!(%peer, port, conn, "signalling session opened");
+                    tracing::debug!(client_addr = %peer, port, conn, "signalling session opened");
                     let open = Input::SessionOpened { conn };
                     let input = move |msg: ClientToZc| Input::Session { conn, msg };
                     conn::run(stream, core, conn, open, input, None).await
