@@ -277,6 +277,10 @@ pub async fn run(args: UpArgs, logging: crate::logging::Logging) -> anyhow::Resu
             vm.media_udp_addr, vm.media_tcp_addr, vm.tls_addr
         );
     }
+    println!(
+        "  dashboard     https://{}/dashboard#key={}",
+        cloud.https_addr, api_key
+    );
     println!("  state         {}  (certs/, api-key, cloud.toml, controller-N.toml, mmr-N.toml, client.toml)", state.display());
     println!(
         "\ntry: connector meeting create --config {0}/client.toml --ca {0}/certs/ca.pem",
