@@ -8,7 +8,7 @@ use std::path::PathBuf;
 pub enum CertsCommand {
     /// Create a deployment CA and a certificate and key for each host, in DIR.
     ///
-    /// Keys are Ed25519; certificates serve as both TLS server and client identities (mutual TLS
+    /// Keys are ECDSA P-256 (which browsers accept); certificates serve as both TLS server and client identities (mutual TLS
     /// on on-premises links and links to the cloud). Existing files are not overwritten.
     Init {
         /// Directory to write ca.pem, ca.key and <host>.pem / <host>.key into.
@@ -121,9 +121,16 @@ pub fn write_identities(
     let refs: Vec<(&str, Vec<String>)> =
         hosts.iter().map(|(n, s)| (n.as_str(), s.clone())).collect();
     let now_unix_s = (mc_rt::unix_now_ms() / 1000) as i64;
-    let ids =
-        mc_node::identities::generate(deployment, &refs, mc_rt::fresh_seed(), now_unix_s, days)
-            .context("generating certificates")?;
+    // ECDSA P-256: operators open the zone dashboard in browsers, which take no Ed25519.
+    let ids = mc_node::identities::generate_with(
+        mc_rt::certs::KeyAlgorithm::EcdsaP256,
+        deployment,
+        &refs,
+        mc_rt::fresh_seed(),
+        now_unix_s,
+        days,
+    )
+    .context("generating certificates")?;
     ids.write(dir).context("writing certificates")?;
     Ok(())
 }

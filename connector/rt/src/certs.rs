@@ -1,14 +1,15 @@
 //! Deployment identities: a deployment CA and per-host certificates, made with rcgen.
 //!
-//! Keys are Ed25519 and derived from 32-byte seeds the caller supplies (from the OS for a real
-//! deployment, from the simulation seed in simulation), so a simulated deployment's certificates
-//! are reproducible. Validity is always explicit: `not_before` is supplied by the caller (the real
+//! Keys are either Ed25519, derived from 32-byte seeds the caller supplies (the simulation seed in
+//! simulation, a test's seed in tests), so a simulated deployment's certificates are
+//! reproducible; or ECDSA P-256, fresh from the OS, for a real deployment: browsers (the zone
+//! dashboard) accept neither Ed25519 server keys nor Ed25519 signatures in a chain. Validity is always explicit: `not_before` is supplied by the caller (the real
 //! or simulated clock) rather than taken from rcgen's defaults.
 
 use crate::tls::Identity;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, PKCS_ED25519,
+    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, PKCS_ED25519,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -74,6 +75,26 @@ fn ed25519_key(seed: &[u8; 32]) -> Result<KeyPair, CertError> {
         .map_err(|e| CertError::Generate(e.to_string()))
 }
 
+/// Which keys a deployment's certificates carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAlgorithm {
+    /// Ed25519 from the seeds given: reproducible, for simulations and tests.
+    Ed25519Seeded,
+    /// ECDSA P-256 from the OS's random source (seeds are ignored): what `connector certs init`
+    /// and `connector up` issue, since browsers accept it.
+    EcdsaP256,
+}
+
+impl KeyAlgorithm {
+    fn key(self, seed: &[u8; 32]) -> Result<KeyPair, CertError> {
+        match self {
+            KeyAlgorithm::Ed25519Seeded => ed25519_key(seed),
+            KeyAlgorithm::EcdsaP256 => KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
+                .map_err(|e| CertError::Generate(e.to_string())),
+        }
+    }
+}
+
 fn validity_params(params: &mut CertificateParams, v: Validity) -> Result<(), CertError> {
     let start = time::OffsetDateTime::from_unix_timestamp(v.not_before_unix_s)
         .map_err(|e| CertError::Generate(e.to_string()))?;
@@ -88,9 +109,10 @@ pub fn generate(
     ca_seed: &[u8; 32],
     hosts: &[HostSpec],
     validity: Validity,
+    algorithm: KeyAlgorithm,
 ) -> Result<Deployment, CertError> {
     let gen = |e: rcgen::Error| CertError::Generate(e.to_string());
-    let ca_key = ed25519_key(ca_seed)?;
+    let ca_key = algorithm.key(ca_seed)?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(gen)?;
     ca_params.distinguished_name = DistinguishedName::new();
     ca_params.distinguished_name.push(
@@ -110,7 +132,7 @@ pub fn generate(
 
     let mut issued = Vec::new();
     for host in hosts {
-        let key = ed25519_key(&host.key_seed)?;
+        let key = algorithm.key(&host.key_seed)?;
         let mut params = CertificateParams::new(host.subject_alt_names.clone()).map_err(gen)?;
         params.distinguished_name = DistinguishedName::new();
         params
