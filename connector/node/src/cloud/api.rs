@@ -4,6 +4,8 @@
 //! | method | path | who | does |
 //! |---|---|---|---|
 //! | GET | /healthz | anyone | liveness |
+//! | GET | /v1/openapi.json | anyone | this API's OpenAPI 3.1 description ([`super::openapi`]) |
+//! | GET | /metrics | deployment certificate | Prometheus metrics |
 //! | POST | /v1/users | admin | create a user: `{"email","display_name","role"}` → the user and its API key (shown once) |
 //! | GET | /v1/users, /v1/users/{id} | admin (or the user itself) | users |
 //! | POST | /v1/meetings | any key | create a meeting: `{"topic"}`; a member key becomes its host |
@@ -105,6 +107,9 @@ async fn answer(
     let method = req.method().clone();
     if path == "/healthz" {
         return json_response(StatusCode::OK, &json!({ "status": "ok" }));
+    }
+    if path == "/v1/openapi.json" && method == Method::GET {
+        return super::openapi::reply();
     }
     if path == "/metrics" && method == Method::GET {
         let gauges = cloud

@@ -11,6 +11,7 @@
 mod api;
 mod driver;
 mod notify;
+mod openapi;
 mod status;
 pub mod store;
 
