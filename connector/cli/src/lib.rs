@@ -9,6 +9,7 @@
 
 mod certs_cmd;
 mod load;
+mod logging;
 mod roles;
 mod up;
 
@@ -25,11 +26,14 @@ use std::path::{Path, PathBuf};
     long_about = "An on-premises meeting connector. Meeting metadata lives in a (stand-in) public cloud; \
 signalling and all media stay on controller and MMR machines inside your network.\n\n\
 Quick start: `connector up --demo` starts a complete local deployment on loopback and shows media flowing.",
-    after_help = "Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) to change how much is shown."
+    after_help = "Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) to change how much is shown, \
+--log-format json for one JSON object per line."
 )]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    log: logging::LogArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -68,28 +72,37 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
         }
     };
     // `up` and `load` print their own summaries; the per-event log is there with RUST_LOG=info.
-    init_tracing(
+    let log = logging::Logging::new(
+        cli.log,
         if matches!(cli.command, Command::Up(_) | Command::Load(_)) {
             "warn"
         } else {
             "info"
         },
     );
+    // Commands with a configuration file start the log once they have read it (its log
+    // settings apply); an error before that is printed below all the same.
     let result = match cli.command {
-        Command::Up(args) => mc_rt::block_on(up::run(args)),
-        Command::Certs { command } => certs_cmd::run(command),
-        Command::Cloud(args) => mc_rt::block_on(roles::cloud(args)),
-        Command::Controller(args) => mc_rt::block_on(roles::controller(args)),
-        Command::Mmr(args) => mc_rt::block_on(roles::mmr(args)),
-        Command::Client(args) => mc_rt::block_on(roles::client(args)),
-        Command::Meeting(args) => mc_rt::block_on(roles::meeting(args)),
-        Command::Drain(args) => mc_rt::block_on(roles::drain(args)),
-        Command::Load(args) => mc_rt::block_on(load::run(args)),
+        Command::Up(args) => {
+            log.start_default();
+            mc_rt::block_on(up::run(args, log))
+        }
+        Command::Certs { command } => {
+            log.start_default();
+            certs_cmd::run(command)
+        }
+        Command::Cloud(args) => mc_rt::block_on(roles::cloud(args, log)),
+        Command::Controller(args) => mc_rt::block_on(roles::controller(args, log)),
+        Command::Mmr(args) => mc_rt::block_on(roles::mmr(args, log)),
+        Command::Client(args) => mc_rt::block_on(roles::client(args, log)),
+        Command::Meeting(args) => mc_rt::block_on(roles::meeting(args, log)),
+        Command::Drain(args) => mc_rt::block_on(roles::drain(args, log)),
+        Command::Load(args) => mc_rt::block_on(load::run(args, log)),
     };
     match result {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            log.error(&e);
             if e.chain()
                 .any(|c| c.is::<mc_node::config::ConfigError>() || c.is::<UsageError>())
             {
@@ -112,16 +125,6 @@ impl std::fmt::Display for UsageError {
 }
 
 impl std::error::Error for UsageError {}
-
-fn init_tracing(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
-}
 
 /// Reads a TOML config file into a role's configuration type.
 pub(crate) fn load_toml<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {

@@ -47,7 +47,7 @@ pub struct LoadArgs {
     json: bool,
 }
 
-pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
+pub async fn run(args: LoadArgs, log: crate::logging::Logging) -> anyhow::Result<()> {
     let spec = LoadSpec {
         meetings: args.meetings,
         participants_per_meeting: args.participants_per_meeting,
@@ -59,17 +59,25 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         name_prefix: args.name_prefix,
     };
     spec.validate()?;
-    let base = args.access.client_config()?;
+    let base = args.access.client_config(log)?;
     let ca = args.access.ca()?;
 
-    let show_progress = !args.json;
+    // A progress line a second is for a person: not in a JSON log (the report has it all).
+    let show_progress = !args.json && !log.is_json();
     let on_terminal = std::io::stderr().is_terminal();
-    if show_progress {
-        eprintln!("{}", describe(&spec));
+    if !args.json {
+        log.say(tracing::Level::INFO, &describe(&spec));
     }
     let stop = async {
         match mc_rt::ctrl_c().await {
-            Ok(()) => eprintln!("\nstopping: participants are leaving; the report follows"),
+            Ok(()) => log.say(
+                tracing::Level::INFO,
+                if on_terminal && show_progress {
+                    "\nstopping: participants are leaving; the report follows"
+                } else {
+                    "stopping: participants are leaving; the report follows"
+                },
+            ),
             // Without a signal handler there is no Ctrl-C to wait for; the load runs its course.
             Err(_) => std::future::pending().await,
         }

@@ -1,5 +1,6 @@
 //! Running one role alone: `connector cloud`, `controller`, `client`, `meeting`.
 
+use crate::logging::Logging;
 use crate::{default_state_dir, load_toml, UsageError};
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -36,14 +37,15 @@ fn print_config<T: serde::Serialize>(c: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn until_ctrl_c() -> anyhow::Result<()> {
+async fn until_ctrl_c(log: Logging) -> anyhow::Result<()> {
     mc_rt::ctrl_c().await.context("waiting for Ctrl-C")?;
-    eprintln!("stopping");
+    log.say(tracing::Level::INFO, "stopping");
     Ok(())
 }
 
-pub async fn cloud(args: RoleArgs) -> anyhow::Result<()> {
+pub async fn cloud(args: RoleArgs, log: Logging) -> anyhow::Result<()> {
     let mut config: CloudConfig = load(&args.config)?;
+    log.start(config.log_format, config.log_redact_addresses);
     if config.api_key.is_empty() {
         config.api_key = std::env::var("CONNECTOR_API_KEY").unwrap_or_default();
     }
@@ -58,11 +60,12 @@ pub async fn cloud(args: RoleArgs) -> anyhow::Result<()> {
         "cloud management (HTTPS) on {}; status sync on {} (and on {} by ALPN)",
         handle.https_addr, handle.status_sync_addr, handle.https_addr
     );
-    until_ctrl_c().await
+    until_ctrl_c(log).await
 }
 
-pub async fn controller(args: RoleArgs) -> anyhow::Result<()> {
+pub async fn controller(args: RoleArgs, log: Logging) -> anyhow::Result<()> {
     let config: ControllerConfig = load(&args.config)?;
+    log.start(config.log_format, config.log_redact_addresses);
     if args.print_config {
         return print_config(&config);
     }
@@ -75,11 +78,12 @@ pub async fn controller(args: RoleArgs) -> anyhow::Result<()> {
         "controller {id}: signalling {}; shared TLS {}; media UDP {} TCP {}",
         h.signal_addr, h.tls_addr, h.media_udp_addr, h.media_tcp_addr
     );
-    until_ctrl_c().await
+    until_ctrl_c(log).await
 }
 
-pub async fn mmr(args: RoleArgs) -> anyhow::Result<()> {
+pub async fn mmr(args: RoleArgs, log: Logging) -> anyhow::Result<()> {
     let config: mc_node::config::MmrConfig = load(&args.config)?;
+    log.start(config.log_format, config.log_redact_addresses);
     if args.print_config {
         return print_config(&config);
     }
@@ -92,7 +96,7 @@ pub async fn mmr(args: RoleArgs) -> anyhow::Result<()> {
         "MMR {id}: media UDP {} TCP {} TLS {}",
         h.media_udp_addr, h.media_tcp_addr, h.tls_addr
     );
-    until_ctrl_c().await
+    until_ctrl_c(log).await
 }
 
 /// Where the cloud is and how to authenticate to it.
@@ -116,8 +120,11 @@ pub struct CloudAccess {
 }
 
 impl CloudAccess {
-    pub(crate) fn client_config(&self) -> anyhow::Result<ClientConfig> {
+    /// The client configuration with these flags applied, once the log has started with its
+    /// settings.
+    pub(crate) fn client_config(&self, log: Logging) -> anyhow::Result<ClientConfig> {
         let mut c: ClientConfig = load(&self.config)?;
+        log.start(c.log_format, c.log_redact_addresses);
         if let Some(h) = &self.cloud {
             c.cloud_host = h.clone();
         }
@@ -163,8 +170,8 @@ pub struct ClientArgs {
     bridge_send: Option<std::net::SocketAddr>,
 }
 
-pub async fn client(args: ClientArgs) -> anyhow::Result<()> {
-    let mut config = args.access.client_config()?;
+pub async fn client(args: ClientArgs, log: Logging) -> anyhow::Result<()> {
+    let mut config = args.access.client_config(log)?;
     if let Some(m) = args.meeting {
         config.meeting = m;
     }
@@ -258,7 +265,7 @@ enum MeetingCommand {
     },
 }
 
-pub async fn meeting(args: MeetingArgs) -> anyhow::Result<()> {
+pub async fn meeting(args: MeetingArgs, log: Logging) -> anyhow::Result<()> {
     let (access, method, path, body) = match &args.command {
         MeetingCommand::Create { access, topic } => (
             access,
@@ -276,7 +283,7 @@ pub async fn meeting(args: MeetingArgs) -> anyhow::Result<()> {
             Some(serde_json::json!({ "reason": reason })),
         ),
     };
-    let c = access.client_config()?;
+    let c = access.client_config(log)?;
     let api = ManagementApi {
         host: c.cloud_host.clone(),
         port: c.cloud_https_port,
@@ -320,8 +327,8 @@ enum DrainKind {
     Mmr,
 }
 
-pub async fn drain(args: DrainArgs) -> anyhow::Result<()> {
-    let c = args.access.client_config()?;
+pub async fn drain(args: DrainArgs, log: Logging) -> anyhow::Result<()> {
+    let c = args.access.client_config(log)?;
     let api = ManagementApi {
         host: c.cloud_host.clone(),
         port: c.cloud_https_port,

@@ -80,7 +80,7 @@ fn write_config<T: serde::Serialize>(path: &Path, header: &str, c: &T) -> anyhow
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
-pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+pub async fn run(args: UpArgs, logging: crate::logging::Logging) -> anyhow::Result<()> {
     let state = &args.state_dir;
     std::fs::create_dir_all(state).with_context(|| format!("creating {}", state.display()))?;
     let certs = state.join("certs");
@@ -277,6 +277,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             vm.media_udp_addr, vm.media_tcp_addr, vm.tls_addr
         );
     }
+    println!(
+        "  dashboard     https://{}/dashboard#key={}",
+        cloud.https_addr, api_key
+    );
     println!("  state         {}  (certs/, api-key, cloud.toml, controller-N.toml, mmr-N.toml, client.toml)", state.display());
     println!(
         "\ntry: connector meeting create --config {0}/client.toml --ca {0}/certs/ca.pem",
@@ -307,7 +311,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     }
     println!("\nrunning; press Ctrl-C to stop");
     mc_rt::ctrl_c().await.context("waiting for Ctrl-C")?;
-    eprintln!("stopping");
+    logging.say(tracing::Level::INFO, "stopping");
     Ok(())
 }
 
@@ -350,16 +354,10 @@ async fn demo(
                 duration_ms: secs * 1000,
                 ..base.clone()
             };
-            let ca = ca.clone();
-            mc_rt::spawn(async move {
-                client::run(
-                    config,
-                    ca,
-                    EventLog::tracing_only("demo"),
-                    std::future::pending(),
-                )
-                .await
-            })
+            let (ca, events) = (ca.clone(), EventLog::tracing_only(&config.display_name));
+            mc_rt::spawn(
+                async move { client::run(config, ca, events, std::future::pending()).await },
+            )
         })
         .collect();
     for t in 1..=secs {

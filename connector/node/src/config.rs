@@ -5,6 +5,7 @@ use mc_wire::ports;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
 use thiserror::Error;
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -43,6 +44,39 @@ fn check_positive(field: &'static str, v: u64) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// How a process writes its log (stderr): lines for a person, or one JSON object per line for a
+/// log shipper. Every role's configuration has it as `log_format`; `--log-format` overrides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<LogFormat, String> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!(
+                "log_format {other:?} is unknown: use \"text\" or \"json\""
+            )),
+        }
+    }
+}
+
+// By hand rather than derived: serde's "unknown variant" would not name the field.
+impl<'de> Deserialize<'de> for LogFormat {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<LogFormat, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 /// The cloud stand-in: management (HTTPS) and status sync (TLS).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -66,6 +100,11 @@ pub struct CloudConfig {
     pub data_dir: Option<PathBuf>,
     /// Seeds the cloud's random choices (ticket nonces); from the OS when absent.
     pub seed: Option<u64>,
+    /// How log lines are written: "text" or "json" (one object per line); `--log-format` overrides.
+    pub log_format: LogFormat,
+    /// Replace participants' IP addresses in the log by a token that is stable within one run
+    /// (`--redact-addresses` turns it on too).
+    pub log_redact_addresses: bool,
 }
 
 impl Default for CloudConfig {
@@ -82,6 +121,8 @@ impl Default for CloudConfig {
             heartbeat_interval_ms: 1_000,
             data_dir: None,
             seed: None,
+            log_format: LogFormat::Text,
+            log_redact_addresses: false,
         }
     }
 }
@@ -153,6 +194,11 @@ pub struct ControllerConfig {
     /// been silent past its lease, and the cloud has lost it too.
     pub peer_down_after_ms: u64,
     pub seed: Option<u64>,
+    /// How log lines are written: "text" or "json" (one object per line); `--log-format` overrides.
+    pub log_format: LogFormat,
+    /// Replace participants' IP addresses in the log by a token that is stable within one run
+    /// (`--redact-addresses` turns it on too).
+    pub log_redact_addresses: bool,
 }
 
 impl Default for ControllerConfig {
@@ -185,6 +231,8 @@ impl Default for ControllerConfig {
             peer_interval_ms: 500,
             peer_down_after_ms: 2_000,
             seed: None,
+            log_format: LogFormat::Text,
+            log_redact_addresses: false,
         }
     }
 }
@@ -277,6 +325,11 @@ pub struct MmrConfig {
     pub capacity: u32,
     pub connect_timeout_ms: u64,
     pub handshake_timeout_ms: u64,
+    /// How log lines are written: "text" or "json" (one object per line); `--log-format` overrides.
+    pub log_format: LogFormat,
+    /// Replace participants' IP addresses in the log by a token that is stable within one run
+    /// (`--redact-addresses` turns it on too).
+    pub log_redact_addresses: bool,
 }
 
 impl Default for MmrConfig {
@@ -300,6 +353,8 @@ impl Default for MmrConfig {
             capacity: 200,
             connect_timeout_ms: crate::DEFAULT_CONNECT_TIMEOUT_MS,
             handshake_timeout_ms: 5_000,
+            log_format: LogFormat::Text,
+            log_redact_addresses: false,
         }
     }
 }
@@ -376,6 +431,11 @@ pub struct ClientConfig {
     /// Send no media (a muted microphone): the participant still receives the meeting and keeps
     /// its media path alive. Most of a large meeting listens.
     pub muted: bool,
+    /// How log lines are written: "text" or "json" (one object per line); `--log-format` overrides.
+    pub log_format: LogFormat,
+    /// Replace participants' IP addresses in the log by a token that is stable within one run
+    /// (`--redact-addresses` turns it on too).
+    pub log_redact_addresses: bool,
 }
 
 impl Default for ClientConfig {
@@ -400,6 +460,8 @@ impl Default for ClientConfig {
             bridge_send: None,
             seed: None,
             muted: false,
+            log_format: LogFormat::Text,
+            log_redact_addresses: false,
         }
     }
 }
@@ -459,5 +521,28 @@ mod tests {
         assert_eq!(bad.validate().unwrap_err().field, "ports");
         let parsed: Result<ControllerConfig, _> = toml::from_str("max_meetingz = 3");
         assert!(parsed.unwrap_err().to_string().contains("unknown field"));
+    }
+
+    #[test]
+    fn every_role_takes_a_log_format_and_an_unknown_one_is_refused_by_name() {
+        let c: MmrConfig =
+            toml::from_str("log_format = \"json\"\nlog_redact_addresses = true").unwrap();
+        assert_eq!(
+            (c.log_format, c.log_redact_addresses),
+            (LogFormat::Json, true)
+        );
+        let c: ClientConfig = toml::from_str("").unwrap();
+        assert_eq!(
+            (c.log_format, c.log_redact_addresses),
+            (LogFormat::Text, false)
+        );
+        let err = toml::from_str::<CloudConfig>("log_format = \"JSON\"").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("log_format \"JSON\" is unknown: use \"text\" or \"json\""),
+            "{err}"
+        );
+        let printed = toml::to_string(&ControllerConfig::default()).unwrap();
+        assert!(printed.contains("log_format = \"text\""), "{printed}");
     }
 }

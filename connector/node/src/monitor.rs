@@ -5,16 +5,19 @@
 use crate::dial::{dial_tls, DialError};
 use crate::http::{request_json, HttpError};
 use mc_rt::tls::{self, Identity};
-use mc_wire::monitor::{LinkPath, LinkState, Report};
+use mc_wire::monitor::{LinkPath, LinkState, RecentEvent, RecentKind, Report};
 use mc_wire::ports::alpn;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The path each outgoing link of a process uses now, and how often each came back up, for
-/// reports, status and metrics.
+/// reports, status and metrics. A link changing path is also an operator event.
 #[derive(Clone, Default)]
-pub struct LinkTable(Arc<Mutex<Links>>);
+pub struct LinkTable {
+    links: Arc<Mutex<Links>>,
+    recent: RecentEvents,
+}
 
 #[derive(Default)]
 struct Links {
@@ -24,29 +27,52 @@ struct Links {
 }
 
 impl LinkTable {
+    /// A table whose path changes go to `recent`.
+    pub fn new(recent: RecentEvents) -> LinkTable {
+        LinkTable {
+            links: Arc::default(),
+            recent,
+        }
+    }
+
     pub fn up(&self, link: &str, path: LinkPath, port: u16) {
-        let mut links = self.0.lock().unwrap();
+        let mut links = self.links.lock().unwrap();
         let was = links
             .state
             .insert(link.to_string(), LinkState { path, port });
         // A move between paths while up (back to the dedicated port) is a new connection too.
-        if was.is_some_and(|w| w.path == LinkPath::Down || w.path != path || w.port != port) {
+        if was
+            .as_ref()
+            .is_some_and(|w| w.path == LinkPath::Down || w.path != path || w.port != port)
+        {
             *links.reconnects.entry(link.to_string()).or_default() += 1;
+        }
+        drop(links);
+        if was.is_none_or(|w| w.path != path || w.port != port) {
+            let how = match path {
+                LinkPath::Fallback => " (fallback: the dedicated port did not answer)",
+                _ => "",
+            };
+            let text = format!("{link} up on port {port}, {path}{how}");
+            self.recent.push(RecentKind::Link, text);
         }
     }
 
     pub fn down(&self, link: &str) {
-        self.0.lock().unwrap().state.insert(
+        let was = self.links.lock().unwrap().state.insert(
             link.to_string(),
             LinkState {
                 path: LinkPath::Down,
                 port: 0,
             },
         );
+        if was.is_some_and(|w| w.path != LinkPath::Down) {
+            self.recent.push(RecentKind::Link, format!("{link} down"));
+        }
     }
 
     pub fn is_up(&self, link: &str) -> bool {
-        self.0
+        self.links
             .lock()
             .unwrap()
             .state
@@ -55,12 +81,12 @@ impl LinkTable {
     }
 
     pub fn snapshot(&self) -> BTreeMap<String, LinkState> {
-        self.0.lock().unwrap().state.clone()
+        self.links.lock().unwrap().state.clone()
     }
 
     /// Each link's path now and its reconnects so far.
     pub fn with_reconnects(&self) -> Vec<(String, LinkPath, u64)> {
-        let links = self.0.lock().unwrap();
+        let links = self.links.lock().unwrap();
         links
             .state
             .iter()
@@ -69,6 +95,33 @@ impl LinkTable {
                 (name.clone(), l.path, n)
             })
             .collect()
+    }
+}
+
+/// How many operator events a process keeps for its reports.
+pub const RECENT_EVENTS: usize = 20;
+
+/// The last few operator events of a process (fences, takeovers, drains, links changing path),
+/// for its monitoring report and so the zone dashboard. Bounded: the oldest falls out.
+#[derive(Clone, Default)]
+pub struct RecentEvents(Arc<Mutex<VecDeque<RecentEvent>>>);
+
+impl RecentEvents {
+    pub fn push(&self, kind: RecentKind, text: impl Into<String>) {
+        let mut ring = self.0.lock().unwrap();
+        if ring.len() == RECENT_EVENTS {
+            ring.pop_front();
+        }
+        ring.push_back(RecentEvent {
+            at_ms: mc_rt::unix_now_ms(),
+            kind,
+            text: text.into(),
+        });
+    }
+
+    /// Oldest first.
+    pub fn snapshot(&self) -> Vec<RecentEvent> {
+        self.0.lock().unwrap().iter().cloned().collect()
     }
 }
 

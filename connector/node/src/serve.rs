@@ -2,7 +2,7 @@
 //! slow or hostile peer never holds up the next connection), route by ALPN, serve.
 
 use mc_rt::net::{TcpListener, TcpStream};
-use mc_rt::tls::{Router, ServerTlsStream};
+use mc_rt::tls::{Router, ServerTlsStream, TlsError};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -33,8 +33,25 @@ pub(crate) async fn serve_tls<F, Fut>(
         mc_rt::spawn(async move {
             match router.accept(tcp, peer, handshake).await {
                 Ok((alpn, stream)) => handle(alpn, stream, peer).await,
-                Err(e) => tracing::debug!(port, "refused a connection: {e}"),
+                Err(e) => tracing::debug!(
+                    port,
+                    client_addr = %peer,
+                    "refused a connection: {}",
+                    without_peer(&e)
+                ),
             }
         });
+    }
+}
+
+/// Why a connection was refused, without the peer's address: that goes in the `client_addr`
+/// field (whoever connects may be a participant), which a redacting log hides.
+fn without_peer(e: &TlsError) -> String {
+    match e {
+        TlsError::Handshake { detail, .. } => format!("TLS handshake: {detail}"),
+        TlsError::NoRoute { offered, .. } => {
+            format!("it offered ALPN {offered:?}, which this port does not serve")
+        }
+        other => other.to_string(),
     }
 }

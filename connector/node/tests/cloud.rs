@@ -342,3 +342,108 @@ fn draining_an_mmr_through_the_api_moves_its_meeting() {
         );
     });
 }
+
+/// `GET path` on the cloud's HTTPS port, trusting the deployment CA: the status line and headers,
+/// and the body.
+async fn https_get(d: &Deployment, path: &str) -> (String, String) {
+    use mc_rt::{AsyncReadExt, AsyncWriteExt};
+    let config = mc_rt::tls::client_config(&d.ca, None, mc_wire::ports::alpn::HTTP1).unwrap();
+    let mut stream = mc_rt::tls::connect(
+        d.cloud.https_addr,
+        "127.0.0.1",
+        config,
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let answer = String::from_utf8(answer).expect("the page is UTF-8");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a complete answer");
+    (head.to_ascii_lowercase(), body.to_string())
+}
+
+#[test]
+fn the_dashboard_is_one_self_contained_page_that_polls_the_zone() {
+    mc_rt::block_on(async {
+        let d = Deployment::start(|_, _| {}).await;
+        let (head, page) = https_get(&d, "/dashboard").await;
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+        assert!(head.contains("content-type: text/html"), "{head}");
+        // Nothing fetched from elsewhere at run time: no absolute URL anywhere in the page, and
+        // the browser is told to load nothing but this origin's API.
+        for external in ["http://", "https://", "//fonts.", "cdn"] {
+            assert!(!page.contains(external), "the page references {external:?}");
+        }
+        assert!(
+            head.contains("content-security-policy: default-src 'none'"),
+            "{head}"
+        );
+        assert!(
+            page.contains("fetch(\"/v1/zone\""),
+            "the page polls the zone"
+        );
+        assert!(page.contains("#key=") || page.contains("get(\"key\")"));
+    });
+}
+
+#[test]
+fn the_zone_carries_capacity_hosted_meetings_and_recent_events_for_the_dashboard() {
+    mc_rt::block_on(async {
+        let d = Deployment::start(|c, _| c.max_meetings = 7).await;
+        d.wait_for("subscribed to cloud notifications").await;
+        d.start_mmr_vm(10).await;
+        let m = d.api().create_meeting("watched").await.unwrap();
+        let mut c = d.client("ada", m, 5);
+        c.duration_ms = 3_000;
+        let (ca, ev) = (d.ca.clone(), EventLog::collecting("ada", d.events.clone()));
+        let h = mc_rt::spawn(async move { client::run(c, ca, ev, std::future::pending()).await });
+        d.wait_for("ada joined").await;
+        let api = d.api();
+        api.call(
+            "POST",
+            "/v1/mmrs/mmr-1/drain",
+            Some(json!({ "deadline_s": 600 })),
+        )
+        .await
+        .unwrap();
+        // Reports come every 300 ms in these tests.
+        mc_rt::sleep(Duration::from_millis(1_000)).await;
+        let zone = api.call("GET", "/v1/zone", None).await.unwrap();
+        h.await.unwrap().unwrap();
+
+        let nodes = zone["nodes"].as_array().unwrap();
+        let node = |name: &str| {
+            nodes
+                .iter()
+                .find(|n| n["node"] == name)
+                .unwrap_or_else(|| panic!("no report from {name}: {zone:#}"))
+        };
+        let ctl = node("controller-1");
+        assert_eq!(ctl["capacity"]["meetings"], 7, "{ctl:#}");
+        assert_eq!(ctl["draining"], false, "{ctl:#}");
+        let hosted = ctl["hosted"].as_array().expect("hosted meetings");
+        assert_eq!(hosted.len(), 1, "{ctl:#}");
+        assert_eq!(hosted[0]["meeting"], m.0, "{ctl:#}");
+        assert_eq!(hosted[0]["participants"], 1, "{ctl:#}");
+        let recent = ctl["recent"].as_array().expect("recent events");
+        assert!(
+            recent.iter().any(|e| e["kind"] == "link"
+                && e["text"].as_str().unwrap().starts_with("status_sync up")),
+            "the cloud link coming up is an event: {ctl:#}"
+        );
+        let mmr = node("mmr-1");
+        assert_eq!(mmr["capacity"]["participants"], 10, "{mmr:#}");
+        assert_eq!(mmr["drain_requested"], true, "{mmr:#}");
+        let events = zone["events"].as_array().unwrap();
+        assert!(
+            events
+                .iter()
+                .any(|e| e["kind"] == "drain" && e["node"] == "cloud"),
+            "the operator's drain is in the zone's events: {zone:#}"
+        );
+        assert!(zone["now_ms"].as_u64().unwrap() > 0);
+    });
+}

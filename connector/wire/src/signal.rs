@@ -93,6 +93,20 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
+    /// Every reason, for metrics that show each one from zero.
+    pub const ALL: [RejectReason; 10] = [
+        RejectReason::TicketInvalid,
+        RejectReason::TicketExpired,
+        RejectReason::TicketReplayed,
+        RejectReason::MeetingFull,
+        RejectReason::ZoneFull,
+        RejectReason::ControllerMeetingLimit,
+        RejectReason::NoMmrAvailable,
+        RejectReason::ProtocolViolation,
+        RejectReason::NotReady,
+        RejectReason::ControllerDraining,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             RejectReason::TicketInvalid => "ticket_invalid",

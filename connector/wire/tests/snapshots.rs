@@ -8,7 +8,10 @@
 use mc_wire::binding::{self, Binding};
 use mc_wire::frame;
 use mc_wire::link::{ControllerToMmr, MmrToController};
-use mc_wire::monitor::{LinkPath, LinkState, MediaCounters, NodeRole, Report};
+use mc_wire::monitor::{
+    Capacity, HaReport, HostedMeeting as MonitoredMeeting, LinkPath, LinkState, MediaCounters,
+    NodeRole, RecentEvent, RecentKind, Report,
+};
 use mc_wire::notify::{ControllerToNotify, DrainTarget, MeetingEvent, NotifyToController};
 use mc_wire::peer::{HostedMeeting, PeerMsg};
 use mc_wire::rfc4571;
@@ -576,6 +579,33 @@ fn monitor_report() {
             tcp_endpoints: 5,
             tls_endpoints: 2,
         },
+        capacity: Some(Capacity {
+            participants: 400,
+            meetings: Some(50),
+        }),
+        draining: false,
+        ha: Some(HaReport {
+            lease_remaining_ms: 7_500,
+            fenced: false,
+            owned: vec![OwnedMeeting {
+                meeting: MeetingId(12),
+                epoch: 3,
+            }],
+            peer_up: true,
+            takeovers: 1,
+        }),
+        hosted: vec![MonitoredMeeting {
+            meeting: MeetingId(12),
+            mmr: MmrId("mmr-2".into()),
+            participants: 5,
+        }],
+        recent: vec![RecentEvent {
+            at_ms: 1_700_000_000_000,
+            kind: RecentKind::Link,
+            text:
+                "cloud_link up on port 443, fallback (fallback: the dedicated port did not answer)"
+                    .into(),
+        }],
     };
     insta::assert_snapshot!("monitor_report", render_http_json(&report));
 }

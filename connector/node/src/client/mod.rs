@@ -335,7 +335,7 @@ impl Shell<'_> {
                 Output::Finished(finish) => return Some(finish),
             };
             if let Some((input, why)) = failed {
-                tracing::info!(participant = %self.config.display_name, "{why}");
+                tracing::info!(node = %self.config.display_name, "{why}");
                 self.core.handle(mc_rt::unix_now_ms(), input);
             }
         }
@@ -373,7 +373,7 @@ impl Shell<'_> {
             }
             session::Event::Retrying { .. } => {
                 let why = self.last_error.as_ref().map(|e| e.to_string());
-                tracing::info!(participant = %name, "{e}: {}", why.unwrap_or_default());
+                tracing::info!(node = %name, "{e}: {}", why.unwrap_or_default());
                 return;
             }
             session::Event::MediaMoved { to, .. } => {
@@ -450,7 +450,7 @@ impl Shell<'_> {
                 None => return,
             },
             Happened::Bound(path, Err(e)) => {
-                tracing::info!(participant = %self.config.display_name, %path, "media path unavailable: {e}");
+                tracing::info!(node = %self.config.display_name, %path, "media path unavailable: {e}");
                 self.last_error = Some(ClientError::Media(format!("{path}: {e}")));
                 Input::BindFailed { path }
             }
@@ -476,7 +476,7 @@ impl Shell<'_> {
                     return;
                 }
                 if let Err(e) = conn.send(&packet).await {
-                    tracing::info!(participant = %self.config.display_name, "media send: {e}");
+                    tracing::info!(node = %self.config.display_name, "media send: {e}");
                     Input::MediaBroken
                 } else {
                     self.sender.sent += 1;
@@ -496,7 +496,7 @@ impl Shell<'_> {
                 Input::MediaHeard
             }
             Happened::Media(Err(e)) => {
-                tracing::info!(participant = %self.config.display_name, "media path failed: {e}");
+                tracing::info!(node = %self.config.display_name, "media path failed: {e}");
                 if let Some(live) = &mut self.live {
                     live.conn = None;
                 }
@@ -505,7 +505,7 @@ impl Shell<'_> {
             Happened::Signal(Ok(Some(msg))) => Input::Signal(msg),
             Happened::Signal(closed) => {
                 if let Err(e) = closed {
-                    tracing::info!(participant = %self.config.display_name, "signalling: {e}");
+                    tracing::info!(node = %self.config.display_name, "signalling: {e}");
                 }
                 if let Some(live) = &mut self.live {
                     live.sig_closed = true;
@@ -513,7 +513,7 @@ impl Shell<'_> {
                 Input::SignalLost
             }
             Happened::Panicked { task, input } => {
-                tracing::error!(participant = %self.config.display_name, "the {task} task panicked");
+                tracing::error!(node = %self.config.display_name, "the {task} task panicked");
                 input
             }
             Happened::Stop => Input::Stop,

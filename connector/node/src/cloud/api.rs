@@ -15,7 +15,8 @@
 //! | DELETE | /v1/meetings/{id}/participants/{pid} | admin or host | remove a participant |
 //! | POST, DELETE | /v1/controllers/{id}/drain, /v1/mmrs/{id}/drain | admin | drain (`{"deadline_s"}`) or undrain |
 //! | GET | /v1/status | admin | controllers known to status sync |
-//! | GET | /v1/zone | admin | the zone: controllers, MMRs, links and paths, load, from monitoring |
+//! | GET | /v1/zone | admin | the zone: controllers, MMRs, links and paths, load, HA, meetings, recent events, from monitoring |
+//! | GET | /dashboard | anyone (the page holds no data; it asks for an admin key and polls /v1/zone) | the zone dashboard, one self-contained HTML page |
 //! | POST | /v1/monitoring/reports | deployment certificate | a node's monitoring report |
 //!
 //! Errors are JSON `{"error": "<code>", "message": "<what to do>"}`: 400 malformed, 401 no or
@@ -30,7 +31,7 @@ use crate::metrics::{CloudGauges, CloudMetrics};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use mc_core::cloud::management::{Caller, ManagementError, Role, UserId};
-use mc_wire::monitor::Report;
+use mc_wire::monitor::{RecentKind, Report};
 use mc_wire::notify::{DrainTarget, MeetingEvent};
 use mc_wire::{MeetingId, ParticipantId};
 use serde::Deserialize;
@@ -116,8 +117,10 @@ async fn answer(
     let method = req.method().clone();
     // These answer without a key, so their wrong methods are refused before one is asked for.
     // (HEAD /healthz stays: probes use it.)
-    if matches!(path.as_str(), "/healthz" | "/metrics" | "/v1/openapi.json")
-        && method != Method::GET
+    if matches!(
+        path.as_str(),
+        "/healthz" | "/metrics" | "/v1/openapi.json" | "/dashboard"
+    ) && method != Method::GET
         && !(path == "/healthz" && method == Method::HEAD)
     {
         return not_allowed(&method, &segments(&path));
@@ -127,6 +130,9 @@ async fn answer(
     }
     if path == "/v1/openapi.json" {
         return super::openapi::reply();
+    }
+    if path == "/dashboard" && method == Method::GET {
+        return super::dashboard::page();
     }
     if path == "/metrics" && method == Method::GET {
         let gauges = cloud
@@ -451,12 +457,19 @@ fn route(
                     deadline_ms: d.deadline_s * 1000,
                 },
             );
-            s.events.record(CloudEvent::Drain {
+            let drain = CloudEvent::Drain {
                 kind: kind.to_string(),
                 id: id.to_string(),
                 on,
                 deadline_s: d.deadline_s,
-            });
+            };
+            s.recent.push(RecentKind::Drain, drain.to_string());
+            s.events.record(drain);
+            if on {
+                s.drains.insert(id.to_string());
+            } else {
+                s.drains.remove(*id);
+            }
             Ok(json_response(
                 StatusCode::ACCEPTED,
                 &json!({ "target": target, "draining": on, "deadline_s": d.deadline_s }),
@@ -491,7 +504,7 @@ fn segments(path: &str) -> Vec<&str> {
 fn allowed_methods(seg: &[&str]) -> Option<&'static str> {
     Some(match seg {
         ["healthz"] => "GET, HEAD",
-        ["metrics"] | ["v1", "openapi.json"] => "GET",
+        ["metrics"] | ["dashboard"] | ["v1", "openapi.json"] => "GET",
         ["v1", "users" | "meetings"] => "GET, POST",
         ["v1", "users" | "meetings", _] | ["v1", "status" | "zone"] => "GET",
         ["v1", "meetings", _, "end" | "tickets"] | ["v1", "monitoring", "reports"] => "POST",
@@ -545,8 +558,11 @@ fn controllers(s: &CloudState, now_ms: u64) -> Vec<Value> {
         .collect()
 }
 
+/// How many events `/v1/zone` lists, newest first: the cloud's and every node's.
+const ZONE_EVENTS: usize = 30;
+
 /// The zone as an operator wants to see it: every controller and MMR, whether each is live and
-/// ready, what each link uses, and the load.
+/// ready, what each link uses, and the load; and the latest operator events, newest first.
 fn zone(s: &CloudState, now_ms: u64) -> Value {
     let stale_after_ms = s.config.controller_down_after_ms;
     let nodes: Vec<Value> = s
@@ -556,9 +572,29 @@ fn zone(s: &CloudState, now_ms: u64) -> Value {
             let mut v = serde_json::to_value(r).expect("serializable");
             v["report_age_ms"] = json!(now_ms.saturating_sub(*at));
             v["reporting"] = json!(now_ms.saturating_sub(*at) <= stale_after_ms);
+            v["drain_requested"] = json!(s.drains.contains(&r.node));
             v
         })
         .collect();
+    let mut events: Vec<(u64, Value)> = s
+        .recent
+        .snapshot()
+        .into_iter()
+        .map(|e| {
+            (
+                e.at_ms,
+                json!({ "at_ms": e.at_ms, "node": "cloud", "kind": e.kind, "text": e.text }),
+            )
+        })
+        .chain(s.reports.values().flat_map(|(_, r)| {
+            r.recent.iter().map(|e| {
+                let v = json!({ "at_ms": e.at_ms, "node": r.node, "kind": e.kind, "text": e.text });
+                (e.at_ms, v)
+            })
+        }))
+        .collect();
+    events.sort_by_key(|(at_ms, _)| std::cmp::Reverse(*at_ms));
+    events.truncate(ZONE_EVENTS);
     let live_meetings = s
         .management
         .meetings()
@@ -572,9 +608,11 @@ fn zone(s: &CloudState, now_ms: u64) -> Value {
             (p + c.load.participants, m + c.load.meetings)
         });
     json!({
+        "now_ms": now_ms,
         "controllers": controllers(s, now_ms),
         "nodes": nodes,
         "meetings": { "scheduled": live_meetings, "hosted": hosted },
         "participants": participants,
+        "events": events.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
     })
 }

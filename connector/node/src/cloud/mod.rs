@@ -6,9 +6,11 @@
 //!   events are pushed to controllers ([`notify`]);
 //! - **status sync**: controllers register and heartbeat (8803, or 443 by ALPN) ([`status`]);
 //! - **monitoring**: every connector process POSTs reports over HTTPS with its deployment
-//!   certificate; `GET /v1/zone` serves the zone's status built from them ([`api`]).
+//!   certificate; `GET /v1/zone` serves the zone's status built from them ([`api`]), and
+//!   `GET /dashboard` a page that shows it live ([`dashboard`]).
 
 mod api;
+mod dashboard;
 mod driver;
 mod notify;
 mod openapi;
@@ -50,6 +52,11 @@ pub(crate) struct CloudState {
     pub notify_tx: broadcast::Sender<u64>,
     /// The latest monitoring report of each node, with when it arrived.
     pub reports: BTreeMap<String, (u64, Report)>,
+    /// The cloud's own operator events (takeovers, controllers down, drains), for the zone
+    /// dashboard.
+    pub recent: crate::monitor::RecentEvents,
+    /// Controllers and MMRs an operator asked to drain (and has not undrained).
+    pub drains: std::collections::BTreeSet<String>,
     pub config: CloudConfig,
     pub events: EventLog,
     pub metrics: CloudMetrics,
@@ -150,6 +157,8 @@ pub async fn start(
         notifications: NotificationLog::new(NOTIFICATION_HISTORY),
         notify_tx,
         reports: BTreeMap::new(),
+        recent: crate::monitor::RecentEvents::default(),
+        drains: std::collections::BTreeSet::new(),
         config,
         events: events.clone(),
         metrics: metrics.clone(),
@@ -202,7 +211,7 @@ async fn accept_loop(listener: TcpListener, router: Router, serve: Serve) {
                     })
                     .await;
                     if let Err(e) = served {
-                        tracing::debug!(%peer, "HTTP connection ended: {e}");
+                        tracing::debug!(client_addr = %peer, "HTTP connection ended: {e}");
                     }
                 }
             }

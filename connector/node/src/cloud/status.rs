@@ -9,6 +9,7 @@ use crate::EventLog;
 use mc_rt::net::TcpStream;
 use mc_rt::tls::ServerTlsStream;
 use mc_wire::hex;
+use mc_wire::monitor::RecentKind;
 use mc_wire::status::{CloudToController, ControllerToCloud};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -106,7 +107,7 @@ pub(super) async fn serve(
             .await
         }
     };
-    let id = controller.clone();
+    let (id, why) = (controller.clone(), reason.clone());
     let current = cloud
         .call(move |s, _| {
             let current = s
@@ -114,6 +115,13 @@ pub(super) async fn serve(
                 .all()
                 .any(|c| c.id == id && c.registration == registration);
             s.status.disconnected(&id, registration);
+            if current {
+                let down = CloudEvent::ControllerDown {
+                    controller: id,
+                    reason: why,
+                };
+                s.recent.push(RecentKind::ControllerDown, down.to_string());
+            }
             current
         })
         .await;
@@ -163,6 +171,10 @@ async fn session(
                         let takeovers: Vec<_> =
                             std::iter::from_fn(|| s.status.poll_takeover()).collect();
                         s.metrics.takeovers.inc_by(takeovers.len() as u64);
+                        for t in &takeovers {
+                            let text = CloudEvent::TakenOver(t.clone()).to_string();
+                            s.recent.push(RecentKind::Takeover, text);
+                        }
                         (outcome, takeovers)
                     })
                     .await;

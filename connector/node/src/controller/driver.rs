@@ -4,11 +4,12 @@
 
 use crate::metrics::{ControllerMetrics, Metrics};
 use crate::mmr::Mmr;
-use crate::monitor::LinkTable;
+use crate::monitor::{LinkTable, RecentEvents};
 use crate::EventLog;
 use mc_core::controller::{ConnId, Controller, Event, Input, Message, Output, Status};
 use mc_rt::sync::mpsc;
 use mc_wire::frame;
+use mc_wire::monitor::RecentKind;
 use mc_wire::signal::{ClientToZc, ZcToClient};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,15 +54,27 @@ impl CoreTx {
     }
 }
 
+/// Where the driver tells what happened: the event log, the link table, and the operator events
+/// monitoring reports carry.
+pub(crate) struct Sinks {
+    pub events: EventLog,
+    pub links: LinkTable,
+    pub recent: RecentEvents,
+}
+
 /// Starts the core's task; returns the way in and the published status.
 pub(crate) fn start(
     core: Controller,
     mmr: Mmr,
-    events: EventLog,
-    links: LinkTable,
+    sinks: Sinks,
     cloud_link: &'static str,
     metrics: &Metrics,
 ) -> (CoreTx, Arc<Mutex<Status>>) {
+    let Sinks {
+        events,
+        links,
+        recent,
+    } = sinks;
     let (tx, rx) = mpsc::channel(INPUT_QUEUE);
     let status = Arc::new(Mutex::new(core.status()));
     let metrics = ControllerMetrics::register(metrics, status.clone(), links.clone(), cloud_link);
@@ -72,6 +85,7 @@ pub(crate) fn start(
         mmr,
         events,
         links,
+        recent,
         cloud_link,
         status: status.clone(),
     };
@@ -90,6 +104,7 @@ struct Driver {
     mmr: Mmr,
     events: EventLog,
     links: LinkTable,
+    recent: RecentEvents,
     cloud_link: &'static str,
     status: Arc<Mutex<Status>>,
 }
@@ -132,6 +147,13 @@ impl Driver {
     fn publish(&mut self) {
         let status = self.core.status();
         let mut published = self.status.lock().unwrap();
+        // Takeovers are granted by the cloud one claim at a time; the count says how many.
+        let taken = |s: &Status| s.ha.as_ref().map_or(0, |ha| ha.takeovers);
+        let new_takeovers = taken(&status).saturating_sub(taken(&published));
+        if new_takeovers > 0 {
+            let text = format!("took over {new_takeovers} meeting(s) from the peer");
+            self.recent.push(RecentKind::Takeover, text);
+        }
         if *published != status {
             *published = status;
             drop(published);
@@ -192,13 +214,28 @@ impl Driver {
 
     fn record(&mut self, event: Event) {
         self.metrics.observe(&event);
+        // Link paths reach the dashboard through the link table; these are the rest of what an
+        // operator watches for.
+        let kind = match &event {
+            Event::Fenced { .. } => Some(RecentKind::Fence),
+            Event::TakenOverMeanwhile { .. } => Some(RecentKind::Takeover),
+            Event::PeerDown { .. } => Some(RecentKind::PeerDown),
+            Event::MmrDown { .. } => Some(RecentKind::MmrDown),
+            Event::Draining { .. } | Event::MovedMeeting { .. } | Event::Drained { .. } => {
+                Some(RecentKind::Drain)
+            }
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            self.recent.push(kind, event.to_string());
+        }
         if let Event::Registered { port, path } = event {
             self.links.up(self.cloud_link, path, port);
         }
         if event.logged() {
             self.events.record(event);
         } else {
-            tracing::info!(node = %self.events.node(), "{event}");
+            self.events.diagnostic(event);
         }
     }
 }

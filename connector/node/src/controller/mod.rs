@@ -44,6 +44,8 @@ pub(crate) struct Ctx {
     pub events: EventLog,
     pub links: crate::monitor::LinkTable,
     pub metrics: Metrics,
+    /// Operator events for monitoring reports (the zone dashboard).
+    pub recent: crate::monitor::RecentEvents,
 }
 
 /// A running controller: where it listens, and its MMR (for counters).
@@ -138,13 +140,17 @@ pub async fn start(
             down_after_ms: config.peer_down_after_ms,
         }),
     };
-    let links = crate::monitor::LinkTable::default();
+    let recent = crate::monitor::RecentEvents::default();
+    let links = crate::monitor::LinkTable::new(recent.clone());
     let metrics = Metrics::new("controller");
     let (core, status) = driver::start(
         Controller::new(params, rng),
         mmr.clone(),
-        events.clone(),
-        links.clone(),
+        driver::Sinks {
+            events: events.clone(),
+            links: links.clone(),
+            recent: recent.clone(),
+        },
         cloud_link::LINK,
         &metrics,
     );
@@ -161,6 +167,7 @@ pub async fn start(
         metrics: metrics.clone(),
     };
     let ctx = Ctx {
+        recent,
         metrics,
         core,
         status,
@@ -219,19 +226,46 @@ pub async fn start(
 /// What this controller reports to monitoring and to local health probes. Ready: registered,
 /// not drained, and linked to the cloud.
 fn report(ctx: &Ctx) -> mc_wire::monitor::Report {
-    let (load, ready) = {
-        let st = ctx.status.lock().unwrap();
-        (st.load, st.ready)
-    };
+    use mc_wire::monitor::{Capacity, HaReport, HostedMeeting};
+    let status = ctx.status.lock().unwrap().clone();
+    let now_ms = mc_rt::unix_now_ms();
+    let ha = status.ha.map(|ha| {
+        let lease_until_ms = status.lease_until_ms.unwrap_or(0);
+        HaReport {
+            lease_remaining_ms: lease_until_ms.saturating_sub(now_ms),
+            fenced: now_ms >= lease_until_ms,
+            owned: ha.owned,
+            peer_up: ha.peer_up,
+            takeovers: ha.takeovers,
+        }
+    });
+    let hosted = status
+        .zone
+        .meetings
+        .iter()
+        .map(|(meeting, (mmr, size))| HostedMeeting {
+            meeting: *meeting,
+            mmr: mmr.clone(),
+            participants: *size as u32,
+        })
+        .collect();
     mc_wire::monitor::Report {
         node: ctx.config.id.clone(),
         role: mc_wire::monitor::NodeRole::Controller,
         live: true,
-        ready: ready && ctx.links.is_up(cloud_link::LINK),
+        ready: status.ready && ctx.links.is_up(cloud_link::LINK),
         links: ctx.links.snapshot(),
-        participants: load.participants,
-        meetings: load.meetings,
+        participants: status.load.participants,
+        meetings: status.load.meetings,
         media: ctx.mmr.media_counters(),
+        capacity: Some(Capacity {
+            participants: status.capacity.participants,
+            meetings: Some(status.capacity.meetings),
+        }),
+        draining: status.draining,
+        ha,
+        hosted,
+        recent: ctx.recent.snapshot(),
     }
 }
 
@@ -245,7 +279,7 @@ async fn accept_loop(listener: TcpListener, router: Router, ctx: Ctx) {
             let conn = core.conn_id();
             match alpn_id.as_slice() {
                 a if a == alpn::SIGNAL => {
-                    tracing::debug!(%peer, port, conn, "signalling session opened");
+                    tracing::debug!(client_addr = %peer, port, conn, "signalling session opened");
                     let open = Input::SessionOpened { conn };
                     let input = move |msg: ClientToZc| Input::Session { conn, msg };
                     conn::run(stream, core, conn, open, input, None).await

@@ -3,8 +3,12 @@
 //! simulation also collects them, stamped with simulated time, to check and to hash — two runs of
 //! one seed must produce the same log byte for byte.
 
+mod controller_fields;
+mod fields;
 mod kinds;
+mod trace;
 
+pub use fields::Fields;
 pub use kinds::{ClientEvent, CloudEvent, HarnessEvent, LinkEvent, LoadEvent, MmrEvent};
 
 use mc_core::controller::Event;
@@ -123,7 +127,7 @@ impl EventLog {
     /// Records an event: its line goes to `tracing` and the log, the value to the checkers.
     pub fn record(&self, event: impl Into<Typed>) {
         let event = event.into();
-        tracing::info!(node = %self.node, "{event}");
+        trace::emit(&self.node, &event);
         if let Some(sink) = &self.sink {
             let line = format!("{} {} {event}", mc_rt::unix_now_ms(), self.node);
             sink.lock().expect("event log lock").push(line);
@@ -136,6 +140,12 @@ impl EventLog {
                 .expect("checks lock")
                 .push((node, event));
         }
+    }
+
+    /// Traces a diagnostic: like a recorded event in the process's log, but kept out of the
+    /// event log and from the checkers.
+    pub fn diagnostic(&self, event: impl Into<Typed>) {
+        trace::emit(&self.node, &event.into());
     }
 
     /// A controller's state changed: wake the checkers.

@@ -47,6 +47,17 @@ impl ControllerMetrics {
             fences: Counter::default(),
             asked_ms: BTreeMap::new(),
         };
+        // Every outcome and reason from zero, so a rate over them is defined from the first scrape.
+        for o in ["admitted", "rejected", "redirected"] {
+            m.joins
+                .get_or_create(&vec![("outcome", o.to_string())])
+                .get();
+        }
+        for r in mc_wire::signal::RejectReason::ALL {
+            m.rejections
+                .get_or_create(&vec![("reason", r.as_str().to_string())])
+                .get();
+        }
         metrics.register(
             "mc_zc_joins",
             "Join requests answered, by outcome (admitted, rejected, redirected)",

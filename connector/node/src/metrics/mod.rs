@@ -92,7 +92,7 @@ impl Collector for Ready {
 }
 
 /// Registers an MMR's metrics (`mc_mmr_*`) and a link table's (`mc_link_*`).
-pub(crate) fn register_mmr(metrics: &Metrics, mmr: crate::mmr::Mmr, capacity: u32) {
+pub fn register_mmr(metrics: &Metrics, mmr: crate::mmr::Mmr, capacity: u32) {
     metrics.collect(mmr::MmrCollector { mmr, capacity });
 }
 

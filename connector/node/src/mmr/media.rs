@@ -47,13 +47,29 @@ fn route(mmr: &Mmr, from: Endpoint, packet: &[u8]) -> (Vec<SocketAddr>, Option<V
             (Vec::new(), Some(reply))
         }
         Outcome::Refuse(reply, reason) => {
-            tracing::debug!(?from, ?reason, "refused a media binding");
+            let (client_addr, stream) = split(from);
+            tracing::debug!(client_addr, stream, ?reason, "refused a media binding");
             (Vec::new(), Some(reply))
         }
         Outcome::Drop(reason) => {
-            tracing::trace!(?from, ?reason, "dropped a media packet");
+            let (client_addr, stream) = split(from);
+            tracing::trace!(client_addr, stream, ?reason, "dropped a media packet");
             (Vec::new(), None)
         }
+    }
+}
+
+/// A sender as log fields: a participant's UDP address goes in `client_addr` (which a redacting
+/// log hides), a stream connection by its number (its address is logged when it opens).
+fn split(
+    from: Endpoint,
+) -> (
+    Option<tracing::field::DisplayValue<SocketAddr>>,
+    Option<u64>,
+) {
+    match from {
+        Endpoint::Udp(addr) => (Some(tracing::field::display(addr)), None),
+        Endpoint::Stream(id) => (None, Some(id)),
     }
 }
 
@@ -106,7 +122,7 @@ where
         s.stream_transport.insert(id, transport);
         id
     };
-    tracing::debug!(%peer, %transport, stream = id, "media stream opened");
+    tracing::debug!(client_addr = %peer, %transport, stream = id, "media stream opened");
     let (mut rd, mut wr) = mc_rt::split(stream);
     let mut dec = Rfc4571Decoder::default();
     let mut buf = vec![0u8; 16 * 1024];
@@ -151,5 +167,5 @@ where
     s.streams.remove(&id);
     s.stream_transport.remove(&id);
     s.forwarding.disconnected(Endpoint::Stream(id));
-    tracing::debug!(%peer, %transport, stream = id, "media stream closed");
+    tracing::debug!(client_addr = %peer, %transport, stream = id, "media stream closed");
 }

@@ -41,7 +41,9 @@ pub async fn start(
     )
     .await?;
     let tls_listener = bind_tcp("MMR media (TLS)", (config.listen, config.tls_port).into()).await?;
-    let links = crate::monitor::LinkTable::default();
+    // Its operator events are its link's: up on which path, moved back, lost.
+    let recent = crate::monitor::RecentEvents::default();
+    let links = crate::monitor::LinkTable::new(recent.clone());
     let metrics = Metrics::new("mmr");
     crate::metrics::register_mmr(&metrics, mmr.clone(), config.capacity);
     crate::metrics::register_links(&metrics, links.clone());
@@ -76,6 +78,7 @@ pub async fn start(
         tls: handle.tls_addr,
     });
     let (report_links, report_mmr, node) = (links.clone(), mmr.clone(), config.id.clone());
+    let capacity = config.capacity;
     // Ready: linked to a controller, so it can be given participants.
     let report = Arc::new(move || mc_wire::monitor::Report {
         node: node.clone(),
@@ -86,6 +89,15 @@ pub async fn start(
         participants: report_mmr.participants() as u32,
         meetings: report_mmr.meetings().len() as u32,
         media: report_mmr.media_counters(),
+        capacity: Some(mc_wire::monitor::Capacity {
+            participants: capacity,
+            meetings: None,
+        }),
+        // An MMR's drain is carried out by its controller, which reports it.
+        draining: false,
+        ha: None,
+        hosted: Vec::new(),
+        recent: recent.snapshot(),
     });
     mc_rt::spawn(tls_loop(
         tls_listener,
