@@ -3,7 +3,9 @@
 //!
 //! | method | path | who | does |
 //! |---|---|---|---|
-//! | GET | /healthz | anyone | liveness |
+//! | GET, HEAD | /healthz | anyone | liveness |
+//! | GET | /v1/openapi.json | anyone | this API's OpenAPI 3.1 description ([`super::openapi`]) |
+//! | GET | /metrics | deployment certificate | Prometheus metrics |
 //! | POST | /v1/users | admin | create a user: `{"email","display_name","role"}` → the user and its API key (shown once) |
 //! | GET | /v1/users, /v1/users/{id} | admin (or the user itself) | users |
 //! | POST | /v1/meetings | any key | create a meeting: `{"topic"}`; a member key becomes its host |
@@ -18,8 +20,8 @@
 //! | POST | /v1/monitoring/reports | deployment certificate | a node's monitoring report |
 //!
 //! Errors are JSON `{"error": "<code>", "message": "<what to do>"}`: 400 malformed, 401 no or
-//! unknown key, 403 known key without the right, 404, 409 conflict, 413 body too large, 422 invalid
-//! field, 503 nothing can serve it now.
+//! unknown key, 403 known key without the right, 404, 405 (with `Allow`), 409 conflict, 413 body
+//! too large, 422 invalid field, 503 nothing can serve it now.
 
 use super::driver::CloudTx;
 use super::CloudState;
@@ -65,6 +67,15 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Box<Reply>> {
             ))
         });
     }
+    // serde also reads a struct from a JSON array of its fields in order, so `["standup"]` would
+    // create a meeting and `[]` drain with the default deadline: only an object is a request.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "request body: expected a JSON object",
+        )));
+    }
     serde_json::from_slice(body).map_err(|e| {
         Box::new(error(
             StatusCode::BAD_REQUEST,
@@ -104,8 +115,21 @@ async fn answer(
 ) -> Reply {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
+    // These answer without a key, so their wrong methods are refused before one is asked for.
+    // (HEAD /healthz stays: probes use it.)
+    if matches!(
+        path.as_str(),
+        "/healthz" | "/metrics" | "/v1/openapi.json" | "/dashboard"
+    ) && method != Method::GET
+        && !(path == "/healthz" && method == Method::HEAD)
+    {
+        return not_allowed(&method, &segments(&path));
+    }
     if path == "/healthz" {
         return json_response(StatusCode::OK, &json!({ "status": "ok" }));
+    }
+    if path == "/v1/openapi.json" {
+        return super::openapi::reply();
     }
     if path == "/dashboard" && method == Method::GET {
         return super::dashboard::page();
@@ -130,7 +154,12 @@ async fn answer(
                 let text = metrics.render(g);
                 crate::metrics::text_response(text)
             }
-            Ok(_) => crate::metrics::response(false, &metrics.metrics),
+            // The cloud's errors keep the API's shape (the health listeners' differs).
+            Ok(_) => error(
+                StatusCode::FORBIDDEN,
+                "certificate_required",
+                "metrics need a client certificate from the deployment CA",
+            ),
             Err(stopped) => error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "stopping",
@@ -157,9 +186,8 @@ async fn answer(
     // Everything up to here is the connection's; the decision is the cloud's, in turn.
     let decided = cloud
         .call(move |s, now_ms| {
-            let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-            let bearer = bearer.as_deref();
-            route(&method, &segments, &body, bearer, certified, s, now_ms).unwrap_or_else(|r| *r)
+            let (seg, bearer) = (segments(&path), bearer.as_deref());
+            route(&method, &seg, &body, bearer, certified, s, now_ms).unwrap_or_else(|r| *r)
         })
         .await;
     decided.unwrap_or_else(|stopped| {
@@ -458,18 +486,7 @@ fn route(
             require_admin(&caller, "the zone's status")?;
             Ok(json_response(StatusCode::OK, &zone(s, now_ms)))
         }
-        (_, ["controllers" | "mmrs", _, "drain"]) => Err(Box::new(not_allowed(method, seg))),
-        (
-            _,
-            ["users"]
-            | ["users", _]
-            | ["meetings"]
-            | ["meetings", _]
-            | ["meetings", _, "end" | "tickets"]
-            | ["meetings", _, "participants", _]
-            | ["status"]
-            | ["zone"],
-        ) => Err(Box::new(not_allowed(method, seg))),
+        _ if allowed_methods(seg).is_some() => Err(Box::new(not_allowed(method, seg))),
         _ => Err(Box::new(error(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -478,12 +495,40 @@ fn route(
     }
 }
 
+fn segments(path: &str) -> Vec<&str> {
+    path.trim_end_matches('/').split('/').skip(1).collect()
+}
+
+/// The methods each resource of the table above supports, for a 405's `Allow` (RFC 9110 says a
+/// 405 must carry it); `None` for a path that is no resource.
+fn allowed_methods(seg: &[&str]) -> Option<&'static str> {
+    Some(match seg {
+        ["healthz"] => "GET, HEAD",
+        ["metrics"] | ["dashboard"] | ["v1", "openapi.json"] => "GET",
+        ["v1", "users" | "meetings"] => "GET, POST",
+        ["v1", "users" | "meetings", _] | ["v1", "status" | "zone"] => "GET",
+        ["v1", "meetings", _, "end" | "tickets"] | ["v1", "monitoring", "reports"] => "POST",
+        ["v1", "meetings", _, "participants", _] => "DELETE",
+        ["v1", "controllers" | "mmrs", _, "drain"] => "POST, DELETE",
+        _ => return None,
+    })
+}
+
 fn not_allowed(method: &Method, seg: &[&str]) -> Reply {
-    error(
+    let allow = allowed_methods(seg).unwrap_or("");
+    let mut reply = error(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
-        format!("{method} is not supported on /{}", seg.join("/")),
-    )
+        format!(
+            "{method} is not supported on /{}; use {allow}",
+            seg.join("/")
+        ),
+    );
+    reply.headers_mut().insert(
+        hyper::header::ALLOW,
+        hyper::header::HeaderValue::from_static(allow),
+    );
+    reply
 }
 
 fn require_admin(caller: &Caller, what: &str) -> Result<(), Box<Reply>> {

@@ -13,6 +13,7 @@ mod api;
 mod dashboard;
 mod driver;
 mod notify;
+mod openapi;
 mod status;
 pub mod store;
 
