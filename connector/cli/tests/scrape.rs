@@ -188,6 +188,9 @@ fn every_process_of_a_pair_deployment_serves_metrics_that_match_the_meeting() {
     assert_eq!(zc("mc_zc_meetings", &[]), 1.0);
     assert!(zc("mc_zc_joins_total", &[r#"outcome="admitted""#]) >= 3.0);
     assert!(zc("mc_zc_join_duration_seconds_count", &[]) >= 3.0);
+    // Measured, not rounded away: a loopback join takes well under a millisecond, but not zero.
+    let took_s = zc("mc_zc_join_duration_seconds_sum", &[]);
+    assert!(took_s > 0.0 && took_s < 5.0, "joins took {took_s} s in all");
     assert_eq!(zc("mc_ha_meetings_owned", &[]), 1.0);
     for c in [c1, c2] {
         assert_eq!(sum(c, "mc_ready", &[]), 1.0);

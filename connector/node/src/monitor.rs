@@ -115,13 +115,48 @@ impl RecentEvents {
         ring.push_back(RecentEvent {
             at_ms: mc_rt::unix_now_ms(),
             kind,
-            text: text.into(),
+            text: for_operator(text.into()),
         });
     }
 
     /// Oldest first.
     pub fn snapshot(&self) -> Vec<RecentEvent> {
         self.0.lock().unwrap().iter().cloned().collect()
+    }
+}
+
+/// Longest event text a report carries: the ring must stay well inside a report's body limit.
+const RECENT_TEXT_CHARS: usize = 160;
+
+/// An event's text as the dashboard shows it: without the documentation links some library
+/// errors append (rustls' close_notify message), and at most [`RECENT_TEXT_CHARS`] characters.
+fn for_operator(text: String) -> String {
+    let text = match text.find(": https://") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    };
+    if text.chars().count() <= RECENT_TEXT_CHARS {
+        return text;
+    }
+    let cut: String = text.chars().take(RECENT_TEXT_CHARS - 1).collect();
+    format!("{cut}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_texts_lose_doc_links_and_stay_short() {
+        let closed = "MMR mmr-2 is down: peer closed connection without sending TLS close_notify: https://docs.rs/rustls/latest/rustls/manual/_03_howto/index.html#unexpected-eof";
+        assert_eq!(
+            for_operator(closed.into()),
+            "MMR mmr-2 is down: peer closed connection without sending TLS close_notify"
+        );
+        let long = "é".repeat(500);
+        let short = for_operator(long);
+        assert_eq!(short.chars().count(), RECENT_TEXT_CHARS);
+        assert!(short.ends_with('…'));
     }
 }
 

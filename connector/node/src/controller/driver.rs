@@ -177,7 +177,7 @@ impl Driver {
             msg: ClientToZc::Join { .. },
         } = &input
         {
-            self.metrics.join_asked(*conn, now_ms);
+            self.metrics.join_asked(*conn);
         }
         self.core.handle(now_ms, input);
         self.carry_out();
@@ -188,7 +188,7 @@ impl Driver {
             match out {
                 Output::Send { conn, msg } => {
                     if let Message::Client(ZcToClient::Joined { .. }) = &msg {
-                        self.metrics.joined(conn, mc_rt::unix_now_ms());
+                        self.metrics.joined(conn);
                     }
                     let bytes = match &msg {
                         Message::Client(m) => frame::encode(m),

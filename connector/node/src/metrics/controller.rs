@@ -27,8 +27,9 @@ pub struct ControllerMetrics {
     rejections: Family<Labels, Counter>,
     join_duration: Histogram,
     fences: Counter,
-    /// When each session that asked to join did so, until it hears the answer.
-    asked_ms: BTreeMap<ConnId, u64>,
+    /// When each session that asked to join did so, until it hears the answer. The seam's
+    /// monotonic clock: a join on a quiet zone takes well under the wall clock's millisecond.
+    asked: BTreeMap<ConnId, mc_rt::Instant>,
 }
 
 impl ControllerMetrics {
@@ -45,7 +46,7 @@ impl ControllerMetrics {
             rejections: Family::default(),
             join_duration: Histogram::new(JOIN_BUCKETS_S),
             fences: Counter::default(),
-            asked_ms: BTreeMap::new(),
+            asked: BTreeMap::new(),
         };
         // Every outcome and reason from zero, so a rate over them is defined from the first scrape.
         for o in ["admitted", "rejected", "redirected"] {
@@ -86,22 +87,21 @@ impl ControllerMetrics {
         m
     }
 
-    /// A session asked to join at `now_ms`.
-    pub(crate) fn join_asked(&mut self, conn: ConnId, now_ms: u64) {
-        self.asked_ms.insert(conn, now_ms);
+    /// A session asked to join.
+    pub(crate) fn join_asked(&mut self, conn: ConnId) {
+        self.asked.insert(conn, mc_rt::Instant::now());
     }
 
-    /// A session heard `joined` at `now_ms`.
-    pub(crate) fn joined(&mut self, conn: ConnId, now_ms: u64) {
-        if let Some(asked_ms) = self.asked_ms.remove(&conn) {
-            let seconds = now_ms.saturating_sub(asked_ms) as f64 / 1000.0;
-            self.join_duration.observe(seconds);
+    /// A session heard `joined`.
+    pub(crate) fn joined(&mut self, conn: ConnId) {
+        if let Some(asked) = self.asked.remove(&conn) {
+            self.join_duration.observe(asked.elapsed().as_secs_f64());
         }
     }
 
     /// A connection closed: whatever it asked is answered or moot.
     pub(crate) fn closed(&mut self, conn: ConnId) {
-        self.asked_ms.remove(&conn);
+        self.asked.remove(&conn);
     }
 
     /// Counts what an event says about joins and fencing.
@@ -114,13 +114,13 @@ impl ControllerMetrics {
             Event::Rejected {
                 session, reason, ..
             } => {
-                self.asked_ms.remove(session);
+                self.asked.remove(session);
                 self.joins.get_or_create(&outcome("rejected")).inc();
                 let reason = vec![("reason", reason.as_str().to_string())];
                 self.rejections.get_or_create(&reason).inc();
             }
             Event::Redirected { session, .. } => {
-                self.asked_ms.remove(session);
+                self.asked.remove(session);
                 self.joins.get_or_create(&outcome("redirected")).inc();
             }
             Event::Fenced { .. } => {
