@@ -277,9 +277,11 @@ pub async fn run(args: UpArgs, logging: crate::logging::Logging) -> anyhow::Resu
             vm.media_udp_addr, vm.media_tcp_addr, vm.tls_addr
         );
     }
+    // The key stays out of the address: a URL carrying it would live on in browser history.
     println!(
-        "  dashboard     https://{}/dashboard#key={}",
-        cloud.https_addr, api_key
+        "  dashboard     https://{}/dashboard  (key: {}/api-key)",
+        cloud.https_addr,
+        state.display()
     );
     println!("  state         {}  (certs/, api-key, cloud.toml, controller-N.toml, mmr-N.toml, client.toml)", state.display());
     println!(

@@ -22,7 +22,8 @@ pub struct LinkTable {
 #[derive(Default)]
 struct Links {
     state: BTreeMap<String, LinkState>,
-    /// Times each link came up again after it had been up before.
+    /// Times each link came up again after it had been up before; a link is here once it has
+    /// been up.
     reconnects: BTreeMap<String, u64>,
 }
 
@@ -41,11 +42,16 @@ impl LinkTable {
             .state
             .insert(link.to_string(), LinkState { path, port });
         // A move between paths while up (back to the dedicated port) is a new connection too.
-        if was
+        // The first time a link comes up (even after failed dials marked it down) is not.
+        let changed = was
             .as_ref()
-            .is_some_and(|w| w.path == LinkPath::Down || w.path != path || w.port != port)
-        {
-            *links.reconnects.entry(link.to_string()).or_default() += 1;
+            .is_some_and(|w| w.path == LinkPath::Down || w.path != path || w.port != port);
+        match links.reconnects.get_mut(link) {
+            Some(n) if changed => *n += 1,
+            Some(_) => {}
+            None => {
+                links.reconnects.insert(link.to_string(), 0);
+            }
         }
         drop(links);
         if was.is_none_or(|w| w.path != path || w.port != port) {
@@ -145,6 +151,31 @@ fn for_operator(text: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reconnects_count_comebacks_and_path_moves_not_the_first_connection() {
+        let links = LinkTable::default();
+        let n = |t: &LinkTable| t.with_reconnects()[0].2;
+        // Dials failed before the cloud was up: down, then up for the first time.
+        links.down("status_sync");
+        links.up("status_sync", LinkPath::Fallback, 443);
+        assert_eq!(n(&links), 0);
+        links.up("status_sync", LinkPath::Fallback, 443);
+        assert_eq!(
+            n(&links),
+            0,
+            "a repeated report of the same path is no reconnect"
+        );
+        links.up("status_sync", LinkPath::Dedicated, 8803);
+        assert_eq!(
+            n(&links),
+            1,
+            "moving back to the dedicated port is a new connection"
+        );
+        links.down("status_sync");
+        links.up("status_sync", LinkPath::Dedicated, 8803);
+        assert_eq!(n(&links), 2);
+    }
 
     #[test]
     fn event_texts_lose_doc_links_and_stay_short() {

@@ -241,13 +241,11 @@ impl Controller {
             }
             (outcome, _, _) => outcome,
         };
-        let from_peer = self
-            .ha
-            .as_ref()
-            .and_then(|ha| ha.peer())
-            .is_some_and(|p| p.meetings.iter().any(|m| m.meeting == meeting));
-        if from_peer && matches!(outcome, ClaimOutcome::Granted { .. }) {
-            self.takeovers += 1;
+        if let (ClaimOutcome::Granted { .. }, Some(ha)) = (&outcome, self.ha.as_mut()) {
+            // Not a meeting the peer handed over alive (a drain): only one its silence left.
+            if ha.took_over(meeting) {
+                self.takeovers += 1;
+            }
         }
         self.zc.claim_answered(now_ms, meeting, outcome);
     }

@@ -97,6 +97,18 @@ impl Ha {
         self.peer.as_ref()
     }
 
+    /// A claim for `meeting` was granted here: whether that took it over from the peer (silent
+    /// past the detection bound, and hosting it when last heard). Counted once: the meeting
+    /// leaves the silent peer's view.
+    pub fn took_over(&mut self, meeting: MeetingId) -> bool {
+        let Some(p) = self.peer.as_mut().filter(|_| self.peer_reported_down) else {
+            return false;
+        };
+        let before = p.meetings.len();
+        p.meetings.retain(|m| m.meeting != meeting);
+        p.meetings.len() < before
+    }
+
     /// The peer has been heard and not reported down since.
     pub fn peer_up(&self) -> bool {
         self.peer.is_some() && !self.peer_reported_down

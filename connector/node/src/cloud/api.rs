@@ -465,9 +465,11 @@ fn route(
             };
             s.recent.push(RecentKind::Drain, drain.to_string());
             s.events.record(drain);
-            if on {
+            // Remembered only for a node that reports (what the dashboard shows), so ids made up
+            // by a caller cannot grow the set.
+            if on && s.reports.contains_key(*id) {
                 s.drains.insert(id.to_string());
-            } else {
+            } else if !on {
                 s.drains.remove(*id);
             }
             Ok(json_response(

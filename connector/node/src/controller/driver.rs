@@ -177,7 +177,11 @@ impl Driver {
             msg: ClientToZc::Join { .. },
         } = &input
         {
-            self.metrics.join_asked(*conn);
+            // Only while the connection is open: a join queued behind the message that closed
+            // it would otherwise be remembered forever.
+            if self.writers.contains_key(conn) {
+                self.metrics.join_asked(*conn);
+            }
         }
         self.core.handle(now_ms, input);
         self.carry_out();
