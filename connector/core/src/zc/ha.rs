@@ -230,4 +230,30 @@ mod tests {
             "a peer that answers keeps its meetings: the client is redirected there"
         );
     }
+
+    #[test]
+    fn a_takeover_is_a_meeting_of_a_silent_peer_counted_once() {
+        let mut ha = Ha::new(2_000);
+        ha.set_lease_ms(3_000);
+        let b = ControllerId("b".into());
+        let hosted = |m: u64| HostedMeeting {
+            meeting: MeetingId(m),
+            epoch: 1,
+            mmr: mc_wire::MmrId("b-mmr".into()),
+            participants: 3,
+        };
+        ha.heard_peer(10_000, b.clone()).meetings = vec![hosted(1), hosted(2)];
+        assert!(
+            !ha.took_over(MeetingId(1)),
+            "a meeting the peer hands over while it answers (a drain) is no takeover"
+        );
+        assert!(ha.peer_newly_down(12_000).is_some());
+        assert!(ha.took_over(MeetingId(1)));
+        assert!(
+            !ha.took_over(MeetingId(1)),
+            "the same meeting claimed again"
+        );
+        assert!(!ha.took_over(MeetingId(3)), "never the peer's");
+        assert!(ha.took_over(MeetingId(2)));
+    }
 }
