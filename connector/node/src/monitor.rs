@@ -27,6 +27,12 @@ struct Links {
     reconnects: BTreeMap<String, u64>,
 }
 
+impl std::fmt::Debug for LinkTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.snapshot()).finish()
+    }
+}
+
 impl LinkTable {
     /// A table whose path changes go to `recent`.
     pub fn new(recent: RecentEvents) -> LinkTable {

@@ -135,6 +135,15 @@ async fn answer(
         return super::dashboard::page();
     }
     if path == "/metrics" && method == Method::GET {
+        // Refused before the cloud's task does any work for it.
+        if !certified {
+            // The cloud's errors keep the API's shape (the health listeners' differs).
+            return error(
+                StatusCode::FORBIDDEN,
+                "certificate_required",
+                "metrics need a client certificate from the deployment CA",
+            );
+        }
         let gauges = cloud
             .call(|s, now_ms| {
                 let live = s
@@ -150,16 +159,7 @@ async fn answer(
             })
             .await;
         return match gauges {
-            Ok(g) if certified => {
-                let text = metrics.render(g);
-                crate::metrics::text_response(text)
-            }
-            // The cloud's errors keep the API's shape (the health listeners' differs).
-            Ok(_) => error(
-                StatusCode::FORBIDDEN,
-                "certificate_required",
-                "metrics need a client certificate from the deployment CA",
-            ),
+            Ok(g) => crate::metrics::text_response(metrics.render(g)),
             Err(stopped) => error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "stopping",

@@ -11,12 +11,6 @@ const PATHS: [LinkPath; 3] = [LinkPath::Dedicated, LinkPath::Fallback, LinkPath:
 #[derive(Debug)]
 pub(crate) struct LinkCollector(pub LinkTable);
 
-impl std::fmt::Debug for LinkTable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_map().entries(self.snapshot()).finish()
-    }
-}
-
 impl Collector for LinkCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> std::fmt::Result {
         let links = self.0.with_reconnects();

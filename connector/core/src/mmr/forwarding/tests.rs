@@ -6,6 +6,15 @@ fn udp(port: u16) -> Endpoint {
     Endpoint::Udp(SocketAddr::from(([127, 0, 0, 1], port)))
 }
 
+/// Grants `token` to `participant` of `meeting`, as a ZC would.
+fn admit(f: &mut Forwarding, token: &[u8], meeting: u64, participant: u64) {
+    f.admit(
+        MediaToken::from_bytes(token.to_vec()),
+        MeetingId(meeting),
+        ParticipantId(participant),
+    );
+}
+
 fn bind(f: &mut Forwarding, from: Endpoint, token: &[u8]) -> Outcome {
     f.handle_packet(
         from,
@@ -40,21 +49,9 @@ fn forwarded(o: Outcome) -> Vec<Endpoint> {
 #[test]
 fn media_goes_to_the_others_in_the_meeting_and_nowhere_else() {
     let mut f = Forwarding::new();
-    f.admit(
-        MediaToken::from_bytes(b"a".to_vec()),
-        MeetingId(1),
-        ParticipantId(1),
-    );
-    f.admit(
-        MediaToken::from_bytes(b"b".to_vec()),
-        MeetingId(1),
-        ParticipantId(2),
-    );
-    f.admit(
-        MediaToken::from_bytes(b"c".to_vec()),
-        MeetingId(2),
-        ParticipantId(3),
-    );
+    admit(&mut f, b"a", 1, 1);
+    admit(&mut f, b"b", 1, 2);
+    admit(&mut f, b"c", 2, 3);
     for (e, t) in [(udp(1), b"a"), (udp(2), b"b"), (udp(3), b"c")] {
         let Outcome::Reply(r) = bind(&mut f, e, t) else {
             panic!("bind refused")
@@ -74,11 +71,7 @@ fn media_goes_to_the_others_in_the_meeting_and_nowhere_else() {
 #[test]
 fn unbound_and_malformed_packets_are_dropped_and_counted() {
     let mut f = Forwarding::new();
-    f.admit(
-        MediaToken::from_bytes(b"a".to_vec()),
-        MeetingId(1),
-        ParticipantId(1),
-    );
+    admit(&mut f, b"a", 1, 1);
     assert!(matches!(
         f.handle_packet(udp(9), &rtp(1)),
         Outcome::Drop(DropReason::Unbound)
@@ -110,16 +103,8 @@ fn unbound_and_malformed_packets_are_dropped_and_counted() {
 #[test]
 fn revoking_a_token_stops_its_media_and_rebinding_moves_it() {
     let mut f = Forwarding::new();
-    f.admit(
-        MediaToken::from_bytes(b"a".to_vec()),
-        MeetingId(1),
-        ParticipantId(1),
-    );
-    f.admit(
-        MediaToken::from_bytes(b"b".to_vec()),
-        MeetingId(1),
-        ParticipantId(2),
-    );
+    admit(&mut f, b"a", 1, 1);
+    admit(&mut f, b"b", 1, 2);
     bind(&mut f, udp(1), b"a");
     bind(&mut f, udp(2), b"b");
     // Participant b falls back to a stream: the stream replaces its UDP endpoint.
