@@ -425,11 +425,14 @@ async fn bare_forward(
 async fn bind(p: &Participant, n: usize, mmr: SocketAddr) -> Result<(), String> {
     let mut txn = [0u8; 12];
     txn[4..].copy_from_slice(&(n as u64).to_be_bytes());
+    let token = mc_wire::MediaToken::from_bytes(p.token.clone());
+    // A retry repeats the same request: the MMR answers a repeat from the endpoint it bound.
     let request = Binding::Request {
         txn,
-        token: p.token.clone(),
+        username: mc_wire::binding::BindingId::of(&token),
+        counter: 1,
     }
-    .encode();
+    .encode_signed(&token);
     let mut buf = vec![0u8; 2048];
     for _ in 0..BINDING_ATTEMPTS {
         p.sock
@@ -442,7 +445,7 @@ async fn bind(p: &Participant, n: usize, mmr: SocketAddr) -> Result<(), String> 
         )
         .await;
         if let Ok(Ok((len, from))) = answer {
-            match Binding::decode(&buf[..len]) {
+            match Binding::decode(&buf[..len]).map(|d| d.msg) {
                 Ok(Binding::Success { txn: t, .. }) if t == txn && from == mmr => return Ok(()),
                 Ok(Binding::Error { code, reason, .. }) => {
                     return Err(format!("the MMR refused binding {n}: {code} {reason}"))

@@ -689,6 +689,7 @@ mod tests {
             received: by_source.values().map(|s| s.received).sum(),
             by_source,
             malformed: 0,
+            unopened: Default::default(),
             ended_by_zc: None,
             rejoin_refused: None,
         }))

@@ -9,7 +9,8 @@
 //! | [`frame`] | length-prefixed, versioned JSON control messages | every TLS control link |
 //! | [`signal`], [`status`], [`link`], [`peer`] | the messages of the client↔ZC, controller↔cloud, MMR VM↔controller and controller↔controller links | inside frames |
 //! | [`rtp`] | RTP (RFC 3550) media packets | UDP 8801, and streams via [`rfc4571`] |
-//! | [`binding`] | STUN-style binding that carries the media token | the media port |
+//! | [`binding`] | STUN-style binding that proves the media token (HMAC) without sending it | the media port |
+//! | [`srtp`] | RTP sealed with AES-256-GCM per sender (RFC 7714 layout), the replay window | the media port |
 //! | [`rfc4571`] | RTP/binding framing on stream transports | TCP 8801, TLS 443 |
 //! | [`ticket`] | signed, expiring join tickets | client → ZC |
 //!
@@ -30,6 +31,7 @@ pub mod ports;
 pub mod rfc4571;
 pub mod rtp;
 pub mod signal;
+pub mod srtp;
 pub mod status;
 pub mod ticket;
 

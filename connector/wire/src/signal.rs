@@ -5,8 +5,9 @@
 //! an HA pair: join there with the same ticket), and may later send `Ended` (the meeting ended or
 //! moved, or the participant was removed) before closing. A joined client sends `Ping` every
 //! second or so and the ZC answers `Pong`: a client that hears nothing for a few pings knows its
-//! controller is gone and joins again.
+//! controller is gone and joins again. While joined, the ZC may send `Rekey` at any time.
 
+use crate::srtp::MediaKey;
 use crate::MediaToken;
 use crate::{ControllerId, MeetingId, ParticipantId};
 use serde::{Deserialize, Serialize};
@@ -41,9 +42,14 @@ pub enum ZcToClient {
         participant: ParticipantId,
         /// Where the meeting's MMR takes media, in the order the client should try them.
         media: MediaEndpoints,
-        /// Presented to the MMR in the binding request.
+        /// Proves the participant's binding to the MMR (the HMAC key of its binding requests).
         media_token: MediaToken,
+        /// The meeting's media key now: every RTP packet is sealed under it.
+        media_key: MediaKey,
     },
+    /// The meeting's media key changed (someone left): seal with this one from now on, and
+    /// open what others seal with it. Keys only move forward; the old one opens late packets.
+    Rekey { media_key: MediaKey },
     Rejected {
         reason: RejectReason,
         message: String,

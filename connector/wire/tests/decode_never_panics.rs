@@ -3,7 +3,7 @@
 //! that anything a decoder accepts re-encodes to something that decodes to the same value.
 //! Unit tests at the end pin the specific error each kind of bad input gets.
 
-use mc_wire::binding::{Binding, MAX_TOKEN_BYTES};
+use mc_wire::binding::{Binding, BindingId};
 use mc_wire::frame::{self, FrameDecoder, MAX_FRAME_BYTES};
 use mc_wire::peer::PeerMsg;
 use mc_wire::rfc4571::{self, Rfc4571Decoder};
@@ -13,6 +13,7 @@ use mc_wire::status::{
     ClaimOutcome, CloudToController, ControllerToCloud, Load, SignallingEndpoints,
 };
 use mc_wire::ticket::{Ticket, TicketClaims, MAX_DISPLAY_NAME_BYTES, MAX_TICKET_CHARS};
+use mc_wire::MediaToken;
 use mc_wire::{
     classify_media, hex, ControllerId, DecodeError, MediaKind, MeetingId, ParticipantId,
 };
@@ -171,13 +172,25 @@ fn socket_addr() -> impl Strategy<Value = SocketAddr> {
     ]
 }
 
+/// The token every binding in these tests is signed with.
+fn test_token() -> MediaToken {
+    MediaToken::from_bytes(vec![0x5a; 16])
+}
+
+/// Encodes as a client or MMR would: signed (requests must be; replies to a known grant are).
+fn enc(b: &Binding) -> Vec<u8> {
+    b.encode_signed(&test_token())
+}
+
 fn binding() -> impl Strategy<Value = Binding> {
     prop_oneof![
-        (
-            any::<[u8; 12]>(),
-            prop::collection::vec(any::<u8>(), 1..=MAX_TOKEN_BYTES)
-        )
-            .prop_map(|(txn, token)| Binding::Request { txn, token }),
+        (any::<[u8; 12]>(), any::<[u8; 16]>(), any::<u64>()).prop_map(
+            |(txn, username, counter)| Binding::Request {
+                txn,
+                username: BindingId(username),
+                counter
+            }
+        ),
         (any::<[u8; 12]>(), socket_addr())
             .prop_map(|(txn, mapped)| Binding::Success { txn, mapped }),
         (any::<[u8; 12]>(), 300u16..=699, "[ -~]{0,40}")
@@ -204,21 +217,28 @@ fn zc_to_client() -> impl Strategy<Value = ZcToClient> {
             any::<u64>(),
             any::<String>(),
             any::<[u16; 3]>(),
-            proptest::collection::vec(any::<u8>(), 1..=64)
+            proptest::collection::vec(any::<u8>(), 1..=64),
+            any::<(u32, [u8; 32])>(),
         )
-            .prop_map(|(m, p, host, [udp_port, tcp_port, tls_port], token)| {
-                ZcToClient::Joined {
-                    meeting: MeetingId(m),
-                    participant: ParticipantId(p),
-                    media: MediaEndpoints {
-                        host,
-                        udp_port,
-                        tcp_port,
-                        tls_port,
-                    },
-                    media_token: mc_wire::MediaToken::from_bytes(token),
+            .prop_map(
+                |(m, p, host, [udp_port, tcp_port, tls_port], token, (key_id, secret))| {
+                    ZcToClient::Joined {
+                        meeting: MeetingId(m),
+                        participant: ParticipantId(p),
+                        media: MediaEndpoints {
+                            host,
+                            udp_port,
+                            tcp_port,
+                            tls_port,
+                        },
+                        media_token: mc_wire::MediaToken::from_bytes(token),
+                        media_key: mc_wire::srtp::MediaKey::new(key_id, secret),
+                    }
                 }
-            }),
+            ),
+        any::<(u32, [u8; 32])>().prop_map(|(id, secret)| ZcToClient::Rekey {
+            media_key: mc_wire::srtp::MediaKey::new(id, secret)
+        }),
         (reject_reason(), any::<String>())
             .prop_map(|(reason, message)| ZcToClient::Rejected { reason, message }),
         (any::<String>(), any::<bool>())
@@ -429,8 +449,10 @@ fn binding_checked(input: &[u8]) {
         Ok(b) => {
             assert_eq!(classify_media(input), MediaKind::Binding);
             assert_eq!(
-                Binding::decode(&b.encode()).expect("re-encoded binding decodes"),
-                b
+                Binding::decode(&enc(&b.msg))
+                    .expect("re-encoded binding decodes")
+                    .msg,
+                b.msg
             );
         }
         Err(e) => check_err(&e),
@@ -617,10 +639,10 @@ proptest! {
         v.extend_from_slice(&value);
         v.resize(20 + padded, 0);
         match Binding::decode(&v) {
-            Ok(b) => {
-                let Binding::Error { code, .. } = &b else { panic!("not an error: {b:?}") };
+            Ok(d) => {
+                let Binding::Error { code, .. } = &d.msg else { panic!("not an error: {d:?}") };
                 prop_assert!((300..=699).contains(code), "code {}", code);
-                prop_assert_eq!(Binding::decode(&b.encode()).unwrap(), b);
+                prop_assert_eq!(Binding::decode(&d.msg.encode_unsigned()).unwrap(), d);
             }
             Err(e) => prop_assert!(matches!(e, DecodeError::Malformed { .. }), "{:?}", e),
         }
@@ -628,7 +650,7 @@ proptest! {
 
     #[test]
     fn binding_decoder_survives_mutated_messages(b in binding(), e in edits()) {
-        binding_checked(&mutated(b.encode(), e));
+        binding_checked(&mutated(enc(&b), e));
     }
 
     #[test]
@@ -709,10 +731,12 @@ proptest! {
 
     #[test]
     fn binding_roundtrips(b in binding()) {
-        let bytes = b.encode();
+        let bytes = enc(&b);
         prop_assert_eq!(classify_media(&bytes), MediaKind::Binding);
         prop_assert_eq!(bytes.len() % 4, 0);
-        prop_assert_eq!(Binding::decode(&bytes).unwrap(), b);
+        let d = Binding::decode(&bytes).unwrap();
+        prop_assert!(d.verify(&test_token()));
+        prop_assert_eq!(d.msg, b);
     }
 
     #[test]
@@ -1049,11 +1073,11 @@ fn rtp_extension_is_parsed_and_skipped() {
 }
 
 fn request_bytes() -> Vec<u8> {
-    Binding::Request {
+    enc(&Binding::Request {
         txn: [7; 12],
-        token: vec![1, 2, 3],
-    }
-    .encode()
+        username: BindingId::of(&test_token()),
+        counter: 1,
+    })
 }
 
 #[test]
@@ -1070,7 +1094,7 @@ fn binding_with_bad_magic_cookie_is_malformed() {
 }
 
 #[test]
-fn binding_request_without_token_is_malformed() {
+fn binding_request_without_username_is_malformed() {
     // Header only: no attributes at all.
     let mut b = request_bytes();
     b.truncate(20);
@@ -1079,10 +1103,10 @@ fn binding_request_without_token_is_malformed() {
         Binding::decode(&b).unwrap_err(),
         DecodeError::Malformed {
             what: "binding message",
-            detail: "request without MEDIA-TOKEN".into()
+            detail: "request without USERNAME".into()
         }
     );
-    // An unknown attribute instead of the token: skipped, so still no token.
+    // An unknown attribute instead of the username: skipped, so still no username.
     let mut b = request_bytes();
     b[20..22].copy_from_slice(&0x8022u16.to_be_bytes());
     assert!(matches!(
@@ -1092,17 +1116,23 @@ fn binding_request_without_token_is_malformed() {
 }
 
 #[test]
-fn binding_request_with_empty_or_oversized_token_is_malformed() {
-    for len in [0, MAX_TOKEN_BYTES + 1] {
-        let b = Binding::Request {
-            txn: [7; 12],
-            token: vec![0xab; len],
-        }
-        .encode();
-        assert!(
-            matches!(Binding::decode(&b), Err(DecodeError::Malformed { .. })),
-            "token of {len} bytes"
-        );
+fn binding_request_with_a_short_username_or_counter_or_no_integrity_is_malformed() {
+    let good = request_bytes();
+    // USERNAME is the first attribute (type at 20, length at 22): claim 12 bytes instead of 16.
+    let mut short_user = good.clone();
+    short_user[22..24].copy_from_slice(&12u16.to_be_bytes());
+    // BINDING-COUNTER follows at 40: claim 4 bytes instead of 8 (the padding keeps the layout).
+    let mut short_counter = good.clone();
+    short_counter[42..44].copy_from_slice(&4u16.to_be_bytes());
+    // The integrity attribute's type renamed to an unknown one: skipped, so none.
+    let mut no_integrity = good.clone();
+    no_integrity[52..54].copy_from_slice(&0x8099u16.to_be_bytes());
+    for (what, b) in [
+        ("short username", short_user),
+        ("short counter", short_counter),
+        ("no integrity", no_integrity),
+    ] {
+        assert!(Binding::decode(&b).is_err(), "{what}");
     }
 }
 
@@ -1131,7 +1161,7 @@ fn binding_error_code_out_of_range_is_malformed() {
         code: 401,
         reason: "Unauthorized".into(),
     }
-    .encode();
+    .encode_unsigned();
     assert!(Binding::decode(&good).is_ok());
     // ERROR-CODE value starts at byte 24: two reserved bytes, the class, the number.
     for (class, number) in [(2u8, 0u8), (7, 0), (3, 100), (4, 255)] {
@@ -1151,7 +1181,7 @@ fn binding_success_with_bad_address_family_is_malformed() {
         txn: [1; 12],
         mapped: "192.0.2.1:5000".parse().unwrap(),
     }
-    .encode();
+    .encode_unsigned();
     b[25] = 2; // says IPv6, but carries four address bytes
     assert!(matches!(
         Binding::decode(&b),

@@ -17,6 +17,7 @@ use mc_wire::peer::{HostedMeeting, PeerMsg};
 use mc_wire::rfc4571;
 use mc_wire::rtp::{RtpHeader, RtpPacket};
 use mc_wire::signal::{ClientToZc, MediaEndpoints, RejectReason, ZcToClient};
+use mc_wire::srtp::{MediaKey, Sealed};
 use mc_wire::status::{
     ClaimOutcome, CloudToController, ControllerToCloud, Load, OwnedMeeting, SignallingEndpoints,
 };
@@ -182,8 +183,17 @@ fn signal_joined() {
             tls_port: ports::HTTPS,
         },
         media_token: mc_wire::MediaToken::from_bytes(MEDIA_TOKEN.to_vec()),
+        media_key: media_key(1),
     };
     insta::assert_snapshot!("signal_joined", render_frame(&joined));
+}
+
+#[test]
+fn signal_rekey() {
+    let rekey = ZcToClient::Rekey {
+        media_key: media_key(2),
+    };
+    insta::assert_snapshot!("signal_rekey", render_frame(&rekey));
 }
 
 #[test]
@@ -639,17 +649,36 @@ fn rtp_with_two_csrcs_and_marker() {
     );
 }
 
+fn media_token() -> mc_wire::MediaToken {
+    mc_wire::MediaToken::from_bytes(MEDIA_TOKEN.to_vec())
+}
+
+/// A meeting key with a fixed secret: 32 bytes counting up from 0x40.
+fn media_key(id: u32) -> MediaKey {
+    MediaKey::new(id, std::array::from_fn(|i| 0x40 + i as u8))
+}
+
+/// Signed with the media token from the `joined` example, as requests and successes are.
 fn render_binding(b: &Binding) -> String {
-    let bytes = b.encode();
-    assert_eq!(&Binding::decode(&bytes).unwrap(), b);
+    let bytes = b.encode_signed(&media_token());
+    let decoded = Binding::decode(&bytes).unwrap();
+    assert_eq!(&decoded.msg, b);
+    assert!(decoded.verify(&media_token()));
+    let integrity = &bytes[bytes.len() - binding::INTEGRITY_BYTES..];
     let what = match b {
-        Binding::Request { token, .. } => format!("request, MEDIA-TOKEN {}", hex::encode(token)),
+        Binding::Request {
+            username, counter, ..
+        } => format!(
+            "request, USERNAME {} (the binding id of the media token), BINDING-COUNTER {counter}",
+            hex::encode(&username.0)
+        ),
         Binding::Success { mapped, .. } => format!("success, XOR-MAPPED-ADDRESS {mapped}"),
         Binding::Error { code, reason, .. } => format!("error, ERROR-CODE {code} {reason:?}"),
     };
     format!(
-        "{what}\ntransaction id {}\n\n{}",
+        "{what}\ntransaction id {}\nMESSAGE-INTEGRITY-SHA256 {} (HMAC-SHA256 keyed by the media token)\n\n{}",
         hex::encode(b.txn()),
+        hex::encode(integrity),
         render_bytes("binding message", &bytes)
     )
 }
@@ -658,7 +687,8 @@ fn render_binding(b: &Binding) -> String {
 fn binding_request() {
     let b = Binding::Request {
         txn: TXN,
-        token: MEDIA_TOKEN.to_vec(),
+        username: binding::BindingId::of(&media_token()),
+        counter: 1,
     };
     insta::assert_snapshot!("binding_request", render_binding(&b));
 }
@@ -688,7 +718,59 @@ fn binding_error() {
         code: binding::code::UNAUTHORIZED,
         reason: "unknown or revoked media token".into(),
     };
-    insta::assert_snapshot!("binding_error", render_binding(&b));
+    // About a grant the MMR does not know, so it has no key to sign with.
+    let bytes = b.encode_unsigned();
+    let decoded = Binding::decode(&bytes).unwrap();
+    assert!(decoded.msg == b && !decoded.has_integrity());
+    let text = format!(
+        "error, ERROR-CODE 401 {:?}, unsigned\ntransaction id {}\n\n{}",
+        "unknown or revoked media token",
+        hex::encode(&TXN),
+        render_bytes("binding message", &bytes)
+    );
+    insta::assert_snapshot!("binding_error", text);
+}
+
+#[test]
+fn binding_stale_signed() {
+    let b = Binding::Error {
+        txn: TXN,
+        code: binding::code::STALE,
+        reason: "stale binding counter".into(),
+    };
+    insta::assert_snapshot!("binding_stale", render_binding(&b));
+}
+
+#[test]
+fn sealed_rtp_packet() {
+    let key = media_key(1);
+    let plain = rtp_packet().encode();
+    let ssrc = RtpHeader::parse(&plain).unwrap().ssrc;
+    let (stream_key, salt) = key.derive(ssrc);
+    let stream = key.stream(ssrc);
+    let sealed = stream.seal(0, &plain).unwrap();
+    let s = Sealed::peek(&sealed).unwrap();
+    assert_eq!(stream.open(&s, &sealed).unwrap(), plain);
+    let text = format!(
+        "meeting key id 1, secret {}\nSSRC {ssrc:#010x}: stream key {}\n                  salt {}\nROC 0, sequence {}: nonce {}\n\n{}\n{}",
+        hex::encode(&std::array::from_fn::<u8, 32, _>(|i| 0x40 + i as u8)),
+        hex::encode(&stream_key),
+        hex::encode(&salt),
+        s.sequence,
+        hex::encode(&nonce(&salt, ssrc, 0, s.sequence)),
+        render_bytes("plaintext RTP packet (section 9)", &plain),
+        render_bytes("sealed", &sealed)
+    );
+    insta::assert_snapshot!("srtp_sealed_rtp", text);
+}
+
+/// The nonce as PROTOCOL §9.2 defines it, computed here independently of the sealer.
+fn nonce(salt: &[u8; 12], ssrc: u32, roc: u32, seq: u16) -> [u8; 12] {
+    let mut iv = [0u8; 12];
+    iv[2..6].copy_from_slice(&ssrc.to_be_bytes());
+    iv[6..10].copy_from_slice(&roc.to_be_bytes());
+    iv[10..].copy_from_slice(&seq.to_be_bytes());
+    std::array::from_fn(|i| iv[i] ^ salt[i])
 }
 
 #[test]

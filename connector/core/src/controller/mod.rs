@@ -429,6 +429,18 @@ impl Controller {
                 session,
                 controller: controller.clone(),
             }),
+            ZcToClient::Rekey { media_key } => {
+                // A `joined` still held carries the key: it goes out with the newest one, so
+                // the client never hears of a key before it has joined.
+                let held = self.held.values_mut().find_map(|h| match &mut h.joined {
+                    Some((s, ZcToClient::Joined { media_key: k, .. })) if *s == session => Some(k),
+                    _ => None,
+                });
+                if let Some(k) = held {
+                    *k = media_key.clone();
+                    return;
+                }
+            }
             ZcToClient::Pong => {}
         }
         if self.sessions.contains(&session) {

@@ -1,13 +1,17 @@
 //! The MMR forwarding table.
 //!
 //! Contract: the ZC grants tokens ([`Forwarding::admit`]); a client proves it holds one with a
-//! binding request from the endpoint it will use; from then on every well-formed RTP packet from
-//! that endpoint goes to every other bound endpoint of the same meeting and to no one else.
-//! Packets from unbound endpoints and malformed packets are dropped and counted, never forwarded.
-//! An endpoint is a UDP source address or a stream connection numbered by the shell.
+//! binding request from the endpoint it will use (signed with the token, never carrying it, with
+//! a counter that only moves forward, so a captured request cannot be replayed from elsewhere or
+//! later); from then on every well-formed RTP packet from that endpoint goes to every other bound
+//! endpoint of the same meeting and to no one else. The packets are sealed by their senders: the
+//! table reads only their clear RTP header. Packets from unbound endpoints, malformed packets and
+//! refused bindings are dropped and counted, never forwarded. An endpoint is a UDP source address
+//! or a stream connection numbered by the shell.
 
-use mc_wire::binding::{code, Binding};
+use mc_wire::binding::{code, Binding, BindingId};
 use mc_wire::rtp::RtpHeader;
+use mc_wire::srtp::ReplayWindow;
 use mc_wire::MediaToken;
 use mc_wire::{classify_media, MediaKind, MeetingId, ParticipantId};
 use serde::Serialize;
@@ -28,8 +32,10 @@ pub enum DropReason {
     Malformed,
     /// RTP from an endpoint that never bound with a valid token.
     Unbound,
-    /// A binding request with an unknown or revoked token.
+    /// A binding request for an unknown or revoked grant, or whose integrity does not check.
     BadToken,
+    /// A binding request whose counter was seen already or is out of date: a replay.
+    Replayed,
     /// A binding response sent to the MMR: only clients receive those.
     Unexpected,
 }
@@ -56,20 +62,26 @@ pub struct MmrCounters {
     pub dropped_malformed: u64,
     pub dropped_unbound: u64,
     pub refused_bad_token: u64,
+    pub refused_replayed: u64,
     pub dropped_unexpected: u64,
 }
 
 #[derive(Debug, Clone)]
 struct Grant {
+    /// The key of the binding's integrity.
+    token: MediaToken,
     meeting: MeetingId,
     participant: ParticipantId,
     endpoint: Option<Endpoint>,
+    /// The binding counters accepted: each once, none far behind the newest.
+    counters: ReplayWindow,
+    newest_counter: Option<u64>,
 }
 
 #[derive(Debug, Default)]
 pub struct Forwarding {
-    grants: BTreeMap<MediaToken, Grant>,
-    bound: BTreeMap<Endpoint, MediaToken>,
+    grants: BTreeMap<BindingId, Grant>,
+    bound: BTreeMap<Endpoint, BindingId>,
     meetings: BTreeMap<MeetingId, BTreeSet<Endpoint>>,
     counters: MmrCounters,
     /// The last binding that moved a participant from one endpoint to another, until the shell
@@ -85,26 +97,30 @@ impl Forwarding {
     /// Grants a token. Granting the same token again for the same participant is a no-op (a ZC
     /// may repeat its grants after a link drops); for anyone else it replaces the old grant.
     pub fn admit(&mut self, token: MediaToken, meeting: MeetingId, participant: ParticipantId) {
-        if let Some(g) = self.grants.get(&token) {
+        let id = BindingId::of(&token);
+        if let Some(g) = self.grants.get(&id) {
             if g.meeting == meeting && g.participant == participant {
                 return;
             }
-            self.revoke(token.as_bytes());
+            self.revoke(&token);
         }
         self.grants.insert(
-            token,
+            id,
             Grant {
+                token,
                 meeting,
                 participant,
                 endpoint: None,
+                counters: ReplayWindow::default(),
+                newest_counter: None,
             },
         );
     }
 
     /// Forgets a token. Returns the endpoint that was bound with it, so the shell can close a
     /// stream connection.
-    pub fn revoke(&mut self, token: &[u8]) -> Option<Endpoint> {
-        let grant = self.grants.remove(token)?;
+    pub fn revoke(&mut self, token: &MediaToken) -> Option<Endpoint> {
+        let grant = self.grants.remove(&BindingId::of(token))?;
         let endpoint = grant.endpoint?;
         self.unbind(endpoint, grant.meeting);
         Some(endpoint)
@@ -112,11 +128,8 @@ impl Forwarding {
 
     /// A stream connection closed: its binding (not its grant) goes, so the client may bind again.
     pub fn disconnected(&mut self, endpoint: Endpoint) {
-        if let Some(token) = self.bound.get(&endpoint).cloned() {
-            let grant = self
-                .grants
-                .get_mut(&token)
-                .expect("bound tokens are granted");
+        if let Some(id) = self.bound.get(&endpoint).copied() {
+            let grant = self.grants.get_mut(&id).expect("bound tokens are granted");
             grant.endpoint = None;
             let meeting = grant.meeting;
             self.unbind(endpoint, meeting);
@@ -146,10 +159,10 @@ impl Forwarding {
         if RtpHeader::parse(packet).is_err() {
             return self.drop(DropReason::Malformed);
         }
-        let Some(token) = self.bound.get(&from) else {
+        let Some(id) = self.bound.get(&from) else {
             return self.drop(DropReason::Unbound);
         };
-        let meeting = self.grants[token].meeting;
+        let meeting = self.grants[id].meeting;
         let to: Vec<Endpoint> = self.meetings[&meeting]
             .iter()
             .filter(|e| **e != from)
@@ -163,35 +176,77 @@ impl Forwarding {
     }
 
     fn handle_binding(&mut self, from: Endpoint, packet: &[u8]) -> Outcome {
-        let (txn, token) = match Binding::decode(packet) {
-            Ok(Binding::Request { txn, token }) => (txn, MediaToken::from_bytes(token)),
-            Ok(_) => return self.drop(DropReason::Unexpected),
+        let (decoded, txn, id, counter) = match Binding::decode(packet) {
+            Ok(d) => match d.msg {
+                Binding::Request {
+                    txn,
+                    username,
+                    counter,
+                } => (d, txn, username, counter),
+                _ => return self.drop(DropReason::Unexpected),
+            },
             Err(_) => return self.drop(DropReason::Malformed),
         };
-        let Some(grant) = self.grants.get_mut(&token) else {
+        let refuse = |reason: &str| Binding::Error {
+            txn,
+            code: code::UNAUTHORIZED,
+            reason: reason.into(),
+        };
+        let Some(grant) = self.grants.get_mut(&id) else {
             self.counters.refused_bad_token += 1;
+            let reply = refuse("unknown or revoked media token").encode_unsigned();
+            return Outcome::Refuse(reply, DropReason::BadToken);
+        };
+        if !decoded.verify(&grant.token) {
+            // Someone who does not hold the token: say nothing they could use.
+            self.counters.refused_bad_token += 1;
+            let reply = refuse("the binding's integrity does not check").encode_unsigned();
+            return Outcome::Refuse(reply, DropReason::BadToken);
+        }
+        let mapped = match from {
+            Endpoint::Udp(addr) => addr,
+            // On a stream the address is that of the connection; the shell knows it, the table
+            // does not, and clients only use the reply as proof of the path.
+            Endpoint::Stream(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
+        };
+        let success = Binding::Success { txn, mapped };
+        let newest = grant.newest_counter.is_none_or(|n| counter > n);
+        if !grant.counters.is_fresh(counter) || !(newest || grant.endpoint == Some(from)) {
+            // A repeat of the request that bound this very endpoint (its answer was lost) is
+            // answered again and changes nothing.
+            if grant.newest_counter == Some(counter) && grant.endpoint == Some(from) {
+                self.counters.bindings += 1;
+                return Outcome::Reply(success.encode_signed(&grant.token));
+            }
+            // Seen already, or older than the binding that moved the endpoint last: a replay
+            // (from another address, or later), or a stale request the client no longer needs.
+            self.counters.refused_replayed += 1;
             let reply = Binding::Error {
                 txn,
-                code: code::UNAUTHORIZED,
-                reason: "unknown or revoked media token".into(),
+                code: code::STALE,
+                reason: "stale binding counter".into(),
             };
-            return Outcome::Refuse(reply.encode(), DropReason::BadToken);
-        };
+            return Outcome::Refuse(reply.encode_signed(&grant.token), DropReason::Replayed);
+        }
+        grant.counters.accept(counter);
+        let reply = success.encode_signed(&grant.token);
+        if !newest {
+            // A consent refresh that arrived after a newer one, from the same endpoint.
+            self.counters.bindings += 1;
+            return Outcome::Reply(reply);
+        }
+        grant.newest_counter = Some(counter);
         // A client may re-bind from a new endpoint (NAT rebinding, or after falling back to a
-        // stream): the newest endpoint replaces the old one.
+        // stream) with a newer counter: the newest endpoint replaces the old one.
         let meeting = grant.meeting;
         let old = grant.endpoint.replace(from);
         if let Some(old) = old.filter(|o| *o != from) {
             self.unbind(old, meeting);
             self.moved = Some((old, from));
         }
-        if let Some(previous_token) = self
-            .bound
-            .insert(from, token.clone())
-            .filter(|t| *t != token)
-        {
+        if let Some(previous) = self.bound.insert(from, id).filter(|t| *t != id) {
             // The endpoint was bound to another grant: that grant loses its endpoint.
-            if let Some(g) = self.grants.get_mut(&previous_token) {
+            if let Some(g) = self.grants.get_mut(&previous) {
                 g.endpoint = None;
                 let m = g.meeting;
                 if let Some(members) = self.meetings.get_mut(&m) {
@@ -201,13 +256,7 @@ impl Forwarding {
         }
         self.meetings.entry(meeting).or_default().insert(from);
         self.counters.bindings += 1;
-        let mapped = match from {
-            Endpoint::Udp(addr) => addr,
-            // On a stream the address is that of the connection; the shell knows it, the table
-            // does not, and clients only use the reply as proof of the path.
-            Endpoint::Stream(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
-        };
-        Outcome::Reply(Binding::Success { txn, mapped }.encode())
+        Outcome::Reply(reply)
     }
 
     fn drop(&mut self, reason: DropReason) -> Outcome {
@@ -215,6 +264,7 @@ impl Forwarding {
             DropReason::Malformed => self.counters.dropped_malformed += 1,
             DropReason::Unbound => self.counters.dropped_unbound += 1,
             DropReason::BadToken => self.counters.refused_bad_token += 1,
+            DropReason::Replayed => self.counters.refused_replayed += 1,
             DropReason::Unexpected => self.counters.dropped_unexpected += 1,
         }
         Outcome::Drop(reason)

@@ -5,6 +5,7 @@ use super::placement::{place_new_meeting, MmrState};
 use crate::ticket::{TicketError, TicketVerifier};
 use crate::Rng;
 use mc_wire::signal::{MediaEndpoints, RejectReason, ZcToClient};
+use mc_wire::srtp::MediaKey;
 use mc_wire::status::Load;
 use mc_wire::ticket::TicketClaims;
 use mc_wire::MediaToken;
@@ -71,12 +72,18 @@ pub enum MmrCommand {
 struct Meeting {
     mmr: MmrId,
     participants: BTreeSet<ParticipantId>,
+    /// Every participant seals its media under this; it changes when anyone leaves, so what
+    /// follows is closed to them.
+    key: MediaKey,
+    /// Everyone is being sent away at once: no re-key for each departure.
+    ending: bool,
 }
 
 #[derive(Debug, Clone)]
 struct Participant {
     meeting: MeetingId,
     token: MediaToken,
+    session: SessionId,
 }
 
 /// A serialisable view of the zone, for status and tests.
@@ -189,9 +196,10 @@ impl Zc {
     /// The cloud ended a meeting: every participant is told why and disconnected, and the meeting
     /// releases its capacity. Returns how many participants were in it.
     pub fn end_meeting(&mut self, meeting: MeetingId, reason: &str) -> usize {
-        let Some(m) = self.meetings.get(&meeting) else {
+        let Some(m) = self.meetings.get_mut(&meeting) else {
             return 0;
         };
+        m.ending = true;
         let pids: Vec<ParticipantId> = m.participants.iter().copied().collect();
         for pid in &pids {
             self.remove_participant(*pid, reason);
@@ -259,9 +267,10 @@ impl Zc {
     /// Moves a whole meeting at once (never part of it, so it is never on two MMRs): every
     /// participant is told why and to join again, which places the meeting afresh.
     pub fn move_meeting(&mut self, meeting: MeetingId, reason: &str) -> usize {
-        let Some(m) = self.meetings.get(&meeting) else {
+        let Some(m) = self.meetings.get_mut(&meeting) else {
             return 0;
         };
+        m.ending = true;
         let pids: Vec<ParticipantId> = m.participants.iter().copied().collect();
         for pid in &pids {
             let Some(session) = self
@@ -402,25 +411,28 @@ impl Zc {
         }
 
         let token = MediaToken::from_bytes(self.rng.bytes::<16>().to_vec());
+        let new_key = (!self.meetings.contains_key(&meeting_id))
+            .then(|| MediaKey::new(1, self.rng.bytes::<32>()));
         let mmr = self
             .mmrs
             .get_mut(&mmr_id)
             .expect("placement chose a known MMR");
         mmr.participants += 1;
         let media = mmr.media.clone();
-        self.meetings
-            .entry(meeting_id)
-            .or_insert_with(|| Meeting {
-                mmr: mmr_id.clone(),
-                participants: BTreeSet::new(),
-            })
-            .participants
-            .insert(claims.participant);
+        let meeting = self.meetings.entry(meeting_id).or_insert_with(|| Meeting {
+            mmr: mmr_id.clone(),
+            participants: BTreeSet::new(),
+            key: new_key.expect("drawn for a new meeting"),
+            ending: false,
+        });
+        meeting.participants.insert(claims.participant);
+        let media_key = meeting.key.clone();
         self.participants.insert(
             claims.participant,
             Participant {
                 meeting: meeting_id,
                 token: token.clone(),
+                session,
             },
         );
         self.sessions.insert(session, claims.participant);
@@ -439,6 +451,7 @@ impl Zc {
                 participant: claims.participant,
                 media,
                 media_token: token,
+                media_key,
             },
         });
         Ok(())
@@ -464,6 +477,8 @@ impl Zc {
         if meeting.participants.is_empty() {
             self.meetings.remove(&p.meeting);
             self.meeting_removed(p.meeting);
+        } else if !meeting.ending {
+            self.rekey(p.meeting);
         }
         if let Some(mmr) = self.mmrs.get_mut(&mmr_id) {
             mmr.participants -= 1;
@@ -472,6 +487,25 @@ impl Zc {
             mmr: mmr_id,
             cmd: MmrCommand::Revoke { token: p.token },
         });
+    }
+
+    /// A participant left a meeting that goes on: a new key for everyone still in it, so the one
+    /// who left (who may still see packets on the network) cannot open what follows.
+    fn rekey(&mut self, meeting: MeetingId) {
+        let secret = self.rng.bytes::<32>();
+        let m = self
+            .meetings
+            .get_mut(&meeting)
+            .expect("a meeting that goes on");
+        m.key = MediaKey::new(m.key.id + 1, secret);
+        for pid in &m.participants {
+            self.outputs.push_back(ZcOutput::Reply {
+                session: self.participants[pid].session,
+                msg: ZcToClient::Rekey {
+                    media_key: m.key.clone(),
+                },
+            });
+        }
     }
 
     pub fn poll_output(&mut self) -> Option<ZcOutput> {

@@ -71,6 +71,8 @@ struct Client {
     ticket: Option<String>,
     /// The open session, if any.
     conn: Option<ConnId>,
+    /// The newest media key the session heard: a key only after `joined`, and only forward.
+    key_id: Option<u32>,
 }
 
 struct CloudSide {
@@ -587,10 +589,19 @@ impl World {
             Msg::ToClient(ZcToClient::Redirect { controller, .. }) => {
                 self.let_go(conn, 0);
                 self.clients[c].conn = None;
+                self.clients[c].key_id = None;
                 let to = usize::from(controller == ctl_id(1));
                 self.open_session(c, to);
             }
-            Msg::ToClient(ZcToClient::Joined { .. } | ZcToClient::Pong) => {}
+            Msg::ToClient(ZcToClient::Joined { media_key, .. }) => {
+                self.clients[c].key_id = Some(media_key.id);
+            }
+            Msg::ToClient(ZcToClient::Rekey { media_key }) => {
+                let held = self.clients[c].key_id.expect("a rekey before joined");
+                assert!(media_key.id > held, "keys only move forward");
+                self.clients[c].key_id = Some(media_key.id);
+            }
+            Msg::ToClient(ZcToClient::Pong) => {}
             Msg::ToClient(ZcToClient::Rejected { .. } | ZcToClient::Ended { .. }) | Msg::Fin => {
                 self.let_go(conn, 0);
                 self.clients[c] = Client::default();

@@ -12,6 +12,7 @@ use crate::EventLog;
 use mc_rt::tls::{self, BoxStream};
 use mc_wire::ports::alpn;
 use mc_wire::signal::{ClientToZc, ZcToClient};
+use mc_wire::srtp::MediaKey;
 use mc_wire::{MediaToken, MeetingId, ParticipantId};
 use rustls::pki_types::CertificateDer;
 use std::time::Duration;
@@ -62,6 +63,19 @@ pub(super) struct Session {
     pub(super) conn: Option<media::MediaConn>,
     pub(super) endpoints: mc_wire::signal::MediaEndpoints,
     pub(super) token: MediaToken,
+    /// The meeting's media key at admission (later ones come as `rekey`).
+    pub(super) media_key: MediaKey,
+    /// Numbers this session's binding requests, on every path (the MMR refuses a number twice).
+    pub(super) counter: media::BindingCounter,
+}
+
+impl Session {
+    pub(super) fn credential(&self) -> media::Credential {
+        media::Credential {
+            token: self.token.clone(),
+            counter: self.counter.clone(),
+        }
+    }
 }
 
 /// How a join attempt ended short of admission.
@@ -106,6 +120,7 @@ pub(super) async fn join_once(
         participant,
         endpoints,
         token,
+        media_key,
     } = admission;
     Ok(Session {
         controller,
@@ -118,6 +133,8 @@ pub(super) async fn join_once(
         conn: None,
         endpoints,
         token,
+        media_key,
+        counter: media::BindingCounter::default(),
     })
 }
 
@@ -127,6 +144,7 @@ struct Admission {
     participant: ParticipantId,
     endpoints: mc_wire::signal::MediaEndpoints,
     token: MediaToken,
+    media_key: MediaKey,
 }
 
 /// Presents the ticket to the first controller in `candidates` that answers, until it admits,
@@ -155,12 +173,14 @@ async fn signal_join(
             participant,
             media,
             media_token,
+            media_key,
         }) => {
             let admission = Admission {
                 meeting,
                 participant,
                 endpoints: media,
                 token: media_token,
+                media_key,
             };
             return Ok((controller, signalling_port, (sig_rd, sig_wr), admission));
         }
@@ -203,6 +223,9 @@ async fn signal_join(
         }
         Read::Message(ZcToClient::Pong) => {
             ClientError::ZcMisbehaved("it answered the join with a pong".into())
+        }
+        Read::Message(ZcToClient::Rekey { .. }) => {
+            ClientError::ZcMisbehaved("it sent a media key before admitting the join".into())
         }
         Read::Closed => {
             ClientError::Signalling("the ZC closed the connection without answering".into())

@@ -1,5 +1,6 @@
-//! The client's media path: bind to the MMR with the media token on UDP, else TCP with RFC 4571
-//! framing, else TLS 443 (ALPN `mc-media/1`); then send and receive RTP on whichever worked.
+//! The client's media path: bind to the MMR with a request signed with the media token on UDP,
+//! else TCP with RFC 4571 framing, else TLS 443 (ALPN `mc-media/1`); then send and receive
+//! sealed RTP on whichever worked.
 
 use crate::config::ClientConfig;
 use crate::dial::dial_tls;
@@ -9,7 +10,7 @@ use mc_rt::net::UdpSocket;
 use mc_rt::sync::mpsc;
 use mc_rt::tls::{self, BoxStream};
 use mc_rt::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
-use mc_wire::binding::Binding;
+use mc_wire::binding::{Binding, BindingId};
 use mc_wire::ports::alpn;
 use mc_wire::rfc4571::{self, Rfc4571Decoder};
 use mc_wire::signal::MediaEndpoints;
@@ -17,6 +18,7 @@ use mc_wire::MediaToken;
 use rustls::pki_types::CertificateDer;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,18 +52,15 @@ impl MediaConn {
     }
 
     /// A consent-freshness check on UDP (RFC 7675 in spirit): a binding request the MMR answers.
-    pub async fn send_keepalive(&mut self, token: &MediaToken, txn: [u8; 12]) -> io::Result<()> {
+    pub async fn send_keepalive(
+        &mut self,
+        token: &MediaToken,
+        counter: &BindingCounter,
+        txn: [u8; 12],
+    ) -> io::Result<()> {
         match self {
             MediaConn::Udp { sock, mmr, .. } => {
-                sock.send_to(
-                    &Binding::Request {
-                        txn,
-                        token: token.as_bytes().to_vec(),
-                    }
-                    .encode(),
-                    *mmr,
-                )
-                .await
+                sock.send_to(&counter.request(token, txn), *mmr).await
             }
             // Streams fail loudly; they need no keepalive.
             MediaConn::Stream { .. } => Ok(()),
@@ -101,18 +100,42 @@ impl MediaConn {
     }
 }
 
+/// Numbers one session's binding requests: every request, on any path and from any task, gets
+/// the next number, and the MMR takes each number once and never an old one after a newer.
+#[derive(Debug, Clone, Default)]
+pub(super) struct BindingCounter(Arc<AtomicU64>);
+
+impl BindingCounter {
+    /// A signed binding request with the next number: proves the token without sending it.
+    pub fn request(&self, token: &MediaToken, txn: [u8; 12]) -> Vec<u8> {
+        Binding::Request {
+            txn,
+            username: BindingId::of(token),
+            counter: self.0.fetch_add(1, Ordering::Relaxed) + 1,
+        }
+        .encode_signed(token)
+    }
+}
+
+/// What binding needs to know about the participant's grant.
+#[derive(Clone)]
+pub(super) struct Credential {
+    pub token: MediaToken,
+    pub counter: BindingCounter,
+}
+
 /// Binds on one path (the session core walks them, best first).
 pub(super) async fn bind(
     config: &ClientConfig,
     ca: &CertificateDer<'static>,
     ep: &MediaEndpoints,
-    token: &MediaToken,
+    cred: &Credential,
     rng: &mut Rng,
     path: MediaPath,
 ) -> Result<MediaConn, BindError> {
     match path {
-        MediaPath::Udp => bind_udp(config, ep, token, rng).await,
-        MediaPath::Tcp | MediaPath::Tls => bind_stream(config, ca, ep, token, rng, path).await,
+        MediaPath::Udp => bind_udp(config, ep, cred, rng).await,
+        MediaPath::Tcp | MediaPath::Tls => bind_stream(config, ca, ep, cred, rng, path).await,
     }
 }
 
@@ -219,15 +242,22 @@ fn network(e: impl std::fmt::Display) -> BindError {
     BindError::Network(e.to_string())
 }
 
-/// Whether `reply` answers the binding request `txn`: yes, no (not ours), or a refusal.
-fn check_reply(reply: &[u8], txn: &[u8; 12]) -> Result<bool, BindError> {
-    match Binding::decode(reply) {
-        Ok(Binding::Success { txn: t, .. }) if &t == txn => Ok(true),
-        Ok(Binding::Error {
+/// Whether `reply` answers the binding request `txn`: yes, no (not ours), or a refusal. A
+/// success counts only if signed with our token: anyone can send a datagram, only the MMR that
+/// holds our grant can sign one. An error about a grant the MMR does not know cannot be signed.
+fn check_reply(reply: &[u8], txn: &[u8; 12], token: &MediaToken) -> Result<bool, BindError> {
+    let Ok(d) = Binding::decode(reply) else {
+        return Ok(false);
+    };
+    match d.msg {
+        Binding::Success { txn: t, .. } if &t == txn && d.verify(token) => Ok(true),
+        Binding::Error {
             txn: t,
             code,
             reason,
-        }) if &t == txn => Err(BindError::Refused { code, reason }),
+        } if &t == txn && (d.verify(token) || !d.has_integrity()) => {
+            Err(BindError::Refused { code, reason })
+        }
         _ => Ok(false),
     }
 }
@@ -235,7 +265,7 @@ fn check_reply(reply: &[u8], txn: &[u8; 12]) -> Result<bool, BindError> {
 pub(super) async fn bind_udp(
     config: &ClientConfig,
     ep: &MediaEndpoints,
-    token: &MediaToken,
+    cred: &Credential,
     rng: &mut Rng,
 ) -> Result<MediaConn, BindError> {
     let mmr = mc_rt::net::resolve(&ep.host, ep.udp_port)
@@ -250,16 +280,13 @@ pub(super) async fn bind_udp(
     let mut buf = vec![0u8; 64 * 1024];
     for _ in 0..config.binding_attempts {
         let txn = rng.bytes::<12>();
-        let request = Binding::Request {
-            txn,
-            token: token.as_bytes().to_vec(),
-        }
-        .encode();
+        let request = cred.counter.request(&cred.token, txn);
         sock.send_to(&request, mmr).await.map_err(network)?;
         let wait = async {
             loop {
                 match sock.recv_from(&mut buf).await {
-                    Ok((n, from)) if from == mmr => match check_reply(&buf[..n], &txn) {
+                    Ok((n, from)) if from == mmr => match check_reply(&buf[..n], &txn, &cred.token)
+                    {
                         Ok(true) => return Ok(()),
                         Ok(false) => continue,
                         Err(e) => return Err(e),
@@ -297,7 +324,7 @@ async fn bind_stream(
     config: &ClientConfig,
     ca: &CertificateDer<'static>,
     ep: &MediaEndpoints,
-    token: &MediaToken,
+    cred: &Credential,
     rng: &mut Rng,
     path: MediaPath,
 ) -> Result<MediaConn, BindError> {
@@ -325,11 +352,7 @@ async fn bind_stream(
     };
     let (rd, mut wr) = mc_rt::split(stream);
     let txn = rng.bytes::<12>();
-    let request = Binding::Request {
-        txn,
-        token: token.as_bytes().to_vec(),
-    }
-    .encode();
+    let request = cred.counter.request(&cred.token, txn);
     wr.write_all(&rfc4571::encode(&request))
         .await
         .map_err(network)?;
@@ -344,7 +367,7 @@ async fn bind_stream(
     let answer = mc_rt::timeout(deadline, async {
         loop {
             let reply = conn.recv().await.map_err(network)?;
-            if check_reply(&reply, &txn)? {
+            if check_reply(&reply, &txn, &cred.token)? {
                 return Ok::<(), BindError>(());
             }
         }

@@ -18,7 +18,7 @@ use crate::framed::{write_frame, LinkError};
 use crate::EventLog;
 use mc_core::client::session::{self, Finish, Input, JoinFailure, Output, Session, Timing};
 pub use mc_core::client::MediaPath;
-use mc_core::client::{MediaStats, RtpSender};
+use mc_core::client::{MediaCrypto, MediaStats, OpenFailures, RtpSender};
 use mc_core::Rng;
 use mc_wire::signal::{ClientToZc, RejectReason, ZcToClient};
 use mc_wire::{MeetingId, ParticipantId};
@@ -109,6 +109,8 @@ pub struct ClientReport {
     pub received: u64,
     pub by_source: BTreeMap<u32, mc_core::client::SourceStats>,
     pub malformed: u64,
+    /// Packets from the MMR that did not open (forged, replayed, under a key not held).
+    pub unopened: OpenFailures,
     /// Why the session ended, if the ZC ended it.
     pub ended_by_zc: Option<String>,
     /// When a rejoin after a failure did not get back in: the rejection's reason code
@@ -191,6 +193,7 @@ pub async fn run_observed(
         last_error: None,
         sender,
         stats: MediaStats::default(),
+        crypto: MediaCrypto::default(),
     };
     let mut stop = std::pin::pin!(stop);
     let mut stopped = false;
@@ -245,6 +248,8 @@ struct Shell<'p> {
     last_error: Option<ClientError>,
     sender: RtpSender,
     stats: MediaStats,
+    /// Seals what this participant sends and opens what it receives, at its own edge.
+    crypto: MediaCrypto,
     payload: Vec<u8>,
 }
 
@@ -279,7 +284,10 @@ impl Shell<'_> {
                     };
                     self.rng.fill(&mut self.payload);
                     let packet = self.sender.next_packet(self.payload.clone());
-                    let sent = conn.send(&packet).await;
+                    let Some(Ok(sealed)) = self.crypto.seal(&packet) else {
+                        unreachable!("a live session has a key, and our own packets parse")
+                    };
+                    let sent = conn.send(&sealed).await;
                     self.probe.sent.fetch_add(1, Ordering::Relaxed);
                     sent.err().map(|e| (Input::MediaBroken, e.to_string()))
                 }
@@ -288,7 +296,9 @@ impl Shell<'_> {
                     let Some(conn) = live.conn.as_mut() else {
                         continue;
                     };
-                    let sent = conn.send_keepalive(&live.token, self.rng.bytes()).await;
+                    let sent = conn
+                        .send_keepalive(&live.token, &live.counter, self.rng.bytes())
+                        .await;
                     sent.err().map(|e| (Input::MediaBroken, e.to_string()))
                 }
                 Output::Ping => {
@@ -299,11 +309,11 @@ impl Shell<'_> {
                 Output::Bind { path } => {
                     let Some(live) = &self.live else { continue };
                     let (c, ca) = (self.config.clone(), self.ca.clone());
-                    let (ep, token) = (live.endpoints.clone(), live.token.clone());
+                    let (ep, cred) = (live.endpoints.clone(), live.credential());
                     let mut rng = Rng::seed_from_u64(self.rng.next_u64());
                     self.binding_path = path;
                     self.binding = Some(mc_rt::Task::spawn(async move {
-                        let bound = media::bind(&c, &ca, &ep, &token, &mut rng, path).await;
+                        let bound = media::bind(&c, &ca, &ep, &cred, &mut rng, path).await;
                         (path, bound)
                     }));
                     None
@@ -312,10 +322,10 @@ impl Shell<'_> {
                     let Some(live) = &self.live else { continue };
                     // In the background, so media keeps flowing on the stream meanwhile.
                     let c = self.config.clone();
-                    let (ep, token) = (live.endpoints.clone(), live.token.clone());
+                    let (ep, cred) = (live.endpoints.clone(), live.credential());
                     let mut rng = Rng::seed_from_u64(self.rng.next_u64());
                     self.probing = Some(mc_rt::Task::spawn(async move {
-                        media::bind_udp(&c, &ep, &token, &mut rng).await
+                        media::bind_udp(&c, &ep, &cred, &mut rng).await
                     }));
                     None
                 }
@@ -425,6 +435,7 @@ impl Shell<'_> {
                 return;
             }
             Happened::Joined(Ok(session)) => {
+                self.crypto.start(session.media_key.clone());
                 self.live = Some(session);
                 Input::Admitted
             }
@@ -472,10 +483,10 @@ impl Shell<'_> {
                 let Some(conn) = self.live.as_mut().and_then(|l| l.conn.as_mut()) else {
                     return;
                 };
-                if mc_wire::rtp::RtpHeader::parse(&packet).is_err() {
+                let Some(Ok(sealed)) = self.crypto.seal(&packet) else {
                     return;
-                }
-                if let Err(e) = conn.send(&packet).await {
+                };
+                if let Err(e) = conn.send(&sealed).await {
                     tracing::info!(node = %self.config.display_name, "media send: {e}");
                     Input::MediaBroken
                 } else {
@@ -485,12 +496,16 @@ impl Shell<'_> {
                 }
             }
             Happened::Media(Ok(packet)) => {
-                // Any packet says the path is alive; a binding answer is a keepalive's.
+                // A binding answer is a keepalive's; media says the path is alive only if it
+                // opens (anyone can send a datagram from the MMR's address).
                 if mc_wire::classify_media(&packet) != mc_wire::MediaKind::Binding {
-                    self.stats.on_packet(&packet);
+                    let Ok(plain) = self.crypto.open(&packet) else {
+                        return;
+                    };
+                    self.stats.on_packet(&plain);
                     self.probe.received.fetch_add(1, Ordering::Relaxed);
                     if let Some(b) = &self.bridge {
-                        b.send(&packet).await;
+                        b.send(&plain).await;
                     }
                 }
                 Input::MediaHeard
@@ -502,7 +517,12 @@ impl Shell<'_> {
                 }
                 Input::MediaBroken
             }
-            Happened::Signal(Ok(Some(msg))) => Input::Signal(msg),
+            Happened::Signal(Ok(Some(msg))) => {
+                if let ZcToClient::Rekey { media_key } = &msg {
+                    self.crypto.install(media_key.clone());
+                }
+                Input::Signal(msg)
+            }
             Happened::Signal(closed) => {
                 if let Err(e) = closed {
                     tracing::info!(node = %self.config.display_name, "signalling: {e}");
@@ -556,6 +576,7 @@ impl Shell<'_> {
             received: self.stats.received_total(),
             by_source: self.stats.by_source.clone(),
             malformed: self.stats.malformed,
+            unopened: self.crypto.failures,
             ended_by_zc,
             rejoin_refused,
         };

@@ -66,6 +66,7 @@ impl Collector for MmrCollector {
                 (reason("malformed"), c.dropped_malformed),
                 (reason("unbound"), c.dropped_unbound),
                 (reason("bad_token"), c.refused_bad_token),
+                (reason("replayed"), c.refused_replayed),
                 (reason("unexpected"), c.dropped_unexpected),
                 (reason("queue_full"), s.stream_queue_drops),
             ],

@@ -106,9 +106,7 @@ impl Mmr {
                 participant,
             } => s.forwarding.admit(token, meeting, participant),
             MmrCommand::Revoke { token } => {
-                if let Some(mc_core::mmr::Endpoint::Stream(id)) =
-                    s.forwarding.revoke(token.as_bytes())
-                {
+                if let Some(mc_core::mmr::Endpoint::Stream(id)) = s.forwarding.revoke(&token) {
                     // Dropping the queue's sender ends that connection's writer, closing it.
                     s.streams.remove(&id);
                 }
@@ -203,11 +201,13 @@ fn dropped(c: &MmrCounters, stream_queue_drops: u64) -> u64 {
         dropped_malformed,
         dropped_unbound,
         refused_bad_token,
+        refused_replayed,
         dropped_unexpected,
     } = c;
     dropped_malformed
         + dropped_unbound
         + refused_bad_token
+        + refused_replayed
         + dropped_unexpected
         + stream_queue_drops
 }
@@ -229,7 +229,8 @@ mod tests {
             dropped_unbound: 1 << 4,
             refused_bad_token: 1 << 5,
             dropped_unexpected: 1 << 6,
+            refused_replayed: 1 << 10,
         };
-        assert_eq!(dropped(&c, 1 << 7), 0b1111_1000);
+        assert_eq!(dropped(&c, 1 << 7), 0b100_1111_1000);
     }
 }

@@ -458,7 +458,8 @@ impl Session {
             // keep reading a closed one).
             Input::SignalLost | Input::Signal(_) if self.binding() => {
                 let failure = match input {
-                    Input::Signal(ZcToClient::Pong) => return,
+                    // The shell installs a new key itself; the session only hears it.
+                    Input::Signal(ZcToClient::Pong | ZcToClient::Rekey { .. }) => return,
                     Input::Signal(ZcToClient::Ended { .. }) | Input::SignalLost => {
                         JoinFailure::ZoneInFlux
                     }
@@ -532,7 +533,7 @@ impl Session {
             Input::Signal(msg) => {
                 l.signal_heard_ms = now_ms;
                 match msg {
-                    ZcToClient::Pong => {}
+                    ZcToClient::Pong | ZcToClient::Rekey { .. } => {}
                     ZcToClient::Ended { reason, rejoin } => {
                         return Some((EndReason::ByZc(reason), rejoin))
                     }

@@ -15,15 +15,25 @@ fn admit(f: &mut Forwarding, token: &[u8], meeting: u64, participant: u64) {
     );
 }
 
+/// A binding request as a client makes it: signed with the token, with its counter.
+fn request(token: &[u8], counter: u64) -> Vec<u8> {
+    let token = MediaToken::from_bytes(token.to_vec());
+    Binding::Request {
+        txn: [counter as u8; 12],
+        username: BindingId::of(&token),
+        counter,
+    }
+    .encode_signed(&token)
+}
+
+fn bind_n(f: &mut Forwarding, from: Endpoint, token: &[u8], counter: u64) -> Outcome {
+    f.handle_packet(from, &request(token, counter))
+}
+
+/// Binds with a counter newer than any before (the test's clock, in effect).
 fn bind(f: &mut Forwarding, from: Endpoint, token: &[u8]) -> Outcome {
-    f.handle_packet(
-        from,
-        &Binding::Request {
-            txn: [7; 12],
-            token: token.to_vec(),
-        }
-        .encode(),
-    )
+    thread_local!(static NEXT: std::cell::Cell<u64> = const { std::cell::Cell::new(1) });
+    bind_n(f, from, token, NEXT.with(|n| n.replace(n.get() + 1)))
 }
 
 fn rtp(ssrc: u32) -> Vec<u8> {
@@ -56,7 +66,12 @@ fn media_goes_to_the_others_in_the_meeting_and_nowhere_else() {
         let Outcome::Reply(r) = bind(&mut f, e, t) else {
             panic!("bind refused")
         };
-        let Binding::Success { mapped, .. } = Binding::decode(&r).unwrap() else {
+        let d = Binding::decode(&r).unwrap();
+        assert!(
+            d.verify(&MediaToken::from_bytes(t.to_vec())),
+            "the MMR signs"
+        );
+        let Binding::Success { mapped, .. } = d.msg else {
             panic!()
         };
         assert_eq!(Endpoint::Udp(mapped), e);
@@ -117,7 +132,10 @@ fn revoking_a_token_stops_its_media_and_rebinding_moves_it() {
         f.handle_packet(udp(2), &rtp(2)),
         Outcome::Drop(DropReason::Unbound)
     ));
-    assert_eq!(f.revoke(b"b"), Some(Endpoint::Stream(5)));
+    assert_eq!(
+        f.revoke(&MediaToken::from_bytes(b"b".to_vec())),
+        Some(Endpoint::Stream(5))
+    );
     assert!(matches!(
         f.handle_packet(Endpoint::Stream(5), &rtp(2)),
         Outcome::Drop(DropReason::Unbound)
@@ -126,6 +144,64 @@ fn revoking_a_token_stops_its_media_and_rebinding_moves_it() {
         forwarded(f.handle_packet(udp(1), &rtp(1))),
         Vec::<Endpoint>::new()
     );
+}
+
+#[test]
+fn a_captured_binding_replayed_from_elsewhere_or_later_is_refused_and_counted() {
+    let mut f = Forwarding::new();
+    admit(&mut f, b"victim", 1, 1);
+    admit(&mut f, b"other", 1, 2);
+    bind_n(&mut f, udp(2), b"other", 1);
+    let captured = request(b"victim", 10);
+    assert!(matches!(
+        f.handle_packet(udp(1), &captured),
+        Outcome::Reply(_)
+    ));
+    // The same bytes from the attacker's address: refused, and the victim keeps its media.
+    assert!(matches!(
+        f.handle_packet(udp(66), &captured),
+        Outcome::Refuse(_, DropReason::Replayed)
+    ));
+    assert_eq!(forwarded(f.handle_packet(udp(2), &rtp(2))), vec![udp(1)]);
+    // Repeated from the victim's own endpoint (its answer was lost): answered, nothing moves.
+    assert!(matches!(
+        f.handle_packet(udp(1), &captured),
+        Outcome::Reply(_)
+    ));
+    // The victim moves to a stream with a newer counter; the old request replayed later from
+    // its old address does not move it back.
+    bind_n(&mut f, Endpoint::Stream(3), b"victim", 11);
+    assert!(matches!(
+        f.handle_packet(udp(1), &captured),
+        Outcome::Refuse(_, DropReason::Replayed)
+    ));
+    assert_eq!(
+        forwarded(f.handle_packet(udp(2), &rtp(2))),
+        vec![Endpoint::Stream(3)]
+    );
+    assert_eq!(f.counters().refused_replayed, 2);
+}
+
+#[test]
+fn a_request_signed_without_the_token_moves_nothing() {
+    let mut f = Forwarding::new();
+    admit(&mut f, b"victim", 1, 1);
+    admit(&mut f, b"other", 1, 2);
+    bind_n(&mut f, udp(1), b"victim", 1);
+    bind_n(&mut f, udp(2), b"other", 1);
+    // The attacker knows the victim's binding id (it is on the wire) but not its token.
+    let forged = Binding::Request {
+        txn: [1; 12],
+        username: BindingId::of(&MediaToken::from_bytes(b"victim".to_vec())),
+        counter: 1_000,
+    }
+    .encode_signed(&MediaToken::from_bytes(b"guess".to_vec()));
+    let Outcome::Refuse(reply, DropReason::BadToken) = f.handle_packet(udp(66), &forged) else {
+        panic!("a forged binding was not refused")
+    };
+    assert!(!Binding::decode(&reply).unwrap().has_integrity());
+    assert_eq!(forwarded(f.handle_packet(udp(2), &rtp(2))), vec![udp(1)]);
+    assert_eq!(f.counters().refused_bad_token, 1);
 }
 
 proptest! {
@@ -140,7 +216,7 @@ proptest! {
             match op {
                 0 => f.admit(MediaToken::from_bytes(vec![tok]), meeting_of(tok), ParticipantId(tok as u64)),
                 1 => { bind(&mut f, e, &[tok]); }
-                2 => { f.revoke(&[tok]); }
+                2 => { f.revoke(&MediaToken::from_bytes(vec![tok])); }
                 _ => {
                     let sender = f.participant_at(e);
                     if let Outcome::Forward(to) = f.handle_packet(e, &rtp(1)) {
