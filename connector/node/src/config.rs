@@ -219,8 +219,8 @@ pub struct ControllerConfig {
     /// After its TLS handshake, a signalling session must join, an MMR link say hello and a media
     /// stream bind within this time, or it is closed.
     pub first_message_timeout_ms: u64,
-    /// A media stream connection (TCP or TLS) that carries no packet either way for this long is
-    /// closed.
+    /// A media stream connection (TCP or TLS) with no participant bound to it (never yet, or no
+    /// longer) that carries no packet either way for this long is closed.
     pub media_idle_timeout_ms: u64,
     /// Concurrent connections each listener holds at most, in all and from one source address
     /// (an IPv6 /64 counts as one source); more are closed at once and counted.
@@ -389,8 +389,8 @@ pub struct MmrConfig {
     pub handshake_timeout_ms: u64,
     /// A media stream must bind within this time of its TLS handshake (or of opening, on TCP).
     pub first_message_timeout_ms: u64,
-    /// A media stream connection (TCP or TLS) that carries no packet either way for this long is
-    /// closed.
+    /// A media stream connection (TCP or TLS) with no participant bound to it (never yet, or no
+    /// longer) that carries no packet either way for this long is closed.
     pub media_idle_timeout_ms: u64,
     /// Concurrent connections each listener holds at most, in all and from one source address
     /// (an IPv6 /64 counts as one source); more are closed at once and counted.

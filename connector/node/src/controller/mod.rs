@@ -102,7 +102,7 @@ pub async fn start(
         (config.listen, config.tls_port).into(),
     )
     .await?;
-    let mmr = Mmr::start(
+    let mmr = Mmr::start_with(
         (config.listen, config.media_udp_port).into(),
         (config.listen, config.media_tcp_port).into(),
         config.conn_caps(),

@@ -19,7 +19,8 @@ use std::time::Duration;
 pub struct StreamDeadlines {
     /// A successful binding must arrive within this time of the connection opening.
     pub first_message: Duration,
-    /// With no packet in either direction for this long the connection is closed.
+    /// A connection with no participant bound to it (never yet, or no longer) and no packet in
+    /// either direction for this long is closed.
     pub idle: Duration,
 }
 
@@ -36,7 +37,7 @@ impl StreamDeadlines {
 /// a load test from one host beyond it needs `max_conns_per_source` raised.
 pub const DEFAULT_MAX_CONNS_PER_LISTENER: u32 = 16_384;
 pub const DEFAULT_MAX_CONNS_PER_SOURCE: u32 = 1_024;
-/// A media stream that neither sends nor receives a packet for this long is closed.
-pub const DEFAULT_MEDIA_IDLE_TIMEOUT_MS: u64 = 60_000;
+/// A media stream with no participant bound that carries no packet for this long is closed.
+pub const DEFAULT_MEDIA_IDLE_TIMEOUT_MS: u64 = 30_000;
 /// A signalling session must join, a link say hello, a media stream bind within this time.
 pub const DEFAULT_FIRST_MESSAGE_TIMEOUT_MS: u64 = 5_000;

@@ -130,8 +130,11 @@ pub(super) async fn tcp_accept_loop(listener: TcpListener, mmr: Mmr) {
 
 /// Serves RFC 4571-framed media on one stream connection until either side closes it, or it
 /// misses one of the MMR's stream deadlines (counted on `gate`, its listener's): a connection
-/// that has not bound within the first-message deadline, or that carried no packet either way
-/// for the idle timeout, is closed.
+/// that has not bound within the first-message deadline is closed, and so is one with no
+/// participant bound to it (never yet, or no longer) that carried no packet either way for the
+/// idle timeout. A bound participant's stream is never idle-closed: clients send no keepalive
+/// on streams, so a muted participant's is silent; it lives as long as the participant's grant,
+/// which the ZC revokes (closing the stream) when the participant leaves or its signalling dies.
 pub async fn serve_stream<S>(
     stream: S,
     peer: SocketAddr,
@@ -158,9 +161,9 @@ pub async fn serve_stream<S>(
     let deadlines = mmr.deadlines;
     let bind_by = mc_rt::Instant::now() + deadlines.first_message;
     let mut last_packet = mc_rt::Instant::now();
-    let mut bound = false;
+    let mut ever_bound = false;
     'conn: loop {
-        let due = if bound {
+        let due = if ever_bound {
             last_packet + deadlines.idle
         } else {
             bind_by.min(last_packet + deadlines.idle)
@@ -186,7 +189,7 @@ pub async fn serve_stream<S>(
                 if !out.is_empty() && (wr.write_all(&out).await.is_err() || wr.flush().await.is_err()) {
                     break 'conn;
                 }
-                bound = bound || is_bound(&mmr, id);
+                ever_bound = ever_bound || is_bound(&mmr, id);
             }
             packet = rx.recv() => {
                 let Some(packet) = packet else { break 'conn };
@@ -202,10 +205,16 @@ pub async fn serve_stream<S>(
                 }
             }
             _ = mc_rt::sleep(due.saturating_duration_since(mc_rt::Instant::now())) => {
-                let reason = if bound || last_packet + deadlines.idle <= mc_rt::Instant::now() {
-                    CloseReason::IdleTimeout
-                } else {
+                let now = mc_rt::Instant::now();
+                if is_bound(&mmr, id) {
+                    ever_bound = true;
+                    last_packet = now;
+                    continue 'conn;
+                }
+                let reason = if !ever_bound && bind_by <= now {
                     CloseReason::FirstMessageTimeout
+                } else {
+                    CloseReason::IdleTimeout
                 };
                 gate.count(reason);
                 tracing::debug!(client_addr = %peer, %transport, stream = id, %reason, "closed a media stream");

@@ -67,9 +67,16 @@ pub struct Mmr {
 }
 
 impl Mmr {
+    /// Binds UDP and TCP media on `udp` and `tcp` and starts serving them, with the default
+    /// caps and deadlines of an MMR VM.
+    pub async fn start(udp: SocketAddr, tcp: SocketAddr) -> Result<Mmr, NodeError> {
+        let c = crate::config::MmrConfig::default();
+        Mmr::start_with(udp, tcp, c.conn_caps(), c.stream_deadlines()).await
+    }
+
     /// Binds UDP and TCP media on `udp` and `tcp` and starts serving them; TCP connections are
     /// held to `caps` and, like the TLS media connections, to `deadlines`.
-    pub async fn start(
+    pub async fn start_with(
         udp: SocketAddr,
         tcp: SocketAddr,
         caps: ConnCaps,

@@ -36,7 +36,7 @@ pub async fn start(
     events: EventLog,
 ) -> Result<MmrVmHandle, NodeError> {
     config.validate()?;
-    let mmr = Mmr::start(
+    let mmr = Mmr::start_with(
         (config.listen, config.media_udp_port).into(),
         (config.listen, config.media_tcp_port).into(),
         config.conn_caps(),
