@@ -610,6 +610,29 @@ mod tests {
     }
 
     #[test]
+    fn connection_caps_and_deadlines_are_validated_by_name() {
+        let c = MmrConfig {
+            max_conns_per_source: 10,
+            max_conns_per_listener: 5,
+            ..MmrConfig::default()
+        };
+        assert_eq!(c.validate().unwrap_err().field, "max_conns_per_source");
+        let c = ControllerConfig {
+            first_message_timeout_ms: 0,
+            ..ControllerConfig::default()
+        };
+        assert_eq!(c.validate().unwrap_err().field, "first_message_timeout_ms");
+        let c = CloudConfig {
+            api_key: "0123456789abcdef".into(),
+            max_conns_per_listener: 0,
+            ..CloudConfig::default()
+        };
+        assert_eq!(c.validate().unwrap_err().field, "max_conns_per_listener");
+        let c: ControllerConfig = toml::from_str("media_idle_timeout_ms = 1000").unwrap();
+        assert_eq!(c.stream_deadlines().idle, std::time::Duration::from_secs(1));
+    }
+
+    #[test]
     fn every_role_takes_a_log_format_and_an_unknown_one_is_refused_by_name() {
         let c: MmrConfig =
             toml::from_str("log_format = \"json\"\nlog_redact_addresses = true").unwrap();
