@@ -85,6 +85,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
     let result = match cli.command {
         Command::Up(args) => {
             log.start_default();
+            roles::raise_open_file_limit();
             mc_rt::block_on(up::run(args, log))
         }
         Command::Certs { command } => {

@@ -61,6 +61,8 @@ pub async fn run(args: LoadArgs, log: crate::logging::Logging) -> anyhow::Result
     spec.validate()?;
     let base = args.access.client_config(log)?;
     let ca = args.access.ca()?;
+    // Each participant holds several sockets.
+    crate::roles::raise_open_file_limit();
 
     // A progress line a second is for a person: not in a JSON log (the report has it all).
     let show_progress = !args.json && !log.is_json();

@@ -37,6 +37,28 @@ fn print_config<T: serde::Serialize>(c: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Raises the soft open-file limit to the hard one, and says so: every connection a server holds
+/// is a file descriptor, and the common soft limit of 1,024 is below what its connection caps
+/// allow.
+pub(crate) fn raise_open_file_limit() {
+    let show = |l: Option<u64>| l.map_or("unlimited".to_string(), |n| n.to_string());
+    match mc_node::fd_limit::raise_to_hard() {
+        Ok(l) if l.before != l.now => tracing::info!(
+            "raised the open-file limit (RLIMIT_NOFILE) from {} to the hard limit {}",
+            show(l.before),
+            show(l.now)
+        ),
+        Ok(l) => tracing::info!(
+            "open-file limit (RLIMIT_NOFILE) {} (hard limit {})",
+            show(l.now),
+            show(l.hard)
+        ),
+        Err(e) => tracing::warn!(
+            "could not raise the open-file limit (RLIMIT_NOFILE): {e}; idle connections may exhaust it (see `ulimit -n`)"
+        ),
+    }
+}
+
 async fn until_ctrl_c(log: Logging) -> anyhow::Result<()> {
     mc_rt::ctrl_c().await.context("waiting for Ctrl-C")?;
     log.say(tracing::Level::INFO, "stopping");
@@ -55,6 +77,7 @@ pub async fn cloud(args: RoleArgs, log: Logging) -> anyhow::Result<()> {
     config.validate()?;
     let identity = mc_rt::certs::load_identity(&args.certs, &config.name)
         .context("loading the cloud's identity")?;
+    raise_open_file_limit();
     let handle = mc_node::cloud::start(config, identity, EventLog::tracing_only("cloud")).await?;
     println!(
         "cloud management (HTTPS) on {}; status sync on {} (and on {} by ALPN)",
@@ -73,6 +96,7 @@ pub async fn controller(args: RoleArgs, log: Logging) -> anyhow::Result<()> {
     let identity = mc_rt::certs::load_identity(&args.certs, &config.id)
         .context("loading the controller's identity")?;
     let id = config.id.clone();
+    raise_open_file_limit();
     let h = mc_node::controller::start(config, identity, EventLog::tracing_only(&id)).await?;
     println!(
         "controller {id}: signalling {}; shared TLS {}; media UDP {} TCP {}",
@@ -91,6 +115,7 @@ pub async fn mmr(args: RoleArgs, log: Logging) -> anyhow::Result<()> {
     let identity = mc_rt::certs::load_identity(&args.certs, &config.id)
         .context("loading the MMR's identity")?;
     let id = config.id.clone();
+    raise_open_file_limit();
     let h = mc_node::mmr::vm::start(config, identity, EventLog::tracing_only(&id)).await?;
     println!(
         "MMR {id}: media UDP {} TCP {} TLS {}",

@@ -1,6 +1,7 @@
 //! Configuration of each role: TOML files or CLI flags become these types, which are validated
 //! before anything starts. Every limit is named with its unit; defaults are the product's.
 
+use crate::listen::{self, ConnCaps, StreamDeadlines};
 use mc_wire::ports;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
@@ -42,6 +43,26 @@ fn check_positive(field: &'static str, v: u64) -> Result<(), ConfigError> {
         return Err(invalid(field, "must be greater than 0"));
     }
     Ok(())
+}
+
+/// The connection caps every role's listeners share.
+fn check_caps(max_conns_per_listener: u32, max_conns_per_source: u32) -> Result<(), ConfigError> {
+    check_positive("max_conns_per_listener", max_conns_per_listener as u64)?;
+    check_positive("max_conns_per_source", max_conns_per_source as u64)?;
+    if max_conns_per_source > max_conns_per_listener {
+        return Err(invalid(
+            "max_conns_per_source",
+            format!("{max_conns_per_source} is more than max_conns_per_listener ({max_conns_per_listener}), so it would never apply"),
+        ));
+    }
+    Ok(())
+}
+
+fn caps(max_conns_per_listener: u32, max_conns_per_source: u32) -> ConnCaps {
+    ConnCaps {
+        max_conns_per_listener,
+        max_conns_per_source,
+    }
 }
 
 /// How a process writes its log (stderr): lines for a person, or one JSON object per line for a
@@ -96,6 +117,12 @@ pub struct CloudConfig {
     pub controller_down_after_ms: u64,
     /// What controllers are told to use.
     pub heartbeat_interval_ms: u64,
+    /// How long a TLS handshake on an accepted connection may take.
+    pub handshake_timeout_ms: u64,
+    /// Concurrent connections each listener holds at most, in all and from one source address
+    /// (an IPv6 /64 counts as one source); more are closed at once and counted.
+    pub max_conns_per_listener: u32,
+    pub max_conns_per_source: u32,
     /// Where the ticket-signing key is kept; without it the key lives in memory only.
     pub data_dir: Option<PathBuf>,
     /// Seeds the cloud's random choices (ticket nonces); from the OS when absent.
@@ -119,6 +146,9 @@ impl Default for CloudConfig {
             ticket_ttl_s: 300,
             controller_down_after_ms: 6_000,
             heartbeat_interval_ms: 1_000,
+            handshake_timeout_ms: 10_000,
+            max_conns_per_listener: listen::DEFAULT_MAX_CONNS_PER_LISTENER,
+            max_conns_per_source: listen::DEFAULT_MAX_CONNS_PER_SOURCE,
             data_dir: None,
             seed: None,
             log_format: LogFormat::Text,
@@ -141,7 +171,12 @@ impl CloudConfig {
         if self.controller_down_after_ms < 2 * self.heartbeat_interval_ms {
             return Err(invalid("controller_down_after_ms", "must be at least twice heartbeat_interval_ms, or one late heartbeat marks a controller down"));
         }
-        Ok(())
+        check_positive("handshake_timeout_ms", self.handshake_timeout_ms)?;
+        check_caps(self.max_conns_per_listener, self.max_conns_per_source)
+    }
+
+    pub fn conn_caps(&self) -> ConnCaps {
+        caps(self.max_conns_per_listener, self.max_conns_per_source)
     }
 }
 
@@ -181,6 +216,16 @@ pub struct ControllerConfig {
     pub connect_timeout_ms: u64,
     /// How long a TLS handshake on an accepted connection may take.
     pub handshake_timeout_ms: u64,
+    /// After its TLS handshake, a signalling session must join, an MMR link say hello and a media
+    /// stream bind within this time, or it is closed.
+    pub first_message_timeout_ms: u64,
+    /// A media stream connection (TCP or TLS) with no participant bound to it (never yet, or no
+    /// longer) that carries no packet either way for this long is closed.
+    pub media_idle_timeout_ms: u64,
+    /// Concurrent connections each listener holds at most, in all and from one source address
+    /// (an IPv6 /64 counts as one source); more are closed at once and counted.
+    pub max_conns_per_listener: u32,
+    pub max_conns_per_source: u32,
     /// The other controller of an HA pair (DESIGN §5). Set, this controller claims each meeting
     /// from the cloud before hosting it, links to the peer, and takes the peer's meetings over
     /// when the peer dies.
@@ -225,6 +270,10 @@ impl Default for ControllerConfig {
             mmr_report_interval_ms: 1_000,
             connect_timeout_ms: crate::DEFAULT_CONNECT_TIMEOUT_MS,
             handshake_timeout_ms: 5_000,
+            first_message_timeout_ms: listen::DEFAULT_FIRST_MESSAGE_TIMEOUT_MS,
+            media_idle_timeout_ms: listen::DEFAULT_MEDIA_IDLE_TIMEOUT_MS,
+            max_conns_per_listener: listen::DEFAULT_MAX_CONNS_PER_LISTENER,
+            max_conns_per_source: listen::DEFAULT_MAX_CONNS_PER_SOURCE,
             peer_host: None,
             peer_port: ports::ZC,
             peer_fallback_port: ports::HTTPS,
@@ -256,6 +305,9 @@ impl ControllerConfig {
         check_positive("monitoring_interval_ms", self.monitoring_interval_ms)?;
         check_positive("connect_timeout_ms", self.connect_timeout_ms)?;
         check_positive("handshake_timeout_ms", self.handshake_timeout_ms)?;
+        check_positive("first_message_timeout_ms", self.first_message_timeout_ms)?;
+        check_positive("media_idle_timeout_ms", self.media_idle_timeout_ms)?;
+        check_caps(self.max_conns_per_listener, self.max_conns_per_source)?;
         if self.peer_host.as_deref() == Some("") {
             return Err(invalid(
                 "peer_host",
@@ -293,6 +345,14 @@ impl ControllerConfig {
             .clone()
             .unwrap_or_else(|| self.listen.to_string())
     }
+
+    pub fn conn_caps(&self) -> ConnCaps {
+        caps(self.max_conns_per_listener, self.max_conns_per_source)
+    }
+
+    pub fn stream_deadlines(&self) -> StreamDeadlines {
+        StreamDeadlines::from_ms(self.first_message_timeout_ms, self.media_idle_timeout_ms)
+    }
 }
 
 /// An MMR VM: one MMR linked to a controller.
@@ -324,7 +384,18 @@ pub struct MmrConfig {
     /// Participants this MMR carries at most.
     pub capacity: u32,
     pub connect_timeout_ms: u64,
+    /// How long a TLS handshake takes at most: on an accepted connection, and the controller's
+    /// welcome on the MMR link.
     pub handshake_timeout_ms: u64,
+    /// A media stream must bind within this time of its TLS handshake (or of opening, on TCP).
+    pub first_message_timeout_ms: u64,
+    /// A media stream connection (TCP or TLS) with no participant bound to it (never yet, or no
+    /// longer) that carries no packet either way for this long is closed.
+    pub media_idle_timeout_ms: u64,
+    /// Concurrent connections each listener holds at most, in all and from one source address
+    /// (an IPv6 /64 counts as one source); more are closed at once and counted.
+    pub max_conns_per_listener: u32,
+    pub max_conns_per_source: u32,
     /// How log lines are written: "text" or "json" (one object per line); `--log-format` overrides.
     pub log_format: LogFormat,
     /// Replace participants' IP addresses in the log by a token that is stable within one run
@@ -353,6 +424,10 @@ impl Default for MmrConfig {
             capacity: 200,
             connect_timeout_ms: crate::DEFAULT_CONNECT_TIMEOUT_MS,
             handshake_timeout_ms: 5_000,
+            first_message_timeout_ms: listen::DEFAULT_FIRST_MESSAGE_TIMEOUT_MS,
+            media_idle_timeout_ms: listen::DEFAULT_MEDIA_IDLE_TIMEOUT_MS,
+            max_conns_per_listener: listen::DEFAULT_MAX_CONNS_PER_LISTENER,
+            max_conns_per_source: listen::DEFAULT_MAX_CONNS_PER_SOURCE,
             log_format: LogFormat::Text,
             log_redact_addresses: false,
         }
@@ -375,6 +450,9 @@ impl MmrConfig {
         check_positive("monitoring_interval_ms", self.monitoring_interval_ms)?;
         check_positive("connect_timeout_ms", self.connect_timeout_ms)?;
         check_positive("handshake_timeout_ms", self.handshake_timeout_ms)?;
+        check_positive("first_message_timeout_ms", self.first_message_timeout_ms)?;
+        check_positive("media_idle_timeout_ms", self.media_idle_timeout_ms)?;
+        check_caps(self.max_conns_per_listener, self.max_conns_per_source)?;
         if self.tls_port != 0 && self.tls_port == self.media_tcp_port {
             return Err(invalid(
                 "ports",
@@ -391,6 +469,14 @@ impl MmrConfig {
         self.advertise_host
             .clone()
             .unwrap_or_else(|| self.listen.to_string())
+    }
+
+    pub fn conn_caps(&self) -> ConnCaps {
+        caps(self.max_conns_per_listener, self.max_conns_per_source)
+    }
+
+    pub fn stream_deadlines(&self) -> StreamDeadlines {
+        StreamDeadlines::from_ms(self.first_message_timeout_ms, self.media_idle_timeout_ms)
     }
 }
 
@@ -521,6 +607,29 @@ mod tests {
         assert_eq!(bad.validate().unwrap_err().field, "ports");
         let parsed: Result<ControllerConfig, _> = toml::from_str("max_meetingz = 3");
         assert!(parsed.unwrap_err().to_string().contains("unknown field"));
+    }
+
+    #[test]
+    fn connection_caps_and_deadlines_are_validated_by_name() {
+        let c = MmrConfig {
+            max_conns_per_source: 10,
+            max_conns_per_listener: 5,
+            ..MmrConfig::default()
+        };
+        assert_eq!(c.validate().unwrap_err().field, "max_conns_per_source");
+        let c = ControllerConfig {
+            first_message_timeout_ms: 0,
+            ..ControllerConfig::default()
+        };
+        assert_eq!(c.validate().unwrap_err().field, "first_message_timeout_ms");
+        let c = CloudConfig {
+            api_key: "0123456789abcdef".into(),
+            max_conns_per_listener: 0,
+            ..CloudConfig::default()
+        };
+        assert_eq!(c.validate().unwrap_err().field, "max_conns_per_listener");
+        let c: ControllerConfig = toml::from_str("media_idle_timeout_ms = 1000").unwrap();
+        assert_eq!(c.stream_deadlines().idle, std::time::Duration::from_secs(1));
     }
 
     #[test]

@@ -13,9 +13,12 @@ pub mod controller;
 mod dial;
 pub mod error;
 pub mod events;
+#[cfg(not(madsim))]
+pub mod fd_limit;
 pub mod framed;
 pub mod http;
 pub mod identities;
+pub mod listen;
 pub mod load;
 pub mod metrics;
 pub mod mmr;

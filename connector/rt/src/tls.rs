@@ -34,6 +34,10 @@ pub enum TlsError {
     Config(String),
     #[error("TLS handshake with {peer}: {detail}")]
     Handshake { peer: SocketAddr, detail: String },
+    /// Its own variant, so a listener can count the peers that stall (slowloris) apart from the
+    /// ones that fail.
+    #[error("TLS handshake with {peer}: not completed within {after_ms} ms")]
+    HandshakeTimeout { peer: SocketAddr, after_ms: u64 },
     #[error("{peer} offered ALPN {offered:?}, which this port does not serve")]
     NoRoute {
         peer: SocketAddr,
@@ -203,9 +207,9 @@ impl Router {
         };
         match tokio::time::timeout(deadline, handshake).await {
             Ok(r) => r,
-            Err(_) => Err(TlsError::Handshake {
+            Err(_) => Err(TlsError::HandshakeTimeout {
                 peer,
-                detail: format!("not completed within {} ms", deadline.as_millis()),
+                after_ms: deadline.as_millis() as u64,
             }),
         }
     }
@@ -235,9 +239,9 @@ pub async fn connect(
     };
     match tokio::time::timeout(deadline, attempt).await {
         Ok(r) => r,
-        Err(_) => Err(TlsError::Handshake {
+        Err(_) => Err(TlsError::HandshakeTimeout {
             peer: addr,
-            detail: format!("not completed within {} ms", deadline.as_millis()),
+            after_ms: deadline.as_millis() as u64,
         }),
     }
 }

@@ -20,6 +20,7 @@ pub mod store;
 use crate::config::CloudConfig;
 use crate::error::{bind_tcp, NodeError};
 use crate::events::CloudEvent;
+use crate::listen::Gate;
 use crate::metrics::CloudMetrics;
 use crate::EventLog;
 use mc_core::cloud::management::Management;
@@ -149,6 +150,10 @@ pub async fn start(
         .route(alpn::NOTIFICATION, notify_route)
         .default_route(alpn::NOTIFICATION);
 
+    let (caps, handshake) = (
+        config.conn_caps(),
+        Duration::from_millis(config.handshake_timeout_ms),
+    );
     let (notify_tx, _) = broadcast::channel(16);
     let metrics = CloudMetrics::new();
     let cloud = driver::start(CloudState {
@@ -173,9 +178,31 @@ pub async fn start(
         events,
         metrics,
     };
-    mc_rt::spawn(accept_loop(https, https_router, serve.clone()));
-    mc_rt::spawn(accept_loop(sync, sync_router, serve.clone()));
-    mc_rt::spawn(accept_loop(notify, notify_router, serve));
+    let gate = |name| Gate::new(name, caps);
+    let gates = [gate("https"), gate("status_sync"), gate("notification")];
+    crate::metrics::register_listeners(&serve.metrics.metrics, gates.to_vec());
+    let [https_gate, sync_gate, notify_gate] = gates;
+    mc_rt::spawn(accept_loop(
+        https,
+        https_router,
+        https_gate,
+        handshake,
+        serve.clone(),
+    ));
+    mc_rt::spawn(accept_loop(
+        sync,
+        sync_router,
+        sync_gate,
+        handshake,
+        serve.clone(),
+    ));
+    mc_rt::spawn(accept_loop(
+        notify,
+        notify_router,
+        notify_gate,
+        handshake,
+        serve,
+    ));
     Ok(handle)
 }
 
@@ -187,13 +214,20 @@ struct Serve {
     metrics: CloudMetrics,
 }
 
-async fn accept_loop(listener: TcpListener, router: Router, serve: Serve) {
+async fn accept_loop(
+    listener: TcpListener,
+    router: Router,
+    gate: Gate,
+    handshake: Duration,
+    serve: Serve,
+) {
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     crate::serve::serve_tls(
         listener,
         router,
-        Duration::from_secs(10),
-        move |alpn_id, stream, peer| {
+        gate,
+        handshake,
+        move |alpn_id, stream, peer, _gate| {
             let Serve {
                 cloud,
                 events,

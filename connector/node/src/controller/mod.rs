@@ -15,6 +15,7 @@ mod peer;
 use crate::config::ControllerConfig;
 use crate::error::{bind_tcp, NodeError};
 use crate::events::LinkEvent;
+use crate::listen::Gate;
 use crate::metrics::Metrics;
 use crate::mmr::Mmr;
 use crate::EventLog;
@@ -101,9 +102,11 @@ pub async fn start(
         (config.listen, config.tls_port).into(),
     )
     .await?;
-    let mmr = Mmr::start(
+    let mmr = Mmr::start_with(
         (config.listen, config.media_udp_port).into(),
         (config.listen, config.media_tcp_port).into(),
+        config.conn_caps(),
+        config.stream_deadlines(),
     )
     .await?;
     let signal_addr = signal.local_addr().expect("bound");
@@ -134,7 +137,8 @@ pub async fn start(
             },
         ),
         mmr_report_interval_ms: config.mmr_report_interval_ms,
-        handshake_timeout_ms: config.handshake_timeout_ms,
+        // The core's deadline for a peer's first message: a session's join, a link's hello.
+        handshake_timeout_ms: config.first_message_timeout_ms,
         peer: config.peer_host.as_ref().map(|_| PeerParams {
             interval_ms: config.peer_interval_ms,
             down_after_ms: config.peer_down_after_ms,
@@ -156,6 +160,12 @@ pub async fn start(
     );
     crate::metrics::register_mmr(&metrics, mmr.clone(), config.mmr_capacity);
     crate::metrics::register_links(&metrics, links.clone());
+    let signal_gate = Gate::new("signalling", config.conn_caps());
+    let tls_gate = Gate::new("tls", config.conn_caps());
+    crate::metrics::register_listeners(
+        &metrics,
+        vec![signal_gate.clone(), tls_gate.clone(), mmr.tcp_gate.clone()],
+    );
     let handle = ControllerHandle {
         signal_addr,
         tls_addr,
@@ -205,8 +215,13 @@ pub async fn start(
         udp: handle.media_udp_addr,
         tcp: handle.media_tcp_addr,
     });
-    mc_rt::spawn(accept_loop(signal, signal_router, ctx.clone()));
-    mc_rt::spawn(accept_loop(shared_tls, shared_router, ctx.clone()));
+    mc_rt::spawn(accept_loop(signal, signal_router, signal_gate, ctx.clone()));
+    mc_rt::spawn(accept_loop(
+        shared_tls,
+        shared_router,
+        tls_gate,
+        ctx.clone(),
+    ));
     mc_rt::spawn(notify_link::run(ctx.clone(), identity.clone()));
     if ctx.config.peer_host.is_some() {
         mc_rt::spawn(peer::run(ctx.clone(), identity.clone()));
@@ -269,10 +284,10 @@ fn report(ctx: &Ctx) -> mc_wire::monitor::Report {
     }
 }
 
-async fn accept_loop(listener: TcpListener, router: Router, ctx: Ctx) {
+async fn accept_loop(listener: TcpListener, router: Router, gate: Gate, ctx: Ctx) {
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     let deadline = Duration::from_millis(ctx.config.handshake_timeout_ms);
-    crate::serve::serve_tls(listener, router, deadline, move |alpn_id, stream, peer| {
+    crate::serve::serve_tls(listener, router, gate, deadline, move |alpn_id, stream, peer, gate| {
         let ctx = ctx.clone();
         async move {
             let core = &ctx.core;
@@ -284,7 +299,7 @@ async fn accept_loop(listener: TcpListener, router: Router, ctx: Ctx) {
                     let input = move |msg: ClientToZc| Input::Session { conn, msg };
                     conn::run(stream, core, conn, open, input, None).await
                 }
-                a if a == alpn::MEDIA => crate::mmr::serve_stream(stream, peer, ctx.mmr.clone(), mc_core::client::MediaPath::Tls).await,
+                a if a == alpn::MEDIA => crate::mmr::serve_stream(stream, peer, ctx.mmr.clone(), mc_core::client::MediaPath::Tls, gate).await,
                 a if a == alpn::LINK => {
                     let open = Input::MmrLinkOpened { conn, from: peer.to_string() };
                     let input = move |msg: MmrToController| Input::Mmr { conn, msg };

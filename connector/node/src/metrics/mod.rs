@@ -11,6 +11,7 @@ mod cloud;
 mod controller;
 mod encode;
 mod links;
+mod listeners;
 mod mmr;
 
 pub(crate) use cloud::CloudGauges;
@@ -98,6 +99,11 @@ pub fn register_mmr(metrics: &Metrics, mmr: crate::mmr::Mmr, capacity: u32) {
 
 pub(crate) fn register_links(metrics: &Metrics, links: crate::monitor::LinkTable) {
     metrics.collect(links::LinkCollector(links));
+}
+
+/// Registers the node's TCP listeners' metrics (`mc_listener_*`), one series per listener.
+pub(crate) fn register_listeners(metrics: &Metrics, gates: Vec<crate::listen::Gate>) {
+    metrics.collect(listeners::ListenerCollector(gates));
 }
 
 /// The answer to `GET /metrics` on a node's health listener: the scrape for a peer with a

@@ -2,6 +2,7 @@
 //! TLS 443), each feeding the forwarding table and carrying out what it says.
 
 use super::{Mmr, STREAM_QUEUE_PACKETS};
+use crate::listen::{CloseReason, Gate};
 use mc_core::client::MediaPath;
 use mc_core::mmr::{Endpoint, Outcome};
 use mc_rt::net::TcpListener;
@@ -73,6 +74,12 @@ fn split(
     }
 }
 
+/// Whether a stream connection has a participant bound to it (a binding succeeded on it).
+fn is_bound(mmr: &Mmr, id: u64) -> bool {
+    let s = mmr.state.lock().unwrap();
+    s.forwarding.participant_at(Endpoint::Stream(id)).is_some()
+}
+
 pub(super) async fn udp_loop(mmr: Mmr) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -94,11 +101,24 @@ pub(super) async fn udp_loop(mmr: Mmr) {
     }
 }
 
+/// TCP 8801: plain RFC 4571 framing, admitted under the listener's caps.
 pub(super) async fn tcp_accept_loop(listener: TcpListener, mmr: Mmr) {
     loop {
         match mc_rt::net::accept(&listener).await {
             Ok((tcp, peer)) => {
-                mc_rt::spawn(serve_stream(tcp, peer, mmr.clone(), MediaPath::Tcp));
+                let permit = match mmr.tcp_gate.admit(peer.ip()) {
+                    Ok(permit) => permit,
+                    Err(reason) => {
+                        tracing::debug!(client_addr = %peer, %reason, "refused a media connection (TCP)");
+                        continue;
+                    }
+                };
+                let mmr = mmr.clone();
+                mc_rt::spawn(async move {
+                    let gate = permit.gate().clone();
+                    serve_stream(tcp, peer, mmr, MediaPath::Tcp, gate).await;
+                    drop(permit);
+                });
             }
             Err(e) => {
                 tracing::warn!("MMR TCP accept failed: {e}");
@@ -108,9 +128,20 @@ pub(super) async fn tcp_accept_loop(listener: TcpListener, mmr: Mmr) {
     }
 }
 
-/// Serves RFC 4571-framed media on one stream connection until either side closes it.
-pub async fn serve_stream<S>(stream: S, peer: SocketAddr, mmr: Mmr, transport: MediaPath)
-where
+/// Serves RFC 4571-framed media on one stream connection until either side closes it, or it
+/// misses one of the MMR's stream deadlines (counted on `gate`, its listener's): a connection
+/// that has not bound within the first-message deadline is closed, and so is one with no
+/// participant bound to it (never yet, or no longer) that carried no packet either way for the
+/// idle timeout. A bound participant's stream is never idle-closed: clients send no keepalive
+/// on streams, so a muted participant's is silent; it lives as long as the participant's grant,
+/// which the ZC revokes (closing the stream) when the participant leaves or its signalling dies.
+pub async fn serve_stream<S>(
+    stream: S,
+    peer: SocketAddr,
+    mmr: Mmr,
+    transport: MediaPath,
+    gate: Gate,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(STREAM_QUEUE_PACKETS);
@@ -127,7 +158,16 @@ where
     let mut dec = Rfc4571Decoder::default();
     let mut buf = vec![0u8; 16 * 1024];
     let mut out = Vec::new();
+    let deadlines = mmr.deadlines;
+    let bind_by = mc_rt::Instant::now() + deadlines.first_message;
+    let mut last_packet = mc_rt::Instant::now();
+    let mut ever_bound = false;
     'conn: loop {
+        let due = if ever_bound {
+            last_packet + deadlines.idle
+        } else {
+            bind_by.min(last_packet + deadlines.idle)
+        };
         mc_rt::select! {
             // Branches are polled in order, never at random: one seed, one run.
             biased;
@@ -136,6 +176,7 @@ where
                 dec.push(&buf[..n]);
                 out.clear();
                 while let Some(packet) = dec.next_packet() {
+                    last_packet = mc_rt::Instant::now();
                     let packet = packet.to_vec();
                     let (udp, reply) = route(&mmr, Endpoint::Stream(id), &packet);
                     if let Some(reply) = reply {
@@ -148,9 +189,11 @@ where
                 if !out.is_empty() && (wr.write_all(&out).await.is_err() || wr.flush().await.is_err()) {
                     break 'conn;
                 }
+                ever_bound = ever_bound || is_bound(&mmr, id);
             }
             packet = rx.recv() => {
                 let Some(packet) = packet else { break 'conn };
+                last_packet = mc_rt::Instant::now();
                 out.clear();
                 rfc4571::encode_into(&packet, &mut out);
                 // Drain whatever else is queued into the same write.
@@ -160,6 +203,22 @@ where
                 if wr.write_all(&out).await.is_err() || wr.flush().await.is_err() {
                     break 'conn;
                 }
+            }
+            _ = mc_rt::sleep(due.saturating_duration_since(mc_rt::Instant::now())) => {
+                let now = mc_rt::Instant::now();
+                if is_bound(&mmr, id) {
+                    ever_bound = true;
+                    last_packet = now;
+                    continue 'conn;
+                }
+                let reason = if !ever_bound && bind_by <= now {
+                    CloseReason::FirstMessageTimeout
+                } else {
+                    CloseReason::IdleTimeout
+                };
+                gate.count(reason);
+                tracing::debug!(client_addr = %peer, %transport, stream = id, %reason, "closed a media stream");
+                break 'conn;
             }
         }
     }

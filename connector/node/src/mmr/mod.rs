@@ -10,6 +10,7 @@ pub use mc_core::client::MediaPath;
 pub(crate) use media::serve_stream;
 
 use crate::error::{bind_hint, bind_tcp, NodeError};
+use crate::listen::{ConnCaps, Gate, StreamDeadlines};
 use mc_core::mmr::{Forwarding, MmrCounters};
 use mc_core::zc::MmrCommand;
 use mc_rt::net::UdpSocket;
@@ -59,11 +60,28 @@ pub struct Mmr {
     pub(crate) udp: Arc<UdpSocket>,
     pub udp_addr: SocketAddr,
     pub tcp_addr: SocketAddr,
+    /// TCP 8801's caps and counts.
+    pub tcp_gate: Gate,
+    /// What every media stream connection (TCP or TLS) must do to stay open.
+    pub(crate) deadlines: StreamDeadlines,
 }
 
 impl Mmr {
-    /// Binds UDP and TCP media on `udp` and `tcp` and starts serving them.
+    /// Binds UDP and TCP media on `udp` and `tcp` and starts serving them, with the default
+    /// caps and deadlines of an MMR VM.
     pub async fn start(udp: SocketAddr, tcp: SocketAddr) -> Result<Mmr, NodeError> {
+        let c = crate::config::MmrConfig::default();
+        Mmr::start_with(udp, tcp, c.conn_caps(), c.stream_deadlines()).await
+    }
+
+    /// Binds UDP and TCP media on `udp` and `tcp` and starts serving them; TCP connections are
+    /// held to `caps` and, like the TLS media connections, to `deadlines`.
+    pub async fn start_with(
+        udp: SocketAddr,
+        tcp: SocketAddr,
+        caps: ConnCaps,
+        deadlines: StreamDeadlines,
+    ) -> Result<Mmr, NodeError> {
         let sock = UdpSocket::bind(udp)
             .await
             .map_err(|source| NodeError::Bind {
@@ -86,6 +104,8 @@ impl Mmr {
             udp_addr: sock.local_addr(),
             tcp_addr: listener.local_addr().expect("bound"),
             udp: Arc::new(sock),
+            tcp_gate: Gate::new("media_tcp", caps),
+            deadlines,
         };
         // Several receive loops share the socket: under load one loop's receive-and-fan-out would
         // be the bottleneck (and in simulation every datagram costs its task a millisecond).

@@ -8,6 +8,7 @@ use super::Mmr;
 use crate::config::MmrConfig;
 use crate::error::{bind_tcp, NodeError};
 use crate::events::MmrEvent;
+use crate::listen::Gate;
 use crate::metrics::Metrics;
 use crate::EventLog;
 use mc_rt::net::TcpListener;
@@ -35,9 +36,11 @@ pub async fn start(
     events: EventLog,
 ) -> Result<MmrVmHandle, NodeError> {
     config.validate()?;
-    let mmr = Mmr::start(
+    let mmr = Mmr::start_with(
         (config.listen, config.media_udp_port).into(),
         (config.listen, config.media_tcp_port).into(),
+        config.conn_caps(),
+        config.stream_deadlines(),
     )
     .await?;
     let tls_listener = bind_tcp("MMR media (TLS)", (config.listen, config.tls_port).into()).await?;
@@ -47,6 +50,8 @@ pub async fn start(
     let metrics = Metrics::new("mmr");
     crate::metrics::register_mmr(&metrics, mmr.clone(), config.capacity);
     crate::metrics::register_links(&metrics, links.clone());
+    let tls_gate = Gate::new("tls", config.conn_caps());
+    crate::metrics::register_listeners(&metrics, vec![mmr.tcp_gate.clone(), tls_gate.clone()]);
     let ready_links = links.clone();
     metrics.collect(crate::metrics::Ready(Box::new(move || {
         ready_links.is_up(LINK)
@@ -102,6 +107,7 @@ pub async fn start(
     mc_rt::spawn(tls_loop(
         tls_listener,
         router,
+        tls_gate,
         mmr.clone(),
         report.clone(),
         metrics,
@@ -129,6 +135,7 @@ pub async fn start(
 async fn tls_loop(
     listener: TcpListener,
     router: Router,
+    gate: Gate,
     mmr: Mmr,
     report: Arc<dyn Fn() -> mc_wire::monitor::Report + Send + Sync>,
     metrics: Metrics,
@@ -137,15 +144,17 @@ async fn tls_loop(
     crate::serve::serve_tls(
         listener,
         router,
+        gate,
         Duration::from_millis(handshake_timeout_ms),
-        move |alpn_id, stream, peer| {
+        move |alpn_id, stream, peer, gate| {
             let (mmr, report, metrics) = (mmr.clone(), report.clone(), metrics.clone());
             async move {
                 if alpn_id == alpn::HTTP1 {
                     let certified = tls::peer_has_certificate(&stream);
                     crate::monitor::serve_health(stream, certified, metrics, move || report()).await
                 } else {
-                    super::serve_stream(stream, peer, mmr, mc_core::client::MediaPath::Tls).await
+                    super::serve_stream(stream, peer, mmr, mc_core::client::MediaPath::Tls, gate)
+                        .await
                 }
             }
         },

@@ -2,6 +2,8 @@
 // Each test crate that includes this module uses only part of it; the rest is not dead.
 #![allow(dead_code)]
 
+pub mod attack;
+
 use mc_node::client::{self, ClientReport, ManagementApi};
 use mc_node::config::{ClientConfig, CloudConfig, ControllerConfig};
 use mc_node::{cloud, controller, identities, EventLog};

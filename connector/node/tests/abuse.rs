@@ -1,0 +1,125 @@
+//! Abuse on a running deployment: 2,000 half-open TLS connections (ClientHello never finished)
+//! against the controller's signalling port and 2,000 against the MMR VM's TLS media port, from
+//! one hostile source, while a meeting runs. Every node keeps working, its counters account for
+//! every hostile connection, the meeting's media keeps flowing and a new participant still joins.
+#![cfg(not(madsim))]
+
+mod common;
+
+use common::attack::{closed_count, closed_within, half_open_tls};
+use common::Deployment;
+use mc_node::client;
+use mc_node::EventLog;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+const HALF_OPEN: usize = 2_000;
+/// The hostile host (any 127.0.0.0/8 address is loopback); participants connect from 127.0.0.1.
+const ATTACKER: &str = "127.0.0.99";
+const HANDSHAKE_TIMEOUT_MS: u64 = 300;
+const MAX_CONNS_PER_SOURCE: u32 = 64;
+
+/// Opens `HALF_OPEN` stalled handshakes to each target as fast as it can, holds them, and
+/// returns per target how many the server had closed by the end (refused or timed out).
+fn flood(targets: [SocketAddr; 2], hold: Duration) -> [usize; 2] {
+    let mut conns: [Vec<_>; 2] = [Vec::new(), Vec::new()];
+    for _ in 0..HALF_OPEN {
+        for (i, to) in targets.iter().enumerate() {
+            conns[i].push(half_open_tls(ATTACKER, *to).expect("loopback accepts the connection"));
+        }
+    }
+    std::thread::sleep(hold);
+    conns.map(|c| {
+        c.into_iter()
+            .filter_map(|mut s| closed_within(&mut s, Duration::from_millis(1)).then_some(()))
+            .count()
+    })
+}
+
+#[test]
+fn half_open_tls_floods_are_refused_or_timed_out_while_the_meeting_keeps_its_media() {
+    // The test itself holds both ends of every connection.
+    mc_node::fd_limit::raise_to_hard().unwrap();
+    mc_rt::block_on(async {
+        // The controller's own MMR takes one participant, so the meeting lands on the MMR VM.
+        let d = Deployment::start(|c, _| {
+            c.mmr_capacity = 1;
+            c.handshake_timeout_ms = HANDSHAKE_TIMEOUT_MS;
+            c.max_conns_per_source = MAX_CONNS_PER_SOURCE;
+        })
+        .await;
+        let vm = d
+            .start_mmr_vm_with(10, |c| {
+                c.handshake_timeout_ms = HANDSHAKE_TIMEOUT_MS;
+                c.max_conns_per_source = MAX_CONNS_PER_SOURCE;
+            })
+            .await;
+        let api = d.api();
+        let (filler, m) = (
+            api.create_meeting("filler").await.unwrap(),
+            api.create_meeting("under attack").await.unwrap(),
+        );
+        let run = |name: &str, meeting, seed, duration_ms| {
+            let mut c = d.client(name, meeting, seed);
+            c.duration_ms = duration_ms;
+            let (ca, ev) = (d.ca.clone(), EventLog::collecting(name, d.events.clone()));
+            mc_rt::spawn(async move { client::run(c, ca, ev, std::future::pending()).await })
+        };
+        let filler = run("filler", filler, 1, 7_000);
+        d.wait_for(" on controller-1-mmr").await;
+        let (ada, bob) = (run("ada", m, 2, 6_000), run("bob", m, 3, 6_000));
+        d.wait_for(&format!(" to m{} on mmr-1", m.0)).await;
+        mc_rt::sleep(Duration::from_millis(500)).await;
+
+        let targets = [d.controller.signal_addr, vm.tls_addr];
+        let attacker = std::thread::spawn(move || flood(targets, Duration::from_secs(3)));
+        // A newcomer joins while the flood is on.
+        mc_rt::sleep(Duration::from_millis(500)).await;
+        let cyd = run("cyd", m, 4, 1_500).await.unwrap();
+        let closed = attacker.join().unwrap();
+
+        let cyd = cyd.expect("a new participant joined during the flood");
+        assert!(cyd.received >= 20, "{cyd:?}");
+        for report in [ada.await.unwrap(), bob.await.unwrap()] {
+            let r = report.expect("a participant stayed in the meeting");
+            assert_eq!(r.ended_by_zc, None, "{r:?}");
+            assert_eq!(r.rejoins, 0, "{r:?}");
+            let (received, lost) = r
+                .by_source
+                .values()
+                .fold((0, 0), |(n, l), s| (n + s.received, l + s.lost));
+            eprintln!("{}: received {received}, lost {lost}", r.display_name);
+            assert!(
+                received >= 200,
+                "{} received only {received}: {r:?}",
+                r.display_name
+            );
+            assert!(
+                lost * 100 <= received,
+                "{} lost {lost} of {received} packets during the flood",
+                r.display_name
+            );
+        }
+        filler.await.unwrap().unwrap();
+
+        // Every hostile connection was closed by the servers, and each is counted as refused
+        // (over the per-source cap) or timed out (its handshake never finished).
+        assert_eq!(
+            closed,
+            [HALF_OPEN, HALF_OPEN],
+            "hostile connections still open"
+        );
+        for (node, scrape, listener) in [
+            ("controller", d.controller.metrics.render(), "signalling"),
+            ("MMR VM", vm.metrics.render(), "tls"),
+        ] {
+            let refused = closed_count(&scrape, listener, "source_full");
+            let timed_out = closed_count(&scrape, listener, "handshake_timeout");
+            eprintln!("{node} {listener}: {refused} refused (source_full), {timed_out} timed out (handshake_timeout)");
+            assert_eq!(refused + timed_out, HALF_OPEN as u64, "{node}: {scrape}");
+            assert!(refused > 0 && timed_out > 0, "{node}: {scrape}");
+        }
+        // The nodes still answer: the MMR VM is still linked, the controller still admits.
+        assert!(vm.links.is_up("mmr_link"), "{:?}", vm.links.snapshot());
+    });
+}
