@@ -16,6 +16,7 @@ pub mod events;
 pub mod framed;
 pub mod http;
 pub mod identities;
+mod identity_gate;
 pub mod load;
 pub mod metrics;
 pub mod mmr;
