@@ -195,7 +195,8 @@ impl Deployment {
         let hosts = [
             ("cloud", on_loopback()),
             ("controller-1", on_loopback()),
-            ("echo", on_loopback()),
+            // The baseline's echo server: no role checks it, a scraper's is the least.
+            ("scraper:echo", on_loopback()),
         ];
         let ids = identities::generate("bench", &hosts, 7, mc_rt::unix_now_ms() as i64 / 1000, 1)
             .map_err(|e| format!("generating certificates: {e}"))?;

@@ -13,8 +13,11 @@ pub enum CertsCommand {
     Init {
         /// Directory to write ca.pem, ca.key and <host>.pem / <host>.key into.
         dir: PathBuf,
-        /// A host as NAME=SAN[,SAN...], where each SAN is a DNS name or IP address clients use to
-        /// reach it. Repeat for each host. Default: cloud, controller-1, controller-2 and
+        /// A host as [ROLE:]NAME=SAN[,SAN...], where each SAN is a DNS name or IP address clients
+        /// use to reach it. ROLE is cloud, controller, mmr or scraper; it may be left out for
+        /// `cloud`, `controller…`, `mmr…` and `prometheus` (a scraper). Each certificate carries
+        /// its role and name (URI urn:meeting-connector:ROLE:NAME), which every mutual-TLS link
+        /// checks. Repeat for each host. Default: cloud, controller-1, controller-2 and
         /// mmr-1..mmr-8 on loopback, and prometheus (a scraper's client certificate).
         #[arg(long = "host", value_name = "NAME=SANS")]
         hosts: Vec<String>,
@@ -66,6 +69,9 @@ pub fn parse_host(spec: &str) -> anyhow::Result<(String, Vec<String>)> {
         .filter(|s| !s.is_empty())
         .map(String::from)
         .collect();
+    if let Err(e) = mc_node::identities::role_and_name(name) {
+        return Err(crate::UsageError(format!("--host {spec:?}: {e}")).into());
+    }
     if name.is_empty() || sans.is_empty() {
         return Err(crate::UsageError(format!(
             "--host {spec:?}: needs a name and at least one DNS name or IP address"

@@ -18,6 +18,7 @@ pub mod fd_limit;
 pub mod framed;
 pub mod http;
 pub mod identities;
+mod identity_gate;
 pub mod listen;
 pub mod load;
 pub mod metrics;

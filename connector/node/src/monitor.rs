@@ -2,8 +2,9 @@
 //! deployment certificate. A failed report is logged and the next one tries again; monitoring
 //! being down never affects meetings.
 
-use crate::dial::{dial_tls, DialError};
+use crate::dial::{dial_tls_as, DialError};
 use crate::http::{request_json, HttpError};
+use mc_rt::identity::IdentityError;
 use mc_rt::tls::{self, Identity};
 use mc_wire::monitor::{LinkPath, LinkState, RecentEvent, RecentKind, Report};
 use mc_wire::ports::alpn;
@@ -208,11 +209,13 @@ enum ReportError {
 
 /// Where and how often to report.
 #[derive(Clone)]
-pub struct Reporter {
+pub(crate) struct Reporter {
     pub cloud_host: String,
     pub cloud_https_port: u16,
     pub interval_ms: u64,
     pub timeout_ms: u64,
+    /// Reports go to the cloud only: its certificate is checked, refusals counted here.
+    pub identity: crate::identity_gate::IdentityGate,
 }
 
 impl Reporter {
@@ -225,6 +228,11 @@ impl Reporter {
                 return;
             }
         };
+        let cloud = crate::dial::Expect {
+            role: mc_rt::identity::CertRole::Cloud,
+            link: crate::identity_gate::link::MONITORING,
+            gate: self.identity.clone(),
+        };
         mc_rt::spawn(async move {
             let mut tick = mc_rt::interval(Duration::from_millis(self.interval_ms));
             let mut failing = false;
@@ -233,7 +241,8 @@ impl Reporter {
                 let body = serde_json::to_value(report()).expect("reports serialize");
                 let sent = async {
                     let (host, port) = (&self.cloud_host, self.cloud_https_port);
-                    let stream = dial_tls(host, port, config.clone(), self.timeout_ms).await?;
+                    let stream =
+                        dial_tls_as(host, port, config.clone(), self.timeout_ms, &cloud).await?;
                     let path = "/v1/monitoring/reports";
                     request_json(stream, "POST", host, path, None, Some(body)).await?;
                     Ok::<(), ReportError>(())
@@ -255,18 +264,37 @@ impl Reporter {
     }
 }
 
+/// Who asked a node's health listener: only a scraper may read its metrics and full report.
+#[derive(Clone)]
+pub(crate) struct HealthCaller {
+    pub addr: std::net::SocketAddr,
+    pub identity: Result<mc_rt::identity::PeerIdentity, IdentityError>,
+    pub gate: crate::identity_gate::IdentityGate,
+}
+
+impl HealthCaller {
+    fn scraper(&self) -> Result<(), IdentityError> {
+        let role = self
+            .identity
+            .clone()
+            .and_then(|id| id.expect_role(mc_rt::identity::CertRole::Scraper));
+        let link = crate::identity_gate::link::METRICS;
+        self.gate.check(link, self.addr, role).map(|_| ())
+    }
+}
+
 /// Local health probes, for a load balancer or an orchestrator on the premises: they answer
 /// whether or not the cloud is reachable, so a cloud outage never makes a healthy node look dead.
 /// Served as HTTP/1.1 (ALPN `http/1.1`) on the node's TLS ports:
 ///
 /// - `GET /livez`: 200 while the process works.
 /// - `GET /readyz`: 200 when the node can take work, 503 (with the reason) when it cannot.
-/// - `GET /v1/health`: the full [`Report`] (load, links and their paths); it needs a client
-///   certificate from the deployment CA, because these ports are open to participants.
+/// - `GET /v1/health`: the full [`Report`] (load, links and their paths); it needs a scraper's
+///   client certificate from the deployment CA, because these ports are open to participants.
 /// - `GET /metrics`: the node's Prometheus metrics; the same certificate is needed.
-pub async fn serve_health<S>(
+pub(crate) async fn serve_health<S>(
     stream: S,
-    certified: bool,
+    caller: HealthCaller,
     metrics: crate::metrics::Metrics,
     report: impl Fn() -> Report + Send + Sync + 'static,
 ) where
@@ -276,7 +304,7 @@ pub async fn serve_health<S>(
     use hyper::{Method, StatusCode};
     let report = Arc::new(report);
     let served = crate::http::serve(stream, move |req| {
-        let (report, metrics) = (report.clone(), metrics.clone());
+        let (report, metrics, caller) = (report.clone(), metrics.clone(), caller.clone());
         async move {
             // `status` is a stable name for tools; `message` is for people.
             let reply = |status: StatusCode, name: &str, message: &str| {
@@ -304,15 +332,16 @@ pub async fn serve_health<S>(
                         reply(StatusCode::SERVICE_UNAVAILABLE, "not_ready", &message)
                     }
                 }
-                (&Method::GET, "/metrics") => crate::metrics::response(certified, &metrics),
-                (&Method::GET, "/v1/health") if certified => {
-                    json_response(StatusCode::OK, &report())
-                }
-                (&Method::GET, "/v1/health") => reply(
-                    StatusCode::FORBIDDEN,
-                    "certificate_required",
-                    "the full health report needs a client certificate from the deployment CA",
-                ),
+                (&Method::GET, "/metrics") => crate::metrics::response(caller.scraper(), &metrics),
+                (&Method::GET, "/v1/health") => match caller.scraper() {
+                    Ok(()) => json_response(StatusCode::OK, &report()),
+                    Err(IdentityError::NoCertificate) => reply(
+                        StatusCode::FORBIDDEN,
+                        "certificate_required",
+                        "the full health report needs a client certificate from the deployment CA",
+                    ),
+                    Err(e) => reply(StatusCode::FORBIDDEN, "identity_refused", &e.to_string()),
+                },
                 (&Method::GET, path) => reply(
                     StatusCode::NOT_FOUND,
                     "not_found",

@@ -52,7 +52,7 @@ fn a_controller_and_an_mmr_vm_answer_liveness_and_readiness_locally() {
 
         let anonymous = get(ctl, &ca, None, "/v1/health").await.unwrap_err();
         assert!(anonymous.starts_with("403"), "{anonymous}");
-        let operator = d.ids.identity("mmr-1").unwrap();
+        let operator = d.ids.identity("prometheus").unwrap();
         let full = get(ctl, &ca, Some(&operator), "/v1/health").await.unwrap();
         assert_eq!(full["node"], "controller-1");
         assert_eq!(

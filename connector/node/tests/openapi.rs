@@ -290,8 +290,8 @@ fn metrics_and_monitoring_reports_need_a_deployment_certificate() {
             (report.status, report.error_code(&doc).as_str()),
             (401, "unauthenticated")
         );
-        let host = d.ids.identity("mmr-1").unwrap();
-        let scrape = call(&d, "GET", "/metrics", None, Some(&host), None).await;
+        let scraper = d.ids.identity("prometheus").unwrap();
+        let scrape = call(&d, "GET", "/metrics", None, Some(&scraper), None).await;
         assert_eq!(scrape.status, 200);
         let documented = doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
             .as_object()

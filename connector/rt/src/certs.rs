@@ -5,11 +5,16 @@
 //! reproducible; or ECDSA P-256, fresh from the OS, for a real deployment: browsers (the zone
 //! dashboard) accept neither Ed25519 server keys nor Ed25519 signatures in a chain. Validity is always explicit: `not_before` is supplied by the caller (the real
 //! or simulated clock) rather than taken from rcgen's defaults.
+//!
+//! Every host certificate says what its holder is: its role and node name in one
+//! subject-alternative-name URI (`urn:meeting-connector:<role>:<node>`, see [`crate::identity`]),
+//! which each mutual-TLS link checks against what the peer claims to be.
 
+use crate::identity::{CertRole, PeerIdentity};
 use crate::tls::Identity;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, PKCS_ED25519,
+    Issuer, KeyPair, KeyUsagePurpose, SanType, PKCS_ECDSA_P256_SHA256, PKCS_ED25519,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -42,9 +47,11 @@ impl Validity {
     }
 }
 
-/// A host to issue a certificate for: its file name and the DNS names / IP addresses it serves.
+/// A host to issue a certificate for: its role, its name (the node name its certificate carries
+/// and its files' name), and the DNS names / IP addresses it serves.
 #[derive(Debug, Clone)]
 pub struct HostSpec {
+    pub role: CertRole,
     pub name: String,
     pub subject_alt_names: Vec<String>,
     pub key_seed: [u8; 32],
@@ -132,8 +139,17 @@ pub fn generate(
 
     let mut issued = Vec::new();
     for host in hosts {
+        let identity = PeerIdentity::new(host.role, &host.name).ok_or_else(|| {
+            CertError::Generate(format!(
+                "host name {:?}: must be 1 to {} letters, digits, '-' or '_' (it is the node name its certificate carries)",
+                host.name,
+                crate::identity::MAX_NODE_NAME_BYTES
+            ))
+        })?;
         let key = algorithm.key(&host.key_seed)?;
         let mut params = CertificateParams::new(host.subject_alt_names.clone()).map_err(gen)?;
+        let uri = identity.uri().try_into().map_err(gen)?;
+        params.subject_alt_names.push(SanType::URI(uri));
         params.distinguished_name = DistinguishedName::new();
         params
             .distinguished_name

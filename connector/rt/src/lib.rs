@@ -8,6 +8,7 @@
 
 pub mod certs;
 pub mod fault;
+pub mod identity;
 pub mod net;
 pub mod tls;
 

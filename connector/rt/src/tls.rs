@@ -5,6 +5,7 @@
 //! a certificate from the deployment CA (mutual TLS) or not (clients, who prove themselves with
 //! tickets and media tokens instead).
 
+use crate::identity::{IdentityError, PeerIdentity};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::server::{Acceptor, WebPkiClientVerifier};
 use rustls::RootCertStore;
@@ -16,14 +17,24 @@ use tokio::net::TcpStream;
 
 pub use rustls::{ClientConfig, ServerConfig};
 
-/// Whether the peer of a server-side stream presented a certificate the deployment CA signed
-/// (only ever true on routes with `ClientAuth::Optional` or `Required`).
-pub fn peer_has_certificate<IO>(stream: &ServerTlsStream<IO>) -> bool {
-    stream
-        .get_ref()
-        .1
-        .peer_certificates()
-        .is_some_and(|c| !c.is_empty())
+/// The identity of a server-side stream's peer: what the certificate it presented (which the
+/// deployment CA signed: only routes with `ClientAuth::Optional` or `Required` ask) says it is.
+pub fn client_identity<IO>(stream: &ServerTlsStream<IO>) -> Result<PeerIdentity, IdentityError> {
+    end_entity_identity(stream.get_ref().1.peer_certificates())
+}
+
+/// The identity of a client-side stream's peer: the server, whose certificate rustls verified.
+pub fn server_identity<IO>(stream: &ClientTlsStream<IO>) -> Result<PeerIdentity, IdentityError> {
+    end_entity_identity(stream.get_ref().1.peer_certificates())
+}
+
+fn end_entity_identity(
+    chain: Option<&[CertificateDer<'static>]>,
+) -> Result<PeerIdentity, IdentityError> {
+    match chain.and_then(|c| c.first()) {
+        Some(cert) => PeerIdentity::from_der(cert),
+        None => Err(IdentityError::NoCertificate),
+    }
 }
 pub use tokio_rustls::client::TlsStream as ClientTlsStream;
 pub use tokio_rustls::server::TlsStream as ServerTlsStream;

@@ -154,6 +154,9 @@ pub enum Closed {
     Malformed(String),
     /// The connection failed.
     Io(String),
+    /// The shell refused what the other side sent: its certificate is not of the role the link
+    /// expects, or names another node than the one it claims to be.
+    Refused(String),
     /// The shell found the link's better port open again and moves the link there.
     Moving { port: u16 },
 }
@@ -162,7 +165,7 @@ impl Closed {
     fn reason(&self, clean: &str) -> String {
         match self {
             Closed::Clean => clean.to_string(),
-            Closed::Malformed(e) | Closed::Io(e) => e.clone(),
+            Closed::Malformed(e) | Closed::Io(e) | Closed::Refused(e) => e.clone(),
             Closed::Moving { port } => format!("moving to port {port}"),
         }
     }

@@ -5,7 +5,7 @@
 //! |---|---|---|---|
 //! | GET, HEAD | /healthz | anyone | liveness |
 //! | GET | /v1/openapi.json | anyone | this API's OpenAPI 3.1 description ([`super::openapi`]) |
-//! | GET | /metrics | deployment certificate | Prometheus metrics |
+//! | GET | /metrics | a scraper's deployment certificate | Prometheus metrics |
 //! | POST | /v1/users | admin | create a user: `{"email","display_name","role"}` → the user and its API key (shown once) |
 //! | GET | /v1/users, /v1/users/{id} | admin (or the user itself) | users |
 //! | POST | /v1/meetings | any key | create a meeting: `{"topic"}`; a member key becomes its host |
@@ -17,21 +17,23 @@
 //! | GET | /v1/status | admin | controllers known to status sync |
 //! | GET | /v1/zone | admin | the zone: controllers, MMRs, links and paths, load, HA, meetings, recent events, from monitoring |
 //! | GET | /dashboard | anyone (the page holds no data; it asks for an admin key and polls /v1/zone) | the zone dashboard, one self-contained HTML page |
-//! | POST | /v1/monitoring/reports | deployment certificate | a node's monitoring report |
+//! | POST | /v1/monitoring/reports | the reporting node's own certificate | a node's monitoring report |
 //!
 //! Errors are JSON `{"error": "<code>", "message": "<what to do>"}`: 400 malformed, 401 no or
-//! unknown key, 403 known key without the right, 404, 405 (with `Allow`), 409 conflict, 413 body
+//! unknown key, 403 known key without the right (or a certificate of the wrong role or node), 404, 405 (with `Allow`), 409 conflict, 413 body
 //! too large, 422 invalid field, 503 nothing can serve it now.
 
 use super::driver::CloudTx;
 use super::CloudState;
 use crate::events::CloudEvent;
 use crate::http::{json_response, read_body, Body};
+use crate::identity_gate::link;
 use crate::metrics::{CloudGauges, CloudMetrics};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use mc_core::cloud::management::{Caller, ManagementError, Role, UserId};
-use mc_wire::monitor::{RecentKind, Report};
+use mc_rt::identity::{CertRole, IdentityError, PeerIdentity};
+use mc_wire::monitor::{NodeRole, RecentKind, Report};
 use mc_wire::notify::{DrainTarget, MeetingEvent};
 use mc_wire::{MeetingId, ParticipantId};
 use serde::Deserialize;
@@ -41,6 +43,10 @@ type Reply = Response<Body>;
 
 fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Reply {
     json_response(status, &json!({ "error": code, "message": message.into() }))
+}
+
+fn identity_refused(e: IdentityError) -> Reply {
+    error(StatusCode::FORBIDDEN, "identity_refused", e.to_string())
 }
 
 fn management_error(e: ManagementError) -> Reply {
@@ -95,14 +101,22 @@ fn id_segment(s: &str, what: &str) -> Result<u64, Box<Reply>> {
     })
 }
 
+/// Who is at the other end of an HTTPS connection: its address, and what its client certificate
+/// (if it presented one) says it is.
+#[derive(Debug, Clone)]
+pub(super) struct TlsPeer {
+    pub addr: std::net::SocketAddr,
+    pub identity: Result<PeerIdentity, IdentityError>,
+}
+
 pub(super) async fn handle(
     req: Request<Incoming>,
     cloud: CloudTx,
     metrics: CloudMetrics,
-    certified: bool,
+    peer: TlsPeer,
 ) -> Reply {
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
-    let reply = answer(req, cloud, &metrics, certified).await;
+    let reply = answer(req, cloud, &metrics, peer).await;
     metrics.api_request(&method, &path, reply.status().as_u16());
     reply
 }
@@ -111,7 +125,7 @@ async fn answer(
     req: Request<Incoming>,
     cloud: CloudTx,
     metrics: &CloudMetrics,
-    certified: bool,
+    peer: TlsPeer,
 ) -> Reply {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
@@ -135,14 +149,21 @@ async fn answer(
         return super::dashboard::page();
     }
     if path == "/metrics" && method == Method::GET {
-        // Refused before the cloud's task does any work for it.
-        if !certified {
+        // Refused before the cloud's task does any work for it: only a scraper reads metrics.
+        let scraper = peer
+            .identity
+            .clone()
+            .and_then(|id| id.expect_role(CertRole::Scraper));
+        if let Err(e) = metrics.identity.check(link::METRICS, peer.addr, scraper) {
             // The cloud's errors keep the API's shape (the health listeners' differs).
-            return error(
-                StatusCode::FORBIDDEN,
-                "certificate_required",
-                "metrics need a client certificate from the deployment CA",
-            );
+            return match e {
+                IdentityError::NoCertificate => error(
+                    StatusCode::FORBIDDEN,
+                    "certificate_required",
+                    "metrics need a client certificate from the deployment CA",
+                ),
+                e => identity_refused(e),
+            };
         }
         let gauges = cloud
             .call(|s, now_ms| {
@@ -187,7 +208,7 @@ async fn answer(
     let decided = cloud
         .call(move |s, now_ms| {
             let (seg, bearer) = (segments(&path), bearer.as_deref());
-            route(&method, &seg, &body, bearer, certified, s, now_ms).unwrap_or_else(|r| *r)
+            route(&method, &seg, &body, bearer, &peer, s, now_ms).unwrap_or_else(|r| *r)
         })
         .await;
     decided.unwrap_or_else(|stopped| {
@@ -204,7 +225,7 @@ fn route(
     seg: &[&str],
     body: &[u8],
     bearer: Option<&str>,
-    certified: bool,
+    peer: &TlsPeer,
     s: &mut CloudState,
     now_ms: u64,
 ) -> Result<Reply, Box<Reply>> {
@@ -212,7 +233,10 @@ fn route(
         if method != Method::POST {
             return Err(Box::new(not_allowed(method, seg)));
         }
-        if !certified {
+        if let Err(IdentityError::NoCertificate) = &peer.identity {
+            s.metrics
+                .identity
+                .refused(link::MONITORING, peer.addr, &IdentityError::NoCertificate);
             return Err(Box::new(error(
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
@@ -226,6 +250,22 @@ fn route(
                 "invalid_field",
                 "node must be 1 to 63 bytes",
             )));
+        }
+        // A node reports only for itself: a report is the zone's view of that node.
+        let role = match report.role {
+            NodeRole::Controller => CertRole::Controller,
+            NodeRole::Mmr => CertRole::Mmr,
+        };
+        let certified = peer
+            .identity
+            .clone()
+            .and_then(|id| id.expect(role, &report.node));
+        if let Err(e) = s
+            .metrics
+            .identity
+            .check(link::MONITORING, peer.addr, certified)
+        {
+            return Err(Box::new(identity_refused(e)));
         }
         s.reports.insert(report.node.clone(), (now_ms, report));
         s.metrics.reports.inc();

@@ -234,14 +234,20 @@ async fn accept_loop(
                 metrics,
             } = serve.clone();
             async move {
+                // What the peer's certificate says it is; each service checks it against the
+                // role it serves and the node the peer claims to be.
+                let identity = tls::client_identity(&stream);
                 if alpn_id == alpn::STATUS_SYNC {
-                    status::serve(stream, peer, port, cloud, events).await;
+                    status::serve(stream, peer, identity, port, cloud, events, metrics).await;
                 } else if alpn_id == alpn::NOTIFICATION {
-                    notify::serve(stream, peer, port, cloud, events, metrics).await;
+                    notify::serve(stream, peer, identity, port, cloud, events, metrics).await;
                 } else {
-                    let certified = tls::peer_has_certificate(&stream);
+                    let caller = api::TlsPeer {
+                        addr: peer,
+                        identity,
+                    };
                     let served = crate::http::serve(stream, move |req| {
-                        api::handle(req, cloud.clone(), metrics.clone(), certified)
+                        api::handle(req, cloud.clone(), metrics.clone(), caller.clone())
                     })
                     .await;
                     if let Err(e) = served {

@@ -4,8 +4,10 @@
 use super::driver::CloudTx;
 use crate::events::CloudEvent;
 use crate::framed::{write_frame, FrameReader, Read};
+use crate::identity_gate::link;
 use crate::metrics::CloudMetrics;
 use crate::EventLog;
+use mc_rt::identity::{CertRole, IdentityError, PeerIdentity};
 use mc_rt::net::TcpStream;
 use mc_rt::sync::broadcast;
 use mc_rt::tls::ServerTlsStream;
@@ -16,11 +18,19 @@ use std::time::Duration;
 pub(super) async fn serve(
     stream: ServerTlsStream<TcpStream>,
     peer: SocketAddr,
+    identity: Result<PeerIdentity, IdentityError>,
     port: u16,
     cloud: CloudTx,
     events: EventLog,
     metrics: CloudMetrics,
 ) {
+    // Meeting events are for controllers only (the protocol has no refusal message: the
+    // connection is closed).
+    let gate = &metrics.identity;
+    let identity = identity.and_then(|id| id.expect_role(CertRole::Controller));
+    let Ok(identity) = gate.check(link::NOTIFICATION, peer, identity) else {
+        return;
+    };
     let (rd, mut wr) = mc_rt::split(stream);
     let mut rd = FrameReader::new(rd);
     let hello = rd
@@ -34,6 +44,10 @@ pub(super) async fn serve(
         tracing::info!(%peer, "notification: closed a connection that did not say hello");
         return;
     };
+    let named = identity.expect(CertRole::Controller, &controller.0);
+    if gate.check(link::NOTIFICATION, peer, named).is_err() {
+        return;
+    }
     let subscribed = cloud
         .call(|s, _| {
             (

@@ -5,7 +5,10 @@
 use super::driver::CloudTx;
 use crate::events::CloudEvent;
 use crate::framed::{write_frame, FrameReader, LinkError, Read};
+use crate::identity_gate::link;
+use crate::metrics::CloudMetrics;
 use crate::EventLog;
+use mc_rt::identity::{CertRole, IdentityError, PeerIdentity};
 use mc_rt::net::TcpStream;
 use mc_rt::tls::ServerTlsStream;
 use mc_wire::hex;
@@ -17,12 +20,27 @@ use std::time::Duration;
 pub(super) async fn serve(
     stream: ServerTlsStream<TcpStream>,
     peer: SocketAddr,
+    identity: Result<PeerIdentity, IdentityError>,
     port: u16,
     cloud: CloudTx,
     events: EventLog,
+    metrics: CloudMetrics,
 ) {
     let (rd, mut wr) = mc_rt::split(stream);
     let mut rd = FrameReader::new(rd);
+    let refuse = |e: IdentityError| CloudToController::Rejected {
+        message: format!("status sync refused this certificate: {e}"),
+    };
+    // Only a controller registers; checked before anything is read.
+    let gate = &metrics.identity;
+    let identity = identity.and_then(|id| id.expect_role(CertRole::Controller));
+    let identity = match gate.check(link::STATUS_SYNC, peer, identity) {
+        Ok(id) => id,
+        Err(e) => {
+            let _ = write_frame(&mut wr, &refuse(e)).await;
+            return;
+        }
+    };
     let Ok((down_after_ms, heartbeat_interval_ms)) = cloud
         .call(|s, _| {
             (
@@ -54,6 +72,12 @@ pub(super) async fn serve(
         tracing::info!(%peer, "status sync: closed a connection that did not register");
         return;
     };
+    // ... as the controller its certificate names, or the cloud would list an impostor's address.
+    let named = identity.expect(CertRole::Controller, &controller.0);
+    if let Err(e) = gate.check(link::STATUS_SYNC, peer, named) {
+        let _ = write_frame(&mut wr, &refuse(e)).await;
+        return;
+    }
     let registered = {
         let (controller, zone, signalling) = (controller.clone(), zone.clone(), signalling.clone());
         cloud

@@ -32,6 +32,11 @@ pub(super) async fn run(ctx: Ctx, identity: Identity) {
         ],
         tls,
         backoff: outbound::CLOUD_BACKOFF,
+        expect: crate::dial::Expect {
+            role: mc_rt::identity::CertRole::Cloud,
+            link: crate::identity_gate::link::STATUS_SYNC,
+            gate: ctx.identity.clone(),
+        },
     };
     let link_ctx = ctx.clone();
     let run_link = move |l: Linked| {

@@ -15,6 +15,7 @@ mod peer;
 use crate::config::ControllerConfig;
 use crate::error::{bind_tcp, NodeError};
 use crate::events::LinkEvent;
+use crate::identity_gate::{link, IdentityGate};
 use crate::listen::Gate;
 use crate::metrics::Metrics;
 use crate::mmr::Mmr;
@@ -23,6 +24,7 @@ use driver::CoreTx;
 use mc_core::controller::{Controller, Input, Params, PeerParams, Status};
 use mc_core::zc::ZcLimits;
 use mc_core::Rng;
+use mc_rt::identity::{CertRole, PeerIdentity};
 use mc_rt::net::TcpListener;
 use mc_rt::tls::{self, Identity, Router};
 use mc_wire::link::MmrToController;
@@ -47,6 +49,8 @@ pub(crate) struct Ctx {
     pub metrics: Metrics,
     /// Operator events for monitoring reports (the zone dashboard).
     pub recent: crate::monitor::RecentEvents,
+    /// Checks that each mutual-TLS peer is who its link needs.
+    pub identity: IdentityGate,
 }
 
 /// A running controller: where it listens, and its MMR (for counters).
@@ -176,7 +180,19 @@ pub async fn start(
         links: links.clone(),
         metrics: metrics.clone(),
     };
+    let identity_gate = IdentityGate::register(
+        &metrics,
+        &[
+            link::STATUS_SYNC,
+            link::NOTIFICATION,
+            link::MONITORING,
+            link::MMR_LINK,
+            link::PEER,
+            link::METRICS,
+        ],
+    );
     let ctx = Ctx {
+        identity: identity_gate,
         recent,
         metrics,
         core,
@@ -231,6 +247,7 @@ pub async fn start(
         cloud_https_port: ctx.config.cloud_https_port,
         interval_ms: ctx.config.monitoring_interval_ms,
         timeout_ms: ctx.config.connect_timeout_ms,
+        identity: ctx.identity.clone(),
     };
     let report_ctx = ctx.clone();
     reporter.spawn(&identity, move || report(&report_ctx));
@@ -284,6 +301,28 @@ fn report(ctx: &Ctx) -> mc_wire::monitor::Report {
     }
 }
 
+/// A certified link's peer: each message that names its sender must name the node its
+/// certificate does, or the link is closed, refused, before the core sees the message.
+#[derive(Clone)]
+pub(crate) struct Vouch {
+    pub gate: IdentityGate,
+    pub link: &'static str,
+    pub peer: SocketAddr,
+    pub certified: PeerIdentity,
+}
+
+impl Vouch {
+    pub fn claims(&self, claimed: Option<&str>) -> Result<(), mc_core::controller::Closed> {
+        let Some(claimed) = claimed else {
+            return Ok(());
+        };
+        let named = self.certified.expect(self.certified.role, claimed);
+        self.gate
+            .check(self.link, self.peer, named)
+            .map_err(|e| mc_core::controller::Closed::Refused(e.to_string()))
+    }
+}
+
 async fn accept_loop(listener: TcpListener, router: Router, gate: Gate, ctx: Ctx) {
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     let deadline = Duration::from_millis(ctx.config.handshake_timeout_ms);
@@ -301,19 +340,42 @@ async fn accept_loop(listener: TcpListener, router: Router, gate: Gate, ctx: Ctx
                 }
                 a if a == alpn::MEDIA => crate::mmr::serve_stream(stream, peer, ctx.mmr.clone(), mc_core::client::MediaPath::Tls, gate).await,
                 a if a == alpn::LINK => {
+                    // Only an MMR links, and only as the MMR its certificate names.
+                    let mmr = tls::client_identity(&stream).and_then(|id| id.expect_role(CertRole::Mmr));
+                    let Ok(mmr) = ctx.identity.check(link::MMR_LINK, peer, mmr) else { return };
                     let open = Input::MmrLinkOpened { conn, from: peer.to_string() };
-                    let input = move |msg: MmrToController| Input::Mmr { conn, msg };
+                    let vouch = Vouch { gate: ctx.identity.clone(), link: link::MMR_LINK, peer, certified: mmr };
+                    let input = move |msg: MmrToController| {
+                        let claimed = match &msg {
+                            MmrToController::Hello { mmr, .. } => Some(mmr.0.as_str()),
+                            _ => None,
+                        };
+                        match vouch.claims(claimed) {
+                            Ok(()) => Input::Mmr { conn, msg },
+                            Err(why) => Input::Closed { conn, why },
+                        }
+                    };
                     conn::run(stream, core, conn, open, input, None).await
                 }
                 a if a == alpn::PEER => {
+                    let peer_ctl = tls::client_identity(&stream).and_then(|id| id.expect_role(CertRole::Controller));
+                    let Ok(peer_ctl) = ctx.identity.check(link::PEER, peer, peer_ctl) else { return };
                     let open = Input::PeerLinkOpened { conn, dialled: None };
-                    let input = move |msg: PeerMsg| Input::Peer { conn, msg };
+                    let vouch = Vouch { gate: ctx.identity.clone(), link: link::PEER, peer, certified: peer_ctl };
+                    let input = move |msg: PeerMsg| match vouch.claims(Some(peer::sender(&msg))) {
+                        Ok(()) => Input::Peer { conn, msg },
+                        Err(why) => Input::Closed { conn, why },
+                    };
                     conn::run(stream, core, conn, open, input, None).await
                 }
                 a if a == alpn::HTTP1 => {
-                    let certified = tls::peer_has_certificate(&stream);
+                    let caller = crate::monitor::HealthCaller {
+                        addr: peer,
+                        identity: tls::client_identity(&stream),
+                        gate: ctx.identity.clone(),
+                    };
                     let metrics = ctx.metrics.clone();
-                    crate::monitor::serve_health(stream, certified, metrics, move || report(&ctx)).await
+                    crate::monitor::serve_health(stream, caller, metrics, move || report(&ctx)).await
                 }
                 a => tracing::error!(alpn = %String::from_utf8_lossy(a), "routed to an ALPN with no handler"),
             }

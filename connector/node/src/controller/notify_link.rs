@@ -37,6 +37,11 @@ pub(super) async fn run(ctx: Ctx, identity: Identity) {
         ],
         tls,
         backoff: outbound::CLOUD_BACKOFF,
+        expect: crate::dial::Expect {
+            role: mc_rt::identity::CertRole::Cloud,
+            link: crate::identity_gate::link::NOTIFICATION,
+            gate: ctx.identity.clone(),
+        },
     };
     // The last event handled, across reconnections.
     let last_seq = Arc::new(AtomicU64::new(0));

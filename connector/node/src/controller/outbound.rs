@@ -3,7 +3,7 @@
 //! while on the fallback, re-probe the dedicated port and move the link back when it answers.
 
 use super::Ctx;
-use crate::dial::{dial_tls, sleep_until_ms, DialError};
+use crate::dial::{dial_tls_as, sleep_until_ms, DialError, Expect};
 use mc_core::controller::Closed;
 use mc_core::fallback::{Backoff, DialFailed, Step, Supervisor};
 use mc_rt::net::TcpStream;
@@ -29,6 +29,8 @@ pub(super) struct Dial {
     pub ports: [u16; 2],
     pub tls: Arc<ClientConfig>,
     pub backoff: Backoff,
+    /// Who must answer: the cloud, or the peer controller.
+    pub expect: Expect,
 }
 
 /// A link being run on an established connection.
@@ -121,5 +123,5 @@ pub(super) async fn supervise<F, Fut>(
 
 async fn connect(ctx: &Ctx, dial: &Dial, port: u16) -> Result<Stream, DialError> {
     let timeout_ms = ctx.config.connect_timeout_ms;
-    dial_tls(&dial.host, port, dial.tls.clone(), timeout_ms).await
+    dial_tls_as(&dial.host, port, dial.tls.clone(), timeout_ms, &dial.expect).await
 }

@@ -13,6 +13,13 @@ use mc_wire::ports::alpn;
 
 pub(super) const LINK: &str = "peer";
 
+/// The controller a peer message says it comes from.
+pub(super) fn sender(msg: &PeerMsg) -> &str {
+    match msg {
+        PeerMsg::Ping { controller, .. } | PeerMsg::Pong { controller, .. } => &controller.0,
+    }
+}
+
 pub(super) async fn run(ctx: Ctx, identity: Identity) {
     let Some(host) = ctx.config.peer_host.clone() else {
         return;
@@ -36,18 +43,43 @@ pub(super) async fn run(ctx: Ctx, identity: Identity) {
         ports,
         tls,
         backoff: Backoff::linear(every_ms, every_ms),
+        expect: crate::dial::Expect {
+            role: mc_rt::identity::CertRole::Controller,
+            link: crate::identity_gate::link::PEER,
+            gate: ctx.identity.clone(),
+        },
     };
     let link_ctx = ctx.clone();
     let run_link = move |l: Linked| {
         let (ctx, host) = (link_ctx.clone(), host.clone());
         async move {
+            // The dial checked the role; each ping and pong must also name the certified peer.
+            let addr = l.stream.get_ref().0.peer_addr();
+            let addr = addr.unwrap_or_else(|_| ([0, 0, 0, 0], l.port).into());
+            let certified = match tls::server_identity(&l.stream) {
+                Ok(id) => id,
+                Err(e) => {
+                    return ctx
+                        .identity
+                        .refused(crate::identity_gate::link::PEER, addr, &e)
+                }
+            };
             ctx.links.up(LINK, l.path, l.port);
             let conn = ctx.core.conn_id();
             let open = Input::PeerLinkOpened {
                 conn,
                 dialled: Some((host, l.port)),
             };
-            let input = move |msg: PeerMsg| Input::Peer { conn, msg };
+            let vouch = super::Vouch {
+                gate: ctx.identity.clone(),
+                link: crate::identity_gate::link::PEER,
+                peer: addr,
+                certified,
+            };
+            let input = move |msg: PeerMsg| match vouch.claims(Some(sender(&msg))) {
+                Ok(()) => Input::Peer { conn, msg },
+                Err(why) => Input::Closed { conn, why },
+            };
             super::conn::run(l.stream, &ctx.core, conn, open, input, Some(l.leave)).await
         }
     };

@@ -18,6 +18,8 @@ pub struct CloudMetrics {
     pub(crate) tickets: Counter,
     pub(crate) reports: Counter,
     pub(crate) takeovers: Counter,
+    /// Refused peers of status sync, notification, monitoring and `/metrics`.
+    pub(crate) identity: crate::identity_gate::IdentityGate,
     backlog: Gauge,
     subscriber_count: Gauge,
     controllers: Family<Labels, Gauge>,
@@ -35,8 +37,20 @@ pub(crate) struct CloudGauges {
 
 impl CloudMetrics {
     pub fn new() -> CloudMetrics {
+        let metrics = Metrics::new("cloud");
+        use crate::identity_gate::{link, IdentityGate};
+        let identity = IdentityGate::register(
+            &metrics,
+            &[
+                link::STATUS_SYNC,
+                link::NOTIFICATION,
+                link::MONITORING,
+                link::METRICS,
+            ],
+        );
         let m = CloudMetrics {
-            metrics: Metrics::new("cloud"),
+            metrics,
+            identity,
             api_requests: Family::default(),
             tickets: Counter::default(),
             reports: Counter::default(),

@@ -106,21 +106,28 @@ pub(crate) fn register_listeners(metrics: &Metrics, gates: Vec<crate::listen::Ga
     metrics.collect(listeners::ListenerCollector(gates));
 }
 
-/// The answer to `GET /metrics` on a node's health listener: the scrape for a peer with a
-/// deployment certificate, 403 for anyone else (these ports are open to participants, and the
-/// figures describe the deployment).
-pub(crate) fn response(certified: bool, metrics: &Metrics) -> hyper::Response<crate::http::Body> {
+/// The answer to `GET /metrics` on a node's health listener: the scrape for a scraper's
+/// certificate, 403 for anyone else (these ports are open to participants, and the figures
+/// describe the deployment).
+pub(crate) fn response(
+    scraper: Result<(), mc_rt::identity::IdentityError>,
+    metrics: &Metrics,
+) -> hyper::Response<crate::http::Body> {
     use hyper::StatusCode;
-    if !certified {
-        return crate::http::json_response(
+    let refused = |status: &str, message: String| {
+        crate::http::json_response(
             StatusCode::FORBIDDEN,
-            &serde_json::json!({
-                "status": "certificate_required",
-                "message": "metrics need a client certificate from the deployment CA",
-            }),
-        );
+            &serde_json::json!({ "status": status, "message": message }),
+        )
+    };
+    match scraper {
+        Ok(()) => text_response(metrics.render()),
+        Err(mc_rt::identity::IdentityError::NoCertificate) => refused(
+            "certificate_required",
+            "metrics need a client certificate from the deployment CA".into(),
+        ),
+        Err(e) => refused("identity_refused", e.to_string()),
     }
-    text_response(metrics.render())
 }
 
 /// A scrape's text as an HTTP answer.

@@ -5,14 +5,15 @@
 
 use super::vm::MmrVmHandle;
 use crate::config::MmrConfig;
-use crate::dial::{dial_tls, sleep_until_ms, DialError};
+use crate::dial::{dial_tls_as, sleep_until_ms, DialError, Expect};
 use crate::events::MmrEvent;
 use crate::framed::{write_frame, FrameReader, LinkError};
 use crate::EventLog;
 use mc_core::fallback::{Backoff, DialFailed, Step, Supervisor};
 use mc_core::mmr::link::{LinkAction, LinkLost, LinkSession};
 use mc_core::zc::MmrCommand;
-use mc_rt::tls::{ClientConfig, ClientTlsStream};
+use mc_rt::identity::{CertRole, PeerIdentity};
+use mc_rt::tls::{self, ClientConfig, ClientTlsStream};
 use mc_wire::link::{ControllerToMmr, MmrToController};
 use mc_wire::monitor::LinkPath;
 use mc_wire::signal::MediaEndpoints;
@@ -73,6 +74,8 @@ enum Lost {
     Timer(#[from] LinkLost),
     #[error("the controller refused the link: {0}")]
     Refused(String),
+    #[error("refused the controller: {0}")]
+    NotTheController(mc_rt::identity::IdentityError),
     #[error("expected a welcome, got {0:?}")]
     NotWelcome(Box<ControllerToMmr>),
     #[error("the controller welcomed twice")]
@@ -94,6 +97,8 @@ pub(super) struct ControllerLink {
     pub config: MmrConfig,
     pub handle: MmrVmHandle,
     pub tls: Arc<ClientConfig>,
+    /// The controller's certificate is checked: its role on dialling, its name on the welcome.
+    pub identity: crate::identity_gate::IdentityGate,
     pub events: EventLog,
     pub links: crate::monitor::LinkTable,
 }
@@ -171,7 +176,19 @@ impl ControllerLink {
     async fn dial(&self, target: &Target, path: LinkPath) -> Result<Stream, DialError> {
         let port = target.port_of(path);
         let timeout_ms = self.config.connect_timeout_ms;
-        dial_tls(&target.host, port, self.tls.clone(), timeout_ms).await
+        let controller = Expect {
+            role: CertRole::Controller,
+            link: crate::identity_gate::link::MMR_LINK,
+            gate: self.identity.clone(),
+        };
+        dial_tls_as(
+            &target.host,
+            port,
+            self.tls.clone(),
+            timeout_ms,
+            &controller,
+        )
+        .await
     }
 
     /// One link session, from the hello until it is lost or moves to a better port.
@@ -183,6 +200,14 @@ impl ControllerLink {
         port: u16,
     ) -> Result<Moving, Lost> {
         let (config, handle) = (&self.config, &self.handle);
+        let addr = stream.get_ref().0.peer_addr();
+        let addr = addr.unwrap_or_else(|_| ([0, 0, 0, 0], port).into());
+        // The dial checked the role; the welcome must name the controller certified.
+        let certified = tls::server_identity(&stream);
+        let certified = self
+            .identity
+            .check(crate::identity_gate::link::MMR_LINK, addr, certified)
+            .map_err(Lost::NotTheController)?;
         let (rd, mut wr) = mc_rt::split(stream);
         let mut rd = FrameReader::new(rd);
         let hello = MmrToController::Hello {
@@ -227,7 +252,7 @@ impl ControllerLink {
                 }
                 msg = rd.next::<ControllerToMmr>() => {
                     let msg = msg?.ok_or(Lost::Closed)?;
-                    self.on_message(&mut session, &mut wr, msg, port).await?;
+                    self.on_message(&mut session, &mut wr, msg, port, (&certified, addr)).await?;
                 }
             }
         }
@@ -240,6 +265,7 @@ impl ControllerLink {
         wr: &mut Writer,
         msg: ControllerToMmr,
         port: u16,
+        (certified, addr): (&PeerIdentity, std::net::SocketAddr),
     ) -> Result<(), Lost> {
         let mmr = &self.handle.mmr;
         session.on_heard(mc_rt::unix_now_ms());
@@ -249,6 +275,11 @@ impl ControllerLink {
                     controller,
                     report_interval_ms,
                 } => {
+                    let named = certified.expect(CertRole::Controller, &controller.0);
+                    let link = crate::identity_gate::link::MMR_LINK;
+                    if let Err(e) = self.identity.check(link, addr, named) {
+                        return Err(Lost::NotTheController(e));
+                    }
                     // A new link is a new epoch: whatever this MMR held before, the controller
                     // may have moved elsewhere while the link was down. It re-sends the grants
                     // that stand.

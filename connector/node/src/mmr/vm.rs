@@ -8,6 +8,7 @@ use super::Mmr;
 use crate::config::MmrConfig;
 use crate::error::{bind_tcp, NodeError};
 use crate::events::MmrEvent;
+use crate::identity_gate::{link, IdentityGate};
 use crate::listen::Gate;
 use crate::metrics::Metrics;
 use crate::EventLog;
@@ -76,6 +77,7 @@ pub async fn start(
         )
         .default_route(alpn::MEDIA);
     let link_tls = tls::client_config(&identity.ca, Some(&identity), alpn::LINK)?;
+    let gate = IdentityGate::register(&metrics, &[link::MMR_LINK, link::MONITORING, link::METRICS]);
     events.record(MmrEvent::Listening {
         id: config.id.clone(),
         udp: handle.media_udp_addr,
@@ -111,6 +113,7 @@ pub async fn start(
         mmr.clone(),
         report.clone(),
         metrics,
+        gate.clone(),
         config.handshake_timeout_ms,
     ));
     let reporter = crate::monitor::Reporter {
@@ -118,12 +121,14 @@ pub async fn start(
         cloud_https_port: config.cloud_https_port,
         interval_ms: config.monitoring_interval_ms,
         timeout_ms: config.connect_timeout_ms,
+        identity: gate.clone(),
     };
     reporter.spawn(&identity, move || report());
     let link = ControllerLink {
         config,
         handle: handle.clone(),
         tls: link_tls,
+        identity: gate,
         events,
         links,
     };
@@ -139,6 +144,7 @@ async fn tls_loop(
     mmr: Mmr,
     report: Arc<dyn Fn() -> mc_wire::monitor::Report + Send + Sync>,
     metrics: Metrics,
+    identity_gate: IdentityGate,
     handshake_timeout_ms: u64,
 ) {
     crate::serve::serve_tls(
@@ -148,10 +154,15 @@ async fn tls_loop(
         Duration::from_millis(handshake_timeout_ms),
         move |alpn_id, stream, peer, gate| {
             let (mmr, report, metrics) = (mmr.clone(), report.clone(), metrics.clone());
+            let identity_gate = identity_gate.clone();
             async move {
                 if alpn_id == alpn::HTTP1 {
-                    let certified = tls::peer_has_certificate(&stream);
-                    crate::monitor::serve_health(stream, certified, metrics, move || report()).await
+                    let caller = crate::monitor::HealthCaller {
+                        addr: peer,
+                        identity: tls::client_identity(&stream),
+                        gate: identity_gate,
+                    };
+                    crate::monitor::serve_health(stream, caller, metrics, move || report()).await
                 } else {
                     super::serve_stream(stream, peer, mmr, mc_core::client::MediaPath::Tls, gate)
                         .await

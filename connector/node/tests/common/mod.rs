@@ -36,6 +36,11 @@ impl Deployment {
             ("cloud", vec!["127.0.0.1".to_string()]),
             ("controller-1", vec!["127.0.0.1".to_string()]),
             ("mmr-1", vec!["127.0.0.1".to_string()]),
+            // What scrapes metrics and reads full health reports.
+            ("prometheus", vec!["127.0.0.1".to_string()]),
+            // Hosts of the right roles that are not this deployment's (the identity tests).
+            ("controller-2", vec!["127.0.0.1".to_string()]),
+            ("mmr-2", vec!["127.0.0.1".to_string()]),
         ];
         let ids =
             identities::generate("test", &hosts, 7, mc_rt::unix_now_ms() as i64 / 1000, 1).unwrap();
