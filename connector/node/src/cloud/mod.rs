@@ -12,6 +12,7 @@
 mod api;
 mod dashboard;
 mod driver;
+mod limits;
 mod notify;
 mod openapi;
 mod status;
@@ -57,6 +58,8 @@ pub(crate) struct CloudState {
     pub recent: crate::monitor::RecentEvents,
     /// Controllers and MMRs an operator asked to drain (and has not undrained).
     pub drains: std::collections::BTreeSet<String>,
+    /// The management API's token buckets.
+    pub rate_limits: limits::RateLimits,
     pub config: CloudConfig,
     pub events: EventLog,
     pub metrics: CloudMetrics,
@@ -151,6 +154,7 @@ pub async fn start(
 
     let (notify_tx, _) = broadcast::channel(16);
     let metrics = CloudMetrics::new();
+    let sizes = limits::SizeLimits::of(&config);
     let cloud = driver::start(CloudState {
         management,
         status,
@@ -159,6 +163,7 @@ pub async fn start(
         reports: BTreeMap::new(),
         recent: crate::monitor::RecentEvents::default(),
         drains: std::collections::BTreeSet::new(),
+        rate_limits: limits::RateLimits::new(&config),
         config,
         events: events.clone(),
         metrics: metrics.clone(),
@@ -172,6 +177,7 @@ pub async fn start(
         cloud,
         events,
         metrics,
+        sizes,
     };
     mc_rt::spawn(accept_loop(https, https_router, serve.clone()));
     mc_rt::spawn(accept_loop(sync, sync_router, serve.clone()));
@@ -185,6 +191,7 @@ struct Serve {
     cloud: driver::CloudTx,
     events: EventLog,
     metrics: CloudMetrics,
+    sizes: limits::SizeLimits,
 }
 
 async fn accept_loop(listener: TcpListener, router: Router, serve: Serve) {
@@ -198,6 +205,7 @@ async fn accept_loop(listener: TcpListener, router: Router, serve: Serve) {
                 cloud,
                 events,
                 metrics,
+                sizes,
             } = serve.clone();
             async move {
                 if alpn_id == alpn::STATUS_SYNC {
@@ -205,12 +213,21 @@ async fn accept_loop(listener: TcpListener, router: Router, serve: Serve) {
                 } else if alpn_id == alpn::NOTIFICATION {
                     notify::serve(stream, peer, port, cloud, events, metrics).await;
                 } else {
-                    let certified = tls::peer_has_certificate(&stream);
-                    let served = crate::http::serve(stream, move |req| {
-                        api::handle(req, cloud.clone(), metrics.clone(), certified)
-                    })
-                    .await;
+                    let origin = api::Origin {
+                        certified: tls::peer_has_certificate(&stream),
+                        source: peer.ip(),
+                        sizes,
+                    };
+                    let counted = metrics.clone();
+                    let served =
+                        crate::http::serve_limited(stream, sizes.max_header_bytes, move |req| {
+                            api::handle(req, cloud.clone(), metrics.clone(), origin)
+                        })
+                        .await;
                     if let Err(e) = served {
+                        if e.is_parse_too_large() {
+                            counted.api_refused("headers_too_large");
+                        }
                         tracing::debug!(client_addr = %peer, "HTTP connection ended: {e}");
                     }
                 }

@@ -15,6 +15,7 @@ type Labels = Vec<(&'static str, String)>;
 pub struct CloudMetrics {
     pub metrics: Metrics,
     api_requests: Family<Labels, Counter>,
+    api_refused: Family<Labels, Counter>,
     pub(crate) tickets: Counter,
     pub(crate) reports: Counter,
     pub(crate) takeovers: Counter,
@@ -38,6 +39,7 @@ impl CloudMetrics {
         let m = CloudMetrics {
             metrics: Metrics::new("cloud"),
             api_requests: Family::default(),
+            api_refused: Family::default(),
             tickets: Counter::default(),
             reports: Counter::default(),
             takeovers: Counter::default(),
@@ -52,6 +54,11 @@ impl CloudMetrics {
             "mc_cloud_api_requests",
             "HTTPS API requests, by route template, method and status class",
             m.api_requests.clone(),
+        );
+        r.register(
+            "mc_cloud_api_refused",
+            "HTTPS API requests refused by a limit, by reason (rate_limited: over its API key's rate; rate_limited_source: over its address's rate, without a valid key; body_too_large; headers_too_large)",
+            m.api_refused.clone(),
         );
         r.register(
             "mc_cloud_tickets_issued",
@@ -111,6 +118,13 @@ impl CloudMetrics {
             ("status_class", format!("{}xx", status / 100)),
         ];
         self.api_requests.get_or_create(&labels).inc();
+    }
+
+    /// Counts a request refused by one of the API's limits; `reason` is one of a fixed few.
+    pub(crate) fn api_refused(&self, reason: &'static str) {
+        self.api_refused
+            .get_or_create(&vec![("reason", reason.to_string())])
+            .inc();
     }
 
     /// A controller subscribed to notifications; the guard tracks what it was sent.
