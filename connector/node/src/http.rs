@@ -11,6 +11,7 @@ use mc_rt::{AsyncRead, AsyncWrite};
 use serde::Serialize;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use thiserror::Error;
@@ -84,15 +85,55 @@ where
         let fut = handler(req);
         async move { Ok::<_, std::convert::Infallible>(fut.await) }
     });
-    let parts = hyper::server::conn::http1::Builder::new()
+    let held = Held(Arc::new(Mutex::new(stream)));
+    let served = hyper::server::conn::http1::Builder::new()
         .timer(SeamTimer)
         .header_read_timeout(Duration::from_millis(HEADER_READ_TIMEOUT_MS))
         .max_header_size(max_header_bytes)
-        .serve_connection(TokioIo::new(stream), service)
+        .serve_connection(TokioIo::new(held.clone()), service)
         .without_shutdown()
-        .await?;
-    linger(parts.io.into_inner()).await;
-    Ok(())
+        .await;
+    // hyper has not shut the stream down either way (it drops it on an error, after a 431 too).
+    linger(held).await;
+    served.map(drop)
+}
+
+/// The stream hyper serves on, held here as well, so that it is closed properly however hyper
+/// ends with it.
+struct Held<S>(Arc<Mutex<S>>);
+
+impl<S> Clone for Held<S> {
+    fn clone(&self) -> Self {
+        Held(self.0.clone())
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Held<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut mc_rt::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut *self.0.lock().unwrap()).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Held<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut *self.0.lock().unwrap()).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut *self.0.lock().unwrap()).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut *self.0.lock().unwrap()).poll_shutdown(cx)
+    }
 }
 
 /// Closes a connection whose answers are all sent without destroying them: the write side first
