@@ -42,13 +42,21 @@ fn meeting_list_prints_every_meeting_of_a_long_list() {
         };
         // Long topics, so the list is far over what one answer of the old API carried (64 KiB).
         for n in 1..=500 {
-            api.create_meeting(&format!("{n:03} {}", "a weekly planning meeting ".repeat(7)))
-                .await
-                .unwrap();
+            api.create_meeting(&format!(
+                "{n:03} {}",
+                "a weekly planning meeting ".repeat(7)
+            ))
+            .await
+            .unwrap();
         }
         // The runtime's workers serve the cloud while this thread waits for the CLI.
         let out = Command::new(env!("CARGO_BIN_EXE_connector"))
-            .args(["meeting", "list", "--ca", certs.join("ca.pem").to_str().unwrap()])
+            .args([
+                "meeting",
+                "list",
+                "--ca",
+                certs.join("ca.pem").to_str().unwrap(),
+            ])
             .args(["--cloud", "127.0.0.1", "--cloud-port"])
             .arg(handle.https_addr.port().to_string())
             .env("CONNECTOR_API_KEY", API_KEY)

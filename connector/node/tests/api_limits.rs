@@ -81,9 +81,8 @@ impl Conn {
             header(hyper::header::CONNECTION),
         );
         let body = resp.into_body().collect().await.unwrap().to_bytes();
-        let body = serde_json::from_slice(&body).unwrap_or_else(|e| {
-            panic!("{status} with a body that is not JSON ({e}): {body:?}")
-        });
+        let body = serde_json::from_slice(&body)
+            .unwrap_or_else(|e| panic!("{status} with a body that is not JSON ({e}): {body:?}"));
         Answer {
             status,
             retry_after,
@@ -117,10 +116,9 @@ async fn write_all_then_read(d: &Deployment, head: &str, body_bytes: usize) -> (
     let mut left = body_bytes;
     while left > 0 {
         let n = left.min(chunk.len());
-        stream
-            .write_all(&chunk[..n])
-            .await
-            .unwrap_or_else(|e| panic!("the cloud dropped the connection with {left} bytes left to send: {e}"));
+        stream.write_all(&chunk[..n]).await.unwrap_or_else(|e| {
+            panic!("the cloud dropped the connection with {left} bytes left to send: {e}")
+        });
         left -= n;
     }
     stream.flush().await.unwrap();
@@ -239,7 +237,11 @@ fn headers_over_the_limit_get_431_and_headers_under_it_are_served() {
         let (head, _) = write_all_then_read(&d, &request(20 * 1024), 0).await;
         assert!(head.starts_with("HTTP/1.1 431"), "{head}");
         assert_eq!(
-            metric(&d, "mc_cloud_api_refused_total{reason=\"headers_too_large\"}").await,
+            metric(
+                &d,
+                "mc_cloud_api_refused_total{reason=\"headers_too_large\"}"
+            )
+            .await,
             1
         );
     });
@@ -314,7 +316,10 @@ fn a_key_over_its_rate_gets_429_with_retry_after_while_other_keys_and_tickets_go
             let wait: u64 = a.retry_after.as_deref().unwrap().parse().unwrap();
             assert!((1..=1).contains(&wait), "{a:?}");
             assert!(
-                a.body["message"].as_str().unwrap().contains("5 requests a second"),
+                a.body["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("5 requests a second"),
                 "{a:?}"
             );
             limited += 1;
@@ -327,14 +332,23 @@ fn a_key_over_its_rate_gets_429_with_retry_after_while_other_keys_and_tickets_go
         let a = once(&d, "GET", "/v1/meetings", Some(&member), "").await;
         assert_eq!(a.status, 200, "{a:?}");
         let ticket = format!("/v1/meetings/{}/tickets", m.0);
-        let a = once(&d, "POST", &ticket, Some(API_KEY), r#"{"display_name":"Bo"}"#).await;
+        let a = once(
+            &d,
+            "POST",
+            &ticket,
+            Some(API_KEY),
+            r#"{"display_name":"Bo"}"#,
+        )
+        .await;
         assert_eq!(a.status, 201, "{a:?}");
 
         // Many wrong keys from one address: limited by the address.
         let (mut unauthenticated, mut limited_source) = (0, 0);
         for n in 0..60 {
             let key = format!("wrong-key-{n:04}-0123456789");
-            let a = conn.send("GET", "/v1/meetings", Some(&key), Bytes::new()).await;
+            let a = conn
+                .send("GET", "/v1/meetings", Some(&key), Bytes::new())
+                .await;
             match a.status {
                 401 => unauthenticated += 1,
                 _ => {
@@ -344,7 +358,10 @@ fn a_key_over_its_rate_gets_429_with_retry_after_while_other_keys_and_tickets_go
                 }
             }
         }
-        assert!((10..=16).contains(&unauthenticated), "{unauthenticated} answered 401 of 60");
+        assert!(
+            (10..=16).contains(&unauthenticated),
+            "{unauthenticated} answered 401 of 60"
+        );
         assert!(limited_source >= 44, "{limited_source}");
 
         // Waiting what it was told, the key is admitted again.
@@ -365,9 +382,16 @@ fn a_key_over_its_rate_gets_429_with_retry_after_while_other_keys_and_tickets_go
 
         // The 100 above, most of the 30, and the client's first try.
         let refused = metric(&d, "mc_cloud_api_refused_total{reason=\"rate_limited\"}").await;
-        assert!((limited + 21..=limited + 31).contains(&refused), "{refused}");
+        assert!(
+            (limited + 21..=limited + 31).contains(&refused),
+            "{refused}"
+        );
         assert_eq!(
-            metric(&d, "mc_cloud_api_refused_total{reason=\"rate_limited_source\"}").await,
+            metric(
+                &d,
+                "mc_cloud_api_refused_total{reason=\"rate_limited_source\"}"
+            )
+            .await,
             limited_source
         );
     });
@@ -467,7 +491,10 @@ fn lists_come_in_pages_that_the_client_reads_whole() {
         let users = api.call("GET", "/v1/users?limit=2", None).await.unwrap();
         assert_eq!(users["users"].as_array().unwrap().len(), 2);
         assert_eq!(users["next"], 2);
-        let all = ManagementApi { ..api }.list_all("/v1/users", "users").await.unwrap();
+        let all = ManagementApi { ..api }
+            .list_all("/v1/users", "users")
+            .await
+            .unwrap();
         assert_eq!(all.len(), 3);
     });
 }

@@ -22,7 +22,9 @@ pub struct Rate {
 pub enum Admission {
     Admitted,
     /// Over the rate: the next request is admitted after this long.
-    Limited { retry_after_ms: u64 },
+    Limited {
+        retry_after_ms: u64,
+    },
 }
 
 /// Tokens are counted in thousandths, so refilling `rate_per_s` per second is an integer
@@ -132,12 +134,7 @@ mod tests {
                 retry_after_ms: 100
             }
         );
-        assert_eq!(
-            l.admit(&"k", 40),
-            Admission::Limited {
-                retry_after_ms: 60
-            }
-        );
+        assert_eq!(l.admit(&"k", 40), Admission::Limited { retry_after_ms: 60 });
         assert_eq!(l.admit(&"k", 100), Admission::Admitted);
         // A second of 1,000 requests after that: the rate's ten get through, no more.
         let through: u32 = (1..=1_000).map(|i| admitted(&mut l, "k", 1, 100 + i)).sum();
@@ -164,7 +161,12 @@ mod tests {
         for (k, at) in [(1, 0), (2, 10), (3, 20)] {
             assert_eq!(l.admit(&k, at), Admission::Admitted);
         }
-        assert_eq!(l.admit(&1, 30), Admission::Limited { retry_after_ms: 970 });
+        assert_eq!(
+            l.admit(&1, 30),
+            Admission::Limited {
+                retry_after_ms: 970
+            }
+        );
         // 2 is now the quietest: a fourth caller evicts it, and 1 stays limited.
         assert_eq!(l.admit(&4, 40), Admission::Admitted);
         assert_eq!(l.tracked(), 3);

@@ -152,12 +152,14 @@ impl ManagementApi {
                     status,
                     retry_after_s,
                     ..
-                } if *status == hyper::StatusCode::TOO_MANY_REQUESTS => {
-                    (CallError::Unavailable(e.to_string()), Some(retry_after_s.unwrap_or(1)))
-                }
+                } if *status == hyper::StatusCode::TOO_MANY_REQUESTS => (
+                    CallError::Unavailable(e.to_string()),
+                    Some(retry_after_s.unwrap_or(1)),
+                ),
                 // 408 says "not now", not "no".
                 HttpError::Status { status, .. }
-                    if status.is_client_error() && *status != hyper::StatusCode::REQUEST_TIMEOUT =>
+                    if status.is_client_error()
+                        && *status != hyper::StatusCode::REQUEST_TIMEOUT =>
                 {
                     (CallError::Refused(e.to_string()), None)
                 }
@@ -181,14 +183,16 @@ impl ManagementApi {
                 None => path.to_string(),
             };
             let page = self.call("GET", &page_path, None).await?;
-            let got = page[field]
-                .as_array()
-                .ok_or_else(|| format!("unexpected answer to GET {page_path}: no {field:?} list"))?;
+            let got = page[field].as_array().ok_or_else(|| {
+                format!("unexpected answer to GET {page_path}: no {field:?} list")
+            })?;
             items.extend(got.iter().cloned());
             match page.get("next") {
                 Some(next) if !next.is_null() => {
                     if after.as_ref() == Some(next) {
-                        return Err(format!("GET {page_path}: the cloud returned the same page twice"));
+                        return Err(format!(
+                            "GET {page_path}: the cloud returned the same page twice"
+                        ));
                     }
                     after = Some(next.clone());
                 }

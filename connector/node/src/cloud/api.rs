@@ -217,7 +217,12 @@ pub(super) async fn handle(
     reply
 }
 
-async fn answer(req: Request<Incoming>, cloud: CloudTx, metrics: &CloudMetrics, origin: Origin) -> Reply {
+async fn answer(
+    req: Request<Incoming>,
+    cloud: CloudTx,
+    metrics: &CloudMetrics,
+    origin: Origin,
+) -> Reply {
     let Origin {
         certified,
         source,
@@ -308,7 +313,11 @@ async fn answer(req: Request<Incoming>, cloud: CloudTx, metrics: &CloudMetrics, 
     let too_large = |detail: String| {
         metrics.api_refused("body_too_large");
         // What the client still sends is not read: it learns so before it sends more.
-        closing(error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", detail))
+        closing(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            detail,
+        ))
     };
     let declared = req
         .headers()

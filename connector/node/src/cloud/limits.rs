@@ -132,3 +132,64 @@ impl RateLimits {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mc_core::cloud::management::MemoryStore;
+    use mc_core::ticket::TicketSigner;
+    use mc_core::Rng;
+
+    const KEY: &str = "operator-key-0123456789";
+
+    fn management() -> Management {
+        let signer = TicketSigner::from_seed(&[7; 32]);
+        let store = Box::new(MemoryStore);
+        Management::new(signer, 1, KEY.into(), Rng::seed_from_u64(1), store, 0).unwrap()
+    }
+
+    /// Requests sent evenly over `span_ms`: how many were admitted.
+    fn admitted(
+        limits: &mut RateLimits,
+        n: u64,
+        span_ms: u64,
+        key: impl Fn(u64) -> Option<String>,
+        ticket: bool,
+    ) -> u64 {
+        let m = management();
+        let source = IpAddr::from([192, 0, 2, 1]);
+        (0..n)
+            .filter(|i| {
+                let at_ms = 1_000_000 + i * span_ms / n;
+                limits
+                    .admit(&m, key(*i).as_deref(), source, ticket, at_ms)
+                    .is_ok()
+            })
+            .count() as u64
+    }
+
+    #[test]
+    fn the_defaults_stop_a_thousand_gets_a_second_but_not_a_join_storm() {
+        let config = CloudConfig::default();
+        let operator = |_| Some(KEY.to_string());
+        // 1,000 GETs in a second from one key: the burst (400) and what a second refills (200) on the last one, no more.
+        let mut limits = RateLimits::new(&config);
+        assert_eq!(admitted(&mut limits, 1_000, 1_000, operator, false), 599);
+        // 2,000 participants of one key rejoining within a second, then `connector load`'s
+        // fastest pace for ten seconds: every ticket issued.
+        let mut limits = RateLimits::new(&config);
+        assert_eq!(admitted(&mut limits, 2_000, 1_000, operator, true), 2_000);
+        let mut limits = RateLimits::new(&config);
+        assert_eq!(
+            admitted(&mut limits, 10_000, 10_000, operator, true),
+            10_000
+        );
+        // 500 wrong keys in a second from one address: the burst (100) and what a second refills (20).
+        let mut limits = RateLimits::new(&config);
+        let wrong = |i| Some(format!("wrong-{i}"));
+        assert_eq!(admitted(&mut limits, 500, 1_000, wrong, false), 119);
+        // And no key at all counts the same.
+        let mut limits = RateLimits::new(&config);
+        assert_eq!(admitted(&mut limits, 500, 1_000, |_| None, false), 119);
+    }
+}
