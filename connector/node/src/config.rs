@@ -105,8 +105,8 @@ pub struct CloudConfig {
     /// Replace participants' IP addresses in the log by a token that is stable within one run
     /// (`--redact-addresses` turns it on too).
     pub log_redact_addresses: bool,
-    /// Management API request bodies over this are refused with 413 (the largest legitimate one,
-    /// a controller's monitoring report at 100 hosted meetings, is under 10 KiB).
+    /// Management API request bodies over this are refused with 413 (the largest legitimate one
+    /// is a controller's monitoring report, a few KiB at its default 100 meetings).
     pub api_max_body_bytes: u64,
     /// Request line and headers over this are refused with 431.
     pub api_max_header_bytes: u64,
@@ -579,6 +579,46 @@ mod tests {
         assert_eq!(bad.validate().unwrap_err().field, "ports");
         let parsed: Result<ControllerConfig, _> = toml::from_str("max_meetingz = 3");
         assert!(parsed.unwrap_err().to_string().contains("unknown field"));
+    }
+
+    #[test]
+    fn the_clouds_api_limits_are_validated_by_name() {
+        let ok = CloudConfig {
+            api_key: "0123456789abcdef".into(),
+            ..CloudConfig::default()
+        };
+        assert_eq!(ok.validate(), Ok(()));
+        let field = |c: CloudConfig| c.validate().unwrap_err().field;
+        assert_eq!(
+            field(CloudConfig {
+                api_max_body_bytes: 100 * 1024 * 1024,
+                ..ok.clone()
+            }),
+            "api_max_body_bytes"
+        );
+        assert_eq!(
+            field(CloudConfig {
+                api_max_header_bytes: 10,
+                ..ok.clone()
+            }),
+            "api_max_header_bytes"
+        );
+        assert_eq!(
+            field(CloudConfig {
+                api_burst: 0,
+                ..ok.clone()
+            }),
+            "api_burst"
+        );
+        assert_eq!(
+            field(CloudConfig {
+                api_source_rate_per_s: 0,
+                ..ok.clone()
+            }),
+            "api_source_rate_per_s"
+        );
+        let parsed: CloudConfig = toml::from_str("api_rate_per_s = 50\napi_burst = 80").unwrap();
+        assert_eq!((parsed.api_rate_per_s, parsed.api_burst), (50, 80));
     }
 
     #[test]

@@ -172,7 +172,8 @@ mod tests {
     fn the_defaults_stop_a_thousand_gets_a_second_but_not_a_join_storm() {
         let config = CloudConfig::default();
         let operator = |_| Some(KEY.to_string());
-        // 1,000 GETs in a second from one key: the burst (400) and what a second refills (200) on the last one, no more.
+        // 1,000 GETs in a second from one key: the burst (400) and what the
+        // second refills (200, less the last millisecond), no more.
         let mut limits = RateLimits::new(&config);
         assert_eq!(admitted(&mut limits, 1_000, 1_000, operator, false), 599);
         // 2,000 participants of one key rejoining within a second, then `connector load`'s
