@@ -264,7 +264,7 @@ enum MeetingCommand {
         #[arg(long, default_value = "meeting")]
         topic: String,
     },
-    /// List meetings.
+    /// List meetings, every page of them.
     List {
         #[command(flatten)]
         access: CloudAccess,
@@ -317,11 +317,20 @@ pub async fn meeting(args: MeetingArgs, log: Logging) -> anyhow::Result<()> {
         timeout_ms: c.connect_timeout_ms,
     };
     let path = path.as_str();
-    let value = api
-        .call(method, path, body)
-        .await
-        .map_err(anyhow::Error::msg)
-        .with_context(|| format!("{method} {path}"))?;
+    let value = if let MeetingCommand::List { .. } = &args.command {
+        // The API answers a page at a time; the list printed is all of them.
+        let meetings = api
+            .list_all(path, "meetings")
+            .await
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("{method} {path}"))?;
+        serde_json::json!({ "meetings": meetings })
+    } else {
+        api.call(method, path, body)
+            .await
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("{method} {path}"))?
+    };
     match &args.command {
         MeetingCommand::Create { .. } => println!("{}", value["id"]),
         _ => println!("{}", serde_json::to_string_pretty(&value)?),

@@ -132,7 +132,36 @@ pub struct CloudConfig {
     /// Replace participants' IP addresses in the log by a token that is stable within one run
     /// (`--redact-addresses` turns it on too).
     pub log_redact_addresses: bool,
+    /// Management API request bodies over this are refused with 413 (the largest legitimate one
+    /// is a controller's monitoring report, a few KiB at its default 100 meetings).
+    pub api_max_body_bytes: u64,
+    /// Request line and headers over this are refused with 431.
+    pub api_max_header_bytes: u64,
+    /// Per API key, every request but join tickets: the sustained rate and the burst. Callers
+    /// are operators (a CLI command is one request, a 100-meeting page each), the dashboard (one
+    /// zone poll every 2 s) and `connector load` creating its meetings one after another on
+    /// fresh TLS connections. 200/s with 400 at once serves all of that, while a key sending
+    /// 1,000 GETs a second gets 429 for most of them after its first 400.
+    pub api_rate_per_s: u32,
+    pub api_burst: u32,
+    /// Per API key, join tickets (`POST /v1/meetings/{id}/tickets`): every participant asks for
+    /// one, on joining and on rejoining. `connector load` joins up to 1,000 participants a second
+    /// with one key, and 2,000 participants whose MMR fails rejoin within a second or two, so the
+    /// join path gets 1,000/s and 2,000 at once; beyond that a client waits the `Retry-After`.
+    pub api_ticket_rate_per_s: u32,
+    pub api_ticket_burst: u32,
+    /// Per source address, requests with no key or a key this cloud does not know, so a caller
+    /// trying many keys is limited too (500 wrong keys in a second: about 120 answered 401, the
+    /// rest 429). A person retyping a key never comes near it.
+    pub api_source_rate_per_s: u32,
+    pub api_source_burst: u32,
+    /// API keys (and, apart, source addresses) whose buckets are remembered; past that the one
+    /// heard from longest ago is forgotten, so memory stays bounded under a flood of addresses.
+    pub api_rate_max_tracked: u32,
 }
+
+/// The most a request body may be configured to: the API's bodies are small JSON documents.
+pub const MAX_API_BODY_BYTES: u64 = 16 * 1024 * 1024;
 
 impl Default for CloudConfig {
     fn default() -> Self {
@@ -153,6 +182,15 @@ impl Default for CloudConfig {
             seed: None,
             log_format: LogFormat::Text,
             log_redact_addresses: false,
+            api_max_body_bytes: 64 * 1024,
+            api_max_header_bytes: 16 * 1024,
+            api_rate_per_s: 200,
+            api_burst: 400,
+            api_ticket_rate_per_s: 1_000,
+            api_ticket_burst: 2_000,
+            api_source_rate_per_s: 20,
+            api_source_burst: 100,
+            api_rate_max_tracked: 10_000,
         }
     }
 }
@@ -170,6 +208,26 @@ impl CloudConfig {
         check_positive("heartbeat_interval_ms", self.heartbeat_interval_ms)?;
         if self.controller_down_after_ms < 2 * self.heartbeat_interval_ms {
             return Err(invalid("controller_down_after_ms", "must be at least twice heartbeat_interval_ms, or one late heartbeat marks a controller down"));
+        }
+        if !(1024..=MAX_API_BODY_BYTES).contains(&self.api_max_body_bytes) {
+            return Err(invalid(
+                "api_max_body_bytes",
+                format!("must be 1024 to {MAX_API_BODY_BYTES}"),
+            ));
+        }
+        if !(1024..=1024 * 1024).contains(&self.api_max_header_bytes) {
+            return Err(invalid("api_max_header_bytes", "must be 1024 to 1048576"));
+        }
+        for (field, v) in [
+            ("api_rate_per_s", self.api_rate_per_s),
+            ("api_burst", self.api_burst),
+            ("api_ticket_rate_per_s", self.api_ticket_rate_per_s),
+            ("api_ticket_burst", self.api_ticket_burst),
+            ("api_source_rate_per_s", self.api_source_rate_per_s),
+            ("api_source_burst", self.api_source_burst),
+            ("api_rate_max_tracked", self.api_rate_max_tracked),
+        ] {
+            check_positive(field, v.into())?;
         }
         check_positive("handshake_timeout_ms", self.handshake_timeout_ms)?;
         check_caps(self.max_conns_per_listener, self.max_conns_per_source)
@@ -630,6 +688,46 @@ mod tests {
         assert_eq!(c.validate().unwrap_err().field, "max_conns_per_listener");
         let c: ControllerConfig = toml::from_str("media_idle_timeout_ms = 1000").unwrap();
         assert_eq!(c.stream_deadlines().idle, std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn the_clouds_api_limits_are_validated_by_name() {
+        let ok = CloudConfig {
+            api_key: "0123456789abcdef".into(),
+            ..CloudConfig::default()
+        };
+        assert_eq!(ok.validate(), Ok(()));
+        let field = |c: CloudConfig| c.validate().unwrap_err().field;
+        assert_eq!(
+            field(CloudConfig {
+                api_max_body_bytes: 100 * 1024 * 1024,
+                ..ok.clone()
+            }),
+            "api_max_body_bytes"
+        );
+        assert_eq!(
+            field(CloudConfig {
+                api_max_header_bytes: 10,
+                ..ok.clone()
+            }),
+            "api_max_header_bytes"
+        );
+        assert_eq!(
+            field(CloudConfig {
+                api_burst: 0,
+                ..ok.clone()
+            }),
+            "api_burst"
+        );
+        assert_eq!(
+            field(CloudConfig {
+                api_source_rate_per_s: 0,
+                ..ok.clone()
+            }),
+            "api_source_rate_per_s"
+        );
+        let parsed: CloudConfig = toml::from_str("api_rate_per_s = 50\napi_burst = 80").unwrap();
+        assert_eq!((parsed.api_rate_per_s, parsed.api_burst), (50, 80));
     }
 
     #[test]

@@ -11,14 +11,26 @@ use mc_rt::{AsyncRead, AsyncWrite};
 use serde::Serialize;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use thiserror::Error;
 
-/// Request and response bodies larger than this are refused.
+/// Request bodies larger than this are refused where no other limit is configured.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// A request line and headers larger than this are refused with 431 where no other limit is
+/// configured.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// What a client reads of an answer at most. Well above the largest answer the cloud sends (a
+/// page of meetings or users is capped; see the cloud's API), and still a bound on what a
+/// misbehaving server can make a client hold.
+pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 /// A client must send its request headers within this time (slow-loris protection).
 pub const HEADER_READ_TIMEOUT_MS: u64 = 10_000;
+/// After its last answer, a connection reads and drops what the client still sends for up to
+/// this long, and this much, before it closes (see [`linger`]).
+pub const LINGER_MS: u64 = 2_000;
+pub const LINGER_MAX_BYTES: usize = 16 * 1024 * 1024;
 
 #[derive(Clone, Debug)]
 struct SeamTimer;
@@ -53,27 +65,114 @@ where
     H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
+    serve_limited(stream, MAX_HEADER_BYTES, handler).await
+}
+
+/// [`serve`], refusing a request line and headers over `max_header_bytes` with 431 (hyper
+/// answers it, without a body, and closes; the error it returns then says
+/// [`hyper::Error::is_parse_too_large`]).
+pub async fn serve_limited<S, H, F>(
+    stream: S,
+    max_header_bytes: usize,
+    handler: H,
+) -> Result<(), hyper::Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
     let service = hyper::service::service_fn(move |req| {
         let fut = handler(req);
         async move { Ok::<_, std::convert::Infallible>(fut.await) }
     });
-    hyper::server::conn::http1::Builder::new()
+    let held = Held(Arc::new(Mutex::new(stream)));
+    let served = hyper::server::conn::http1::Builder::new()
         .timer(SeamTimer)
         .header_read_timeout(Duration::from_millis(HEADER_READ_TIMEOUT_MS))
-        .serve_connection(TokioIo::new(stream), service)
-        .await
+        .max_header_size(max_header_bytes)
+        .serve_connection(TokioIo::new(held.clone()), service)
+        .without_shutdown()
+        .await;
+    // hyper has not shut the stream down either way (it drops it on an error, after a 431 too).
+    linger(held).await;
+    served.map(drop)
+}
+
+/// The stream hyper serves on, held here as well, so that it is closed properly however hyper
+/// ends with it.
+struct Held<S>(Arc<Mutex<S>>);
+
+impl<S> Clone for Held<S> {
+    fn clone(&self) -> Self {
+        Held(self.0.clone())
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Held<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut mc_rt::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut *self.0.lock().unwrap()).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Held<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut *self.0.lock().unwrap()).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut *self.0.lock().unwrap()).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut *self.0.lock().unwrap()).poll_shutdown(cx)
+    }
+}
+
+/// Closes a connection whose answers are all sent without destroying them: the write side first
+/// (TLS close_notify, then FIN), then what the client still sends is read and dropped until it
+/// closes too, for at most [`LINGER_MS`] and [`LINGER_MAX_BYTES`]. A socket closed with unread
+/// bytes in it sends a reset instead of a FIN, and a reset can reach the client before it has
+/// read the answer (a 413 to a body it is still sending): it then sees a dropped connection.
+/// This is the "lingering close" of RFC 9112 §9.6.
+async fn linger<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) {
+    use mc_rt::{AsyncReadExt, AsyncWriteExt};
+    let drained = async {
+        if stream.shutdown().await.is_err() {
+            return;
+        }
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut dropped = 0;
+        while dropped < LINGER_MAX_BYTES {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => dropped += n,
+            }
+        }
+    };
+    let _ = mc_rt::timeout(Duration::from_millis(LINGER_MS), drained).await;
 }
 
 /// The client sent a body we will not read: too large, or broken off.
 #[derive(Debug, Error)]
-#[error("request body unreadable or over {MAX_BODY_BYTES} bytes: {0}")]
-pub struct BodyError(Box<dyn std::error::Error + Send + Sync>);
+#[error("the request body is unreadable or over {max_bytes} bytes: {source}")]
+pub struct BodyError {
+    pub max_bytes: usize,
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
 
-/// Reads a request body, refusing one over [`MAX_BODY_BYTES`].
-pub async fn read_body(body: Incoming) -> Result<Bytes, BodyError> {
-    match Limited::new(body, MAX_BODY_BYTES).collect().await {
+/// Reads a request body, refusing one over `max_bytes`: no more than that is read.
+pub async fn read_body(body: Incoming, max_bytes: usize) -> Result<Bytes, BodyError> {
+    match Limited::new(body, max_bytes).collect().await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e) => Err(BodyError(e)),
+        Err(source) => Err(BodyError { max_bytes, source }),
     }
 }
 
@@ -93,7 +192,12 @@ pub enum HttpError {
     #[error("the server's response was not valid JSON: {0}")]
     BadJson(String),
     #[error("{status}: {message}")]
-    Status { status: StatusCode, message: String },
+    Status {
+        status: StatusCode,
+        message: String,
+        /// A 429's or 503's `Retry-After`, in seconds.
+        retry_after_s: Option<u64>,
+    },
 }
 
 /// One JSON request on a fresh connection; 2xx answers return the body, others an error with the
@@ -130,10 +234,19 @@ where
         .expect("valid request");
     let resp = sender.send_request(req).await?;
     let status = resp.status();
-    let body = Limited::new(resp.into_body(), MAX_BODY_BYTES)
+    let retry_after_s = resp
+        .headers()
+        .get(hyper::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let body = Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
         .collect()
         .await
-        .map_err(|e| HttpError::BadJson(e.to_string()))?
+        .map_err(|e| {
+            HttpError::BadJson(format!(
+                "reading the answer (at most {MAX_RESPONSE_BYTES} bytes): {e}"
+            ))
+        })?
         .to_bytes();
     driver.abort();
     let value: serde_json::Value =
@@ -146,6 +259,10 @@ where
             .and_then(|m| m.as_str())
             .unwrap_or("no message")
             .to_string();
-        Err(HttpError::Status { status, message })
+        Err(HttpError::Status {
+            status,
+            message,
+            retry_after_s,
+        })
     }
 }

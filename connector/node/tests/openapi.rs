@@ -309,10 +309,23 @@ fn a_request_body_that_is_not_a_json_object_is_refused_and_changes_nothing() {
     let doc = kept();
     mc_rt::block_on(async {
         let d = Deployment::start(|_, _| {}).await;
-        // serde would read each of these as the struct's fields in order.
+        let m = d.api().create_meeting("stays").await.unwrap().0;
+        let (end, tickets) = (
+            format!("/v1/meetings/{m}/end"),
+            format!("/v1/meetings/{m}/tickets"),
+        );
+        // serde would read each of these as the struct's fields in order; and a body that is
+        // JSON but no object is no request either.
         for (path, body) in [
             ("/v1/meetings", r#"["standup"]"#),
+            ("/v1/meetings", " \r\n\t[\"standup\"]"),
+            ("/v1/meetings", r#""standup""#),
+            ("/v1/meetings", "null"),
+            ("/v1/meetings", "5"),
             ("/v1/users", r#"["ada@example.org", "Ada"]"#),
+            (end.as_str(), r#"["over"]"#),
+            (tickets.as_str(), r#"["Ada"]"#),
+            ("/v1/controllers/controller-1/drain", "[5]"),
             ("/v1/mmrs/mmr-1/drain", "[]"),
         ] {
             let a = call(&d, "POST", path, Some(API_KEY), None, Some(body)).await;
@@ -323,8 +336,66 @@ fn a_request_body_that_is_not_a_json_object_is_refused_and_changes_nothing() {
             );
         }
         let meetings = d.api().call("GET", "/v1/meetings", None).await.unwrap();
-        assert_eq!(meetings["meetings"], json!([]), "{meetings}");
+        assert_eq!(
+            meetings["meetings"].as_array().unwrap().len(),
+            1,
+            "{meetings}"
+        );
+        assert_eq!(meetings["meetings"][0]["ended"], Value::Null, "{meetings}");
+        let zone = d.api().call("GET", "/v1/zone", None).await.unwrap();
+        assert!(!zone["events"].to_string().contains("drain"), "{zone:#}");
         let users = d.api().call("GET", "/v1/users", None).await.unwrap();
         assert_eq!(users["users"], json!([]), "{users}");
     });
+}
+
+#[test]
+fn the_document_states_every_limit_the_api_answers_with() {
+    let doc = kept();
+    let unlimited = ["/healthz", "/dashboard", "/metrics", "/v1/openapi.json"];
+    let resolve = |r: &Value| -> Value {
+        let name = r["$ref"].as_str().unwrap().rsplit('/').next().unwrap();
+        doc["components"]["responses"][name].clone()
+    };
+    for (method, path) in described(&doc) {
+        let op = &doc["paths"][&path][method.to_lowercase()];
+        let responses = &op["responses"];
+        assert!(responses.get("431").is_some(), "{method} {path}: no 431");
+        if unlimited.contains(&path.as_str()) {
+            continue;
+        }
+        let limited = resolve(&responses["429"]);
+        assert_eq!(
+            limited["headers"]["Retry-After"]["required"], true,
+            "{method} {path}: 429 without Retry-After"
+        );
+        assert_eq!(
+            limited["content"]["application/json"]["schema"]["properties"]["error"]["enum"],
+            json!(["rate_limited"])
+        );
+    }
+    for path in ["/v1/meetings", "/v1/users"] {
+        let op = &doc["paths"][path]["get"];
+        let params: BTreeSet<&str> = op["parameters"]
+            .as_array()
+            .unwrap_or_else(|| panic!("GET {path} has no parameters"))
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(params, BTreeSet::from(["limit", "after"]), "GET {path}");
+        let schema = &op["responses"]["200"]["content"]["application/json"]["schema"];
+        assert!(schema["properties"].get("next").is_some(), "GET {path}");
+        assert_eq!(
+            resolve(&op["responses"]["400"])["content"]["application/json"]["schema"]["properties"]
+                ["error"]["enum"],
+            json!(["invalid_query"])
+        );
+    }
+    for method in ["post", "delete"] {
+        let r = &doc["paths"]["/v1/mmrs/{id}/drain"][method]["responses"]["404"];
+        assert_eq!(
+            resolve(r)["content"]["application/json"]["schema"]["properties"]["error"]["enum"],
+            json!(["no_such_mmr"])
+        );
+    }
 }

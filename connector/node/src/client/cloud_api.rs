@@ -66,6 +66,19 @@ pub struct ManagementApi {
     pub timeout_ms: u64,
 }
 
+/// How many times a call over the cloud's rate limit is asked again, and the longest wait
+/// between tries a `Retry-After` gets.
+pub const RATE_LIMITED_RETRIES: u32 = 3;
+pub const MAX_RETRY_AFTER_S: u64 = 10;
+
+/// A `next` cursor as a query value: the cloud's are integers; a string is sent as it is.
+fn cursor_text(cursor: &serde_json::Value) -> String {
+    match cursor {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// Why a call to the cloud's API failed, by whether asking again can help.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallError {
@@ -97,14 +110,36 @@ impl ManagementApi {
             .map_err(|e| e.to_string())
     }
 
-    /// [`ManagementApi::call`], telling a refusal from an unavailable cloud.
+    /// [`ManagementApi::call`], telling a refusal from an unavailable cloud. A 429 (over the
+    /// cloud's rate limit: nothing was done) is asked again after its `Retry-After`, up to
+    /// [`RATE_LIMITED_RETRIES`] times.
     pub async fn call_typed(
         &self,
         method: &str,
         path: &str,
         body: Option<serde_json::Value>,
     ) -> Result<serde_json::Value, CallError> {
-        let unavailable = |e: String| CallError::Unavailable(e);
+        let mut retries = 0;
+        loop {
+            match self.call_once(method, path, body.clone()).await {
+                Err((_, Some(wait_s))) if retries < RATE_LIMITED_RETRIES => {
+                    retries += 1;
+                    let wait_s = wait_s.clamp(1, MAX_RETRY_AFTER_S);
+                    mc_rt::sleep(std::time::Duration::from_secs(wait_s)).await;
+                }
+                other => return other.map_err(|(e, _)| e),
+            }
+        }
+    }
+
+    /// One attempt; a 429's error comes with how long to wait, in seconds.
+    async fn call_once(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value, (CallError, Option<u64>)> {
+        let unavailable = |e: String| (CallError::Unavailable(e), None);
         let tls_config = tls::client_config(&self.ca, None, alpn::HTTP1)
             .map_err(|e| unavailable(e.to_string()))?;
         let stream = dial_tls(&self.host, self.port, tls_config, self.timeout_ms)
@@ -113,16 +148,57 @@ impl ManagementApi {
         request_json(stream, method, &self.host, path, Some(&self.api_key), body)
             .await
             .map_err(|e| match &e {
-                // 408 and 429 say "not now", not "no".
+                HttpError::Status {
+                    status,
+                    retry_after_s,
+                    ..
+                } if *status == hyper::StatusCode::TOO_MANY_REQUESTS => (
+                    CallError::Unavailable(e.to_string()),
+                    Some(retry_after_s.unwrap_or(1)),
+                ),
+                // 408 says "not now", not "no".
                 HttpError::Status { status, .. }
                     if status.is_client_error()
-                        && *status != hyper::StatusCode::REQUEST_TIMEOUT
-                        && *status != hyper::StatusCode::TOO_MANY_REQUESTS =>
+                        && *status != hyper::StatusCode::REQUEST_TIMEOUT =>
                 {
-                    CallError::Refused(e.to_string())
+                    (CallError::Refused(e.to_string()), None)
                 }
                 _ => unavailable(e.to_string()),
             })
+    }
+
+    /// Every item of a paged list (`GET /v1/meetings`, `GET /v1/users`): `field` of each page,
+    /// following `next` until the last page. Each page is a request of its own, well within what
+    /// a client reads of one answer.
+    pub async fn list_all(
+        &self,
+        path: &str,
+        field: &str,
+    ) -> Result<Vec<serde_json::Value>, String> {
+        let mut items = Vec::new();
+        let mut after: Option<serde_json::Value> = None;
+        loop {
+            let page_path = match &after {
+                Some(cursor) => format!("{path}?after={}", cursor_text(cursor)),
+                None => path.to_string(),
+            };
+            let page = self.call("GET", &page_path, None).await?;
+            let got = page[field].as_array().ok_or_else(|| {
+                format!("unexpected answer to GET {page_path}: no {field:?} list")
+            })?;
+            items.extend(got.iter().cloned());
+            match page.get("next") {
+                Some(next) if !next.is_null() => {
+                    if after.as_ref() == Some(next) {
+                        return Err(format!(
+                            "GET {page_path}: the cloud returned the same page twice"
+                        ));
+                    }
+                    after = Some(next.clone());
+                }
+                _ => return Ok(items),
+            }
+        }
     }
 
     pub async fn create_meeting(&self, topic: &str) -> Result<MeetingId, String> {

@@ -7,9 +7,9 @@
 //! | GET | /v1/openapi.json | anyone | this API's OpenAPI 3.1 description ([`super::openapi`]) |
 //! | GET | /metrics | a scraper's deployment certificate | Prometheus metrics |
 //! | POST | /v1/users | admin | create a user: `{"email","display_name","role"}` → the user and its API key (shown once) |
-//! | GET | /v1/users, /v1/users/{id} | admin (or the user itself) | users |
+//! | GET | /v1/users, /v1/users/{id} | admin (or the user itself) | users (the list in pages) |
 //! | POST | /v1/meetings | any key | create a meeting: `{"topic"}`; a member key becomes its host |
-//! | GET | /v1/meetings, /v1/meetings/{id} | any key | meetings |
+//! | GET | /v1/meetings, /v1/meetings/{id} | any key | meetings (the list in pages) |
 //! | POST | /v1/meetings/{id}/end | admin or host | end it: `{"reason"}`; controllers disconnect everyone |
 //! | POST | /v1/meetings/{id}/tickets | any key | join ticket + live controllers: `{"display_name"}` (members may omit it) |
 //! | DELETE | /v1/meetings/{id}/participants/{pid} | admin or host | remove a participant |
@@ -20,10 +20,21 @@
 //! | POST | /v1/monitoring/reports | the reporting node's own certificate | a node's monitoring report |
 //!
 //! Errors are JSON `{"error": "<code>", "message": "<what to do>"}`: 400 malformed, 401 no or
-//! unknown key, 403 known key without the right (or a certificate of the wrong role or node), 404, 405 (with `Allow`), 409 conflict, 413 body
-//! too large, 422 invalid field, 503 nothing can serve it now.
+//! unknown key, 403 known key without the right (or a certificate of the wrong role or
+//! node), 404, 405 (with `Allow`), 409 conflict, 413 body
+//! too large, 422 invalid field, 429 over the rate limit (with `Retry-After`), 503 nothing can
+//! serve it now. (431, headers too large, is hyper's, without a body.)
+//!
+//! Lists come in pages: `?limit=` (1 to [`PAGE_MAX`], [`PAGE_DEFAULT`] by default) items after
+//! the id `?after=`; the answer's `next` is the `after` of the next page, `null` on the last.
+//!
+//! Limits ([`super::limits`]): a body over `api_max_body_bytes` is refused after reading no more
+//! than that; every request but the unauthenticated probes and documents (`/healthz`,
+//! `/v1/openapi.json`, `/dashboard`, `/metrics`) and certified monitoring reports is taken from
+//! its key's token bucket, or its source address's when the key is missing or unknown.
 
 use super::driver::CloudTx;
+use super::limits::{Limited, LimitedBy, SizeLimits};
 use super::CloudState;
 use crate::events::CloudEvent;
 use crate::http::{json_response, read_body, Body};
@@ -40,6 +51,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 type Reply = Response<Body>;
+
+/// Items in a page of a list when the caller does not say.
+pub const PAGE_DEFAULT: usize = 100;
+/// Items in a page at most: 500 of the longest meetings (topic and reason of 200 escaped
+/// characters each) are about 500 KB, well within what a client reads of one answer
+/// ([`crate::http::MAX_RESPONSE_BYTES`]).
+pub const PAGE_MAX: usize = 500;
 
 fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Reply {
     json_response(status, &json!({ "error": code, "message": message.into() }))
@@ -91,6 +109,90 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Box<Reply>> {
     })
 }
 
+/// The answer is the connection's last: the client is told, and the server closes after it.
+fn closing(mut reply: Reply) -> Reply {
+    reply.headers_mut().insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
+    reply
+}
+
+fn rate_limited(l: Limited) -> Reply {
+    let whose = match l.by {
+        LimitedBy::Key => "this API key",
+        LimitedBy::Tickets => "join tickets with this API key",
+        LimitedBy::Source => "requests from this address without a valid API key",
+    };
+    let mut reply = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!(
+            "over the rate limit for {whose} ({} requests a second); nothing was done: retry after {} s",
+            l.rate_per_s,
+            l.retry_after_s()
+        ),
+    );
+    reply.headers_mut().insert(
+        hyper::header::RETRY_AFTER,
+        hyper::header::HeaderValue::from(l.retry_after_s()),
+    );
+    reply
+}
+
+/// Which page of a list a request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Page {
+    limit: usize,
+    after: Option<u64>,
+}
+
+fn page(query: Option<&str>) -> Result<Page, Box<Reply>> {
+    let bad = |m: String| Box::new(error(StatusCode::BAD_REQUEST, "invalid_query", m));
+    let mut page = Page {
+        limit: PAGE_DEFAULT,
+        after: None,
+    };
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match name {
+            "limit" => {
+                page.limit = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=PAGE_MAX).contains(n))
+                    .ok_or_else(|| bad(format!("limit {value:?} must be 1 to {PAGE_MAX}")))?;
+            }
+            "after" => {
+                page.after = Some(value.parse::<u64>().map_err(|_| {
+                    bad(format!(
+                        "after {value:?} must be an id (a page's `next`), a non-negative integer"
+                    ))
+                })?);
+            }
+            _ => {}
+        }
+    }
+    Ok(page)
+}
+
+/// One page of items ordered by id: the items after `page.after`, and the `next` cursor (the
+/// last id of this page) when there are more.
+fn paged<T: serde::Serialize>(
+    items: impl Iterator<Item = (u64, T)>,
+    page: Page,
+) -> (Vec<T>, Option<u64>) {
+    let mut rest = items.filter(|(id, _)| page.after.is_none_or(|a| *id > a));
+    let mut taken = Vec::new();
+    let mut last = None;
+    for (id, item) in rest.by_ref().take(page.limit) {
+        last = Some(id);
+        taken.push(item);
+    }
+    let next = if rest.next().is_some() { last } else { None };
+    (taken, next)
+}
+
 fn id_segment(s: &str, what: &str) -> Result<u64, Box<Reply>> {
     s.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
         Box::new(error(
@@ -109,14 +211,21 @@ pub(super) struct TlsPeer {
     pub identity: Result<PeerIdentity, IdentityError>,
 }
 
+/// Where a request comes from and what its connection is served with.
+#[derive(Debug, Clone)]
+pub(super) struct Origin {
+    pub peer: TlsPeer,
+    pub sizes: SizeLimits,
+}
+
 pub(super) async fn handle(
     req: Request<Incoming>,
     cloud: CloudTx,
     metrics: CloudMetrics,
-    peer: TlsPeer,
+    origin: Origin,
 ) -> Reply {
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
-    let reply = answer(req, cloud, &metrics, peer).await;
+    let reply = answer(req, cloud, &metrics, origin).await;
     metrics.api_request(&method, &path, reply.status().as_u16());
     reply
 }
@@ -125,8 +234,12 @@ async fn answer(
     req: Request<Incoming>,
     cloud: CloudTx,
     metrics: &CloudMetrics,
-    peer: TlsPeer,
+    origin: Origin,
 ) -> Reply {
+    let Origin { peer, sizes } = origin;
+    // A certificate that names a deployment host (which host is checked where it matters).
+    let certified = peer.identity.is_ok();
+    let source = peer.addr.ip();
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     // These answer without a key, so their wrong methods are refused before one is asked for.
@@ -194,41 +307,97 @@ async fn answer(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_string);
-    let body = match read_body(req.into_body()).await {
-        Ok(b) => b,
-        Err(e) => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                e.to_string(),
-            )
+    // Deployment hosts' reports are not callers' requests: their certificate vouches for them.
+    if !(certified && path == "/v1/monitoring/reports") {
+        let ticket = method == Method::POST
+            && matches!(segments(&path).as_slice(), ["v1", "meetings", _, "tickets"]);
+        let key = bearer.clone();
+        let admitted = cloud
+            .call(move |s, now_ms| {
+                let management = &s.management;
+                s.rate_limits
+                    .admit(management, key.as_deref(), source, ticket, now_ms)
+            })
+            .await;
+        match admitted {
+            Ok(Ok(())) => {}
+            Ok(Err(limited)) => {
+                metrics.api_refused(limited.by.reason());
+                return rate_limited(limited);
+            }
+            Err(stopped) => return stopping(stopped),
         }
+    }
+    let max = sizes.max_body_bytes;
+    let too_large = |detail: String| {
+        metrics.api_refused("body_too_large");
+        // What the client still sends is not read: it learns so before it sends more.
+        closing(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            detail,
+        ))
+    };
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(len) = declared.filter(|len| *len > max as u64) {
+        return too_large(format!(
+            "the request body is {len} bytes; this cloud takes at most {max} (api_max_body_bytes)"
+        ));
+    }
+    let query = req.uri().query().map(str::to_string);
+    let body = match read_body(req.into_body(), max).await {
+        Ok(b) => b,
+        Err(e) => return too_large(format!("{e} (api_max_body_bytes)")),
     };
     // Everything up to here is the connection's; the decision is the cloud's, in turn.
     let decided = cloud
         .call(move |s, now_ms| {
             let (seg, bearer) = (segments(&path), bearer.as_deref());
-            route(&method, &seg, &body, bearer, &peer, s, now_ms).unwrap_or_else(|r| *r)
+            let request = Call {
+                method: &method,
+                seg: &seg,
+                query: query.as_deref(),
+                body: &body,
+                bearer,
+                peer: &peer,
+            };
+            route(request, s, now_ms).unwrap_or_else(|r| *r)
         })
         .await;
-    decided.unwrap_or_else(|stopped| {
-        error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "stopping",
-            stopped.to_string(),
-        )
-    })
+    decided.unwrap_or_else(stopping)
 }
 
-fn route(
-    method: &Method,
-    seg: &[&str],
-    body: &[u8],
-    bearer: Option<&str>,
-    peer: &TlsPeer,
-    s: &mut CloudState,
-    now_ms: u64,
-) -> Result<Reply, Box<Reply>> {
+fn stopping(stopped: impl std::fmt::Display) -> Reply {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "stopping",
+        stopped.to_string(),
+    )
+}
+
+/// A request as the cloud's turn sees it.
+struct Call<'a> {
+    method: &'a Method,
+    seg: &'a [&'a str],
+    query: Option<&'a str>,
+    body: &'a [u8],
+    bearer: Option<&'a str>,
+    peer: &'a TlsPeer,
+}
+
+fn route(call: Call<'_>, s: &mut CloudState, now_ms: u64) -> Result<Reply, Box<Reply>> {
+    let Call {
+        method,
+        seg,
+        query,
+        body,
+        bearer,
+        peer,
+    } = call;
     if seg == ["v1", "monitoring", "reports"] {
         if method != Method::POST {
             return Err(Box::new(not_allowed(method, seg)));
@@ -310,8 +479,13 @@ fn route(
             ))
         }
         (&Method::GET, ["users"]) => {
+            let page = page(query)?;
             let users = s.management.users(&caller).map_err(m)?;
-            Ok(json_response(StatusCode::OK, &json!({ "users": users })))
+            let (users, next) = paged(users.into_iter().map(|u| (u.id.0, u)), page);
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({ "users": users, "next": next }),
+            ))
         }
         (&Method::GET, ["users", id]) => {
             let id = UserId(id_segment(id, "user")?);
@@ -340,10 +514,14 @@ fn route(
             );
             Ok(json_response(StatusCode::CREATED, &meeting))
         }
-        (&Method::GET, ["meetings"]) => Ok(json_response(
-            StatusCode::OK,
-            &json!({ "meetings": s.management.meetings().collect::<Vec<_>>() }),
-        )),
+        (&Method::GET, ["meetings"]) => {
+            let page = page(query)?;
+            let (meetings, next) = paged(s.management.meetings().map(|m| (m.id.0, m)), page);
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({ "meetings": meetings, "next": next }),
+            ))
+        }
         (&Method::GET, ["meetings", id]) => {
             let id = MeetingId(id_segment(id, "meeting")?);
             Ok(json_response(
@@ -487,6 +665,15 @@ fn route(
                 }
                 DrainTarget::Controller(mc_wire::ControllerId(id.to_string()))
             } else {
+                // Pushed to every controller, which ignore an MMR that is not theirs: an unknown
+                // id would be accepted and do nothing.
+                if !mmr_known(s, id) {
+                    return Err(Box::new(error(
+                        StatusCode::NOT_FOUND,
+                        "no_such_mmr",
+                        format!("no MMR {id} is known to the zone: none of that id has reported to monitoring, and it is no registered controller's own MMR"),
+                    )));
+                }
                 DrainTarget::Mmr(mc_wire::MmrId(id.to_string()))
             };
             s.notify(
@@ -571,6 +758,19 @@ fn not_allowed(method: &Method, seg: &[&str]) -> Reply {
         hyper::header::HeaderValue::from_static(allow),
     );
     reply
+}
+
+/// An MMR the zone knows of: an MMR VM that has reported to monitoring, a controller's own MMR
+/// (of a controller registered with status sync or reporting), or one a controller reports
+/// hosting meetings on.
+fn mmr_known(s: &CloudState, id: &str) -> bool {
+    use mc_wire::monitor::NodeRole;
+    let own = |controller: &str| crate::controller::local_mmr_id(controller).0 == id;
+    s.status.all().any(|c| own(&c.id.0))
+        || s.reports.values().any(|(_, r)| match r.role {
+            NodeRole::Mmr => r.node == id,
+            NodeRole::Controller => own(&r.node) || r.hosted.iter().any(|h| h.mmr.0 == id),
+        })
 }
 
 fn require_admin(caller: &Caller, what: &str) -> Result<(), Box<Reply>> {

@@ -12,6 +12,7 @@
 mod api;
 mod dashboard;
 mod driver;
+mod limits;
 mod notify;
 mod openapi;
 mod status;
@@ -58,6 +59,8 @@ pub(crate) struct CloudState {
     pub recent: crate::monitor::RecentEvents,
     /// Controllers and MMRs an operator asked to drain (and has not undrained).
     pub drains: std::collections::BTreeSet<String>,
+    /// The management API's token buckets.
+    pub rate_limits: limits::RateLimits,
     pub config: CloudConfig,
     pub events: EventLog,
     pub metrics: CloudMetrics,
@@ -156,6 +159,7 @@ pub async fn start(
     );
     let (notify_tx, _) = broadcast::channel(16);
     let metrics = CloudMetrics::new();
+    let sizes = limits::SizeLimits::of(&config);
     let cloud = driver::start(CloudState {
         management,
         status,
@@ -164,6 +168,7 @@ pub async fn start(
         reports: BTreeMap::new(),
         recent: crate::monitor::RecentEvents::default(),
         drains: std::collections::BTreeSet::new(),
+        rate_limits: limits::RateLimits::new(&config),
         config,
         events: events.clone(),
         metrics: metrics.clone(),
@@ -177,6 +182,7 @@ pub async fn start(
         cloud,
         events,
         metrics,
+        sizes,
     };
     let gate = |name| Gate::new(name, caps);
     let gates = [gate("https"), gate("status_sync"), gate("notification")];
@@ -212,6 +218,7 @@ struct Serve {
     cloud: driver::CloudTx,
     events: EventLog,
     metrics: CloudMetrics,
+    sizes: limits::SizeLimits,
 }
 
 async fn accept_loop(
@@ -232,6 +239,7 @@ async fn accept_loop(
                 cloud,
                 events,
                 metrics,
+                sizes,
             } = serve.clone();
             async move {
                 // What the peer's certificate says it is; each service checks it against the
@@ -242,15 +250,23 @@ async fn accept_loop(
                 } else if alpn_id == alpn::NOTIFICATION {
                     notify::serve(stream, peer, identity, port, cloud, events, metrics).await;
                 } else {
-                    let caller = api::TlsPeer {
-                        addr: peer,
-                        identity,
+                    let origin = api::Origin {
+                        peer: api::TlsPeer {
+                            addr: peer,
+                            identity,
+                        },
+                        sizes,
                     };
-                    let served = crate::http::serve(stream, move |req| {
-                        api::handle(req, cloud.clone(), metrics.clone(), caller.clone())
-                    })
-                    .await;
+                    let counted = metrics.clone();
+                    let served =
+                        crate::http::serve_limited(stream, sizes.max_header_bytes, move |req| {
+                            api::handle(req, cloud.clone(), metrics.clone(), origin.clone())
+                        })
+                        .await;
                     if let Err(e) = served {
+                        if e.is_parse_too_large() {
+                            counted.api_refused("headers_too_large");
+                        }
                         tracing::debug!(client_addr = %peer, "HTTP connection ended: {e}");
                     }
                 }

@@ -127,7 +127,7 @@ pub async fn start(
             max_meetings: config.max_meetings,
         },
         local_mmr: (
-            MmrId(format!("{}-mmr", config.id)),
+            local_mmr_id(&config.id),
             config.mmr_capacity,
             MediaEndpoints {
                 host: config.advertised_host(),
@@ -299,6 +299,11 @@ fn report(ctx: &Ctx) -> mc_wire::monitor::Report {
         hosted,
         recent: ctx.recent.snapshot(),
     }
+}
+
+/// The id of the MMR inside controller `controller`'s process (the cloud knows it by this too).
+pub fn local_mmr_id(controller: &str) -> MmrId {
+    MmrId(format!("{controller}-mmr"))
 }
 
 /// A certified link's peer: each message that names its sender must name the node its

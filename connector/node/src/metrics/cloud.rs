@@ -10,11 +10,20 @@ use std::sync::{Arc, Mutex};
 
 type Labels = Vec<(&'static str, String)>;
 
+/// Why an API request was refused by a limit: the `reason` of `mc_cloud_api_refused_total`.
+pub(crate) const REFUSAL_REASONS: [&str; 4] = [
+    "rate_limited",
+    "rate_limited_source",
+    "body_too_large",
+    "headers_too_large",
+];
+
 /// The cloud's metrics. Cloning shares them.
 #[derive(Clone)]
 pub struct CloudMetrics {
     pub metrics: Metrics,
     api_requests: Family<Labels, Counter>,
+    api_refused: Family<Labels, Counter>,
     pub(crate) tickets: Counter,
     pub(crate) reports: Counter,
     pub(crate) takeovers: Counter,
@@ -52,6 +61,7 @@ impl CloudMetrics {
             metrics,
             identity,
             api_requests: Family::default(),
+            api_refused: Family::default(),
             tickets: Counter::default(),
             reports: Counter::default(),
             takeovers: Counter::default(),
@@ -66,6 +76,11 @@ impl CloudMetrics {
             "mc_cloud_api_requests",
             "HTTPS API requests, by route template, method and status class",
             m.api_requests.clone(),
+        );
+        r.register(
+            "mc_cloud_api_refused",
+            "HTTPS API requests refused by a limit, by reason (rate_limited: over its API key's rate; rate_limited_source: over its address's rate, without a valid key; body_too_large; headers_too_large)",
+            m.api_refused.clone(),
         );
         r.register(
             "mc_cloud_tickets_issued",
@@ -97,6 +112,13 @@ impl CloudMetrics {
             "Controllers registered with status sync, by state (live, down)",
             m.controllers.clone(),
         );
+        // Every reason from the start, at 0: the family is served before the first refusal, and
+        // a rate over it is 0 rather than absent.
+        for reason in REFUSAL_REASONS {
+            let _ = m
+                .api_refused
+                .get_or_create(&vec![("reason", reason.to_string())]);
+        }
         let ready = Gauge::<i64>::default();
         ready.set(1);
         r.register(
@@ -125,6 +147,14 @@ impl CloudMetrics {
             ("status_class", format!("{}xx", status / 100)),
         ];
         self.api_requests.get_or_create(&labels).inc();
+    }
+
+    /// Counts a request refused by one of the API's limits; `reason` is one of a fixed few.
+    pub(crate) fn api_refused(&self, reason: &'static str) {
+        debug_assert!(REFUSAL_REASONS.contains(&reason), "{reason}");
+        self.api_refused
+            .get_or_create(&vec![("reason", reason.to_string())])
+            .inc();
     }
 
     /// A controller subscribed to notifications; the guard tracks what it was sent.
@@ -229,6 +259,33 @@ mod tests {
         );
         assert_eq!(route_template("/v1/meetings/42/x"), "other");
         assert_eq!(route_template("/../etc/passwd"), "other");
+    }
+
+    #[test]
+    fn refusals_are_counted_by_reason_and_the_family_is_served_before_any() {
+        let m = CloudMetrics::new();
+        let gauges = || CloudGauges {
+            latest_notification: 0,
+            controllers_live: 0,
+            controllers_down: 0,
+        };
+        let text = m.render(gauges());
+        assert!(
+            text.contains("mc_cloud_api_refused_total{reason=\"headers_too_large\"} 0\n"),
+            "{text}"
+        );
+        m.api_refused("rate_limited");
+        m.api_refused("rate_limited");
+        m.api_refused("body_too_large");
+        let text = m.render(gauges());
+        assert!(
+            text.contains("mc_cloud_api_refused_total{reason=\"rate_limited\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mc_cloud_api_refused_total{reason=\"body_too_large\"} 1\n"),
+            "{text}"
+        );
     }
 
     #[test]
