@@ -3,4 +3,5 @@
 
 pub mod management;
 pub mod notification;
+pub mod requests;
 pub mod status_sync;
