@@ -71,3 +71,36 @@ pub fn decode_all(mut bytes: &[u8]) -> Result<Vec<&[u8]>, DecodeError> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The decoder compacts its buffer only once it has read past 64 KiB without ever being
+    /// emptied at the end of a read: reads that never end on a packet boundary. Fuzzing does not
+    /// reach that (it needs reads and packets whose sizes line up only every 64 KiB), so this
+    /// makes it happen: 259-byte framed packets read 256 bytes at a time end together only every
+    /// 66,304 bytes, so the decoder passes 64 KiB with a packet still partly buffered.
+    #[test]
+    fn packets_survive_the_buffer_compaction_of_a_long_stream() {
+        let packets: Vec<Vec<u8>> = (0..600u32)
+            .map(|i| (0..257).map(|j| (i * 7 + j) as u8).collect())
+            .collect();
+        let mut stream = Vec::new();
+        for p in &packets {
+            encode_into(p, &mut stream);
+        }
+        let mut dec = Rfc4571Decoder::default();
+        let mut got = Vec::new();
+        let mut compacted = false;
+        for read in stream.chunks(256) {
+            compacted |= dec.start > 64 * 1024 && dec.start < dec.buf.len();
+            dec.push(read);
+            while let Some(p) = dec.next_packet() {
+                got.push(p.to_vec());
+            }
+        }
+        assert!(compacted, "the stream never reached the compaction");
+        assert_eq!(got, packets);
+    }
+}

@@ -43,11 +43,13 @@ use crate::metrics::{CloudGauges, CloudMetrics};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use mc_core::cloud::management::{Caller, ManagementError, Role, UserId};
+use mc_core::cloud::requests::{
+    parse_body, CreateMeeting, CreateUser, Drain, EndMeeting, TicketRequest,
+};
 use mc_rt::identity::{CertRole, IdentityError, PeerIdentity};
 use mc_wire::monitor::{NodeRole, RecentKind, Report};
 use mc_wire::notify::{DrainTarget, MeetingEvent};
 use mc_wire::{MeetingId, ParticipantId};
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 type Reply = Response<Body>;
@@ -81,30 +83,13 @@ fn management_error(e: ManagementError) -> Reply {
     error(status, code, e.to_string())
 }
 
+/// Reads a request body ([`parse_body`]): a client's malformed JSON is its `400 invalid_json`.
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Box<Reply>> {
-    if body.is_empty() {
-        return serde_json::from_slice(b"{}").map_err(|e| {
-            Box::new(error(
-                StatusCode::BAD_REQUEST,
-                "invalid_json",
-                format!("request body required: {e}"),
-            ))
-        });
-    }
-    // serde also reads a struct from a JSON array of its fields in order, so `["standup"]` would
-    // create a meeting and `[]` drain with the default deadline: only an object is a request.
-    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err(Box::new(error(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            "request body: expected a JSON object",
-        )));
-    }
-    serde_json::from_slice(body).map_err(|e| {
+    parse_body(body).map_err(|e| {
         Box::new(error(
             StatusCode::BAD_REQUEST,
             "invalid_json",
-            format!("request body: {e}"),
+            e.to_string(),
         ))
     })
 }
@@ -457,18 +442,7 @@ fn route(call: Call<'_>, s: &mut CloudState, now_ms: u64) -> Result<Reply, Box<R
     let m = |e| Box::new(management_error(e));
     match (method, &seg[1..]) {
         (&Method::POST, ["users"]) => {
-            #[derive(Deserialize)]
-            #[serde(deny_unknown_fields)]
-            struct Create {
-                email: String,
-                display_name: String,
-                #[serde(default = "member")]
-                role: Role,
-            }
-            fn member() -> Role {
-                Role::Member
-            }
-            let c: Create = parse(body)?;
+            let c: CreateUser = parse(body)?;
             let (user, api_key) = s
                 .management
                 .create_user(now_ms, &caller, &c.email, &c.display_name, c.role)
@@ -495,12 +469,7 @@ fn route(call: Call<'_>, s: &mut CloudState, now_ms: u64) -> Result<Reply, Box<R
             ))
         }
         (&Method::POST, ["meetings"]) => {
-            #[derive(Deserialize)]
-            #[serde(deny_unknown_fields)]
-            struct Create {
-                topic: String,
-            }
-            let c: Create = parse(body)?;
+            let c: CreateMeeting = parse(body)?;
             let meeting = s
                 .management
                 .create_meeting(now_ms, &caller, &c.topic)
@@ -531,16 +500,7 @@ fn route(call: Call<'_>, s: &mut CloudState, now_ms: u64) -> Result<Reply, Box<R
         }
         (&Method::POST, ["meetings", id, "end"]) => {
             let id = MeetingId(id_segment(id, "meeting")?);
-            #[derive(Deserialize)]
-            #[serde(deny_unknown_fields)]
-            struct End {
-                #[serde(default = "ended_by_host")]
-                reason: String,
-            }
-            fn ended_by_host() -> String {
-                "the host ended the meeting".into()
-            }
-            let e: End = parse(body)?;
+            let e: EndMeeting = parse(body)?;
             let meeting = s
                 .management
                 .end_meeting(&caller, id, &e.reason)
@@ -578,12 +538,7 @@ fn route(call: Call<'_>, s: &mut CloudState, now_ms: u64) -> Result<Reply, Box<R
         }
         (&Method::POST, ["meetings", id, "tickets"]) => {
             let id = MeetingId(id_segment(id, "meeting")?);
-            #[derive(Deserialize)]
-            #[serde(deny_unknown_fields)]
-            struct Join {
-                display_name: Option<String>,
-            }
-            let j: Join = parse(body)?;
+            let j: TicketRequest = parse(body)?;
             // The meeting's live owner first (it may be drained: it still serves its meetings),
             // then every live, ready controller, least loaded first.
             let owner = s.status.live_owner(now_ms, id);
@@ -636,15 +591,6 @@ fn route(call: Call<'_>, s: &mut CloudState, now_ms: u64) -> Result<Reply, Box<R
                     "invalid_id",
                     format!("{id:?} is not a controller or MMR id"),
                 )));
-            }
-            #[derive(Deserialize)]
-            #[serde(deny_unknown_fields)]
-            struct Drain {
-                #[serde(default = "default_deadline")]
-                deadline_s: u64,
-            }
-            fn default_deadline() -> u64 {
-                60
             }
             let on = method == Method::POST;
             let d: Drain = parse(body)?;

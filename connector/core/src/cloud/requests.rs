@@ -1,0 +1,120 @@
+//! The management API's JSON request bodies, and the one function that reads them.
+//!
+//! They live here, beside the state machine they drive, rather than in the HTTPS shell, so the
+//! bytes a hostile client sends can be fuzzed without a server (`fuzz/fuzz_targets/cloud_api.rs`).
+//! The shell (`mc-node`'s `cloud::api`) maps a [`BodyError`] to `400 invalid_json`.
+
+use super::management::Role;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// `POST /v1/users`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    pub email: String,
+    pub display_name: String,
+    #[serde(default = "member")]
+    pub role: Role,
+}
+
+fn member() -> Role {
+    Role::Member
+}
+
+/// `POST /v1/meetings`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMeeting {
+    pub topic: String,
+}
+
+/// `POST /v1/meetings/{id}/end`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndMeeting {
+    #[serde(default = "ended_by_host")]
+    pub reason: String,
+}
+
+fn ended_by_host() -> String {
+    "the host ended the meeting".into()
+}
+
+/// `POST /v1/meetings/{id}/tickets`: members may omit the name (their own is used).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketRequest {
+    pub display_name: Option<String>,
+}
+
+/// `POST|DELETE /v1/{controllers,mmrs}/{id}/drain`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Drain {
+    #[serde(default = "default_deadline_s")]
+    pub deadline_s: u64,
+}
+
+fn default_deadline_s() -> u64 {
+    60
+}
+
+/// Why a request body was refused: always the client's fault (`400 invalid_json`).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum BodyError {
+    /// Empty, and the request has required fields.
+    #[error("request body required: {0}")]
+    Required(String),
+    #[error("request body: expected a JSON object")]
+    NotAnObject,
+    #[error("request body: {0}")]
+    Invalid(String),
+}
+
+/// Reads one request body. An empty body is `{}` (so requests whose fields all have defaults need
+/// none); anything else must be one JSON object of the request's fields.
+pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, BodyError> {
+    if body.is_empty() {
+        return serde_json::from_slice(b"{}").map_err(|e| BodyError::Required(e.to_string()));
+    }
+    // serde also reads a struct from a JSON array of its fields in order, so `["standup"]` would
+    // create a meeting and `[]` drain with the default deadline: only an object is a request.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(BodyError::NotAnObject);
+    }
+    serde_json::from_slice(body).map_err(|e| BodyError::Invalid(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_body_takes_the_defaults_or_names_the_missing_field() {
+        assert_eq!(parse_body::<Drain>(b""), Ok(Drain { deadline_s: 60 }));
+        assert_eq!(
+            parse_body::<EndMeeting>(b"").unwrap().reason,
+            "the host ended the meeting"
+        );
+        let e = parse_body::<CreateMeeting>(b"").unwrap_err();
+        assert!(e.to_string().contains("missing field `topic`"), "{e}");
+    }
+
+    #[test]
+    fn only_an_object_of_known_fields_is_a_request() {
+        assert_eq!(
+            parse_body::<CreateMeeting>(br#"["standup"]"#),
+            Err(BodyError::NotAnObject)
+        );
+        assert_eq!(parse_body::<Drain>(b" []"), Err(BodyError::NotAnObject));
+        assert!(matches!(
+            parse_body::<CreateMeeting>(br#"{"topic":"a","host":1}"#),
+            Err(BodyError::Invalid(_))
+        ));
+        let u: CreateUser =
+            parse_body(br#" {"email":"a@b","display_name":"A","role":"admin"}"#).unwrap();
+        assert_eq!(u.role, Role::Admin);
+    }
+}
