@@ -636,11 +636,13 @@ fn garbage_on_every_port_is_dropped_and_counted_and_disturbs_nobody() {
                             0 if junk.len() >= 12 => junk[0] = 0x80,
                             // A binding with a token that was never granted.
                             1 => {
+                                let token = mc_wire::MediaToken::from_bytes(vec![next() as u8; 16]);
                                 junk = mc_wire::binding::Binding::Request {
                                     txn: [7; 12],
-                                    token: vec![next() as u8; 16],
+                                    username: mc_wire::binding::BindingId::of(&token),
+                                    counter: 1,
                                 }
-                                .encode()
+                                .encode_signed(&token)
                             }
                             _ => {}
                         }

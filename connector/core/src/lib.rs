@@ -17,6 +17,7 @@ pub mod fallback;
 pub mod load;
 pub mod mmr;
 pub mod plan;
+pub mod rate_limit;
 pub mod rng;
 pub mod ticket;
 pub mod zc;

@@ -2,6 +2,7 @@
 //! before anything starts. Every limit is named with its unit; defaults are the product's.
 
 use crate::listen::{self, ConnCaps, StreamDeadlines};
+use mc_core::mmr::MediaLimits;
 use mc_wire::ports;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
@@ -280,6 +281,11 @@ pub struct ControllerConfig {
     /// A media stream connection (TCP or TLS) with no participant bound to it (never yet, or no
     /// longer) that carries no packet either way for this long is closed.
     pub media_idle_timeout_ms: u64,
+    /// On the media port, per source address: packets a second that are not a bound
+    /// participant's media (RTP not yet bound, garbage), and binding requests a second; a burst
+    /// of twice each passes. Over them, packets are dropped unanswered and counted.
+    pub media_unbound_packets_per_s: u32,
+    pub media_bindings_per_s: u32,
     /// Concurrent connections each listener holds at most, in all and from one source address
     /// (an IPv6 /64 counts as one source); more are closed at once and counted.
     pub max_conns_per_listener: u32,
@@ -330,6 +336,8 @@ impl Default for ControllerConfig {
             handshake_timeout_ms: 5_000,
             first_message_timeout_ms: listen::DEFAULT_FIRST_MESSAGE_TIMEOUT_MS,
             media_idle_timeout_ms: listen::DEFAULT_MEDIA_IDLE_TIMEOUT_MS,
+            media_unbound_packets_per_s: MediaLimits::default().unbound_packets_per_s,
+            media_bindings_per_s: MediaLimits::default().bindings_per_s,
             max_conns_per_listener: listen::DEFAULT_MAX_CONNS_PER_LISTENER,
             max_conns_per_source: listen::DEFAULT_MAX_CONNS_PER_SOURCE,
             peer_host: None,
@@ -365,6 +373,11 @@ impl ControllerConfig {
         check_positive("handshake_timeout_ms", self.handshake_timeout_ms)?;
         check_positive("first_message_timeout_ms", self.first_message_timeout_ms)?;
         check_positive("media_idle_timeout_ms", self.media_idle_timeout_ms)?;
+        check_positive(
+            "media_unbound_packets_per_s",
+            self.media_unbound_packets_per_s.into(),
+        )?;
+        check_positive("media_bindings_per_s", self.media_bindings_per_s.into())?;
         check_caps(self.max_conns_per_listener, self.max_conns_per_source)?;
         if self.peer_host.as_deref() == Some("") {
             return Err(invalid(
@@ -411,6 +424,14 @@ impl ControllerConfig {
     pub fn stream_deadlines(&self) -> StreamDeadlines {
         StreamDeadlines::from_ms(self.first_message_timeout_ms, self.media_idle_timeout_ms)
     }
+
+    pub fn media_limits(&self) -> MediaLimits {
+        MediaLimits {
+            unbound_packets_per_s: self.media_unbound_packets_per_s,
+            bindings_per_s: self.media_bindings_per_s,
+            ..MediaLimits::default()
+        }
+    }
 }
 
 /// An MMR VM: one MMR linked to a controller.
@@ -450,6 +471,11 @@ pub struct MmrConfig {
     /// A media stream connection (TCP or TLS) with no participant bound to it (never yet, or no
     /// longer) that carries no packet either way for this long is closed.
     pub media_idle_timeout_ms: u64,
+    /// On the media port, per source address: packets a second that are not a bound
+    /// participant's media (RTP not yet bound, garbage), and binding requests a second; a burst
+    /// of twice each passes. Over them, packets are dropped unanswered and counted.
+    pub media_unbound_packets_per_s: u32,
+    pub media_bindings_per_s: u32,
     /// Concurrent connections each listener holds at most, in all and from one source address
     /// (an IPv6 /64 counts as one source); more are closed at once and counted.
     pub max_conns_per_listener: u32,
@@ -484,6 +510,8 @@ impl Default for MmrConfig {
             handshake_timeout_ms: 5_000,
             first_message_timeout_ms: listen::DEFAULT_FIRST_MESSAGE_TIMEOUT_MS,
             media_idle_timeout_ms: listen::DEFAULT_MEDIA_IDLE_TIMEOUT_MS,
+            media_unbound_packets_per_s: MediaLimits::default().unbound_packets_per_s,
+            media_bindings_per_s: MediaLimits::default().bindings_per_s,
             max_conns_per_listener: listen::DEFAULT_MAX_CONNS_PER_LISTENER,
             max_conns_per_source: listen::DEFAULT_MAX_CONNS_PER_SOURCE,
             log_format: LogFormat::Text,
@@ -510,6 +538,11 @@ impl MmrConfig {
         check_positive("handshake_timeout_ms", self.handshake_timeout_ms)?;
         check_positive("first_message_timeout_ms", self.first_message_timeout_ms)?;
         check_positive("media_idle_timeout_ms", self.media_idle_timeout_ms)?;
+        check_positive(
+            "media_unbound_packets_per_s",
+            self.media_unbound_packets_per_s.into(),
+        )?;
+        check_positive("media_bindings_per_s", self.media_bindings_per_s.into())?;
         check_caps(self.max_conns_per_listener, self.max_conns_per_source)?;
         if self.tls_port != 0 && self.tls_port == self.media_tcp_port {
             return Err(invalid(
@@ -535,6 +568,14 @@ impl MmrConfig {
 
     pub fn stream_deadlines(&self) -> StreamDeadlines {
         StreamDeadlines::from_ms(self.first_message_timeout_ms, self.media_idle_timeout_ms)
+    }
+
+    pub fn media_limits(&self) -> MediaLimits {
+        MediaLimits {
+            unbound_packets_per_s: self.media_unbound_packets_per_s,
+            bindings_per_s: self.media_bindings_per_s,
+            ..MediaLimits::default()
+        }
     }
 }
 

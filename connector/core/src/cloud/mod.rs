@@ -3,6 +3,5 @@
 
 pub mod management;
 pub mod notification;
-pub mod rate_limit;
 pub mod requests;
 pub mod status_sync;

@@ -279,6 +279,11 @@ impl Forwarding {
         self.moved.take()
     }
 
+    /// Whether a participant is bound at this endpoint.
+    pub fn is_bound(&self, endpoint: Endpoint) -> bool {
+        self.bound.contains_key(&endpoint)
+    }
+
     /// The participant bound at an endpoint, if any.
     pub fn participant_at(&self, endpoint: Endpoint) -> Option<(MeetingId, ParticipantId)> {
         let g = &self.grants[self.bound.get(&endpoint)?];

@@ -5,7 +5,7 @@
 
 use crate::config::CloudConfig;
 use mc_core::cloud::management::{Caller, Management, UserId};
-use mc_core::cloud::rate_limit::{Admission, Rate, RateLimiter};
+use mc_core::rate_limit::{Admission, Rate, RateLimiter};
 use std::net::IpAddr;
 
 /// What a connection to the API is served with.

@@ -111,6 +111,7 @@ pub async fn start(
         (config.listen, config.media_tcp_port).into(),
         config.conn_caps(),
         config.stream_deadlines(),
+        config.media_limits(),
     )
     .await?;
     let signal_addr = signal.local_addr().expect("bound");

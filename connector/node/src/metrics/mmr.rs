@@ -61,7 +61,7 @@ impl Collector for MmrCollector {
         counters(
             &mut enc,
             "mc_mmr_dropped_packets",
-            "Packets not forwarded, by reason; queue_full counts copies a slow stream lost",
+            "Packets not forwarded, by reason; queue_full counts copies a slow stream lost; rate_limited_* what a source sent over its media_*_per_s",
             [
                 (reason("malformed"), c.dropped_malformed),
                 (reason("unbound"), c.dropped_unbound),
@@ -69,6 +69,8 @@ impl Collector for MmrCollector {
                 (reason("replayed"), c.refused_replayed),
                 (reason("unexpected"), c.dropped_unexpected),
                 (reason("queue_full"), s.stream_queue_drops),
+                (reason("rate_limited_unbound"), s.guard.rate_limited_unbound),
+                (reason("rate_limited_binding"), s.guard.rate_limited_bindings),
             ],
         )?;
         gauges(

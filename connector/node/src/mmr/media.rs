@@ -9,13 +9,26 @@ use mc_rt::net::TcpListener;
 use mc_rt::sync::mpsc;
 use mc_rt::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use mc_wire::rfc4571::{self, Rfc4571Decoder};
-use std::net::SocketAddr;
+use mc_wire::{classify_media, MediaKind};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 /// Decides what to do with one packet and queues it for stream destinations; returns the UDP
-/// destinations (sent after the lock is released) and any reply for the sender.
-fn route(mmr: &Mmr, from: Endpoint, packet: &[u8]) -> (Vec<SocketAddr>, Option<Vec<u8>>) {
+/// destinations (sent after the lock is released) and any reply for the sender. `source` is the
+/// sender's address (a stream's peer), which the per-source rate limits count by.
+fn route(
+    mmr: &Mmr,
+    from: Endpoint,
+    source: IpAddr,
+    packet: &[u8],
+) -> (Vec<SocketAddr>, Option<Vec<u8>>) {
     let mut s = mmr.state.lock().unwrap();
+    // A bound participant's media is what the port is for: only the rest is rate-limited (and
+    // only the rest needs the clock).
+    let bound_media = classify_media(packet) == MediaKind::Rtp && s.forwarding.is_bound(from);
+    if !bound_media && !s.guard.admit(mc_rt::unix_now_ms(), source, false, packet) {
+        return (Vec::new(), None);
+    }
     match s.forwarding.handle_packet(from, packet) {
         Outcome::Forward(to) => {
             let mut udp = Vec::new();
@@ -91,7 +104,7 @@ pub(super) async fn udp_loop(mmr: Mmr) {
                 continue;
             }
         };
-        let (udp, reply) = route(&mmr, Endpoint::Udp(src), &buf[..n]);
+        let (udp, reply) = route(&mmr, Endpoint::Udp(src), src.ip(), &buf[..n]);
         if let Some(reply) = reply {
             let _ = mmr.udp.send_to(&reply, src).await;
         }
@@ -178,7 +191,7 @@ pub async fn serve_stream<S>(
                 while let Some(packet) = dec.next_packet() {
                     last_packet = mc_rt::Instant::now();
                     let packet = packet.to_vec();
-                    let (udp, reply) = route(&mmr, Endpoint::Stream(id), &packet);
+                    let (udp, reply) = route(&mmr, Endpoint::Stream(id), peer.ip(), &packet);
                     if let Some(reply) = reply {
                         rfc4571::encode_into(&reply, &mut out);
                     }

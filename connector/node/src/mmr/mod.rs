@@ -11,7 +11,7 @@ pub(crate) use media::serve_stream;
 
 use crate::error::{bind_hint, bind_tcp, NodeError};
 use crate::listen::{ConnCaps, Gate, StreamDeadlines};
-use mc_core::mmr::{Forwarding, MmrCounters};
+use mc_core::mmr::{Forwarding, GuardCounters, MediaGuard, MediaLimits, MmrCounters};
 use mc_core::zc::MmrCommand;
 use mc_rt::net::UdpSocket;
 use mc_rt::sync::mpsc;
@@ -28,6 +28,8 @@ pub const STREAM_QUEUE_PACKETS: usize = 256;
 
 pub(crate) struct MmrState {
     pub forwarding: Forwarding,
+    /// Per-source rate limits on what is not a bound participant's media.
+    pub guard: MediaGuard,
     pub streams: BTreeMap<u64, mpsc::Sender<Vec<u8>>>,
     pub next_stream: u64,
     pub stream_queue_drops: u64,
@@ -71,16 +73,25 @@ impl Mmr {
     /// caps and deadlines of an MMR VM.
     pub async fn start(udp: SocketAddr, tcp: SocketAddr) -> Result<Mmr, NodeError> {
         let c = crate::config::MmrConfig::default();
-        Mmr::start_with(udp, tcp, c.conn_caps(), c.stream_deadlines()).await
+        Mmr::start_with(
+            udp,
+            tcp,
+            c.conn_caps(),
+            c.stream_deadlines(),
+            c.media_limits(),
+        )
+        .await
     }
 
     /// Binds UDP and TCP media on `udp` and `tcp` and starts serving them; TCP connections are
-    /// held to `caps` and, like the TLS media connections, to `deadlines`.
+    /// held to `caps` and, like the TLS media connections, to `deadlines`; what each source
+    /// address may send besides bound media, to `limits`.
     pub async fn start_with(
         udp: SocketAddr,
         tcp: SocketAddr,
         caps: ConnCaps,
         deadlines: StreamDeadlines,
+        limits: MediaLimits,
     ) -> Result<Mmr, NodeError> {
         let sock = UdpSocket::bind(udp)
             .await
@@ -94,6 +105,7 @@ impl Mmr {
         let mmr = Mmr {
             state: Arc::new(Mutex::new(MmrState {
                 forwarding: Forwarding::new(),
+                guard: MediaGuard::new(limits),
                 streams: BTreeMap::new(),
                 next_stream: 0,
                 stream_queue_drops: 0,
@@ -154,7 +166,7 @@ impl Mmr {
         let mut m = mc_wire::monitor::MediaCounters {
             rtp_in: c.rtp_in,
             rtp_out: c.rtp_out,
-            dropped: dropped(c, s.stream_queue_drops),
+            dropped: dropped(c, s.guard.counters(), s.stream_queue_drops),
             ..Default::default()
         };
         for e in s.forwarding.bound() {
@@ -176,6 +188,7 @@ impl Mmr {
         let s = self.state.lock().unwrap();
         MmrMetricsSnapshot {
             counters: s.forwarding.counters().clone(),
+            guard: s.guard.counters(),
             stream_queue_drops: s.stream_queue_drops,
             participants: s.forwarding.participants(),
             meetings: s.forwarding.meetings().len(),
@@ -201,6 +214,7 @@ impl Mmr {
 /// What an MMR's metrics show, read at one instant.
 pub(crate) struct MmrMetricsSnapshot {
     pub counters: MmrCounters,
+    pub guard: GuardCounters,
     pub stream_queue_drops: u64,
     pub participants: usize,
     pub meetings: usize,
@@ -209,9 +223,14 @@ pub(crate) struct MmrMetricsSnapshot {
     pub path_changes: BTreeMap<(MediaPath, MediaPath), u64>,
 }
 
-/// Every packet the MMR received and did not forward (whatever the reason), plus every copy a
-/// full stream queue lost. Every counter is named, so a new drop reason cannot be left out.
-fn dropped(c: &MmrCounters, stream_queue_drops: u64) -> u64 {
+/// Every packet the MMR received and did not forward (whatever the reason, the rate limits'
+/// included), plus every copy a full stream queue lost. Every counter is named, so a new drop
+/// reason cannot be left out.
+fn dropped(c: &MmrCounters, guard: GuardCounters, stream_queue_drops: u64) -> u64 {
+    let GuardCounters {
+        rate_limited_unbound,
+        rate_limited_bindings,
+    } = guard;
     let MmrCounters {
         rtp_in: _,
         rtp_out: _,
@@ -229,6 +248,8 @@ fn dropped(c: &MmrCounters, stream_queue_drops: u64) -> u64 {
         + refused_bad_token
         + refused_replayed
         + dropped_unexpected
+        + rate_limited_unbound
+        + rate_limited_bindings
         + stream_queue_drops
 }
 
@@ -251,6 +272,10 @@ mod tests {
             dropped_unexpected: 1 << 6,
             refused_replayed: 1 << 10,
         };
-        assert_eq!(dropped(&c, 1 << 7), 0b100_1111_1000);
+        let guard = GuardCounters {
+            rate_limited_unbound: 1 << 11,
+            rate_limited_bindings: 1 << 12,
+        };
+        assert_eq!(dropped(&c, guard, 1 << 7), 0b1_1100_1111_1000);
     }
 }

@@ -42,6 +42,7 @@ pub async fn start(
         (config.listen, config.media_tcp_port).into(),
         config.conn_caps(),
         config.stream_deadlines(),
+        config.media_limits(),
     )
     .await?;
     let tls_listener = bind_tcp("MMR media (TLS)", (config.listen, config.tls_port).into()).await?;

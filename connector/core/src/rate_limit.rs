@@ -1,5 +1,5 @@
-//! Token buckets, one per caller (an API key, or a source address), for the cloud's management
-//! API. Sans-IO: every call takes `now_ms`.
+//! Token buckets, one per caller (an API key or a source address at the cloud's management API; a
+//! source address on an MMR's media port). Sans-IO: every call takes `now_ms`.
 //!
 //! A bucket holds up to `burst` requests and refills at `rate_per_s`; a request takes one. Memory
 //! is bounded: at most `max_tracked` callers are remembered, and a new caller beyond that evicts
