@@ -81,8 +81,6 @@ pub mod code {
     pub const UNAUTHORIZED: u16 = 401;
     /// The counter was seen already or is too old: a replay, or a request that arrived late.
     pub const STALE: u16 = 438;
-    /// Too many bindings from this source: try again later.
-    pub const TRY_LATER: u16 = 429;
 }
 
 /// A decoded message and, if it carried one, where its integrity lies, to check with a key.

@@ -107,14 +107,17 @@ pub async fn start(
         hosted: Vec::new(),
         recent: recent.snapshot(),
     });
+    let health = Health {
+        report: report.clone(),
+        metrics,
+        identity: gate.clone(),
+    };
     mc_rt::spawn(tls_loop(
         tls_listener,
         router,
         tls_gate,
         mmr.clone(),
-        report.clone(),
-        metrics,
-        gate.clone(),
+        health,
         config.handshake_timeout_ms,
     ));
     let reporter = crate::monitor::Reporter {
@@ -137,17 +140,27 @@ pub async fn start(
     Ok(handle)
 }
 
+/// What the TLS port's health probes answer with, and who may read the full answer.
+struct Health {
+    report: Arc<dyn Fn() -> mc_wire::monitor::Report + Send + Sync>,
+    metrics: Metrics,
+    identity: IdentityGate,
+}
+
 /// The TLS port: media over TLS, and local health probes (by ALPN).
 async fn tls_loop(
     listener: TcpListener,
     router: Router,
     gate: Gate,
     mmr: Mmr,
-    report: Arc<dyn Fn() -> mc_wire::monitor::Report + Send + Sync>,
-    metrics: Metrics,
-    identity_gate: IdentityGate,
+    health: Health,
     handshake_timeout_ms: u64,
 ) {
+    let Health {
+        report,
+        metrics,
+        identity: identity_gate,
+    } = health;
     crate::serve::serve_tls(
         listener,
         router,
