@@ -2,7 +2,7 @@
 //! beside a baseline measured in the same run (see `benches/README.md`).
 //!
 //! ```text
-//! cargo run --release -p mc-benches -- [mmr|join|all] [--seconds N] [--joins K] [--concurrency C] [--json]
+//! cargo run --release -p mc-benches -- [mmr|join|crypto|all] [--seconds N] [--joins K] [--concurrency C] [--json]
 //! ```
 //!
 //! Nothing here asserts on speed: machines are shared and noisy, so the ratio to the baseline is
@@ -14,6 +14,8 @@
 mod cli;
 #[cfg(not(madsim))]
 mod cpu;
+#[cfg(not(madsim))]
+mod crypto;
 #[cfg(not(madsim))]
 mod isolated;
 #[cfg(not(madsim))]
