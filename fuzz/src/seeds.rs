@@ -4,7 +4,8 @@
 use crate::StreamInput;
 use mc_core::cloud::requests::{CreateMeeting, CreateUser, Drain, EndMeeting, TicketRequest};
 use mc_core::ticket::TicketSigner;
-use mc_wire::binding::{code, Binding};
+use mc_wire::binding::{code, Binding, BindingId};
+use mc_wire::srtp::MediaKey;
 use mc_wire::link::{ControllerToMmr, MmrToController};
 use mc_wire::monitor::{
     Capacity, HaReport, HostedMeeting as MonitoredMeeting, LinkPath, LinkState, MediaCounters,
@@ -95,6 +96,10 @@ pub fn signal() -> (Vec<ClientToZc>, Vec<ZcToClient>) {
                 participant: ParticipantId(7),
                 media: endpoints(),
                 media_token: token(0xab),
+                media_key: MediaKey::new(1, [0x5c; 32]),
+            },
+            ZcToClient::Rekey {
+                media_key: MediaKey::new(2, [0x5d; 32]),
             },
             ZcToClient::Rejected {
                 reason: RejectReason::MeetingFull,
@@ -375,9 +380,19 @@ pub fn rtp_packets() -> Vec<RtpPacket> {
     ]
 }
 
+/// The token the seed bindings are signed with.
+pub fn binding_token() -> MediaToken {
+    token(0xab)
+}
+
 pub fn bindings() -> Vec<Binding> {
     let txn = *b"txn-0123456\x01";
     vec![
+        Binding::Request {
+            txn,
+            username: BindingId::of(&binding_token()),
+            counter: 7,
+        },
         Binding::Success {
             txn,
             mapped: "192.0.2.10:50000".parse().unwrap(),
@@ -392,6 +407,11 @@ pub fn bindings() -> Vec<Binding> {
             reason: "unknown media token".into(),
         },
     ]
+}
+
+/// The meeting key the `srtp` target opens with (id 1), or another.
+pub fn srtp_key(id: u32) -> MediaKey {
+    MediaKey::new(id, [0x77; 32])
 }
 
 /// Every seed of every target.
@@ -452,11 +472,22 @@ pub fn all() -> Vec<Seed> {
             bytes: p.encode(),
         });
     }
+    // Sealed RTP as a participant receives it: under the seed key, and one under another key.
+    for (i, p) in rtp_packets().iter().enumerate() {
+        let key = if i == 0 { srtp_key(9) } else { srtp_key(1) };
+        if let Ok(sealed) = key.stream(p.ssrc).seal(i as u32, &p.encode()) {
+            out.push(Seed {
+                target: "srtp",
+                name: format!("{i}"),
+                bytes: sealed,
+            });
+        }
+    }
     for (i, b) in bindings().iter().enumerate() {
         out.push(Seed {
             target: "binding",
             name: format!("{i}"),
-            bytes: b.encode(),
+            bytes: b.encode_signed(&binding_token()),
         });
     }
     // RFC 4571: RTP and binding packets back to back, as on TCP 8801, read whole and in pieces.
@@ -466,7 +497,7 @@ pub fn all() -> Vec<Seed> {
     }
     rfc4571::encode_into(&[], &mut stream);
     for b in bindings() {
-        rfc4571::encode_into(&b.encode(), &mut stream);
+        rfc4571::encode_into(&b.encode_signed(&binding_token()), &mut stream);
     }
     for (selector, sizes) in [(0u8, &[][..]), (3, &[2, 5, 64][..])] {
         out.push(Seed {
