@@ -225,9 +225,7 @@ fn a_removed_participant_kept_listening_opens_nothing_sent_after_its_removal() {
                             .await
                             .expect("the removal is accepted");
                         removed
-                            .until("the removed one is told", |r| {
-                                r.ended.lock().unwrap().is_some()
-                            })
+                            .until("the removed one is told", |r| r.ended().is_some())
                             .await;
                         // A second after the removal every sender has the new key (the ZC's
                         // re-key takes one signalling hop): what reaches the tap from then on
