@@ -134,10 +134,15 @@ async fn write_all_then_read(d: &Deployment, head: &str, body_bytes: usize) -> (
     (head.to_string(), body.to_string())
 }
 
-/// `name{labels}` from the cloud's scrape (taken with a deployment certificate), 0 when absent.
+/// `name{labels}` from the cloud's scrape (taken with the scraper's certificate, the role metrics
+/// need), 0 when absent.
 async fn metric(d: &Deployment, series: &str) -> u64 {
-    let config =
-        tls::client_config(&d.ca, Some(&d.ids.identity("mmr-1").unwrap()), alpn::HTTP1).unwrap();
+    let config = tls::client_config(
+        &d.ca,
+        Some(&d.ids.identity("prometheus").unwrap()),
+        alpn::HTTP1,
+    )
+    .unwrap();
     let mut stream = tls::connect(
         d.cloud.https_addr,
         "127.0.0.1",
