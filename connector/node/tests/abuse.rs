@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::attack::{closed_count, closed_within, half_open_tls};
+use common::attack::{closed_count, closed_within, half_open_tls, scrape_when};
 use common::Deployment;
 use mc_node::client;
 use mc_node::EventLog;
@@ -109,10 +109,16 @@ fn half_open_tls_floods_are_refused_or_timed_out_while_the_meeting_keeps_its_med
             [HALF_OPEN, HALF_OPEN],
             "hostile connections still open"
         );
-        for (node, scrape, listener) in [
-            ("controller", d.controller.metrics.render(), "signalling"),
-            ("MMR VM", vm.metrics.render(), "tls"),
+        let counted = |listener: &str, s: &str| {
+            closed_count(s, listener, "source_full")
+                + closed_count(s, listener, "handshake_timeout")
+        };
+        for (node, metrics, listener) in [
+            ("controller", &d.controller.metrics, "signalling"),
+            ("MMR VM", &vm.metrics, "tls"),
         ] {
+            let all = |s: &str| counted(listener, s) >= HALF_OPEN as u64;
+            let scrape = scrape_when(|| metrics.render(), all).await;
             let refused = closed_count(&scrape, listener, "source_full");
             let timed_out = closed_count(&scrape, listener, "handshake_timeout");
             eprintln!("{node} {listener}: {refused} refused (source_full), {timed_out} timed out (handshake_timeout)");

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::attack::{closed_count, closed_within, connect_from, half_open_tls};
+use common::attack::{closed_count, closed_within, connect_from, half_open_tls, scrape_when};
 use common::Deployment;
 use mc_node::client;
 use mc_node::framed::{FrameReader, Read};
@@ -33,12 +33,9 @@ fn a_stalled_tls_handshake_is_closed_at_the_handshake_deadline_and_counted() {
             "a stalled handshake stayed open"
         );
         assert!(opened.elapsed() >= Duration::from_millis(DEADLINE_MS));
-        let scrape = d.controller.metrics.render();
-        assert_eq!(
-            closed_count(&scrape, "signalling", "handshake_timeout"),
-            1,
-            "{scrape}"
-        );
+        let timed_out = |s: &str| closed_count(s, "signalling", "handshake_timeout");
+        let scrape = scrape_when(|| d.controller.metrics.render(), |s| timed_out(s) >= 1).await;
+        assert_eq!(timed_out(&scrape), 1, "{scrape}");
     });
 }
 

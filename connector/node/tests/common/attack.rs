@@ -51,6 +51,20 @@ pub fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
     }
 }
 
+/// A node's scrape once `settled` holds of it, or after 2 s, whichever is first. A connection
+/// closed inside the TLS accept is counted just after the peer sees it close, so a test that
+/// reads the counter right after the close must give it a moment.
+pub async fn scrape_when(render: impl Fn() -> String, settled: impl Fn(&str) -> bool) -> String {
+    let until = std::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        let scrape = render();
+        if settled(&scrape) || std::time::Instant::now() >= until {
+            return scrape;
+        }
+        mc_rt::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// `mc_listener_connections_closed_total{listener, reason}` in a scrape (0 when absent).
 pub fn closed_count(scrape: &str, listener: &str, reason: &str) -> u64 {
     let series = format!(
