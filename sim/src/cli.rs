@@ -1,9 +1,11 @@
 //! The scenario runner's command line (`ci/scenario`).
 
 use crate::pool::{Pool, SeedFiles};
-use crate::report::{markdown, summarize, ScenarioSummary};
+use crate::report::{markdown, ScenarioSummary};
 use crate::run::run_seed;
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, ScenarioError};
+use crate::sweep::merge::{merge, shard_files, MergeError};
+use crate::sweep::{Build, Header, ScenarioEntry, Shard, ShardWriter, FORMAT};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,6 +23,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run scenarios over seeds; print a summary; keep failing seeds' event logs.
+    ///
+    /// Writes to --out: every seed's result (shard-1-of-1.jsonl, or shard-K-of-N.jsonl with
+    /// --shard), report.md and report.json (not for one shard of several: `merge` writes those),
+    /// and the failing seeds' event logs.
     Run {
         /// Scenario files (TOML).
         #[arg(required = true)]
@@ -51,6 +57,28 @@ enum Command {
         /// (a livelock or a stuck simulation), with its event log so far, and the run goes on.
         #[arg(long, default_value_t = 600)]
         seed_budget_s: u64,
+        /// Run only shard K of N of the sweep (1 ≤ K ≤ N): (scenario, seed) pairs are dealt
+        /// round-robin, so N shards on N machines share the work evenly. Each shard writes
+        /// shard-K-of-N.jsonl to --out; `merge` puts the shards back together.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<Shard>,
+    },
+    /// Merge the shards of a sweep into the report one run over all its seeds would write.
+    ///
+    /// Refuses (exit status 2) shards of different builds, scenarios or seeds, and names every
+    /// missing or repeated shard and seed. Writes report.md and report.json to --out, with the
+    /// failing seeds' event logs copied from beside their shard files. Exit status 1 when some
+    /// seed failed.
+    Merge {
+        /// Shard files (shard-K-of-N.jsonl), or directories searched for them.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Where the report goes.
+        #[arg(long, default_value = "target/scenarios-merged")]
+        out: PathBuf,
+        /// Print the JSON report on stdout instead of the Markdown table.
+        #[arg(long)]
+        json: bool,
     },
     /// Run one seed in this process and print its result as JSON (what `run` starts for each
     /// seed, so that a crash or hang in one seed costs no other seed its result).
@@ -100,6 +128,7 @@ pub fn main() -> i32 {
             keep_logs,
             regressions,
             seed_budget_s,
+            shard,
         } => {
             let seeds = match seed
                 .map(|s| Ok(vec![s]))
@@ -118,7 +147,29 @@ pub fn main() -> i32 {
                 budget: Duration::from_secs(seed_budget_s.max(1)),
                 work_dir: out.join(".seeds"),
             };
-            run(files, seeds, regressions, pool, out, json, keep_logs)
+            let sweep = Sweep {
+                files,
+                seeds,
+                regressions,
+                shard: shard.unwrap_or(Shard::WHOLE),
+            };
+            run(sweep, pool, out, json, keep_logs)
+        }
+        Command::Merge { inputs, out, json } => {
+            return match shard_files(&inputs).and_then(|files| merge(&files, &out)) {
+                Ok(report) => {
+                    eprintln!("report: {}", out.join("report.md").display());
+                    print_report(&report, json)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    if matches!(e, MergeError::Write(..)) {
+                        1
+                    } else {
+                        2
+                    }
+                }
+            }
         }
         Command::Worker(w) => return w.run(),
         Command::Determinism { files, seed } => determinism(files, seed),
@@ -136,34 +187,75 @@ pub fn main() -> i32 {
     }
 }
 
-fn run(
+/// What a `run` covers: the scenario files, the seeds, and which shard of it this process runs.
+struct Sweep {
     files: Vec<PathBuf>,
     seeds: Vec<u64>,
     regressions: bool,
+    shard: Shard,
+}
+
+fn run(
+    sweep: Sweep,
     pool: Pool,
     out: PathBuf,
     json: bool,
     keep_logs: bool,
-) -> Result<i32, crate::scenario::ScenarioError> {
-    let scenarios: Vec<(PathBuf, Scenario)> = files
-        .iter()
-        .map(|f| Scenario::load(f).map(|s| (f.clone(), s)))
-        .collect::<Result<_, _>>()?;
-    let jobs = pool.jobs;
-    std::fs::create_dir_all(&pool.work_dir)
-        .map_err(|e| crate::scenario::ScenarioError(format!("{}: {e}", out.display())))?;
-    let mut summaries: Vec<ScenarioSummary> = Vec::new();
-    for (path, scenario) in &scenarios {
-        let mut seeds = seeds.clone();
-        if regressions {
+) -> Result<i32, ScenarioError> {
+    let fail = |what: &std::path::Path, e: std::io::Error| {
+        ScenarioError(format!("{}: {e}", what.display()))
+    };
+    let mut scenarios: Vec<(PathBuf, Scenario, Vec<u64>)> = Vec::new();
+    let mut entries = Vec::new();
+    for f in &sweep.files {
+        let scenario = Scenario::load(f)?;
+        if let Some((other, ..)) = scenarios.iter().find(|(_, s, _)| s.name == scenario.name) {
+            return Err(ScenarioError(format!(
+                "{} and {} are both named {:?}: results and event logs are kept by name",
+                other.display(),
+                f.display(),
+                scenario.name
+            )));
+        }
+        let mut seeds = sweep.seeds.clone();
+        if sweep.regressions {
             seeds.extend(&scenario.regression_seeds);
             seeds.sort_unstable();
             seeds.dedup();
         }
+        let bytes = std::fs::read(f).map_err(|e| fail(f, e))?;
+        entries.push(ScenarioEntry::new(&scenario.name, f, &bytes, &seeds));
+        scenarios.push((f.clone(), scenario, seeds));
+    }
+    std::fs::create_dir_all(&pool.work_dir).map_err(|e| fail(&out, e))?;
+    let header = Header {
+        format: FORMAT,
+        shard: sweep.shard,
+        build: Build::this()
+            .map_err(|e| ScenarioError(format!("reading this runner's own executable: {e}")))?,
+        scenarios: entries,
+    };
+    let shard_file = out.join(sweep.shard.file_name());
+    let mut writer = ShardWriter::create(&shard_file, &header).map_err(|e| fail(&shard_file, e))?;
+    let (mut pair, mut ran, mut failed) = (0usize, 0usize, 0usize);
+    let started = std::time::Instant::now();
+    for (path, scenario, all_seeds) in &scenarios {
+        let seeds: Vec<u64> = all_seeds
+            .iter()
+            .copied()
+            .filter(|_| {
+                pair += 1;
+                sweep.shard.takes(pair - 1)
+            })
+            .collect();
+        if seeds.is_empty() {
+            continue;
+        }
         eprintln!(
-            "[{}] {} seed(s) on {jobs} job(s); {}",
+            "[{}] {} seed(s) on {} job(s); {}",
             scenario.name,
             seeds.len(),
+            pool.jobs,
             scenario.description.lines().next().unwrap_or("")
         );
         let results = pool.run(path, scenario, &seeds);
@@ -186,27 +278,48 @@ fn run(
             }
             eprintln!("[{}] seed {} FAILED: {}\n  reproduce: ci/scenario run {} --seed {}\n  event log: {}", r.scenario, r.seed, r.violations.join("; "), path.display(), r.seed, log.display());
         }
-        let summary = summarize(
-            &results,
-            |seed| format!("ci/scenario run {} --seed {seed}", path.display()),
-            |seed| {
-                Some(
-                    out.join(format!("{}-seed{seed}.log", scenario.name))
-                        .display()
-                        .to_string(),
-                )
-            },
+        writer.append(&results).map_err(|e| fail(&shard_file, e))?;
+        let simulated: f64 = results.iter().map(|r| r.simulated_s).sum();
+        let wall_s: f64 = results.iter().map(|r| r.wall_ms as f64 / 1000.0).sum();
+        eprintln!(
+            "[{}] {} seed(s): {simulated:.0} simulated s in {wall_s:.1} s of workers' wall-clock time ({:.0}× real time)",
+            scenario.name,
+            results.len(),
+            simulated / wall_s.max(0.001)
         );
-        summaries.push(summary);
+        ran += results.len();
+        failed += results.iter().filter(|r| !r.passed()).count();
     }
-    let md = markdown(&summaries, true);
-    let json_text = serde_json::to_string_pretty(&summaries).expect("summaries serialize");
-    let _ = std::fs::write(out.join("report.md"), &md);
-    let _ = std::fs::write(out.join("report.json"), &json_text);
+    drop(writer);
+    eprintln!(
+        "{ran} seed(s) in {:.1} s ({:.0} per minute)",
+        started.elapsed().as_secs_f64(),
+        ran as f64 * 60.0 / started.elapsed().as_secs_f64().max(0.001)
+    );
+    if sweep.shard != Shard::WHOLE {
+        println!(
+            "shard {}: {ran} seed(s), {} passed, {failed} failed; results in {}\nmerge every shard's file with: scenario merge SHARD-FILES-OR-DIRECTORIES --out DIR",
+            sweep.shard,
+            ran - failed,
+            shard_file.display()
+        );
+        return Ok(if failed == 0 { 0 } else { 1 });
+    }
+    // One process ran the whole sweep: its report is the merge of its one shard, so it is the
+    // same report N shards of it give.
+    match merge(&[shard_file], &out) {
+        Ok(report) => Ok(print_report(&report, json)),
+        Err(e) => Err(ScenarioError(e.to_string())),
+    }
+}
+
+/// Prints a merged report (Markdown, or JSON with `json`) and its tally; the exit status.
+fn print_report(report: &crate::sweep::merge::Report, json: bool) -> i32 {
+    let summaries: &[ScenarioSummary] = &report.scenarios;
     if json {
-        println!("{json_text}");
+        println!("{}", crate::sweep::merge::json(report));
     } else {
-        println!("{md}");
+        println!("{}", markdown(Some(&report.build), summaries));
     }
     let failed: usize = summaries.iter().map(|s| s.failed.len()).sum();
     let total: usize = summaries.iter().map(|s| s.seeds).sum();
@@ -225,10 +338,14 @@ fn run(
         );
     }
     println!("{} passed, {failed} failed", total - failed);
-    Ok(if failed == 0 { 0 } else { 1 })
+    if failed == 0 {
+        0
+    } else {
+        1
+    }
 }
 
-fn determinism(files: Vec<PathBuf>, seed: u64) -> Result<i32, crate::scenario::ScenarioError> {
+fn determinism(files: Vec<PathBuf>, seed: u64) -> Result<i32, ScenarioError> {
     let mut code = 0;
     for f in files {
         let s = Scenario::load(&f)?;

@@ -515,3 +515,4 @@ pub mod pool;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod sweep;

@@ -1,6 +1,7 @@
 //! Summaries of runs over many seeds, as Markdown for people and JSON for machines.
 
 use crate::run::RunResult;
+use crate::sweep::Build;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -10,7 +11,7 @@ pub struct FailedSeed {
     pub violations: Vec<String>,
     /// The one command that replays this seed.
     pub reproduce: String,
-    /// Where its event log was kept, if anywhere.
+    /// Its event log's file name, beside the report, if it was kept.
     pub event_log: Option<String>,
 }
 
@@ -21,9 +22,6 @@ pub struct ScenarioSummary {
     pub passed: usize,
     pub failed: Vec<FailedSeed>,
     pub simulated_s: f64,
-    pub wall_ms: u64,
-    /// Simulated seconds per wall-clock second, over all seeds.
-    pub speedup: f64,
     pub joins_attempted: u64,
     pub joins_admitted: u64,
     pub rejections: BTreeMap<String, u64>,
@@ -70,8 +68,6 @@ pub fn summarize(
         passed: results.iter().filter(|r| r.passed()).count(),
         failed: Vec::new(),
         simulated_s: 0.0,
-        wall_ms: 0,
-        speedup: 0.0,
         joins_attempted: 0,
         joins_admitted: 0,
         rejections: BTreeMap::new(),
@@ -97,7 +93,6 @@ pub fn summarize(
     let mut rejoin_recovery = Vec::new();
     for r in results {
         s.simulated_s += r.simulated_s;
-        s.wall_ms += r.wall_ms;
         s.joins_attempted += r.stats.joins_attempted;
         s.joins_admitted += r.stats.joins_admitted;
         for (k, n) in &r.stats.rejections {
@@ -136,7 +131,6 @@ pub fn summarize(
     s.fault_join_ms_p50 = percentile(&fault_join_ms, 0.50);
     s.fault_join_ms_p99 = percentile(&fault_join_ms, 0.99);
     s.fault_join_ms_max = fault_join_ms.last().copied();
-    s.speedup = s.simulated_s / (s.wall_ms.max(1) as f64 / 1000.0);
     s
 }
 
@@ -154,15 +148,17 @@ fn ms(v: Option<u64>) -> String {
     v.map_or("–".into(), |v| format!("{v}"))
 }
 
-/// A Markdown report. `wall_clock` includes wall times and speed-ups, which vary run to run; the
-/// rest is a function of the scenarios and seeds alone.
-pub fn markdown(summaries: &[ScenarioSummary], wall_clock: bool) -> String {
+/// A Markdown report: a function of the build, the scenarios and the seeds alone (no wall-clock
+/// figure), so that a sweep split across machines renders byte for byte what one process does.
+pub fn markdown(build: Option<&Build>, summaries: &[ScenarioSummary]) -> String {
     let mut out = String::from("# Scenario report\n\n");
-    out += if wall_clock {
-        "| scenario | seeds | passed | failed | simulated s | wall s | sim s / wall s | joins admitted | rejections | RTP received | RTP lost | recovery ms p50 / p99 / max | rejoined: recovery ms p50 / p99 / max |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
-    } else {
-        "| scenario | seeds | passed | failed | simulated s | joins admitted | rejections | RTP received | RTP lost | recovery ms p50 / p99 / max | rejoined: recovery ms p50 / p99 / max |\n|---|---|---|---|---|---|---|---|---|---|---|\n"
-    };
+    if let Some(b) = build {
+        out += &format!(
+            "Runner built from commit `{}` (SHA-256 `{}`); replay a failing seed from a checkout of that commit.\n\n",
+            b.commit, b.binary_sha256
+        );
+    }
+    out += "| scenario | seeds | passed | failed | simulated s | joins admitted | rejections | RTP received | RTP lost | recovery ms p50 / p99 / max | rejoined: recovery ms p50 / p99 / max |\n|---|---|---|---|---|---|---|---|---|---|---|\n";
     for s in summaries {
         let common_head = format!(
             "| {} | {} | {} | {} | {:.1} ",
@@ -172,13 +168,8 @@ pub fn markdown(summaries: &[ScenarioSummary], wall_clock: bool) -> String {
             s.failed.len(),
             s.simulated_s
         );
-        let wall = if wall_clock {
-            format!("| {:.2} | {:.0} ", s.wall_ms as f64 / 1000.0, s.speedup)
-        } else {
-            String::new()
-        };
         out += &format!(
-            "{common_head}{wall}| {} / {} | {} | {} | {} | {} / {} / {} | {}: {} / {} / {} |\n",
+            "{common_head}| {} / {} | {} | {} | {} | {} / {} / {} | {}: {} / {} / {} |\n",
             s.joins_admitted,
             s.joins_attempted,
             counts(&s.rejections),

@@ -66,7 +66,7 @@ fn a_panicking_and_a_hanging_seed_are_reported_and_the_other_seeds_still_run() {
 
     let json_end = stdout.find("\nfailed seeds:").unwrap();
     let report: serde_json::Value = serde_json::from_str(&stdout[..json_end]).unwrap();
-    let summary = &report[0];
+    let summary = &report["scenarios"][0];
     assert_eq!(summary["seeds"], 4);
     assert_eq!(summary["passed"], 2);
     // The seeds that passed still count: their joins and media are in the summary.
@@ -84,7 +84,7 @@ fn a_panicking_and_a_hanging_seed_are_reported_and_the_other_seeds_still_run() {
         panicked["reproduce"],
         format!("ci/scenario run {} --seed 2", file.display())
     );
-    let log = std::fs::read_to_string(panicked["event_log"].as_str().unwrap()).unwrap();
+    let log = std::fs::read_to_string(out.join(panicked["event_log"].as_str().unwrap())).unwrap();
     assert!(
         log.contains("fault: {\"action\":\"test_panic\""),
         "the event log runs up to the panic:\n{log}"
@@ -100,7 +100,7 @@ fn a_panicking_and_a_hanging_seed_are_reported_and_the_other_seeds_still_run() {
         why.starts_with("hang: no result within the wall-clock budget of 30 s"),
         "{why}"
     );
-    let log = std::fs::read_to_string(hung["event_log"].as_str().unwrap()).unwrap();
+    let log = std::fs::read_to_string(out.join(hung["event_log"].as_str().unwrap())).unwrap();
     assert!(log.contains("fault: {\"action\":\"test_hang\""), "{log}");
 
     // Workers leave nothing behind but the failing seeds' logs and the reports.

@@ -588,7 +588,7 @@ fn a_fixed_seed_scenario_report_matches_its_snapshot() {
         "udp_blocked_seed_1",
         format!(
             "{}\nplan: {}\nevent log hash: {}\n",
-            mc_sim::report::markdown(&[summary], false),
+            mc_sim::report::markdown(None, &[summary]),
             result.plan,
             result.event_log_hash
         )

@@ -13,6 +13,7 @@
 pub mod client;
 pub mod cloud;
 pub mod controller;
+pub mod digest;
 pub mod fallback;
 pub mod load;
 pub mod mmr;

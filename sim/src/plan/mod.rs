@@ -77,9 +77,7 @@ pub fn load_forecast(path: &Path) -> Result<(Forecast, String), PlanError> {
     })?;
     f.validate()
         .map_err(|e| PlanError::Invalid(path.into(), e))?;
-    let sha = ring::digest::digest(&ring::digest::SHA256, &bytes);
-    let hex = sha.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    Ok((f, hex))
+    Ok((f, mc_core::digest::sha256_hex(&bytes)))
 }
 
 fn mode_controllers(f: &Forecast) -> u32 {

@@ -5,6 +5,7 @@
 //! [`Store`] before it is applied in memory, so what a caller was told happened has been
 //! persisted (the real cloud's store is SQLite; tests use [`MemoryStore`]).
 
+use crate::digest::sha256_hex;
 use crate::ticket::TicketSigner;
 use crate::Rng;
 use mc_wire::ticket::{TicketClaims, MAX_DISPLAY_NAME_BYTES};
@@ -182,10 +183,6 @@ pub struct IssuedTicket {
     pub expires_at_ms: u64,
     /// The meeting's first ticket since this cloud started: the meeting starts now.
     pub starts_meeting: bool,
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(ring::digest::digest(&ring::digest::SHA256, data).as_ref())
 }
 
 /// Compares without an early exit, so timing does not reveal how much of a key matched.
