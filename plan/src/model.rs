@@ -221,7 +221,7 @@ pub struct Replay {
     pub speakers_per_meeting: u32,
     /// How participants arrived in the simulation, in words.
     pub arrivals: String,
-    /// Simulated runs, and the wall-clock seconds they took.
+    /// Simulated runs the judgement rests on. (How long they took is not in the report: it is a
+    /// function of the forecast and the build alone, whatever machines ran it.)
     pub runs: u64,
-    pub wall_s: f64,
 }

@@ -234,6 +234,7 @@ fn run(
         build: Build::this()
             .map_err(|e| ScenarioError(format!("reading this runner's own executable: {e}")))?,
         scenarios: entries,
+        plan: None,
     };
     let shard_file = out.join(sweep.shard.file_name());
     let mut writer = ShardWriter::create(&shard_file, &header).map_err(|e| fail(&shard_file, e))?;

@@ -249,11 +249,7 @@ pub(crate) fn replay(r: &PlanReport, doc: &mut Vec<Block>) {
             text::seeds(&rp.confirm_seeds)
         ))]);
     }
-    items.push(vec![t(format!(
-        "{} simulated runs in {} s of wall time",
-        thousands(rp.runs),
-        text::fixed_thousands(rp.wall_s, 1)
-    ))]);
+    items.push(vec![t(format!("{} simulated runs", thousands(rp.runs)))]);
     doc.push(Block::List(items));
     doc.push(para("The command that made this report:"));
     doc.push(Block::Command(rp.command.clone()));

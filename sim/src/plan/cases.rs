@@ -56,7 +56,10 @@ pub fn failure_name(f: Failure) -> &'static str {
 }
 
 /// How the meetings of the peak open.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Opening {
     /// One after another, in an order drawn from the seed, each meeting's participants arriving
     /// (at the burst rate) before the next opens: the controller places each new meeting
@@ -115,9 +118,12 @@ pub fn case(
     let capacity = (topology.controllers + vms) * limits.mmr_capacity;
     let capacity_after = capacity - killed.len() as u32 * limits.mmr_capacity;
     let what = failure.map_or("peak", failure_name);
+    // Every topology's cases have names of their own (two candidates may differ only in their
+    // zone count), so a plan's case files and a sharded plan's results never mix them up.
     let name = format!(
-        "{}-z{zone}-{}c{}v-{}",
+        "{}-{}z{}c{}v-z{zone}-{}",
         slug(&forecast.name),
+        topology.zones,
         topology.controllers,
         vms,
         what.replace('_', "-")

@@ -1,7 +1,10 @@
 //! The capacity planner's command line (`ci/plan`).
 
-use super::{load_forecast, plan, PlanError, Settings};
+use super::shard::{command, run_shard, PlanSweep};
+use super::{load_forecast, local_runner, plan, PlanError, Settings};
 use crate::pool::Pool;
+use crate::sweep::merge::{shard_files, MergeError};
+use crate::sweep::Shard;
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,6 +24,9 @@ use std::time::Duration;
         and cases/*.toml — each simulated case as a scenario file, which `ci/scenario run FILE \
         --seed N` replays.\n\n\
         Through ci/plan, paths are relative to the repository's root.\n\n\
+        Across machines: run `plan FORECAST --shard K/N --out DIR` on each of N machines (each \
+        runs its share of every candidate's cases on every seed), then `plan merge DIR... --out \
+        DIR`: the same report one machine writes.\n\n\
         Exit status: 0 with a recommendation, 1 when no candidate met the targets (the report says \
         which came closest), 2 when the forecast or the command line is wrong.",
     args_conflicts_with_subcommands = true,
@@ -63,6 +69,10 @@ struct Cli {
     /// Wall-clock seconds one simulated run may take before it counts as hung.
     #[arg(long, default_value_t = 600)]
     seed_budget_s: u64,
+    /// Run only shard K of N of the plan (1 ≤ K ≤ N) and write shard-K-of-N.jsonl to --out:
+    /// every candidate's cases on every seed, dealt round-robin. `plan merge` makes the report.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<Shard>,
 }
 
 #[derive(Subcommand)]
@@ -70,12 +80,27 @@ enum Hidden {
     /// One seed of one case in this process (what the planner starts for each run).
     #[command(hide = true)]
     Worker(crate::pool::WorkerArgs),
+    /// Merge the shards of a plan (`--shard K/N`) into the report one machine would write.
+    ///
+    /// Refuses (exit status 2) shards of different builds, forecasts or options, and names
+    /// every missing or repeated shard and run. Exit status as a plan's: 0 with a
+    /// recommendation, 1 without.
+    Merge {
+        /// Shard files (shard-K-of-N.jsonl), or directories searched for them.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Where the report goes.
+        #[arg(long, default_value = "plan-report")]
+        out: PathBuf,
+    },
 }
 
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    if let Some(Hidden::Worker(w)) = &cli.command {
-        return w.run();
+    match &cli.command {
+        Some(Hidden::Worker(w)) => return w.run(),
+        Some(Hidden::Merge { inputs, out }) => return merge(inputs, out),
+        None => {}
     }
     let file = cli.forecast.clone().expect("required by clap");
     match run(&cli, &file) {
@@ -92,6 +117,8 @@ pub fn main() -> i32 {
 
 fn run(cli: &Cli, file: &Path) -> Result<i32, PlanError> {
     let (forecast, sha) = load_forecast(file)?;
+    let forecast_toml =
+        std::fs::read_to_string(file).map_err(|e| PlanError::Read(file.into(), e))?;
     if cli.seeds == 0 || cli.screen_seeds == 0 {
         return Err(PlanError::Parse(
             file.into(),
@@ -111,9 +138,18 @@ fn run(cli: &Cli, file: &Path) -> Result<i32, PlanError> {
     let seeds: Vec<u64> = (cli.first_seed..cli.first_seed + cli.seeds).collect();
     let logs = cli.out.join("logs");
     std::fs::create_dir_all(&logs).map_err(|e| PlanError::Write(logs.clone(), e))?;
-    let settings = Settings {
+    let sweep = PlanSweep {
+        forecast_file: file.display().to_string(),
+        forecast_sha256: sha.clone(),
+        forecast_toml,
         screen_seeds: seeds[..screen as usize].to_vec(),
         confirm_seeds: seeds[screen as usize..].to_vec(),
+        opening: cli.meetings_open,
+        only: cli.mmr_vms.map(|v| (v, cli.zones)),
+    };
+    let settings = Settings {
+        screen_seeds: sweep.screen_seeds.clone(),
+        confirm_seeds: sweep.confirm_seeds.clone(),
         pool: Pool {
             jobs: cli
                 .jobs
@@ -122,13 +158,10 @@ fn run(cli: &Cli, file: &Path) -> Result<i32, PlanError> {
             work_dir: logs,
         },
         out: cli.out.clone(),
-        command: std::iter::once("ci/plan".to_string())
-            .chain(std::env::args().skip(1))
-            .collect::<Vec<_>>()
-            .join(" "),
+        command: command(&sweep, &cli.out),
         replay_prefix: "ci/scenario run".into(),
-        opening: cli.meetings_open,
-        only: cli.mmr_vms.map(|v| (v, cli.zones)),
+        opening: sweep.opening,
+        only: sweep.only,
     };
     eprintln!(
         "planning {:?} ({} participants at peak): seeds {}..={}, the first {screen} for every candidate; {} at once",
@@ -138,7 +171,23 @@ fn run(cli: &Cli, file: &Path) -> Result<i32, PlanError> {
         seeds[seeds.len() - 1],
         settings.pool.jobs
     );
-    let report = plan(&forecast, file, &sha, &settings)?;
+    let started = std::time::Instant::now();
+    if let Some(shard) = cli.shard {
+        let (runs, failed, path) = run_shard(&forecast, sweep, &settings, shard)?;
+        println!(
+            "shard {shard}: {runs} runs ({failed} broke a check) in {:.0} s; results in {}\nmerge every shard's file with: plan merge SHARD-FILES-OR-DIRECTORIES --out DIR",
+            started.elapsed().as_secs_f64(),
+            path.display()
+        );
+        return Ok(0);
+    }
+    let report = plan(
+        &forecast,
+        file,
+        &sha,
+        &settings,
+        &mut local_runner(&settings),
+    )?;
     write_report(&cli.out, &report)?;
     let md = cli.out.join("plan.md");
     let html = cli.out.join("plan.html");
@@ -163,9 +212,37 @@ fn run(cli: &Cli, file: &Path) -> Result<i32, PlanError> {
         md.display(),
         html.display(),
         report.replay.runs,
-        report.replay.wall_s
+        started.elapsed().as_secs_f64()
     );
     Ok(if report.recommended.is_some() { 0 } else { 1 })
+}
+
+fn merge(inputs: &[PathBuf], out: &Path) -> i32 {
+    let report = shard_files(inputs)
+        .map_err(super::shard::PlanMergeError::Merge)
+        .and_then(|files| super::shard::merge(&files, out));
+    match report {
+        Ok(report) => {
+            println!(
+                "report: {} and {} ({} runs)",
+                out.join("plan.md").display(),
+                out.join("plan.html").display(),
+                report.replay.runs
+            );
+            if report.recommended.is_some() {
+                0
+            } else {
+                1
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            match e {
+                super::shard::PlanMergeError::Merge(MergeError::Write(..)) => 1,
+                _ => 2,
+            }
+        }
+    }
 }
 
 /// plan.md, plan.html, plan.json and charts/*.svg under `out`.

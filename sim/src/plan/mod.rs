@@ -12,6 +12,7 @@
 pub mod cases;
 pub mod cli;
 pub mod measure;
+pub mod shard;
 
 use crate::pool::{Pool, Progress, Task};
 use crate::run::RunResult;
@@ -172,32 +173,76 @@ fn ladder(f: &Forecast, meetings: &[u32], a: &Analytic) -> Vec<(Topology, Vec<St
     out
 }
 
-/// Plans for `forecast` (read from `file`, whose bytes hash to `sha`).
+/// Runs every case of `specs` (each written to the file beside it) on `seeds`; results per
+/// case, in seed order. `label` says what the runs are for, for a progress line.
+pub type Runner<'a> = dyn FnMut(&str, &[CaseSpec], &[PathBuf], &[u64]) -> Vec<Vec<RunResult>> + 'a;
+
+/// Seeds a passing candidate confirms at a time, over all its cases, before checking whether it
+/// already missed a target. Fixed (not the machine's cores), so the report does not depend on
+/// where it was computed.
+const CONFIRM_CHUNK_RUNS: usize = 8;
+
+/// The topologies a plan may simulate, in the order it tries them: the ladder, or only the one
+/// `--mmr-vms` names.
+fn rungs(
+    f: &Forecast,
+    meetings: &[u32],
+    analytic: &Analytic,
+    s: &Settings,
+) -> Vec<(Topology, Vec<String>)> {
+    let ladder = ladder(f, meetings, analytic);
+    let Some((mmr_vms, zones)) = s.only else {
+        return ladder;
+    };
+    let t = Topology {
+        mmr_vms,
+        zones: zones.unwrap_or(analytic.packed.zones),
+        ..analytic.packed
+    };
+    let named_by = ladder
+        .iter()
+        .find(|(l, _)| *l == t)
+        .map(|(_, by)| by.clone())
+        .unwrap_or_default();
+    vec![(t, named_by)]
+}
+
+/// Every case of every topology the plan may simulate (those within the simulator's limits), in
+/// the order it would try them: what a sharded plan runs in full.
+pub fn all_cases(f: &Forecast, s: &Settings) -> Vec<CaseSpec> {
+    let (meetings, analytic) = analytic(f, f.peak_participants);
+    rungs(f, &meetings, &analytic, s)
+        .into_iter()
+        .filter(|(t, _)| t.mmr_vms <= MAX_MMR_VMS)
+        .flat_map(|(t, _)| cases::cases(f, t, &zone::split(&meetings, t.zones), s.opening))
+        .collect()
+}
+
+/// Runs cases on this machine, in the pool, with a progress bar; keeps the failing seeds' logs.
+pub fn local_runner(
+    s: &Settings,
+) -> impl FnMut(&str, &[CaseSpec], &[PathBuf], &[u64]) -> Vec<Vec<RunResult>> + '_ {
+    move |label, specs, files, seeds| {
+        let results = run_cases(s, specs, files, seeds, label);
+        keep_failing_logs(s, &results);
+        results
+    }
+}
+
+/// Plans for `forecast` (read from `file`, whose bytes hash to `sha`), running each candidate's
+/// cases through `runs`.
 pub fn plan(
     forecast: &Forecast,
     file: &Path,
     sha: &str,
     s: &Settings,
+    runs_of: &mut Runner,
 ) -> Result<PlanReport, PlanError> {
-    let started = Instant::now();
     let f = forecast;
     let (meetings, analytic) = analytic(f, f.peak_participants);
     let cases_dir = s.out.join("cases");
     std::fs::create_dir_all(&cases_dir).map_err(|e| PlanError::Write(cases_dir.clone(), e))?;
-    let mut ladder = ladder(f, &meetings, &analytic);
-    if let Some((mmr_vms, zones)) = s.only {
-        let t = Topology {
-            mmr_vms,
-            zones: zones.unwrap_or(analytic.packed.zones),
-            ..analytic.packed
-        };
-        let named_by = ladder
-            .iter()
-            .find(|(l, _)| *l == t)
-            .map(|(_, by)| by.clone())
-            .unwrap_or_default();
-        ladder = vec![(t, named_by)];
-    }
+    let ladder = rungs(f, &meetings, &analytic, s);
     let mut candidates: Vec<Candidate> = Vec::new();
     let mut recommended = None;
     let mut runs = 0u64;
@@ -222,12 +267,11 @@ pub fn plan(
         let zones = zone::split(&meetings, t.zones);
         let specs = cases::cases(f, t, &zones, s.opening);
         let files = write_cases(&cases_dir, &specs)?;
-        let mut results = run_cases(
-            s,
+        let mut results = runs_of(
+            &format!("{label}, screening"),
             &specs,
             &files,
             &s.screen_seeds,
-            &format!("{label}, screening"),
         );
         runs += results.iter().map(Vec::len).sum::<usize>() as u64;
         let mut seeds = s.screen_seeds.clone();
@@ -236,15 +280,9 @@ pub fn plan(
             // In chunks, so that a candidate that already cannot meet the targets over all the
             // seeds stops early (most of a plan's time goes to confirming).
             let total = (s.screen_seeds.len() + s.confirm_seeds.len()) as f64;
-            let chunk = (4 * s.pool.jobs).div_ceil(specs.len().max(1)).max(1);
+            let chunk = CONFIRM_CHUNK_RUNS.div_ceil(specs.len().max(1)).max(1);
             for seeds_now in s.confirm_seeds.chunks(chunk) {
-                let more = run_cases(
-                    s,
-                    &specs,
-                    &files,
-                    seeds_now,
-                    &format!("{label}, confirming"),
-                );
+                let more = runs_of(&format!("{label}, confirming"), &specs, &files, seeds_now);
                 runs += more.iter().map(Vec::len).sum::<usize>() as u64;
                 for (r, m) in results.iter_mut().zip(more) {
                     r.extend(m);
@@ -256,7 +294,6 @@ pub fn plan(
             }
             c = judge(f, t, named_by, &specs, &files, &results, &seeds, s);
         }
-        keep_failing_logs(s, &results);
         let passed = c.passed;
         candidates.push(c);
         if passed {
@@ -272,7 +309,7 @@ pub fn plan(
         recommended,
         growth,
         replay: model::Replay {
-            commit: commit(),
+            commit: env!("MC_BUILD_COMMIT").to_string(),
             forecast_sha256: sha.to_string(),
             forecast_file: file.display().to_string(),
             screen_seeds: s.screen_seeds.clone(),
@@ -282,12 +319,11 @@ pub fn plan(
             arrivals: s.opening.describe().into(),
             speakers_per_meeting: cases::SPEAKERS,
             runs,
-            wall_s: (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
         },
     })
 }
 
-fn write_cases(dir: &Path, specs: &[CaseSpec]) -> Result<Vec<PathBuf>, PlanError> {
+pub fn write_cases(dir: &Path, specs: &[CaseSpec]) -> Result<Vec<PathBuf>, PlanError> {
     specs
         .iter()
         .map(|c| {
@@ -305,7 +341,7 @@ fn write_cases(dir: &Path, specs: &[CaseSpec]) -> Result<Vec<PathBuf>, PlanError
 }
 
 /// Every case on every seed, in one pool; results per case, in seed order.
-fn run_cases(
+pub fn run_cases(
     s: &Settings,
     specs: &[CaseSpec],
     files: &[PathBuf],
@@ -502,31 +538,6 @@ fn summary(f: &Forecast, meetings: u32) -> model::ForecastSummary {
     }
 }
 
-/// The commit this runs from, `-dirty` with uncommitted changes; "unknown" outside git.
-fn commit() -> String {
-    let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    match git(&["rev-parse", "HEAD"]) {
-        Some(c) => {
-            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
-                .is_some_and(|s| !s.is_empty());
-            if dirty {
-                format!("{c}-dirty")
-            } else {
-                c
-            }
-        }
-        None => "unknown".into(),
-    }
-}
-
-/// A progress bar on stderr: redrawn in place on a terminal, a line per tenth otherwise.
 struct ProgressBar {
     label: String,
     total: usize,

@@ -127,9 +127,26 @@ fn read(path: &Path) -> Result<Input, MergeError> {
     })
 }
 
-/// Merges the shard `files` into one report, writes `report.md` and `report.json` to `out` and
-/// copies the failing seeds' event logs there (from beside each shard file).
-pub fn merge(files: &[PathBuf], out: &Path) -> Result<Report, MergeError> {
+/// Shards checked to make one complete sweep: their common header and every result, by
+/// (scenario's index in the header, seed), with the shard file it came from.
+pub struct Sweep {
+    pub header: Header,
+    pub results: BTreeMap<(usize, u64), (PathBuf, RunResult)>,
+}
+
+impl Sweep {
+    /// One scenario's results, in seed order, with their shard files.
+    pub fn of(&self, scenario: usize) -> impl Iterator<Item = (&Path, &RunResult)> {
+        self.results
+            .range((scenario, 0)..=(scenario, u64::MAX))
+            .map(|(_, (p, r))| (p.as_path(), r))
+    }
+}
+
+/// Reads the shard `files` and checks that they make one sweep: one build, one set of
+/// scenarios and seeds, every shard and every (scenario, seed) exactly once. Every reason found
+/// is given, not only the first.
+pub fn collect(files: &[PathBuf]) -> Result<Sweep, MergeError> {
     let inputs: Vec<Input> = files.iter().map(|f| read(f)).collect::<Result<_, _>>()?;
     let Some(first) = inputs.first() else {
         return Err(MergeError::Refused(vec!["no shard files given".into()]));
@@ -231,19 +248,35 @@ pub fn merge(files: &[PathBuf], out: &Path) -> Result<Report, MergeError> {
     if !why.is_empty() {
         return Err(MergeError::Refused(why));
     }
+    let results = got
+        .into_iter()
+        .map(|(k, (input, _, r))| (k, (input.path.clone(), r.clone())))
+        .collect();
+    Ok(Sweep {
+        header: head.clone(),
+        results,
+    })
+}
 
+/// Merges the scenario runner's shard `files` into one report, writes `report.md` and
+/// `report.json` to `out` and copies the failing seeds' event logs there (from beside each shard
+/// file).
+pub fn merge(files: &[PathBuf], out: &Path) -> Result<Report, MergeError> {
+    let sweep = collect(files)?;
+    if sweep.header.plan.is_some() {
+        return Err(MergeError::Refused(vec![
+            "these are the shards of a capacity plan: merge them with `plan merge`".into(),
+        ]));
+    }
     std::fs::create_dir_all(out).map_err(|e| MergeError::Write(out.into(), e))?;
     let mut scenarios = Vec::new();
-    for (s, entry) in head.scenarios.iter().enumerate() {
-        let runs: Vec<(&Input, &RunResult)> = got
-            .range((s, 0)..=(s, u64::MAX))
-            .map(|(_, (i, _, r))| (*i, *r))
-            .collect();
-        let results: Vec<RunResult> = runs.iter().map(|(_, r)| (*r).clone()).collect();
+    for (s, entry) in sweep.header.scenarios.iter().enumerate() {
+        let results: Vec<RunResult> = sweep.of(s).map(|(_, r)| r.clone()).collect();
         let mut logs = BTreeMap::new();
-        for (input, r) in runs.iter().filter(|(_, r)| !r.passed()) {
+        for (shard_file, r) in sweep.of(s).filter(|(_, r)| !r.passed()) {
             let name = format!("{}-seed{}.log", r.scenario, r.seed);
-            if copy_log(&input.path, &name, out)? {
+            let beside = shard_file.parent().unwrap_or(Path::new("."));
+            if copy_log(beside, &name, out)? {
                 logs.insert(r.seed, name);
             }
         }
@@ -254,7 +287,7 @@ pub fn merge(files: &[PathBuf], out: &Path) -> Result<Report, MergeError> {
         ));
     }
     let report = Report {
-        build: head.build.clone(),
+        build: sweep.header.build.clone(),
         scenarios,
     };
     let write = |name: &str, text: &str| {
@@ -273,10 +306,10 @@ pub fn json(report: &Report) -> String {
     serde_json::to_string_pretty(report).expect("a report serializes")
 }
 
-/// Copies a failing seed's event log from beside its shard file into `out` (nothing to do when
-/// that is where it already is). Whether `out` has it now.
-fn copy_log(shard_file: &Path, name: &str, out: &Path) -> Result<bool, MergeError> {
-    let from = shard_file.parent().unwrap_or(Path::new(".")).join(name);
+/// Copies a failing seed's event log `name` from directory `from_dir` into `out` (nothing to do
+/// when that is where it already is). Whether `out` has it now.
+pub fn copy_log(from_dir: &Path, name: &str, out: &Path) -> Result<bool, MergeError> {
+    let from = from_dir.join(name);
     let to = out.join(name);
     let same = matches!(
         (from.canonicalize(), out.canonicalize()),
@@ -309,6 +342,11 @@ fn mismatch(a_path: &Path, a: &Header, b_path: &Path, b: &Header) -> Vec<String>
         why.push(format!(
             "{b_name} is shard {} but {a_name} is shard {}: one sweep has one shard count",
             b.shard, a.shard
+        ));
+    }
+    if a.plan != b.plan {
+        why.push(format!(
+            "{b_name} is of another plan than {a_name} (the forecast, its seeds or its options differ)"
         ));
     }
     if a.scenarios != b.scenarios {

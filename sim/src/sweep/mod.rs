@@ -138,6 +138,9 @@ pub struct Header {
     pub shard: Shard,
     pub build: Build,
     pub scenarios: Vec<ScenarioEntry>,
+    /// For a capacity plan's shards: what the plan is of (its scenarios are the plan's cases).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<crate::plan::shard::PlanSweep>,
 }
 
 /// Writes a shard file: the header at once, then results as they come, each line flushed, so a

@@ -303,7 +303,6 @@ pub(crate) fn sample() -> PlanReport {
             speakers_per_meeting: 3,
             arrivals: "meetings open one after another".into(),
             runs: 224,
-            wall_s: 1312.6,
         },
     }
 }
