@@ -95,7 +95,7 @@ for where, script in scripts:
     for flag in runner_flags(script):
         used.setdefault(flag, where)
 if not {"--shard", "--out"} <= used.keys():
-    problem("found no runner command with --shard and --out: is check_sweep.py reading the right lines?")
+    problem("found no runner command with --shard and --out (check_sweep.py reads the wrong lines?)")
 for flag, where in sorted(used.items()):
     if flag[2:].replace("-", "_") not in declared:
         problem(f"{where}: the runner's command line ({rel(CLI)}) declares no {flag}")
