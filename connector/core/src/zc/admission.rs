@@ -107,7 +107,14 @@ pub struct Zc {
     outputs: VecDeque<ZcOutput>,
     /// Set for a controller of an HA pair.
     ownership: Option<ownership::Ownership>,
+    /// The MMR each recently emptied meeting was on (the last [`EMPTIED_KEPT`], oldest first):
+    /// reopened, it goes back there (see [`place_new_meeting`]).
+    emptied: VecDeque<(MeetingId, MmrId)>,
 }
+
+/// Emptied meetings whose MMR is remembered. Revocations take a link's round trip; a meeting
+/// reopened after hundreds of others have emptied has long lost its grants.
+const EMPTIED_KEPT: usize = 256;
 
 impl Zc {
     pub fn new(limits: ZcLimits, rng: Rng) -> Zc {
@@ -122,6 +129,7 @@ impl Zc {
             sessions: BTreeMap::new(),
             outputs: VecDeque::new(),
             ownership: None,
+            emptied: VecDeque::new(),
         }
     }
 
@@ -379,18 +387,21 @@ impl Zc {
                         ),
                     ));
                 }
-                let mmr = place_new_meeting(&self.mmrs).map_err(|reason| {
-                    let message = match reason {
-                        RejectReason::NoMmrAvailable => {
-                            "no healthy MMR is linked to this controller".to_string()
-                        }
-                        _ => format!(
+                let previous = self.emptied.iter().find(|(m, _)| *m == meeting_id);
+                let mmr = place_new_meeting(&self.mmrs, previous.map(|(_, mmr)| mmr)).map_err(
+                    |reason| {
+                        let message = match reason {
+                            RejectReason::NoMmrAvailable => {
+                                "no healthy MMR is linked to this controller".to_string()
+                            }
+                            _ => format!(
                             "every MMR in the zone is at its participant limit ({} participants)",
                             self.load().participants
                         ),
-                    };
-                    (reason, message)
-                })?;
+                        };
+                        (reason, message)
+                    },
+                )?;
                 // In an HA pair the meeting must be this controller's before it is placed.
                 match self.gate(session, &claims) {
                     ownership::Gate::Owned => mmr,
@@ -477,6 +488,11 @@ impl Zc {
         if meeting.participants.is_empty() {
             self.meetings.remove(&p.meeting);
             self.meeting_removed(p.meeting);
+            self.emptied.retain(|(m, _)| *m != p.meeting);
+            if self.emptied.len() == EMPTIED_KEPT {
+                self.emptied.pop_front();
+            }
+            self.emptied.push_back((p.meeting, mmr_id.clone()));
         } else if !meeting.ending {
             self.rekey(p.meeting);
         }

@@ -21,8 +21,20 @@ impl MmrState {
     }
 }
 
-/// Picks the MMR for a new meeting, or says why none can take it.
-pub fn place_new_meeting(mmrs: &BTreeMap<MmrId, MmrState>) -> Result<MmrId, RejectReason> {
+/// Picks the MMR for a new meeting, or says why none can take it. `previous`, the MMR the meeting
+/// was last on, is taken whenever it can host: its grants for the meeting may still be on their
+/// way out, and only there do the revocations reach the MMR (on its one ordered link) before
+/// the new grants, so the meeting is never on two MMRs at once.
+pub fn place_new_meeting(
+    mmrs: &BTreeMap<MmrId, MmrState>,
+    previous: Option<&MmrId>,
+) -> Result<MmrId, RejectReason> {
+    if let Some((id, _)) = previous
+        .and_then(|id| mmrs.get_key_value(id))
+        .filter(|(_, m)| m.healthy && !m.draining && m.has_room())
+    {
+        return Ok(id.clone());
+    }
     let mut healthy = mmrs
         .iter()
         .filter(|(_, m)| m.healthy && !m.draining)
@@ -69,7 +81,7 @@ mod tests {
         m.insert(MmrId("a".into()), mmr(200, 150, true));
         m.insert(MmrId("b".into()), mmr(100, 50, true));
         m.insert(MmrId("c".into()), mmr(200, 0, false));
-        assert_eq!(place_new_meeting(&m), Ok(MmrId("b".into())));
+        assert_eq!(place_new_meeting(&m, None), Ok(MmrId("b".into())));
     }
 
     #[test]
@@ -82,16 +94,22 @@ mod tests {
                 ..mmr(200, 0, true)
             },
         );
-        assert_eq!(place_new_meeting(&m), Err(RejectReason::NoMmrAvailable));
+        assert_eq!(
+            place_new_meeting(&m, None),
+            Err(RejectReason::NoMmrAvailable)
+        );
         m.insert(MmrId("b".into()), mmr(200, 150, true));
-        assert_eq!(place_new_meeting(&m), Ok(MmrId("b".into())));
+        assert_eq!(place_new_meeting(&m, None), Ok(MmrId("b".into())));
     }
 
     #[test]
     fn full_and_empty_zones_say_why() {
         let mut m = BTreeMap::new();
-        assert_eq!(place_new_meeting(&m), Err(RejectReason::NoMmrAvailable));
+        assert_eq!(
+            place_new_meeting(&m, None),
+            Err(RejectReason::NoMmrAvailable)
+        );
         m.insert(MmrId("a".into()), mmr(2, 2, true));
-        assert_eq!(place_new_meeting(&m), Err(RejectReason::ZoneFull));
+        assert_eq!(place_new_meeting(&m, None), Err(RejectReason::ZoneFull));
     }
 }

@@ -175,6 +175,50 @@ fn meetings_stay_on_one_mmr_and_spread_by_load() {
     assert_eq!(snap.meetings[&MeetingId(2)], (MmrId("mmr-1".into()), 1));
 }
 
+/// A meeting that empties and is joined again goes back to its MMR even when another is less
+/// loaded: the old grants' revocations are still on their way there, and only on that MMR's one
+/// ordered link do they arrive before the new grants. (Found by a seed sweep: `heavy-churn` seed
+/// 7 had a reopened meeting on two MMRs at once for the length of a revocation.)
+#[test]
+fn a_reopened_meeting_goes_back_to_the_mmr_it_emptied_from_while_that_has_room() {
+    let mut h = Harness::new(100, &[10, 10]);
+    for s in 0..3 {
+        h.join(s, 2); // meeting 2 on mmr-0
+    }
+    h.join(10, 1); // meeting 1 on mmr-1 (least loaded)
+    for s in 0..3 {
+        h.zc.session_closed(s);
+    }
+    while h.zc.poll_output().is_some() {}
+    // mmr-0 is now the emptier one either way; load mmr-0 so the plain rule would pick mmr-1.
+    for s in 20..25 {
+        h.join(s, 3);
+    }
+    let on = |h: &Harness, m| h.zc.snapshot().meetings[&MeetingId(m)].0.clone();
+    assert_eq!(on(&h, 3), MmrId("mmr-0".into()));
+    assert_eq!(rejected(&h.join(30, 2)), None);
+    assert_eq!(
+        on(&h, 2),
+        MmrId("mmr-0".into()),
+        "meeting 2 went back to mmr-0"
+    );
+    // A new meeting still goes by load.
+    h.join(40, 4);
+    assert_eq!(on(&h, 4), MmrId("mmr-1".into()));
+    // Without room there, it is placed by load like any other.
+    h.zc.session_closed(30);
+    for s in 50..55 {
+        assert_eq!(rejected(&h.join(s, 3)), None);
+    }
+    assert_eq!(
+        h.zc.snapshot().mmrs[&MmrId("mmr-0".into())].0,
+        10,
+        "mmr-0 is full"
+    );
+    assert_eq!(rejected(&h.join(70, 2)), None);
+    assert_eq!(on(&h, 2), MmrId("mmr-1".into()));
+}
+
 #[test]
 fn a_dead_mmr_ends_its_meetings_and_leaves_the_zone() {
     let mut h = Harness::new(100, &[2, 2]);
