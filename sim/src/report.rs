@@ -55,7 +55,7 @@ fn percentile(sorted: &[u64], q: f64) -> Option<u64> {
 
 /// Summarises one scenario's results; `reproduce(seed)` is the command that replays a seed.
 pub fn summarize(
-    results: &[RunResult],
+    results: &[&RunResult],
     reproduce: impl Fn(u64) -> String,
     log_path: impl Fn(u64) -> Option<String>,
 ) -> ScenarioSummary {

@@ -580,7 +580,7 @@ fn a_fixed_seed_scenario_report_matches_its_snapshot() {
     let result = mc_sim::run::run_seed(&scenario, 1, None);
     assert!(result.passed(), "{:?}", result.violations);
     let summary = mc_sim::report::summarize(
-        std::slice::from_ref(&result),
+        &[&result],
         |s| format!("ci/scenario run scenarios/udp-blocked.toml --seed {s}"),
         |_| None,
     );

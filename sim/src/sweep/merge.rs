@@ -131,7 +131,8 @@ fn read(path: &Path) -> Result<Input, MergeError> {
 /// (scenario's index in the header, seed), with the shard file it came from.
 pub struct Sweep {
     pub header: Header,
-    pub results: BTreeMap<(usize, u64), (PathBuf, RunResult)>,
+    files: Vec<PathBuf>,
+    results: BTreeMap<(usize, u64), (usize, RunResult)>,
 }
 
 impl Sweep {
@@ -139,7 +140,7 @@ impl Sweep {
     pub fn of(&self, scenario: usize) -> impl Iterator<Item = (&Path, &RunResult)> {
         self.results
             .range((scenario, 0)..=(scenario, u64::MAX))
-            .map(|(_, (p, r))| (p.as_path(), r))
+            .map(|(_, (f, r))| (self.files[*f].as_path(), r))
     }
 }
 
@@ -151,7 +152,8 @@ pub fn collect(files: &[PathBuf]) -> Result<Sweep, MergeError> {
     let Some(first) = inputs.first() else {
         return Err(MergeError::Refused(vec!["no shard files given".into()]));
     };
-    let head = &first.header;
+    let header = first.header.clone();
+    let head = &header;
     let mut why = Vec::new();
     for i in &inputs[1..] {
         why.extend(mismatch(&first.path, head, &i.path, &i.header));
@@ -189,8 +191,9 @@ pub fn collect(files: &[PathBuf]) -> Result<Sweep, MergeError> {
         .enumerate()
         .map(|(i, s)| (s.name.as_str(), i))
         .collect();
-    let mut got: BTreeMap<(usize, u64), (&Input, usize, &RunResult)> = BTreeMap::new();
-    for input in &inputs {
+    // Where each (scenario, seed) is: the input and line, to name both ends of a repeat.
+    let mut got: BTreeMap<(usize, u64), (usize, usize)> = BTreeMap::new();
+    for (n, input) in inputs.iter().enumerate() {
         for (line, r) in &input.results {
             let at = || format!("{}:{line}", input.path.display());
             let Some(&s) = index.get(r.scenario.as_str()) else {
@@ -210,17 +213,17 @@ pub fn collect(files: &[PathBuf]) -> Result<Sweep, MergeError> {
                 ));
                 continue;
             }
-            if let Some((other, other_line, _)) = got.get(&(s, r.seed)) {
+            if let Some((other, other_line)) = got.get(&(s, r.seed)) {
                 why.push(format!(
                     "{} seed {} is there twice: {}:{other_line} and {}",
                     r.scenario,
                     r.seed,
-                    other.path.display(),
+                    inputs[*other].path.display(),
                     at()
                 ));
                 continue;
             }
-            got.insert((s, r.seed), (input, *line, r));
+            got.insert((s, r.seed), (n, *line));
         }
     }
     let mut pair = 0usize;
@@ -248,12 +251,19 @@ pub fn collect(files: &[PathBuf]) -> Result<Sweep, MergeError> {
     if !why.is_empty() {
         return Err(MergeError::Refused(why));
     }
-    let results = got
-        .into_iter()
-        .map(|(k, (input, _, r))| (k, (input.path.clone(), r.clone())))
-        .collect();
+    // Every result is now known to be in the sweep exactly once: move them, don't copy.
+    let mut files = Vec::new();
+    let mut results = BTreeMap::new();
+    for (n, input) in inputs.into_iter().enumerate() {
+        files.push(input.path);
+        for (_, r) in input.results {
+            let s = index[r.scenario.as_str()];
+            results.insert((s, r.seed), (n, r));
+        }
+    }
     Ok(Sweep {
-        header: head.clone(),
+        header,
+        files,
         results,
     })
 }
@@ -271,7 +281,7 @@ pub fn merge(files: &[PathBuf], out: &Path) -> Result<Report, MergeError> {
     std::fs::create_dir_all(out).map_err(|e| MergeError::Write(out.into(), e))?;
     let mut scenarios = Vec::new();
     for (s, entry) in sweep.header.scenarios.iter().enumerate() {
-        let results: Vec<RunResult> = sweep.of(s).map(|(_, r)| r.clone()).collect();
+        let results: Vec<&RunResult> = sweep.of(s).map(|(_, r)| r).collect();
         let mut logs = BTreeMap::new();
         for (shard_file, r) in sweep.of(s).filter(|(_, r)| !r.passed()) {
             let name = format!("{}-seed{}.log", r.scenario, r.seed);
