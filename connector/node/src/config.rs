@@ -66,6 +66,66 @@ fn caps(max_conns_per_listener: u32, max_conns_per_source: u32) -> ConnCaps {
     }
 }
 
+/// The limits every node that serves media holds (the controller, for its own MMR, and an MMR
+/// VM): its listeners' deadlines and caps and its media port's per-source rates. Each config
+/// declares the fields itself (serde cannot refuse unknown keys through a flattened struct, and
+/// a misspelt limit must be an error); they are checked and turned into what the listeners and
+/// the MMR enforce here, once.
+struct MediaNodeLimits {
+    handshake_timeout_ms: u64,
+    first_message_timeout_ms: u64,
+    media_idle_timeout_ms: u64,
+    media_unbound_packets_per_s: u32,
+    media_bindings_per_s: u32,
+    max_conns_per_listener: u32,
+    max_conns_per_source: u32,
+}
+
+impl MediaNodeLimits {
+    fn check(&self) -> Result<(), ConfigError> {
+        check_positive("handshake_timeout_ms", self.handshake_timeout_ms)?;
+        check_positive("first_message_timeout_ms", self.first_message_timeout_ms)?;
+        check_positive("media_idle_timeout_ms", self.media_idle_timeout_ms)?;
+        check_positive(
+            "media_unbound_packets_per_s",
+            self.media_unbound_packets_per_s.into(),
+        )?;
+        check_positive("media_bindings_per_s", self.media_bindings_per_s.into())?;
+        check_caps(self.max_conns_per_listener, self.max_conns_per_source)
+    }
+
+    fn conn_caps(&self) -> ConnCaps {
+        caps(self.max_conns_per_listener, self.max_conns_per_source)
+    }
+
+    fn stream_deadlines(&self) -> StreamDeadlines {
+        StreamDeadlines::from_ms(self.first_message_timeout_ms, self.media_idle_timeout_ms)
+    }
+
+    fn media_limits(&self) -> MediaLimits {
+        MediaLimits {
+            unbound_packets_per_s: self.media_unbound_packets_per_s,
+            bindings_per_s: self.media_bindings_per_s,
+            ..MediaLimits::default()
+        }
+    }
+}
+
+/// The fields of [`MediaNodeLimits`] out of a config that declares them.
+macro_rules! media_node_limits {
+    ($c:expr) => {
+        MediaNodeLimits {
+            handshake_timeout_ms: $c.handshake_timeout_ms,
+            first_message_timeout_ms: $c.first_message_timeout_ms,
+            media_idle_timeout_ms: $c.media_idle_timeout_ms,
+            media_unbound_packets_per_s: $c.media_unbound_packets_per_s,
+            media_bindings_per_s: $c.media_bindings_per_s,
+            max_conns_per_listener: $c.max_conns_per_listener,
+            max_conns_per_source: $c.max_conns_per_source,
+        }
+    };
+}
+
 /// How a process writes its log (stderr): lines for a person, or one JSON object per line for a
 /// log shipper. Every role's configuration has it as `log_format`; `--log-format` overrides it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -370,15 +430,7 @@ impl ControllerConfig {
         check_positive("mmr_report_interval_ms", self.mmr_report_interval_ms)?;
         check_positive("monitoring_interval_ms", self.monitoring_interval_ms)?;
         check_positive("connect_timeout_ms", self.connect_timeout_ms)?;
-        check_positive("handshake_timeout_ms", self.handshake_timeout_ms)?;
-        check_positive("first_message_timeout_ms", self.first_message_timeout_ms)?;
-        check_positive("media_idle_timeout_ms", self.media_idle_timeout_ms)?;
-        check_positive(
-            "media_unbound_packets_per_s",
-            self.media_unbound_packets_per_s.into(),
-        )?;
-        check_positive("media_bindings_per_s", self.media_bindings_per_s.into())?;
-        check_caps(self.max_conns_per_listener, self.max_conns_per_source)?;
+        media_node_limits!(self).check()?;
         if self.peer_host.as_deref() == Some("") {
             return Err(invalid(
                 "peer_host",
@@ -418,19 +470,15 @@ impl ControllerConfig {
     }
 
     pub fn conn_caps(&self) -> ConnCaps {
-        caps(self.max_conns_per_listener, self.max_conns_per_source)
+        media_node_limits!(self).conn_caps()
     }
 
     pub fn stream_deadlines(&self) -> StreamDeadlines {
-        StreamDeadlines::from_ms(self.first_message_timeout_ms, self.media_idle_timeout_ms)
+        media_node_limits!(self).stream_deadlines()
     }
 
     pub fn media_limits(&self) -> MediaLimits {
-        MediaLimits {
-            unbound_packets_per_s: self.media_unbound_packets_per_s,
-            bindings_per_s: self.media_bindings_per_s,
-            ..MediaLimits::default()
-        }
+        media_node_limits!(self).media_limits()
     }
 }
 
@@ -535,15 +583,7 @@ impl MmrConfig {
         check_positive("capacity", self.capacity as u64)?;
         check_positive("monitoring_interval_ms", self.monitoring_interval_ms)?;
         check_positive("connect_timeout_ms", self.connect_timeout_ms)?;
-        check_positive("handshake_timeout_ms", self.handshake_timeout_ms)?;
-        check_positive("first_message_timeout_ms", self.first_message_timeout_ms)?;
-        check_positive("media_idle_timeout_ms", self.media_idle_timeout_ms)?;
-        check_positive(
-            "media_unbound_packets_per_s",
-            self.media_unbound_packets_per_s.into(),
-        )?;
-        check_positive("media_bindings_per_s", self.media_bindings_per_s.into())?;
-        check_caps(self.max_conns_per_listener, self.max_conns_per_source)?;
+        media_node_limits!(self).check()?;
         if self.tls_port != 0 && self.tls_port == self.media_tcp_port {
             return Err(invalid(
                 "ports",
@@ -563,19 +603,15 @@ impl MmrConfig {
     }
 
     pub fn conn_caps(&self) -> ConnCaps {
-        caps(self.max_conns_per_listener, self.max_conns_per_source)
+        media_node_limits!(self).conn_caps()
     }
 
     pub fn stream_deadlines(&self) -> StreamDeadlines {
-        StreamDeadlines::from_ms(self.first_message_timeout_ms, self.media_idle_timeout_ms)
+        media_node_limits!(self).stream_deadlines()
     }
 
     pub fn media_limits(&self) -> MediaLimits {
-        MediaLimits {
-            unbound_packets_per_s: self.media_unbound_packets_per_s,
-            bindings_per_s: self.media_bindings_per_s,
-            ..MediaLimits::default()
-        }
+        media_node_limits!(self).media_limits()
     }
 }
 

@@ -52,7 +52,13 @@ impl hyper::rt::Timer for SeamTimer {
     }
 
     fn sleep_until(&self, deadline: std::time::Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        self.sleep(deadline.saturating_duration_since(std::time::Instant::now()))
+        self.sleep(deadline.saturating_duration_since(self.now()))
+    }
+
+    // hyper reckons its deadlines from this: the runtime's clock, so that a simulation's
+    // virtual time (and a test's paused time) is the one every deadline is measured in.
+    fn now(&self) -> std::time::Instant {
+        mc_rt::std_now()
     }
 }
 

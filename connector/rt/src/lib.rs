@@ -72,6 +72,20 @@ pub fn unix_now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// The runtime's monotonic clock as a `std::time::Instant`, for libraries whose timer hooks
+/// speak std (hyper's `Timer`): tokio's clock (which a test may pause) in real runs, the
+/// simulated clock under madsim.
+pub fn std_now() -> std::time::Instant {
+    #[cfg(madsim)]
+    {
+        madsim::time::Instant::now()
+    }
+    #[cfg(not(madsim))]
+    {
+        Instant::now().into_std()
+    }
+}
+
 /// A seed for a node that was given none: from the OS in real runs, from the simulation's seeded
 /// RNG under madsim (so unseeded nodes are still reproducible there).
 pub fn fresh_seed() -> u64 {
