@@ -6,7 +6,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{Deployment, API_KEY};
+use common::{sample, Deployment, API_KEY};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use mc_node::client::ManagementApi;
@@ -19,15 +19,7 @@ use std::time::Duration;
 const TEN_MB: usize = 10 * 1000 * 1000;
 
 async fn connect(d: &Deployment) -> tls::ClientTlsStream<mc_rt::net::TcpStream> {
-    let config = tls::client_config(&d.ca, None, alpn::HTTP1).unwrap();
-    tls::connect(
-        d.cloud.https_addr,
-        "127.0.0.1",
-        config,
-        Duration::from_secs(5),
-    )
-    .await
-    .unwrap()
+    d.dial(d.cloud.https_addr, None, alpn::HTTP1).await
 }
 
 /// An answer as a client reads it.
@@ -137,27 +129,8 @@ async fn write_all_then_read(d: &Deployment, head: &str, body_bytes: usize) -> (
 /// `name{labels}` from the cloud's scrape (taken with the scraper's certificate, the role metrics
 /// need), 0 when absent.
 async fn metric(d: &Deployment, series: &str) -> u64 {
-    let config = tls::client_config(
-        &d.ca,
-        Some(&d.ids.identity("prometheus").unwrap()),
-        alpn::HTTP1,
-    )
-    .unwrap();
-    let mut stream = tls::connect(
-        d.cloud.https_addr,
-        "127.0.0.1",
-        config,
-        Duration::from_secs(5),
-    )
-    .await
-    .unwrap();
-    let req = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-    stream.write_all(req.as_bytes()).await.unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).await.unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0)
+    let (_, scrape) = d.scrape(d.cloud.https_addr, "prometheus").await;
+    sample(&scrape, series) as u64
 }
 
 #[test]

@@ -347,15 +347,9 @@ fn draining_an_mmr_through_the_api_moves_its_meeting() {
 /// and the body.
 async fn https_get(d: &Deployment, path: &str) -> (String, String) {
     use mc_rt::{AsyncReadExt, AsyncWriteExt};
-    let config = mc_rt::tls::client_config(&d.ca, None, mc_wire::ports::alpn::HTTP1).unwrap();
-    let mut stream = mc_rt::tls::connect(
-        d.cloud.https_addr,
-        "127.0.0.1",
-        config,
-        Duration::from_secs(5),
-    )
-    .await
-    .unwrap();
+    let mut stream = d
+        .dial(d.cloud.https_addr, None, mc_wire::ports::alpn::HTTP1)
+        .await;
     let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut answer = Vec::new();

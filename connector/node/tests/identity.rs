@@ -7,11 +7,10 @@
 
 mod common;
 
-use common::{Deployment, API_KEY};
+use common::{sample, Deployment, API_KEY};
 use mc_node::framed::{write_frame, FrameReader, Read};
 use mc_node::http::request_json;
-use mc_rt::tls::{self, ClientTlsStream};
-use mc_rt::{AsyncReadExt, AsyncWriteExt};
+use mc_rt::tls;
 use mc_wire::link::{ControllerToMmr, MmrToController};
 use mc_wire::notify::{ControllerToNotify, NotifyToController};
 use mc_wire::peer::PeerMsg;
@@ -23,19 +22,8 @@ use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-type Stream = ClientTlsStream<mc_rt::net::TcpStream>;
-
 /// How long a refused peer may wait for the server to close on it.
 const REFUSAL_WAIT: Duration = Duration::from_secs(3);
-
-/// A mutual-TLS connection to `addr` on `alpn`, presenting `who`'s certificate.
-async fn dial(d: &Deployment, addr: SocketAddr, who: &str, alpn: &[u8]) -> Stream {
-    let id = d.ids.identity(who).unwrap();
-    let config = tls::client_config(&d.ca, Some(&id), alpn).unwrap();
-    tls::connect(addr, "127.0.0.1", config, Duration::from_secs(2))
-        .await
-        .unwrap_or_else(|e| panic!("{who} cannot connect to {addr}: {e}"))
-}
 
 /// Sends `first` as `who` and returns the server's first answer (or how the link ended).
 async fn first_answer<T: serde::Serialize, A: serde::de::DeserializeOwned>(
@@ -45,7 +33,7 @@ async fn first_answer<T: serde::Serialize, A: serde::de::DeserializeOwned>(
     alpn: &[u8],
     first: &T,
 ) -> Read<A> {
-    let (rd, mut wr) = mc_rt::split(dial(d, addr, who, alpn).await);
+    let (rd, mut wr) = mc_rt::split(d.dial(addr, Some(who), alpn).await);
     // A peer refused on its certificate alone may find the connection closed already.
     let _ = write_frame(&mut wr, first).await;
     FrameReader::new(rd).next_within::<A>(REFUSAL_WAIT).await
@@ -70,35 +58,10 @@ async fn cloud_json(
     key: Option<&str>,
     body: Option<Value>,
 ) -> Result<Value, String> {
-    let id = who.map(|w| d.ids.identity(w).unwrap());
-    let config = tls::client_config(&d.ca, id.as_ref(), alpn::HTTP1).unwrap();
-    let addr = d.cloud.https_addr;
-    let stream = tls::connect(addr, "127.0.0.1", config, Duration::from_secs(2))
-        .await
-        .unwrap();
+    let stream = d.dial(d.cloud.https_addr, who, alpn::HTTP1).await;
     request_json(stream, method, "127.0.0.1", path, key, body)
         .await
         .map_err(|e| e.to_string())
-}
-
-/// `GET /metrics` over HTTP/1.0 with `who`'s certificate: the status line and the body.
-async fn scrape(d: &Deployment, addr: SocketAddr, who: &str) -> (String, String) {
-    let mut s = dial(d, addr, who, alpn::HTTP1).await;
-    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-        .await
-        .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).await.unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    (head.lines().next().unwrap().to_string(), body.to_string())
-}
-
-/// The value of one series in a scrape (0 when absent).
-fn sample(scrape: &str, series: &str) -> f64 {
-    scrape
-        .lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .map_or(0.0, |v| v.parse().unwrap())
 }
 
 fn refusals(link: &str, reason: &str) -> String {
@@ -189,7 +152,7 @@ fn status_sync_takes_only_a_controller_registering_as_itself() {
             before,
             "a refused registration changed the zone"
         );
-        let (_, metrics) = scrape(&d, d.cloud.https_addr, "prometheus").await;
+        let (_, metrics) = d.scrape(d.cloud.https_addr, "prometheus").await;
         assert_eq!(
             sample(&metrics, &refusals("status_sync", "wrong_role")),
             1.0
@@ -239,7 +202,7 @@ fn notification_is_only_for_a_controller_saying_hello_as_itself() {
         .await;
         assert_closed("controller-2 subscribing as controller-1", other);
         assert_eq!(cloud_zone(&d).await, before);
-        let (_, metrics) = scrape(&d, d.cloud.https_addr, "prometheus").await;
+        let (_, metrics) = d.scrape(d.cloud.https_addr, "prometheus").await;
         assert_eq!(
             sample(&metrics, &refusals("notification", "wrong_role")),
             1.0
@@ -328,7 +291,7 @@ fn monitoring_takes_a_report_only_from_the_node_it_describes() {
             before,
             "a refused report changed the zone"
         );
-        let (_, metrics) = scrape(&d, d.cloud.https_addr, "prometheus").await;
+        let (_, metrics) = d.scrape(d.cloud.https_addr, "prometheus").await;
         assert_eq!(sample(&metrics, &refusals("monitoring", "wrong_role")), 3.0);
         assert_eq!(
             sample(&metrics, &refusals("monitoring", "name_mismatch")),
@@ -474,16 +437,9 @@ fn ping(controller: &str) -> PeerMsg {
 
 /// The HA view controller-1 reports to a scraper: whether its peer is up, what it owns.
 async fn ha_view(d: &Deployment) -> (Value, Value) {
-    let id = d.ids.identity("prometheus").unwrap();
-    let config = tls::client_config(&d.ca, Some(&id), alpn::HTTP1).unwrap();
-    let s = tls::connect(
-        d.controller.tls_addr,
-        "127.0.0.1",
-        config,
-        Duration::from_secs(2),
-    )
-    .await
-    .unwrap();
+    let s = d
+        .dial(d.controller.tls_addr, Some("prometheus"), alpn::HTTP1)
+        .await;
     let health = request_json(s, "GET", "127.0.0.1", "/v1/health", None, None)
         .await
         .unwrap();
@@ -537,14 +493,14 @@ fn metrics_and_full_health_are_a_scrapers() {
         let d = Deployment::start(|_, _| {}).await;
         for addr in [d.cloud.https_addr, d.controller.tls_addr] {
             for who in ["mmr-1", "controller-1", "cloud"] {
-                let (status, body) = scrape(&d, addr, who).await;
+                let (status, body) = d.scrape(addr, who).await;
                 assert!(status.contains(" 403 "), "{who} scraped {addr}: {status}");
                 assert!(body.contains("identity_refused"), "{body}");
             }
-            let (status, _) = scrape(&d, addr, "prometheus").await;
+            let (status, _) = d.scrape(addr, "prometheus").await;
             assert!(status.contains(" 200 "), "{status}");
         }
-        let (_, cloud) = scrape(&d, d.cloud.https_addr, "prometheus").await;
+        let (_, cloud) = d.scrape(d.cloud.https_addr, "prometheus").await;
         assert_eq!(sample(&cloud, &refusals("metrics", "wrong_role")), 3.0);
         let controller = d.controller.metrics.render();
         assert_eq!(sample(&controller, &refusals("metrics", "wrong_role")), 3.0);

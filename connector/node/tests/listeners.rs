@@ -9,7 +9,6 @@ use common::Deployment;
 use mc_node::client;
 use mc_node::framed::{FrameReader, Read};
 use mc_node::EventLog;
-use mc_rt::tls;
 use mc_wire::ports::alpn;
 use mc_wire::signal::ZcToClient;
 use std::io::Write;
@@ -44,15 +43,7 @@ fn a_signalling_session_that_never_joins_is_closed_at_the_first_message_deadline
     mc_rt::block_on(async {
         // The handshake deadline stays long: the session is closed for saying nothing after it.
         let d = Deployment::start(|c, _| c.first_message_timeout_ms = DEADLINE_MS).await;
-        let config = tls::client_config(&d.ca, None, alpn::SIGNAL).unwrap();
-        let stream = tls::connect(
-            d.controller.signal_addr,
-            "127.0.0.1",
-            config,
-            Duration::from_secs(2),
-        )
-        .await
-        .unwrap();
+        let stream = d.dial_signal().await;
         let opened = Instant::now();
         let (rd, _wr) = mc_rt::split(stream);
         let mut rd = FrameReader::new(rd);
@@ -105,15 +96,7 @@ fn a_tcp_8801_connection_that_never_binds_is_closed_at_the_first_message_deadlin
 fn a_tls_media_stream_that_never_binds_is_closed_at_the_first_message_deadline() {
     mc_rt::block_on(async {
         let d = Deployment::start(|c, _| c.first_message_timeout_ms = DEADLINE_MS).await;
-        let config = tls::client_config(&d.ca, None, alpn::MEDIA).unwrap();
-        let stream = tls::connect(
-            d.controller.tls_addr,
-            "127.0.0.1",
-            config,
-            Duration::from_secs(2),
-        )
-        .await
-        .unwrap();
+        let stream = d.dial(d.controller.tls_addr, None, alpn::MEDIA).await;
         let (mut rd, _wr) = mc_rt::split(stream);
         let mut buf = [0u8; 64];
         let read = mc_rt::timeout(

@@ -9,8 +9,6 @@ use common::{assert_isolated_meetings, Deployment};
 use mc_node::client::{self, ManagementApi};
 use mc_node::framed::{write_frame, FrameReader};
 use mc_node::EventLog;
-use mc_rt::tls;
-use mc_wire::ports::alpn;
 use mc_wire::signal::{ClientToZc, RejectReason, ZcToClient};
 use std::time::Duration;
 
@@ -99,15 +97,7 @@ fn media_uses_tcp_8801_when_only_udp_is_unreachable() {
 
 /// Joins with a raw ticket on the signalling port and returns the ZC's answer.
 async fn join_raw(d: &Deployment, ticket: &str) -> ZcToClient {
-    let config = tls::client_config(&d.ca, None, alpn::SIGNAL).unwrap();
-    let stream = tls::connect(
-        d.controller.signal_addr,
-        "127.0.0.1",
-        config,
-        Duration::from_secs(2),
-    )
-    .await
-    .unwrap();
+    let stream = d.dial_signal().await;
     let (rd, mut wr) = mc_rt::split(stream);
     write_frame(
         &mut wr,

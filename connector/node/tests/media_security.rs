@@ -14,9 +14,7 @@ use mc_node::client::{self, ClientProbe, ClientReport, MediaPath};
 use mc_node::framed::{write_frame, FrameReader};
 use mc_node::EventLog;
 use mc_rt::net::UdpSocket;
-use mc_rt::tls;
 use mc_wire::binding::{code, Binding, BindingId};
-use mc_wire::ports::alpn;
 use mc_wire::rtp::{RtpHeader, RtpPacket};
 use mc_wire::signal::{ClientToZc, ZcToClient};
 use mc_wire::srtp::{MediaKey, Sealed};
@@ -193,15 +191,7 @@ impl Insider {
         let grant = client::fetch_ticket(&d.client(name, meeting, seed), &d.ca)
             .await
             .unwrap();
-        let config = tls::client_config(&d.ca, None, alpn::SIGNAL).unwrap();
-        let stream = tls::connect(
-            d.controller.signal_addr,
-            "127.0.0.1",
-            config,
-            Duration::from_secs(2),
-        )
-        .await
-        .unwrap();
+        let stream = d.dial_signal().await;
         let (rd, mut wr) = mc_rt::split(stream);
         let join = ClientToZc::Join {
             ticket: grant.ticket,

@@ -11,11 +11,9 @@ use bytes::Bytes;
 use common::{Deployment, API_KEY};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use mc_rt::tls::{self, Identity};
 use mc_wire::ports::alpn;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 const KEPT: &str = include_str!("../src/cloud/openapi.json");
 const API_SOURCE: &str = include_str!("../src/cloud/api.rs");
@@ -58,24 +56,16 @@ impl Answer {
     }
 }
 
-/// One request to the cloud's HTTPS port, with or without a key and a client certificate.
+/// One request to the cloud's HTTPS port, with or without a key and `who`'s certificate.
 async fn call(
     d: &Deployment,
     method: &str,
     path: &str,
     key: Option<&str>,
-    cert: Option<&Identity>,
+    who: Option<&str>,
     body: Option<&str>,
 ) -> Answer {
-    let config = tls::client_config(&d.ca, cert, alpn::HTTP1).unwrap();
-    let stream = tls::connect(
-        d.cloud.https_addr,
-        "127.0.0.1",
-        config,
-        Duration::from_secs(2),
-    )
-    .await
-    .unwrap();
+    let stream = d.dial(d.cloud.https_addr, who, alpn::HTTP1).await;
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream))
             .await
@@ -209,7 +199,6 @@ fn the_cloud_answers_every_described_operation_and_refuses_other_methods_with_al
             .await
             .unwrap()["user"]["id"]
             .clone();
-        let deployment_host = d.ids.identity("mmr-1").unwrap();
         let paths: BTreeSet<&String> = operations.iter().map(|(_, p)| p).collect();
         for template in paths {
             let path = template
@@ -230,7 +219,8 @@ fn the_cloud_answers_every_described_operation_and_refuses_other_methods_with_al
                     method,
                     &path,
                     Some(API_KEY),
-                    Some(&deployment_host),
+                    // A deployment host's certificate.
+                    Some("mmr-1"),
                     Some("{}"),
                 )
                 .await;
@@ -290,8 +280,7 @@ fn metrics_and_monitoring_reports_need_a_deployment_certificate() {
             (report.status, report.error_code(&doc).as_str()),
             (401, "unauthenticated")
         );
-        let scraper = d.ids.identity("prometheus").unwrap();
-        let scrape = call(&d, "GET", "/metrics", None, Some(&scraper), None).await;
+        let scrape = call(&d, "GET", "/metrics", None, Some("prometheus"), None).await;
         assert_eq!(scrape.status, 200);
         let documented = doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
             .as_object()

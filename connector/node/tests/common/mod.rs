@@ -7,7 +7,11 @@ pub mod attack;
 use mc_node::client::{self, ClientReport, ManagementApi};
 use mc_node::config::{ClientConfig, CloudConfig, ControllerConfig};
 use mc_node::{cloud, controller, identities, EventLog};
+use mc_rt::net::TcpStream;
+use mc_rt::tls::{self, ClientTlsStream};
+use mc_wire::ports::alpn;
 use mc_wire::MeetingId;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -151,6 +155,40 @@ impl Deployment {
         vm
     }
 
+    /// A TLS connection to one of this deployment's listeners on `alpn`, presenting `who`'s
+    /// certificate (`None`: a participant's connection, with none).
+    pub async fn dial(
+        &self,
+        addr: SocketAddr,
+        who: Option<&str>,
+        alpn: &[u8],
+    ) -> ClientTlsStream<TcpStream> {
+        let id = who.map(|w| self.ids.identity(w).unwrap());
+        let config = tls::client_config(&self.ca, id.as_ref(), alpn).unwrap();
+        tls::connect(addr, "127.0.0.1", config, Duration::from_secs(2))
+            .await
+            .unwrap_or_else(|e| panic!("{who:?} cannot connect to {addr}: {e}"))
+    }
+
+    /// A participant's signalling connection to the controller.
+    pub async fn dial_signal(&self) -> ClientTlsStream<TcpStream> {
+        self.dial(self.controller.signal_addr, None, alpn::SIGNAL)
+            .await
+    }
+
+    /// `GET /metrics` over HTTP/1.0 with `who`'s certificate: the status line and the body.
+    pub async fn scrape(&self, addr: SocketAddr, who: &str) -> (String, String) {
+        use mc_rt::{AsyncReadExt, AsyncWriteExt};
+        let mut s = self.dial(addr, Some(who), alpn::HTTP1).await;
+        s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            .await
+            .unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).await.unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        (head.lines().next().unwrap().to_string(), body.to_string())
+    }
+
     pub fn api(&self) -> ManagementApi {
         ManagementApi {
             host: "127.0.0.1".into(),
@@ -195,6 +233,14 @@ impl Deployment {
         }
         reports
     }
+}
+
+/// The value of one series (`name{labels}`) in a scrape, 0 when absent.
+pub fn sample(scrape: &str, series: &str) -> f64 {
+    scrape
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |v| v.parse().unwrap())
 }
 
 /// Media reaches every other participant of the meeting and nobody outside it.
