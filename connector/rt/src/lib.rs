@@ -6,6 +6,8 @@
 //! Simulation-only fault hooks live in [`fault`] and compile to nothing in real builds.
 #![forbid(unsafe_code)]
 
+#[cfg(all(target_os = "linux", not(madsim)))]
+mod batch;
 pub mod certs;
 pub mod fault;
 pub mod identity;

@@ -44,6 +44,99 @@ impl UdpSocket {
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.inner.recv_from(buf).await
     }
+
+    /// Waits for datagrams and receives what is there, up to the inbox's capacity: in one system
+    /// call on Linux (`recvmmsg`), one datagram a call elsewhere and in simulation.
+    pub async fn recv_many(&self, inbox: &mut Inbox) -> io::Result<()> {
+        #[cfg(all(target_os = "linux", not(madsim)))]
+        {
+            use std::os::fd::AsRawFd;
+            let fd = self.inner.as_raw_fd();
+            self.inner
+                .async_io(tokio::io::Interest::READABLE, || {
+                    crate::batch::recv(fd, inbox)
+                })
+                .await
+        }
+        #[cfg(not(all(target_os = "linux", not(madsim))))]
+        {
+            inbox.got.clear();
+            let (n, from) = self.recv_from(&mut inbox.data[..MAX_DATAGRAM]).await?;
+            inbox.got.push((0, n, from));
+            Ok(())
+        }
+    }
+
+    /// Sends each datagram to its address, in order, as [`send_to`](Self::send_to) would one by
+    /// one: many to a system call on Linux (`sendmmsg`). One that the system refuses (an
+    /// unreachable address, say) is lost, as a datagram may be; the rest still go.
+    pub async fn send_many(&self, msgs: &[(&[u8], SocketAddr)]) {
+        #[cfg(all(target_os = "linux", not(madsim)))]
+        {
+            use std::os::fd::AsRawFd;
+            let fd = self.inner.as_raw_fd();
+            let mut rest = msgs;
+            while !rest.is_empty() {
+                let sent = self
+                    .inner
+                    .async_io(tokio::io::Interest::WRITABLE, || {
+                        crate::batch::send(fd, rest)
+                    })
+                    .await;
+                // sendmmsg stops at the first datagram that fails, and fails only if it is the
+                // first: skip that one.
+                rest = &rest[sent.unwrap_or(0).max(1)..];
+            }
+        }
+        #[cfg(not(all(target_os = "linux", not(madsim))))]
+        for (buf, dst) in msgs {
+            let _ = self.send_to(buf, *dst).await;
+        }
+    }
+}
+
+/// The largest UDP payload: a slot this size never truncates a datagram.
+pub const MAX_DATAGRAM: usize = 65_535;
+
+/// Datagrams received together by [`UdpSocket::recv_many`], each in a slot of its own.
+pub struct Inbox {
+    pub(crate) data: Vec<u8>,
+    /// (slot, length, sender) of each datagram received, in arrival order.
+    pub(crate) got: Vec<(usize, usize, SocketAddr)>,
+}
+
+impl Inbox {
+    /// Room for `capacity` datagrams (their pages are touched only as datagrams fill them).
+    pub fn new(capacity: usize) -> Inbox {
+        Inbox {
+            data: vec![0; capacity.max(1) * MAX_DATAGRAM],
+            got: Vec::with_capacity(capacity),
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.data.len() / MAX_DATAGRAM
+    }
+
+    /// How many datagrams the last receive brought.
+    pub fn len(&self) -> usize {
+        self.got.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.got.is_empty()
+    }
+
+    /// The `i`th datagram of the last receive and its sender.
+    pub fn get(&self, i: usize) -> (&[u8], SocketAddr) {
+        let (slot, len, from) = self.got[i];
+        let start = slot * MAX_DATAGRAM;
+        (&self.data[start..start + len], from)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], SocketAddr)> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
 }
 
 /// Connects with a deadline. A simulated `Drop` rule makes the attempt hang until the deadline,

@@ -1,11 +1,11 @@
 //! Moving media packets: the UDP receive loop, and one task per stream connection (TCP 8801 or
 //! TLS 443), each feeding the forwarding table and carrying out what it says.
 
-use super::{Mmr, STREAM_QUEUE_PACKETS};
+use super::{Mmr, STREAM_QUEUE_PACKETS, UDP_BATCH};
 use crate::listen::{CloseReason, Gate};
 use mc_core::client::MediaPath;
 use mc_core::mmr::{Endpoint, Outcome};
-use mc_rt::net::TcpListener;
+use mc_rt::net::{Inbox, TcpListener};
 use mc_rt::sync::mpsc;
 use mc_rt::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use mc_wire::rfc4571::{self, Rfc4571Decoder};
@@ -94,23 +94,31 @@ fn is_bound(mmr: &Mmr, id: u64) -> bool {
 }
 
 pub(super) async fn udp_loop(mmr: Mmr) {
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut inbox = Inbox::new(UDP_BATCH);
+    // (datagram of the batch, destination) of every copy to send.
+    let mut copies: Vec<(usize, SocketAddr)> = Vec::new();
+    let mut replies: Vec<(Vec<u8>, SocketAddr)> = Vec::new();
     loop {
-        let (n, src) = match mmr.udp.recv_from(&mut buf).await {
-            Ok(r) => r,
-            Err(e) => {
-                // ICMP errors surface here on some platforms; they concern one peer, not us.
-                tracing::debug!("UDP receive error: {e}");
-                continue;
-            }
-        };
-        let (udp, reply) = route(&mmr, Endpoint::Udp(src), src.ip(), &buf[..n]);
-        if let Some(reply) = reply {
-            let _ = mmr.udp.send_to(&reply, src).await;
+        if let Err(e) = mmr.udp.recv_many(&mut inbox).await {
+            // ICMP errors surface here on some platforms; they concern one peer, not us.
+            tracing::debug!("UDP receive error: {e}");
+            continue;
         }
-        for dest in udp {
-            let _ = mmr.udp.send_to(&buf[..n], dest).await;
+        copies.clear();
+        replies.clear();
+        for (i, (packet, src)) in inbox.iter().enumerate() {
+            let (udp, reply) = route(&mmr, Endpoint::Udp(src), src.ip(), packet);
+            replies.extend(reply.map(|r| (r, src)));
+            copies.extend(udp.into_iter().map(|dest| (i, dest)));
         }
+        // Answers first, then the copies in arrival order: one sender's packets reach each
+        // receiver in the order they came.
+        let out: Vec<(&[u8], SocketAddr)> = replies
+            .iter()
+            .map(|(r, to)| (&r[..], *to))
+            .chain(copies.iter().map(|&(i, to)| (inbox.get(i).0, to)))
+            .collect();
+        mmr.udp.send_many(&out).await;
     }
 }
 
@@ -195,9 +203,9 @@ pub async fn serve_stream<S>(
                     if let Some(reply) = reply {
                         rfc4571::encode_into(&reply, &mut out);
                     }
-                    for dest in udp {
-                        let _ = mmr.udp.send_to(&packet, dest).await;
-                    }
+                    let copies: Vec<(&[u8], SocketAddr)> =
+                        udp.into_iter().map(|to| (&packet[..], to)).collect();
+                    mmr.udp.send_many(&copies).await;
                 }
                 if !out.is_empty() && (wr.write_all(&out).await.is_err() || wr.flush().await.is_err()) {
                     break 'conn;

@@ -22,6 +22,10 @@ use std::sync::{Arc, Mutex};
 /// Tasks receiving and forwarding on the UDP media socket.
 pub const UDP_WORKERS: usize = 8;
 
+/// Datagrams a UDP receive loop takes from the socket in one call (where the platform can), and
+/// forwards together.
+pub const UDP_BATCH: usize = 32;
+
 /// Queued packets per stream connection; beyond this a slow reader loses packets (counted), so
 /// one slow participant cannot hold up a meeting.
 pub const STREAM_QUEUE_PACKETS: usize = 256;

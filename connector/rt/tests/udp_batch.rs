@@ -1,0 +1,64 @@
+//! Many datagrams per call: what `send_many` sends arrives whole, in order, from the right
+//! sender, through `recv_many`; one datagram the system refuses loses only itself.
+#![cfg(not(madsim))]
+
+use mc_rt::net::{Inbox, UdpSocket, MAX_DATAGRAM};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Receives until `count` datagrams came; returns them and how many receives it took.
+async fn receive(rx: &UdpSocket, from: SocketAddr, count: usize) -> (Vec<Vec<u8>>, usize) {
+    let mut inbox = Inbox::new(32);
+    let (mut got, mut receives) = (Vec::new(), 0);
+    while got.len() < count {
+        mc_rt::timeout(Duration::from_secs(5), rx.recv_many(&mut inbox))
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {count} datagrams arrived", got.len()))
+            .unwrap();
+        assert!(
+            (1..=32).contains(&inbox.len()),
+            "{} in one receive",
+            inbox.len()
+        );
+        receives += 1;
+        for (bytes, sender) in inbox.iter() {
+            assert_eq!(sender, from);
+            got.push(bytes.to_vec());
+        }
+    }
+    (got, receives)
+}
+
+#[test]
+fn datagrams_sent_many_at_a_time_arrive_whole_and_in_order() {
+    mc_rt::block_on(async {
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let (tx, rx) = (
+            UdpSocket::bind(any).await.unwrap(),
+            UdpSocket::bind(any).await.unwrap(),
+        );
+        // Rounds small enough for the receiver's socket buffer. Each datagram is filled with its
+        // own number, so a mix-up shows; sizes from empty to a video packet.
+        for round in 0..3u8 {
+            let payloads: Vec<Vec<u8>> = (0..40u8)
+                .map(|i| vec![round * 40 + i; [0, 1, 172, 1_224][usize::from(i) % 4]])
+                .collect();
+            let mut msgs: Vec<(&[u8], SocketAddr)> =
+                payloads.iter().map(|p| (&p[..], rx.local_addr())).collect();
+            // The kernel refuses a datagram to port 0: it alone is lost.
+            msgs.insert(17, (b"refused", "127.0.0.1:0".parse().unwrap()));
+            tx.send_many(&msgs).await;
+            let (got, receives) = receive(&rx, tx.local_addr(), payloads.len()).await;
+            assert_eq!(got, payloads, "round {round}");
+            // On Linux a receive takes whatever is waiting, many at once.
+            if cfg!(target_os = "linux") {
+                assert!(receives < 10, "{receives} receives for 40 datagrams");
+            }
+        }
+        // The largest UDP payload over IPv4 arrives whole: a slot never truncates.
+        let big = vec![0xAB; MAX_DATAGRAM - 28];
+        tx.send_many(&[(&big, rx.local_addr())]).await;
+        let (got, _) = receive(&rx, tx.local_addr(), 1).await;
+        assert!(got[0] == big, "{} bytes of {}", got[0].len(), big.len());
+    });
+}
