@@ -351,6 +351,44 @@ impl Controller {
         }
     }
 
+    /// Whether [`status`](Self::status) would give `s` now, found without building one (which
+    /// copies every meeting): the shell asks after every batch of inputs before publishing.
+    pub fn status_is(&self, s: &Status) -> bool {
+        // Every field named, so that a new one cannot be left out of the comparison.
+        let Status {
+            zone,
+            load,
+            capacity,
+            ready,
+            lease_until_ms,
+            draining,
+            ha,
+        } = s;
+        let ha_is = match (&self.ha, ha) {
+            (None, None) => true,
+            (
+                Some(mine),
+                Some(HaStatus {
+                    owned,
+                    peer_up,
+                    takeovers,
+                }),
+            ) => {
+                mine.peer_up() == *peer_up
+                    && self.takeovers == *takeovers
+                    && self.zc.owned_is(owned)
+            }
+            _ => false,
+        };
+        ha_is
+            && self.zc.load() == *load
+            && self.zc.capacity() == *capacity
+            && (self.zc.is_ready() && !self.zc.is_draining()) == *ready
+            && self.ha.as_ref().map(|ha| ha.lease_until_ms()) == *lease_until_ms
+            && self.zc.is_draining() == *draining
+            && self.zc.snapshot_is(zone)
+    }
+
     /// Runs every timer due by `now_ms`, oldest concern first: the lease before anything that
     /// could admit.
     fn run_due(&mut self, now_ms: u64) {

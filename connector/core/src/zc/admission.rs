@@ -548,6 +548,26 @@ impl Zc {
         }
     }
 
+    /// Whether [`snapshot`](Self::snapshot) would give `s` now, found without building one: the
+    /// controller asks after every batch of inputs, most of which (keepalives, reports) change
+    /// nothing it shows, and a snapshot copies every meeting.
+    pub fn snapshot_is(&self, s: &ZoneSnapshot) -> bool {
+        let ZoneSnapshot { meetings, mmrs } = s;
+        let meetings_are = self.meetings.len() == meetings.len()
+            && self
+                .meetings
+                .iter()
+                .zip(meetings)
+                .all(|((id, m), (sid, (mmr, n)))| {
+                    id == sid && m.mmr == *mmr && m.participants.len() == *n
+                });
+        meetings_are
+            && self.mmrs.len() == mmrs.len()
+            && self.mmrs.iter().zip(mmrs).all(|((id, m), (sid, shown))| {
+                id == sid && (m.participants, m.capacity, m.healthy) == *shown
+            })
+    }
+
     pub fn snapshot(&self) -> ZoneSnapshot {
         ZoneSnapshot {
             meetings: self

@@ -6,7 +6,7 @@
 
 use mc_core::cloud::status_sync::StatusSync;
 use mc_core::controller::{
-    Closed, ConnId, Controller, Event, Input, Message, Output, Params, PeerParams,
+    Closed, ConnId, Controller, Event, Input, Message, Output, Params, PeerParams, Status,
 };
 use mc_core::ticket::TicketSigner;
 use mc_core::zc::{MmrCommand, ZcLimits};
@@ -99,6 +99,9 @@ pub struct World {
     issued: BTreeSet<(ParticipantId, MeetingId)>,
     pub violations: Vec<String>,
     pub log: Vec<String>,
+    /// Each controller's status when last checked: the shell publishes only when
+    /// `status_is` says the status moved, so it must say so exactly when it did.
+    shown: [Option<Status>; 2],
 }
 
 fn ctl_id(i: usize) -> ControllerId {
@@ -158,6 +161,7 @@ impl World {
             grants: [BTreeMap::new(), BTreeMap::new()],
             issued: BTreeSet::new(),
             violations: Vec::new(),
+            shown: [None, None],
             log: Vec::new(),
         }
     }
@@ -617,6 +621,17 @@ impl World {
         let mut holders: BTreeMap<MeetingId, BTreeSet<usize>> = BTreeMap::new();
         for i in 0..2 {
             let st = self.ctls[i].status();
+            let moved = self.shown[i].as_ref() != Some(&st);
+            let seen_moving = self.shown[i]
+                .as_ref()
+                .is_some_and(|shown| !self.ctls[i].status_is(shown));
+            if !self.ctls[i].status_is(&st) || (self.shown[i].is_some() && moved != seen_moving) {
+                self.violations.push(format!(
+                    "{now_ms}: ctl {i}'s status_is disagrees with its status: {:?} then {st:?}",
+                    self.shown[i]
+                ));
+            }
+            self.shown[i] = Some(st.clone());
             // A controller whose lease ran out hosts nothing that counts: it fences the moment
             // it runs, and its peer may own its meetings by then.
             if st.lease_until_ms.is_some_and(|until| now_ms >= until) {

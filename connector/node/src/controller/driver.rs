@@ -145,8 +145,11 @@ impl Driver {
 
     /// Publishes the core's status; a change wakes the simulation's checkers.
     fn publish(&mut self) {
-        let status = self.core.status();
         let mut published = self.status.lock().unwrap();
+        if self.core.status_is(&published) {
+            return;
+        }
+        let status = self.core.status();
         // Takeovers are granted by the cloud one claim at a time; the count says how many.
         let taken = |s: &Status| s.ha.as_ref().map_or(0, |ha| ha.takeovers);
         let new_takeovers = taken(&status).saturating_sub(taken(&published));

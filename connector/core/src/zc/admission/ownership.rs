@@ -206,6 +206,15 @@ impl Zc {
             .collect()
     }
 
+    /// Whether [`owned`](Self::owned) would give `owned` now, found without building it.
+    pub fn owned_is(&self, owned: &[OwnedMeeting]) -> bool {
+        let mine = self.ownership.iter().flat_map(|o| o.owned.iter());
+        mine.clone().count() == owned.len()
+            && mine
+                .zip(owned)
+                .all(|((meeting, epoch), o)| o.meeting == *meeting && o.epoch == *epoch)
+    }
+
     /// Every hosted meeting with its epoch, MMR and participants, for the peer.
     pub fn hosted(&self) -> Vec<HostedMeeting> {
         self.meetings

@@ -352,7 +352,8 @@ fn draining_moves_whole_meetings_and_places_nothing_new_on_the_drained() {
 
 proptest! {
     /// Whatever the order of joins and leaves, no MMR exceeds its capacity, no controller exceeds
-    /// its meeting limit, and the counters agree with the membership.
+    /// its meeting limit, the counters agree with the membership, and `snapshot_is` tells
+    /// exactly whether the zone moved.
     #[test]
     fn limits_hold_under_any_sequence(
         ops in prop::collection::vec((0u64..40, 0u64..12, prop::bool::weighted(0.7)), 1..400),
@@ -360,10 +361,15 @@ proptest! {
         max_meetings in 1u32..8,
     ) {
         let mut h = Harness::new(max_meetings, &caps);
+        let mut before = h.zc.snapshot();
         for (session, meeting, is_join) in ops {
             if is_join { h.join(session, meeting); } else { h.zc.session_closed(session); }
             while h.zc.poll_output().is_some() {}
             let snap = h.zc.snapshot();
+            // The controller publishes only when snapshot_is says the zone moved.
+            prop_assert!(h.zc.snapshot_is(&snap));
+            prop_assert_eq!(h.zc.snapshot_is(&before), snap == before);
+            before = snap.clone();
             prop_assert!(snap.meetings.len() as u32 <= max_meetings);
             for (id, (participants, capacity, _)) in &snap.mmrs {
                 prop_assert!(participants <= capacity);
