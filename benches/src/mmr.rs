@@ -78,9 +78,13 @@ impl Case {
     }
 
     pub fn label(&self) -> String {
+        let meetings = match self.meetings {
+            1 => "1 meeting".to_string(),
+            n => format!("{n} meetings"),
+        };
         format!(
-            "{} meetings of {} over UDP, {PAYLOAD_BYTES}-byte payload",
-            self.meetings, self.meeting_size
+            "{meetings} of {} over UDP, {PAYLOAD_BYTES}-byte payload",
+            self.meeting_size
         )
     }
 }
