@@ -234,6 +234,7 @@ impl Rounds {
                 measured: Some(m),
                 baseline: Some(b),
                 baseline_name,
+                second: None,
             });
             rows.push(Row {
                 bench: "crypto",
@@ -247,6 +248,7 @@ impl Rounds {
                 measured: Some(1e9 / m),
                 baseline: Some(1e9 / b),
                 baseline_name,
+                second: None,
             });
         }
         rows

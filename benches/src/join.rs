@@ -489,6 +489,7 @@ pub async fn run(settings: &Settings) -> Result<Vec<Row>, String> {
         baseline,
         baseline_name:
             "TLS 1.3 connect + one 256-byte round trip to an echo server, same concurrency",
+        second: None,
     };
     let p = Ops::quantile_ms;
     Ok(vec![

@@ -2,7 +2,7 @@
 //! beside a baseline measured in the same run (see `benches/README.md`).
 //!
 //! ```text
-//! cargo run --release -p mc-benches -- [mmr|join|crypto|all] [--seconds N] [--joins K] [--concurrency C] [--json]
+//! cargo run --release -p mc-benches -- [mmr|memory|join|crypto|all] [--seconds N] [--joins K] [--concurrency C] [--json]
 //! ```
 //!
 //! Nothing here asserts on speed: machines are shared and noisy, so the ratio to the baseline is
@@ -10,6 +10,8 @@
 //! only says so.
 #![forbid(unsafe_code)]
 
+#[cfg(not(madsim))]
+mod bare;
 #[cfg(not(madsim))]
 mod cli;
 #[cfg(not(madsim))]
@@ -20,6 +22,8 @@ mod crypto;
 mod isolated;
 #[cfg(not(madsim))]
 mod join;
+#[cfg(not(madsim))]
+mod memory;
 #[cfg(not(madsim))]
 mod mmr;
 #[cfg(not(madsim))]

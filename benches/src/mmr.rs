@@ -1,4 +1,4 @@
-//! MMR forwarding throughput over real loopback UDP, beside a bare UDP forwarder.
+//! MMR forwarding throughput over real loopback UDP, beside two bare UDP forwarders.
 //!
 //! For each case (so many meetings of so many participants) every participant gets its own UDP
 //! socket. The MMR (`mc_node::mmr::Mmr`, the production shell and forwarding table) is given one
@@ -9,26 +9,26 @@
 //! spends most of the CPU on packets the forwarder's full socket then drops, and the figure would
 //! measure the scheduler's share more than the forwarder.
 //!
-//! The baseline is the least any UDP forwarder must do with the same traffic: receive a datagram,
-//! look up its sender's fixed destinations (the other participants of its meeting), send it to
-//! each — no parsing, no lock, no allocation — in as many receive loops on the socket as the MMR
-//! runs ([`UDP_WORKERS`]). Same sockets, same senders, same receivers. The two alternate round by
-//! round. The MMR runs with its metrics registry and is scraped every [`SCRAPE_MS`], so the ratio
-//! includes what metrics cost.
+//! The baselines ([`crate::bare`]) are the least any UDP forwarder must do with the same traffic:
+//! receive, look up the sender's fixed destinations, send to each — one datagram per system call
+//! (the first baseline), or as many per call as the MMR takes (`recvmmsg`/`sendmmsg`, the second).
+//! Same sockets, same senders, same receivers. The three alternate round by round. The MMR runs
+//! with its metrics registry and is scraped every [`SCRAPE_MS`], so the ratios include what
+//! metrics cost.
 //!
 //! Each forwarder runs on a runtime of its own ([`Isolated`]), so "per core" is packets in divided
 //! by the CPU seconds of the forwarder's own threads, whatever the senders and receivers cost.
 
+use crate::bare::{self, Bare, Batching, Routes};
 use crate::isolated::Isolated;
-use crate::report::Row;
+use crate::report::{Baseline, Row};
 use mc_core::zc::MmrCommand;
-use mc_node::mmr::{Mmr, UDP_WORKERS};
+use mc_node::mmr::Mmr;
 use mc_rt::net::UdpSocket;
 use mc_rt::sync::Notify;
 use mc_wire::binding::Binding;
 use mc_wire::rtp::RtpPacket;
 use mc_wire::{MeetingId, ParticipantId};
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{
     AtomicBool, AtomicU64,
@@ -48,7 +48,11 @@ const BINDING_ATTEMPTS: u32 = 5;
 /// the receiver reads it), and Linux's default 208 KiB holds about 160 small datagrams; this
 /// stays below that even when every sender overshoots by one batch, so the kernel drops nothing
 /// and the senders spend no CPU on packets that would be dropped — CPU the forwarder needs on a
-/// small machine.
+/// small machine. (At fan-out 9 with ten senders that is at most 96 + 10 × 2 × 9 = 276 copies:
+/// about 31 packets in the forwarder's buffer, about 28 copies in each receiver's.) Being counted
+/// in copies, it allows fewer packets in flight the larger the fan-out — 96 at fan-out 1, about
+/// 11 at fan-out 9 — so the larger the fan-out, the fewer datagrams a batching forwarder can find
+/// waiting per receive call (the "packets per receive call" row shows how many it found).
 const WINDOW_COPIES: u64 = 96;
 /// A sender checks the window once per this many packets.
 const SEND_BATCH_PACKETS: u64 = 2;
@@ -74,16 +78,20 @@ impl Case {
     }
 
     pub fn label(&self) -> String {
+        let meetings = match self.meetings {
+            1 => "1 meeting".to_string(),
+            n => format!("{n} meetings"),
+        };
         format!(
-            "{} meetings of {} over UDP, {PAYLOAD_BYTES}-byte payload",
-            self.meetings, self.meeting_size
+            "{meetings} of {} over UDP, {PAYLOAD_BYTES}-byte payload",
+            self.meeting_size
         )
     }
 }
 
-/// About ten participants per case: enough sockets to look like a busy MMR, few enough that the
-/// load generator fits beside the forwarder on a small machine.
-pub const CASES: [Case; 2] = [
+/// Ten participants per case, at fan-out 1, 4 and 9: enough sockets to look like a busy MMR, few
+/// enough that the load generator fits beside the forwarder on a small machine.
+pub const CASES: [Case; 3] = [
     Case {
         meeting_size: 2,
         meetings: 5,
@@ -92,13 +100,25 @@ pub const CASES: [Case; 2] = [
         meeting_size: 5,
         meetings: 2,
     },
+    Case {
+        meeting_size: 10,
+        meetings: 1,
+    },
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Mmr,
-    Bare,
+    Bare(Batching),
 }
+
+/// The forwarders of each case, in the order of the first round; each later round starts one
+/// further along, so each takes every place in the order as often as the rounds allow.
+const KINDS: [Kind; 3] = [
+    Kind::Bare(Batching::PerPacket),
+    Kind::Bare(Batching::Batched),
+    Kind::Mmr,
+];
 
 /// What one forwarder did during the measured window.
 #[derive(Debug, Clone, Copy)]
@@ -115,6 +135,8 @@ struct Throughput {
     /// Of the forwarder's threads.
     cpu_ns: Option<u64>,
     context_switches: Option<u64>,
+    /// Receive calls that brought datagrams (the bare forwarders count them; the MMR does not).
+    receives: Option<u64>,
 }
 
 impl Throughput {
@@ -130,6 +152,7 @@ impl Throughput {
             copies_lost: sum(|t| t.copies_lost),
             cpu_ns: rounds.iter().map(|t| t.cpu_ns).sum(),
             context_switches: rounds.iter().map(|t| t.context_switches).sum(),
+            receives: rounds.iter().map(|t| t.receives).sum(),
         }
     }
 
@@ -147,6 +170,11 @@ impl Throughput {
         (self.packets_in > 0).then(|| n / self.packets_in as f64)
     }
 
+    fn packets_per_receive(&self) -> Option<f64> {
+        let n = self.receives? as f64;
+        (n > 0.0).then(|| self.packets_in as f64 / n)
+    }
+
     fn cores_busy(&self) -> Option<f64> {
         Some(self.cpu_ns? as f64 / 1e9 / self.wall_s)
     }
@@ -157,26 +185,18 @@ pub async fn run(seconds: f64, rounds: usize) -> Result<Vec<Row>, String> {
     let round_s = seconds / rounds as f64;
     for case in CASES {
         eprintln!(
-            "mmr: {}: {rounds} rounds of {round_s:.2} s each, bare forwarder and MMR alternating",
+            "mmr: {}: {rounds} rounds of {round_s:.2} s each, bare, batched bare and MMR in turn",
             case.label()
         );
-        let (mut bare, mut mmr) = (Vec::new(), Vec::new());
+        let mut results: [Vec<Throughput>; 3] = Default::default();
         for round in 0..rounds {
-            // Alternate which goes first, so a change in the machine's load falls on both alike.
-            let order = if round % 2 == 0 {
-                [Kind::Bare, Kind::Mmr]
-            } else {
-                [Kind::Mmr, Kind::Bare]
-            };
-            for kind in order {
-                let t = measure(case, kind, round_s).await?;
-                match kind {
-                    Kind::Bare => bare.push(t),
-                    Kind::Mmr => mmr.push(t),
-                }
+            // Rotate the order, so a change in the machine's load falls on all three alike.
+            for k in 0..KINDS.len() {
+                let i = (round + k) % KINDS.len();
+                results[i].push(measure(case, KINDS[i], round_s).await?);
             }
         }
-        let (bare, mmr) = (Throughput::total(&bare), Throughput::total(&mmr));
+        let [bare, batched, mmr] = results.map(|r| Throughput::total(&r));
         let row = |figure, unit, f: &dyn Fn(&Throughput) -> Option<f64>| Row {
             bench: "mmr",
             case: case.label(),
@@ -184,7 +204,11 @@ pub async fn run(seconds: f64, rounds: usize) -> Result<Vec<Row>, String> {
             unit,
             measured: f(&mmr),
             baseline: f(&bare),
-            baseline_name: "bare UDP forwarder, same senders and receivers",
+            baseline_name: "bare UDP forwarder, one datagram per system call",
+            second: Some(Baseline {
+                name: "batched bare forwarder, recv_many/send_many as the MMR",
+                value: f(&batched),
+            }),
         };
         rows.push(row("packets in", "packets/s", &|t| t.per_s(t.packets_in)));
         rows.push(row("packets out", "packets/s", &|t| t.per_s(t.packets_out)));
@@ -194,6 +218,9 @@ pub async fn run(seconds: f64, rounds: usize) -> Result<Vec<Row>, String> {
         rows.push(row("forwarder CPU", "cores busy", &|t| t.cores_busy()));
         rows.push(row("forwarder context switches", "per packet in", &|t| {
             t.switches_per_packet()
+        }));
+        rows.push(row("packets per receive call", "packets", &|t| {
+            t.packets_per_receive()
         }));
         rows.push(row("delivered to receivers", "packets/s", &|t| {
             t.per_s(t.delivered)
@@ -269,25 +296,58 @@ impl Window {
     }
 }
 
-struct Participant {
-    sock: Arc<UdpSocket>,
-    meeting: usize,
-    token: Vec<u8>,
+pub(crate) struct Participant {
+    pub sock: Arc<UdpSocket>,
+    pub meeting: usize,
+    pub token: Vec<u8>,
 }
 
-#[derive(Default)]
-struct BareCounters {
-    packets_in: AtomicU64,
-    packets_out: AtomicU64,
+impl Participant {
+    /// A participant of meeting `meeting` with a socket of its own and a token unique to `n`.
+    pub async fn new(n: usize, meeting: usize) -> Result<Participant, String> {
+        let sock = UdpSocket::bind(loopback(0))
+            .await
+            .map_err(|e| format!("binding a participant's UDP socket: {e}"))?;
+        Ok(Participant {
+            sock: Arc::new(sock),
+            meeting,
+            token: format!("bench-token-{n:04}").into_bytes(),
+        })
+    }
+
+    /// What the ZC would tell the MMR for this participant, numbered `n`.
+    pub fn admit(&self, n: usize) -> MmrCommand {
+        MmrCommand::Admit {
+            token: mc_wire::MediaToken::from_bytes(self.token.clone()),
+            meeting: MeetingId(self.meeting as u64 + 1),
+            participant: ParticipantId(n as u64 + 1),
+        }
+    }
 }
 
 enum Forwarder {
     Mmr(Isolated<Mmr>),
-    Bare(Isolated<(SocketAddr, Arc<BareCounters>)>),
+    Bare(Bare),
 }
 
-fn loopback(port: u16) -> SocketAddr {
+pub(crate) fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// Each participant's address, and those of the others of its meeting.
+fn routes(participants: &[Participant]) -> Routes {
+    participants
+        .iter()
+        .map(|p| {
+            let others = participants
+                .iter()
+                .filter(|o| o.meeting == p.meeting && !Arc::ptr_eq(&o.sock, &p.sock));
+            (
+                p.sock.local_addr(),
+                others.map(|o| o.sock.local_addr()).collect(),
+            )
+        })
+        .collect()
 }
 
 impl Forwarder {
@@ -313,45 +373,16 @@ impl Forwarder {
                 })
                 .await;
                 for (i, p) in participants.iter().enumerate() {
-                    mmr.value.apply(MmrCommand::Admit {
-                        token: mc_wire::MediaToken::from_bytes(p.token.clone()),
-                        meeting: MeetingId(p.meeting as u64 + 1),
-                        participant: ParticipantId(i as u64 + 1),
-                    });
+                    mmr.value.apply(p.admit(i));
                 }
                 for (i, p) in participants.iter().enumerate() {
                     bind(p, i, mmr.value.udp_addr).await?;
                 }
                 Ok(Forwarder::Mmr(mmr))
             }
-            Kind::Bare => {
-                let mut routes: BTreeMap<SocketAddr, Vec<SocketAddr>> = BTreeMap::new();
-                for p in participants {
-                    let others = participants
-                        .iter()
-                        .filter(|o| o.meeting == p.meeting && !Arc::ptr_eq(&o.sock, &p.sock));
-                    routes.insert(
-                        p.sock.local_addr(),
-                        others.map(|o| o.sock.local_addr()).collect(),
-                    );
-                }
-                let bare = Isolated::start("bench-bare-udp", || async move {
-                    let sock = Arc::new(
-                        UdpSocket::bind(loopback(0))
-                            .await
-                            .expect("a loopback UDP port"),
-                    );
-                    let (routes, counters) = (Arc::new(routes), Arc::new(BareCounters::default()));
-                    // As many receive loops on the socket as the MMR runs, so the two differ only
-                    // in what they do per packet.
-                    for _ in 0..UDP_WORKERS {
-                        mc_rt::spawn(bare_forward(sock.clone(), routes.clone(), counters.clone()));
-                    }
-                    (sock.local_addr(), counters)
-                })
-                .await;
-                Ok(Forwarder::Bare(bare))
-            }
+            Kind::Bare(batching) => Ok(Forwarder::Bare(
+                bare::start(batching, routes(participants)).await,
+            )),
         }
     }
 
@@ -362,16 +393,17 @@ impl Forwarder {
         }
     }
 
-    /// Packets in and packets out so far.
-    fn counts(&self) -> (u64, u64) {
+    /// Packets in, packets out and (for the bare forwarders) receive calls so far.
+    fn counts(&self) -> (u64, u64, Option<u64>) {
         match self {
             Forwarder::Mmr(m) => {
                 let c = m.value.counters();
-                (c.rtp_in, c.rtp_out)
+                (c.rtp_in, c.rtp_out, None)
             }
             Forwarder::Bare(b) => (
                 b.value.1.packets_in.load(Relaxed),
                 b.value.1.packets_out.load(Relaxed),
+                Some(b.value.1.receives.load(Relaxed)),
             ),
         }
     }
@@ -398,31 +430,8 @@ impl Forwarder {
     }
 }
 
-/// The baseline: receive, look up the sender's fixed destinations, send to each. The same loop
-/// shape as the MMR's UDP receive loops, without classifying, parsing, locking or allocating.
-async fn bare_forward(
-    sock: Arc<UdpSocket>,
-    routes: Arc<BTreeMap<SocketAddr, Vec<SocketAddr>>>,
-    counters: Arc<BareCounters>,
-) {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let Ok((n, src)) = sock.recv_from(&mut buf).await else {
-            continue;
-        };
-        let Some(dests) = routes.get(&src) else {
-            continue;
-        };
-        counters.packets_in.fetch_add(1, Relaxed);
-        counters.packets_out.fetch_add(dests.len() as u64, Relaxed);
-        for dest in dests {
-            let _ = sock.send_to(&buf[..n], *dest).await;
-        }
-    }
-}
-
 /// Proves `p`'s token to the MMR from `p`'s socket, as a client does before sending media.
-async fn bind(p: &Participant, n: usize, mmr: SocketAddr) -> Result<(), String> {
+pub(crate) async fn bind(p: &Participant, n: usize, mmr: SocketAddr) -> Result<(), String> {
     let mut txn = [0u8; 12];
     txn[4..].copy_from_slice(&(n as u64).to_be_bytes());
     let token = mc_wire::MediaToken::from_bytes(p.token.clone());
@@ -504,15 +513,17 @@ struct Snapshot {
     delivered: u64,
     cpu_ns: Option<u64>,
     context_switches: Option<u64>,
+    receives: Option<u64>,
 }
 
 impl Snapshot {
     fn take(fwd: &Forwarder, window: &Window) -> Snapshot {
-        let (packets_in, packets_out) = fwd.counts();
+        let (packets_in, packets_out, receives) = fwd.counts();
         Snapshot {
             at: mc_rt::Instant::now(),
             packets_in,
             packets_out,
+            receives,
             delivered: window.delivered.load(SeqCst),
             cpu_ns: fwd.cpu_ns(),
             context_switches: fwd.context_switches(),
@@ -535,6 +546,10 @@ impl Snapshot {
                 .context_switches
                 .zip(earlier.context_switches)
                 .map(|(end, start)| end.saturating_sub(start)),
+            receives: self
+                .receives
+                .zip(earlier.receives)
+                .map(|(end, start)| end.saturating_sub(start)),
         }
     }
 }
@@ -542,14 +557,7 @@ impl Snapshot {
 async fn measure(case: Case, kind: Kind, seconds: f64) -> Result<Throughput, String> {
     let mut participants = Vec::new();
     for i in 0..case.participants() {
-        let sock = UdpSocket::bind(loopback(0))
-            .await
-            .map_err(|e| format!("binding a participant's UDP socket: {e}"))?;
-        participants.push(Participant {
-            sock: Arc::new(sock),
-            meeting: i / case.meeting_size,
-            token: format!("bench-token-{i:04}").into_bytes(),
-        });
+        participants.push(Participant::new(i, i / case.meeting_size).await?);
     }
     let fwd = Forwarder::start(kind, &participants).await?;
     let to = fwd.addr();

@@ -15,16 +15,39 @@ pub struct Row {
     pub baseline: Option<f64>,
     /// What the baseline is, e.g. "bare UDP forwarder".
     pub baseline_name: &'static str,
+    /// A second baseline measured in the same run, where a benchmark has one (the MMR's: a bare
+    /// forwarder that batches its system calls as the MMR does).
+    pub second: Option<Baseline>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Baseline {
+    pub name: &'static str,
+    pub value: Option<f64>,
 }
 
 impl Row {
     /// `measured / baseline`: below 1 the system is slower (for rates) or faster (for
     /// latencies and costs) than its baseline.
     pub fn ratio(&self) -> Option<f64> {
-        match (self.measured, self.baseline) {
-            (Some(m), Some(b)) if b != 0.0 => Some(m / b),
-            _ => None,
-        }
+        divide(self.measured, self.baseline)
+    }
+
+    /// `measured / second baseline`.
+    pub fn ratio2(&self) -> Option<f64> {
+        divide(self.measured, self.second.as_ref()?.value)
+    }
+
+    /// `second baseline / baseline`: what the second baseline changes over the first.
+    pub fn second_over_first(&self) -> Option<f64> {
+        divide(self.second.as_ref()?.value, self.baseline)
+    }
+}
+
+fn divide(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b != 0.0 => Some(a / b),
+        _ => None,
     }
 }
 
@@ -80,29 +103,52 @@ pub fn table(info: &RunInfo, rows: &[Row]) -> String {
         .max()
         .unwrap_or(10)
         .max(10);
+    let ratio = |x: Option<f64>| x.map(|x| format!("{x:.2}")).unwrap_or_else(|| "n/a".into());
     let mut last_case = None;
     for r in rows {
         if last_case != Some((&r.bench, &r.case)) {
-            out.push_str(&format!(
-                "\n{} — {}  (baseline: {})\n",
-                r.bench, r.case, r.baseline_name
-            ));
-            out.push_str(&format!(
-                "  {:<figure_w$} {:>12} {:>12} {:>7}\n",
-                "figure", "measured", "baseline", "ratio"
-            ));
+            match &r.second {
+                None => {
+                    out.push_str(&format!(
+                        "\n{} — {}  (baseline: {})\n",
+                        r.bench, r.case, r.baseline_name
+                    ));
+                    out.push_str(&format!(
+                        "  {:<figure_w$} {:>12} {:>12} {:>7}\n",
+                        "figure", "measured", "baseline", "ratio"
+                    ));
+                }
+                Some(second) => {
+                    out.push_str(&format!(
+                        "\n{} — {}\n  (baseline: {}; baseline 2: {})\n",
+                        r.bench, r.case, r.baseline_name, second.name
+                    ));
+                    out.push_str(&format!(
+                        "  {:<figure_w$} {:>12} {:>12} {:>12} {:>7} {:>7} {:>7}\n",
+                        "figure", "measured", "baseline", "baseline 2", "ratio", "ratio 2", "2 / 1"
+                    ));
+                }
+            }
             last_case = Some((&r.bench, &r.case));
         }
         let label = format!("{} ({})", r.figure, r.unit);
-        let ratio = r
-            .ratio()
-            .map(|x| format!("{x:.2}"))
-            .unwrap_or_else(|| "n/a".into());
-        out.push_str(&format!(
-            "  {label:<figure_w$} {:>12} {:>12} {ratio:>7}\n",
-            number(r.measured),
-            number(r.baseline)
-        ));
+        match &r.second {
+            None => out.push_str(&format!(
+                "  {label:<figure_w$} {:>12} {:>12} {:>7}\n",
+                number(r.measured),
+                number(r.baseline),
+                ratio(r.ratio())
+            )),
+            Some(second) => out.push_str(&format!(
+                "  {label:<figure_w$} {:>12} {:>12} {:>12} {:>7} {:>7} {:>7}\n",
+                number(r.measured),
+                number(r.baseline),
+                number(second.value),
+                ratio(r.ratio()),
+                ratio(r.ratio2()),
+                ratio(r.second_over_first())
+            )),
+        }
     }
     for n in &info.notes {
         out.push_str(&format!("\nnote: {n}"));
@@ -117,16 +163,25 @@ pub fn json(info: &RunInfo, rows: &[Row]) -> Value {
     json!({
         "machine": { "cores": info.cores, "load_average_before": info.load_before, "load_average_after": info.load_after },
         "settings": info.settings,
-        "results": rows.iter().map(|r| json!({
-            "bench": r.bench,
-            "case": r.case,
-            "figure": r.figure,
-            "unit": r.unit,
-            "measured": r.measured,
-            "baseline": r.baseline,
-            "baseline_name": r.baseline_name,
-            "ratio": r.ratio(),
-        })).collect::<Vec<_>>(),
+        "results": rows.iter().map(|r| {
+            let mut row = json!({
+                "bench": r.bench,
+                "case": r.case,
+                "figure": r.figure,
+                "unit": r.unit,
+                "measured": r.measured,
+                "baseline": r.baseline,
+                "baseline_name": r.baseline_name,
+                "ratio": r.ratio(),
+            });
+            if let Some(second) = &r.second {
+                row["baseline2"] = json!(second.value);
+                row["baseline2_name"] = json!(second.name);
+                row["ratio2"] = json!(r.ratio2());
+                row["baseline2_over_baseline"] = json!(r.second_over_first());
+            }
+            row
+        }).collect::<Vec<_>>(),
         "notes": info.notes,
     })
 }
