@@ -86,11 +86,7 @@ fn a_tcp_8801_connection_that_never_binds_is_closed_at_the_first_message_deadlin
         assert!(opened.elapsed() >= Duration::from_millis(DEADLINE_MS));
         let timed_out = |s: &str| closed_count(s, "media_tcp", "first_message_timeout");
         let scrape = scrape_when(|| d.controller.metrics.render(), |s| timed_out(s) >= 2).await;
-        assert_eq!(
-            timed_out(&scrape),
-            2,
-            "{scrape}"
-        );
+        assert_eq!(timed_out(&scrape), 2, "{scrape}");
     });
 }
 
@@ -112,11 +108,7 @@ fn a_tls_media_stream_that_never_binds_is_closed_at_the_first_message_deadline()
         );
         let timed_out = |s: &str| closed_count(s, "tls", "first_message_timeout");
         let scrape = scrape_when(|| d.controller.metrics.render(), |s| timed_out(s) >= 1).await;
-        assert_eq!(
-            timed_out(&scrape),
-            1,
-            "{scrape}"
-        );
+        assert_eq!(timed_out(&scrape), 1, "{scrape}");
     });
 }
 
@@ -134,11 +126,7 @@ fn an_unbound_media_stream_that_carries_nothing_is_closed_at_the_idle_timeout() 
         assert!(opened.elapsed() >= Duration::from_millis(DEADLINE_MS));
         let idle = |s: &str| closed_count(s, "media_tcp", "idle_timeout");
         let scrape = scrape_when(|| d.controller.metrics.render(), |s| idle(s) >= 1).await;
-        assert_eq!(
-            idle(&scrape),
-            1,
-            "{scrape}"
-        );
+        assert_eq!(idle(&scrape), 1, "{scrape}");
     });
 }
 
