@@ -104,6 +104,12 @@ pub fn signal() -> (Vec<ClientToZc>, Vec<ZcToClient>) {
             ZcToClient::Rejected {
                 reason: RejectReason::MeetingFull,
                 message: "the meeting is full".into(),
+                retry_after_ms: None,
+            },
+            ZcToClient::Rejected {
+                reason: RejectReason::NotReady,
+                message: "the meeting moves here within 1200 ms".into(),
+                retry_after_ms: Some(1_200),
             },
             ZcToClient::Ended {
                 reason: "the host ended the meeting".into(),
@@ -239,6 +245,7 @@ pub fn status() -> (Vec<ControllerToCloud>, Vec<CloudToController>) {
                 meeting: MeetingId(44),
                 outcome: ClaimOutcome::Retry {
                     message: "relearning ownership".into(),
+                    retry_after_ms: Some(2_000),
                 },
             },
         ],

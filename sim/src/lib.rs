@@ -153,15 +153,18 @@ impl SimDeployment {
         controllers: u32,
         tweak: impl Fn(&mut ControllerConfig),
     ) -> SimDeployment {
-        Self::start_recording(seed, controllers, Arc::default(), tweak).await
+        Self::start_recording(seed, controllers, Arc::default(), None, tweak).await
     }
 
     /// As [`SimDeployment::start_with`], with every node's events appended to `events`: the
-    /// caller keeps the event log even if the simulation panics or hangs.
+    /// caller keeps the event log even if the simulation panics or hangs. `lease_ms` replaces
+    /// the product's controller lease, with the heartbeats, peer pings and peer detection in the
+    /// product defaults' proportions (a third of the lease; the lease and its margin).
     pub async fn start_recording(
         seed: u64,
         controllers: u32,
         events: Arc<Mutex<Vec<String>>>,
+        lease_ms: Option<u64>,
         tweak: impl Fn(&mut ControllerConfig),
     ) -> SimDeployment {
         assert!((1..=MAX_CONTROLLERS).contains(&controllers));
@@ -183,12 +186,16 @@ impl SimDeployment {
             identities::generate("simulation", &hosts, seed, now_unix_s, 30).expect("identities");
         let handle = Handle::current();
 
-        let cloud_cfg = CloudConfig {
+        let mut cloud_cfg = CloudConfig {
             listen: ip(CLOUD_IP),
             api_key: API_KEY.into(),
             seed: Some(seed ^ 0xc10d),
             ..Default::default()
         };
+        if let Some(lease_ms) = lease_ms {
+            cloud_cfg.controller_lease_ms = lease_ms;
+            cloud_cfg.heartbeat_interval_ms = lease_ms / 3;
+        }
         let (identity, log) = (
             ids.identity("cloud").unwrap(),
             EventLog::collecting("cloud", events.clone()).with_checks(checks.clone()),
@@ -219,6 +226,11 @@ impl SimDeployment {
                 peer_host: (controllers == 2).then(|| controller_ip(3 - n).to_string()),
                 ..Default::default()
             };
+            if let Some(lease_ms) = lease_ms {
+                ctl_cfg.peer_interval_ms = lease_ms / 3;
+                ctl_cfg.peer_down_after_ms = lease_ms + mc_core::zc::ha::LEASE_MARGIN_MS;
+                ctl_cfg.mmr_report_interval_ms = lease_ms / 4;
+            }
             tweak(&mut ctl_cfg);
             let (identity, log) = (
                 ids.identity(&name).unwrap(),

@@ -175,7 +175,7 @@ async fn execute(
     let sim_start = mc_rt::Instant::now();
     let t = plan.topology.clone();
     let d = Arc::new(
-        SimDeployment::start_recording(seed, t.controllers, events, |c| {
+        SimDeployment::start_recording(seed, t.controllers, events, t.lease_ms, |c| {
             c.mmr_capacity = t.mmr_capacity;
             c.max_meetings = t.max_meetings;
         })

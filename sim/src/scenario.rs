@@ -45,6 +45,11 @@ pub struct Topology {
     pub mmr_vm_capacity: u32,
     /// Meetings the controller hosts at most.
     pub max_meetings: u32,
+    /// Replaces the product's controller lease (1,500 ms), with heartbeats and peer pings at a
+    /// third of it and peer detection at the lease plus its 500 ms margin, as the defaults are:
+    /// for measuring how the lease trades recovery time against needless fencing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_ms: Option<u64>,
 }
 
 impl Default for Topology {
@@ -55,6 +60,7 @@ impl Default for Topology {
             mmr_capacity: 200,
             mmr_vm_capacity: 200,
             max_meetings: 100,
+            lease_ms: None,
         }
     }
 }
@@ -337,6 +343,9 @@ impl Scenario {
             return bad(
                 "topology: at most 8 MMR VMs; capacities and max_meetings at least 1".into(),
             );
+        }
+        if t.lease_ms.is_some_and(|l| !(300..=60_000).contains(&l)) {
+            return bad("topology.lease_ms: 300 to 60000 (a third of it is the heartbeat)".into());
         }
         if !(1..=2).contains(&t.controllers) {
             return bad("topology.controllers: 1, or 2 for an HA pair".into());

@@ -178,6 +178,11 @@ pub struct CloudConfig {
     pub controller_down_after_ms: u64,
     /// What controllers are told to use.
     pub heartbeat_interval_ms: u64,
+    /// How long each acknowledged heartbeat (or peer pong) lets a controller of an HA pair go on
+    /// hosting its meetings. A controller that hears from neither the cloud nor its peer for
+    /// this long fences; its peer takes its meetings over 0.5 s after it ran out. Shorter moves
+    /// meetings sooner after a controller dies, but fences a live one on shorter hiccups.
+    pub controller_lease_ms: u64,
     /// How long a TLS handshake on an accepted connection may take.
     pub handshake_timeout_ms: u64,
     /// Concurrent connections each listener holds at most, in all and from one source address
@@ -235,7 +240,8 @@ impl Default for CloudConfig {
             api_key: String::new(),
             ticket_ttl_s: 300,
             controller_down_after_ms: 6_000,
-            heartbeat_interval_ms: 1_000,
+            heartbeat_interval_ms: 500,
+            controller_lease_ms: 1_500,
             handshake_timeout_ms: 10_000,
             max_conns_per_listener: listen::DEFAULT_MAX_CONNS_PER_LISTENER,
             max_conns_per_source: listen::DEFAULT_MAX_CONNS_PER_SOURCE,
@@ -269,6 +275,9 @@ impl CloudConfig {
         check_positive("heartbeat_interval_ms", self.heartbeat_interval_ms)?;
         if self.controller_down_after_ms < 2 * self.heartbeat_interval_ms {
             return Err(invalid("controller_down_after_ms", "must be at least twice heartbeat_interval_ms, or one late heartbeat marks a controller down"));
+        }
+        if self.controller_lease_ms < 2 * self.heartbeat_interval_ms {
+            return Err(invalid("controller_lease_ms", "must be at least twice heartbeat_interval_ms, or one late acknowledgement fences a controller"));
         }
         if !(1024..=MAX_API_BODY_BYTES).contains(&self.api_max_body_bytes) {
             return Err(invalid(
@@ -330,7 +339,13 @@ pub struct ControllerConfig {
     pub max_meetings: u32,
     /// Participants the controller's own MMR carries at most.
     pub mmr_capacity: u32,
-    /// How often linked MMR VMs report load; three missed reports take an MMR out of the zone.
+    /// How often linked MMR VMs report load, and this controller keeps their links alive; three
+    /// missed reports take an MMR out of the zone, and an MMR VM that hears nothing for three
+    /// intervals drops this controller's grants. In an HA pair three intervals must stay well
+    /// inside the cloud's `controller_lease_ms` less a peer ping interval (the default 350 ms
+    /// gives 1,050 ms against 1,500 - 500): a controller cut off from everything loses its
+    /// meetings to the peer after its lease and a 500 ms margin, and by then its MMR VMs must
+    /// have stopped forwarding for it.
     pub mmr_report_interval_ms: u64,
     pub connect_timeout_ms: u64,
     /// How long a TLS handshake on an accepted connection may take.
@@ -391,7 +406,7 @@ impl Default for ControllerConfig {
             monitoring_interval_ms: 5_000,
             max_meetings: 100,
             mmr_capacity: 200,
-            mmr_report_interval_ms: 1_000,
+            mmr_report_interval_ms: 350,
             connect_timeout_ms: crate::DEFAULT_CONNECT_TIMEOUT_MS,
             handshake_timeout_ms: 5_000,
             first_message_timeout_ms: listen::DEFAULT_FIRST_MESSAGE_TIMEOUT_MS,

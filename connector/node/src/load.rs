@@ -205,7 +205,9 @@ impl Outcome {
     fn of(result: Result<ClientReport, ClientError>) -> Outcome {
         match result {
             Ok(report) => Outcome::Admitted(Box::new(report)),
-            Err(ClientError::Rejected { reason, message }) => Outcome::Rejected { reason, message },
+            Err(ClientError::Rejected {
+                reason, message, ..
+            }) => Outcome::Rejected { reason, message },
             Err(e) => {
                 let kind = match &e {
                     ClientError::Config(_) | ClientError::Bridge { .. } => "config",

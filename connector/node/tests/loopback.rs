@@ -116,7 +116,9 @@ async fn join_raw(d: &Deployment, ticket: &str) -> ZcToClient {
 
 fn reason(msg: &ZcToClient) -> RejectReason {
     match msg {
-        ZcToClient::Rejected { reason, message } => {
+        ZcToClient::Rejected {
+            reason, message, ..
+        } => {
             assert!(!message.is_empty());
             *reason
         }

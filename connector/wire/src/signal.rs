@@ -53,6 +53,11 @@ pub enum ZcToClient {
     Rejected {
         reason: RejectReason,
         message: String,
+        /// When the refusal is passing and the controller knows when it passes (a meeting that
+        /// moves here once its dead host's lease has run out): try again after this long,
+        /// rather than on the client's own backoff.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
     },
     /// The session is over. With `rejoin`, the meeting goes on elsewhere (e.g. its MMR died):
     /// ask the cloud for a new ticket and join again.

@@ -93,8 +93,13 @@ pub enum ClaimOutcome {
         controller: ControllerId,
         signalling: SignallingEndpoints,
     },
-    /// Not decidable now (the cloud just restarted and is relearning ownership); retry.
-    Retry { message: String },
+    /// Not decidable now (the cloud just restarted and is relearning ownership, or the owner's
+    /// lease may still run); retry, after `retry_after_ms` when the cloud knows when.
+    Retry {
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
+    },
 }
 
 fn yes() -> bool {

@@ -239,8 +239,13 @@ fn zc_to_client() -> impl Strategy<Value = ZcToClient> {
         any::<(u32, [u8; 32])>().prop_map(|(id, secret)| ZcToClient::Rekey {
             media_key: mc_wire::srtp::MediaKey::new(id, secret)
         }),
-        (reject_reason(), any::<String>())
-            .prop_map(|(reason, message)| ZcToClient::Rejected { reason, message }),
+        (reject_reason(), any::<String>(), any::<Option<u64>>()).prop_map(
+            |(reason, message, retry_after_ms)| ZcToClient::Rejected {
+                reason,
+                message,
+                retry_after_ms
+            }
+        ),
         (any::<String>(), any::<bool>())
             .prop_map(|(reason, rejoin)| ZcToClient::Ended { reason, rejoin }),
     ]
@@ -319,7 +324,10 @@ fn cloud_to_controller() -> impl Strategy<Value = CloudToController> {
                 outcome: if epoch % 2 == 0 {
                     ClaimOutcome::Granted { epoch }
                 } else {
-                    ClaimOutcome::Retry { message }
+                    ClaimOutcome::Retry {
+                        message,
+                        retry_after_ms: (epoch % 3 == 0).then_some(epoch),
+                    }
                 },
             }
         }),

@@ -201,8 +201,19 @@ fn signal_rejected_meeting_full() {
     let rejected = ZcToClient::Rejected {
         reason: RejectReason::MeetingFull,
         message: "meeting 4242 has no room for another participant".into(),
+        retry_after_ms: None,
     };
     insta::assert_snapshot!("signal_rejected_meeting_full", render_frame(&rejected));
+}
+
+#[test]
+fn signal_rejected_retry_after() {
+    let rejected = ZcToClient::Rejected {
+        reason: RejectReason::NotReady,
+        message: "controller controller-1, which hosts meeting 4242, is not answering; the meeting moves here within 1200 ms, once its lease has run out".into(),
+        retry_after_ms: Some(1_200),
+    };
+    insta::assert_snapshot!("signal_rejected_retry_after", render_frame(&rejected));
 }
 
 #[test]

@@ -148,6 +148,7 @@ pub fn case(
             mmr_capacity: limits.mmr_capacity,
             mmr_vm_capacity: limits.mmr_capacity,
             max_meetings: limits.max_meetings,
+            lease_ms: None,
         },
         workload: Workload {
             meetings: meetings.len() as u32,

@@ -2,10 +2,12 @@
 //! also the zone's meeting-ownership registry: a meeting has at most one owner, and each grant
 //! has a new epoch.
 //!
-//! Ownership moves from a controller only when the cloud has not heard from it for
-//! `down_after_ms` *and* the claimant has not heard from it on the peer link either. The
-//! controller's lease (renewed by cloud acks and peer pongs) is shorter than both, so by then it
-//! has stopped hosting: a meeting is never hosted twice.
+//! Ownership moves from a controller only when the cloud has not heard from it for its lease
+//! plus a margin *and* the claimant has not heard from it on the peer link for as long either.
+//! The controller's lease is renewed only by cloud acks and peer pongs, each for a message it
+//! sent before the cloud or the peer heard it, so by then it has stopped hosting: a meeting is
+//! never hosted twice. `down_after_ms` (longer) only decides which controllers clients are sent
+//! to.
 
 use crate::zc::ha::LEASE_MARGIN_MS;
 use mc_wire::status::{ClaimOutcome, Load, OwnedMeeting, SignallingEndpoints};
@@ -35,6 +37,8 @@ pub struct ControllerRecord {
 pub struct StatusSync {
     /// A controller not heard from for this long is down.
     pub down_after_ms: u64,
+    /// How long an ack keeps a controller's ownership valid.
+    lease_ms: u64,
     controllers: BTreeMap<ControllerId, ControllerRecord>,
     registrations: u64,
     owners: BTreeMap<MeetingId, (ControllerId, u64)>,
@@ -61,6 +65,7 @@ impl StatusSync {
     pub fn new(down_after_ms: u64, now_ms: u64, restarted: bool) -> StatusSync {
         StatusSync {
             down_after_ms,
+            lease_ms: down_after_ms * 3 / 5,
             controllers: BTreeMap::new(),
             registrations: 0,
             owners: BTreeMap::new(),
@@ -71,10 +76,15 @@ impl StatusSync {
         }
     }
 
-    /// How long an ack keeps a controller's ownership valid: well inside `down_after_ms`, so a
-    /// controller that lost its lease has stopped hosting before its meetings are handed over.
+    /// The lease handed to controllers (3/5 of `down_after_ms` unless set).
+    pub fn with_lease_ms(mut self, lease_ms: u64) -> StatusSync {
+        self.lease_ms = lease_ms;
+        self
+    }
+
+    /// How long an ack keeps a controller's ownership valid.
     pub fn lease_ms(&self) -> u64 {
-        self.down_after_ms * 3 / 5
+        self.lease_ms
     }
 
     /// A (re-)registering controller lists what it owns. Its meetings that were granted to
@@ -111,20 +121,30 @@ impl StatusSync {
                 return ClaimOutcome::Granted { epoch: *epoch };
             }
             let record = self.controllers.get(owner);
-            // A closed connection says nothing about whether the owner still hosts: its lease
-            // (renewed by each ack) may run for `lease_ms` after the cloud last heard from it.
-            let owner_holds = record.is_some_and(|c| {
-                self.is_live(now_ms, c)
-                    || now_ms.saturating_sub(c.last_heard_ms) <= self.lease_ms() + LEASE_MARGIN_MS
+            // Whether the connection is open says nothing about whether the owner still hosts:
+            // its lease (renewed by each ack) may run for `lease_ms` after the cloud last heard
+            // from it, and no longer.
+            let holds_for_ms = record.and_then(|c| {
+                let silent_ms = now_ms.saturating_sub(c.last_heard_ms);
+                (self.lease_ms + LEASE_MARGIN_MS + 1).checked_sub(silent_ms)
             });
-            if owner_holds || alive_peers.contains(owner) {
+            if holds_for_ms.is_some() || alive_peers.contains(owner) {
                 return match record {
+                    // Silent, and the claimant has not heard it either: it is failing over, and
+                    // the meeting can move once the lease is out.
+                    Some(c) if !c.connected && !alive_peers.contains(owner) => {
+                        ClaimOutcome::Retry {
+                            message: format!("controller {owner}, which hosts meeting {meeting}, is gone; the meeting can move once its lease has run out"),
+                            retry_after_ms: holds_for_ms,
+                        }
+                    }
                     Some(c) => ClaimOutcome::HostedBy {
                         controller: owner.clone(),
                         signalling: c.signalling.clone(),
                     },
                     None => ClaimOutcome::Retry {
                         message: format!("meeting {meeting} belongs to {owner}, which has not registered since the cloud restarted"),
+                        retry_after_ms: None,
                     },
                 };
             }
@@ -135,6 +155,7 @@ impl StatusSync {
                     "the cloud restarted and is relearning which controller hosts which meeting ({} ms left)",
                     self.grace_until_ms - now_ms
                 ),
+                retry_after_ms: Some(self.grace_until_ms - now_ms),
             };
         }
         self.next_epoch += 1;

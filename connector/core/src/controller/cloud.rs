@@ -237,7 +237,10 @@ impl Controller {
                     peer.id
                 );
                 self.send_to_cloud(ControllerToCloud::Release { meeting, epoch });
-                ClaimOutcome::Retry { message }
+                ClaimOutcome::Retry {
+                    message,
+                    retry_after_ms: None,
+                }
             }
             (outcome, _, _) => outcome,
         };

@@ -87,6 +87,14 @@ pub enum Event {
         meetings: usize,
         participants: u32,
     },
+    /// The silent peer's lease has run out: its meetings are claimed here before their
+    /// participants return (`claimed` of the `meetings` it hosted; the rest exceed the meeting
+    /// limit or are claimed already).
+    TakingOver {
+        peer: ControllerId,
+        meetings: usize,
+        claimed: usize,
+    },
     Fenced {
         lease_ms: u64,
         meetings: usize,
@@ -207,6 +215,14 @@ impl fmt::Display for Event {
             } => write!(
                 f,
                 "peer {peer} is down (silent {silent_ms} ms): its {meetings} meetings with {participants} participants move here once its lease has run out and the cloud agrees"
+            ),
+            Event::TakingOver {
+                peer,
+                meetings,
+                claimed,
+            } => write!(
+                f,
+                "peer {peer}'s lease has run out: claiming {claimed} of the {meetings} meetings it hosted, ahead of their participants"
             ),
             Event::Fenced { lease_ms, meetings } => write!(
                 f,

@@ -325,6 +325,8 @@ impl Controller {
             self.drains.values().map(|d| d.next_ms).min(),
             self.lease_due_ms(),
             self.ha.as_ref().and_then(|ha| ha.peer_down_due_ms()),
+            self.ha.as_ref().and_then(|ha| ha.takeover_due_ms()),
+            self.zc.adoption_due_ms(),
         ]
         .into_iter()
         .flatten()
@@ -394,6 +396,7 @@ impl Controller {
     fn run_due(&mut self, now_ms: u64) {
         self.fence_if_expired(now_ms);
         self.report_peer_down(now_ms);
+        self.take_over_due(now_ms);
         self.sessions_due(now_ms);
         self.mmr_links_due(now_ms);
         self.cloud_due(now_ms);
@@ -457,7 +460,9 @@ impl Controller {
                     return;
                 }
             }
-            ZcToClient::Rejected { reason, message } => self.event(Event::Rejected {
+            ZcToClient::Rejected {
+                reason, message, ..
+            } => self.event(Event::Rejected {
                 session,
                 reason: *reason,
                 message: message.clone(),

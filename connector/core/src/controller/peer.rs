@@ -103,6 +103,9 @@ impl Controller {
         self.event(Event::PeerLinkRefused { conn, why });
         self.peers.remove(&conn);
         self.close(conn);
+        if let Some(ha) = self.ha.as_mut() {
+            ha.peer_link_lost();
+        }
     }
 
     pub(super) fn peer_ended(&mut self, conn: ConnId, why: Closed) {
@@ -121,6 +124,9 @@ impl Controller {
             return;
         };
         self.close(conn);
+        if let Some(ha) = self.ha.as_mut() {
+            ha.peer_link_lost();
+        }
         if let Some(host) = link.dialled {
             self.event(Event::PeerLinkLost { host, reason });
         }
@@ -177,6 +183,32 @@ impl Controller {
             "neither the cloud nor the peer acknowledged it for {lease_ms} ms"
         ));
         self.event(Event::Fenced { lease_ms, meetings });
+        self.pump(now_ms);
+    }
+
+    /// The moment the silent peer's lease has run out, claims the meetings it hosted, so they
+    /// are owned here (and their participants admitted without waiting for a claim) by the
+    /// time they come back; and gives back those still empty when their hold runs out.
+    pub(super) fn take_over_due(&mut self, now_ms: u64) {
+        self.zc.adoptions_due(now_ms);
+        let Some(ha) = self.ha.as_mut() else { return };
+        let meetings = ha.start_takeover(now_ms);
+        if meetings.is_empty() {
+            return;
+        }
+        let peer = ha
+            .peer()
+            .map(|p| p.id.clone())
+            .expect("taking over from a peer");
+        let claimed = meetings
+            .iter()
+            .filter(|m| self.zc.adopt(now_ms, m.meeting))
+            .count();
+        self.event(Event::TakingOver {
+            peer,
+            meetings: meetings.len(),
+            claimed,
+        });
         self.pump(now_ms);
     }
 

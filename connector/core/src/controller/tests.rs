@@ -4,6 +4,8 @@ use super::*;
 use crate::ticket::TicketSigner;
 use mc_wire::monitor::LinkPath;
 use mc_wire::notify::DrainTarget;
+use mc_wire::signal::RejectReason;
+use mc_wire::status::ClaimOutcome;
 use mc_wire::ticket::TicketClaims;
 use mc_wire::{MeetingId, ParticipantId};
 
@@ -317,4 +319,186 @@ fn a_session_that_never_joins_is_closed_after_the_handshake_timeout() {
     assert!(!one.out.contains(&Output::Close { conn: 10 }));
     one.run_until(T0 + 5_000, true);
     assert!(one.out.contains(&Output::Close { conn: 10 }));
+}
+
+/// A controller of an HA pair, registered with a 1.5 s lease, whose peer (on an accepted link)
+/// pinged once at `T0` hosting meetings 7 and 8.
+fn paired() -> One {
+    let mut one = One::new();
+    one.c.p.peer = Some(PeerParams {
+        interval_ms: 500,
+        down_after_ms: 2_000,
+    });
+    one.c.zc.enable_ownership();
+    let mut ha = Ha::new(2_000);
+    ha.set_lease_ms(1_500);
+    one.c.ha = Some(ha);
+    one.input(Input::PeerLinkOpened {
+        conn: 5,
+        dialled: None,
+    });
+    let hosted = |m: u64| mc_wire::peer::HostedMeeting {
+        meeting: MeetingId(m),
+        epoch: 1,
+        mmr: MmrId("peer-mmr".into()),
+        participants: 3,
+    };
+    let ping = PeerMsg::Ping {
+        controller: ControllerId("peer".into()),
+        sent_ms: T0,
+        meetings: vec![hosted(7), hosted(8)],
+        load: Load::default(),
+        capacity: Load::default(),
+    };
+    one.input(Input::Peer { conn: 5, msg: ping });
+    one.out.clear();
+    one
+}
+
+impl One {
+    /// Advances to `t` as [`One::run_until`], the cloud acknowledging every heartbeat.
+    fn run_acked(&mut self, t: u64) {
+        while let Some(due) = self.c.poll_timeout().filter(|d| *d <= t) {
+            self.now_ms = self.now_ms.max(due);
+            let load = MmrToController::Load {
+                participants: 0,
+                rtp_in: 0,
+                rtp_out: 0,
+                dropped: 0,
+            };
+            let vm = self.vm;
+            self.input(Input::Mmr {
+                conn: vm,
+                msg: load,
+            });
+            self.c.handle_timeout(self.now_ms);
+            self.collect();
+            let beats: Vec<u64> = self
+                .sent_to(CLOUD)
+                .into_iter()
+                .filter_map(|m| match m {
+                    Message::Cloud(ControllerToCloud::Heartbeat { sent_ms, .. }) => Some(*sent_ms),
+                    _ => None,
+                })
+                .collect();
+            self.out.retain(|o| {
+                !matches!(
+                    o,
+                    Output::Send {
+                        msg: Message::Cloud(ControllerToCloud::Heartbeat { .. }),
+                        ..
+                    }
+                )
+            });
+            for echo_ms in beats {
+                self.input(Input::Cloud {
+                    conn: CLOUD,
+                    msg: CloudToController::Ack { echo_ms },
+                });
+            }
+        }
+        self.now_ms = t;
+    }
+
+    fn claims(&self) -> Vec<MeetingId> {
+        self.sent_to(CLOUD)
+            .into_iter()
+            .filter_map(|m| match m {
+                Message::Cloud(ControllerToCloud::Claim { meeting, .. }) => Some(*meeting),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn answer_claim(&mut self, meeting: u64, outcome: ClaimOutcome) {
+        self.input(Input::Cloud {
+            conn: CLOUD,
+            msg: CloudToController::Claimed {
+                request: 0,
+                meeting: MeetingId(meeting),
+                outcome,
+            },
+        });
+    }
+}
+
+#[test]
+fn a_join_for_a_silent_peers_meeting_is_told_when_it_moves_here() {
+    let mut one = paired();
+    // The peer has missed two pings: suspect, but its lease (1.5 s + 0.5 s) may still run.
+    one.run_acked(T0 + 1_200);
+    one.join(20, 1, 7);
+    assert_eq!(one.claims(), vec![MeetingId(7)]);
+    let hosted_by = ClaimOutcome::HostedBy {
+        controller: ControllerId("peer".into()),
+        signalling: SignallingEndpoints {
+            host: "peer".into(),
+            port: 8802,
+            fallback_port: 443,
+        },
+    };
+    one.answer_claim(7, hosted_by);
+    let refused = one.sent_to(20);
+    assert!(
+        matches!(
+            refused.as_slice(),
+            [Message::Client(ZcToClient::Rejected {
+                reason: RejectReason::NotReady,
+                retry_after_ms: Some(800),
+                ..
+            })]
+        ),
+        "{refused:?}"
+    );
+}
+
+#[test]
+fn the_silent_peers_meetings_are_claimed_when_its_lease_runs_out_and_held_for_their_participants() {
+    let mut one = paired();
+    one.run_acked(T0 + 1_999);
+    assert!(one.claims().is_empty(), "the peer's lease may still run");
+    one.run_acked(T0 + 2_000);
+    assert_eq!(one.claims(), vec![MeetingId(7), MeetingId(8)]);
+    assert!(one
+        .events()
+        .iter()
+        .any(|e| e.contains("claiming 2 of the 2 meetings")));
+    one.answer_claim(7, ClaimOutcome::Granted { epoch: 9 });
+    one.answer_claim(8, ClaimOutcome::Granted { epoch: 10 });
+    assert!(
+        one.sent_to(CLOUD)
+            .iter()
+            .all(|m| !matches!(m, Message::Cloud(ControllerToCloud::Release { .. }))),
+        "an empty meeting taken over is held for its participants"
+    );
+    assert_eq!(one.c.status().ha.expect("paired").takeovers, 2);
+    one.out.clear();
+    // A participant of meeting 7 comes back: admitted at once, with no claim to wait for.
+    one.join(21, 1, 7);
+    assert!(one.claims().is_empty());
+    assert!(one.out.iter().any(|o| matches!(
+        o,
+        Output::Send {
+            msg: Message::Mmr(ControllerToMmr::Admit { .. }),
+            ..
+        }
+    )));
+    // Nobody comes back to meeting 8: it is given back when its hold runs out, not before.
+    one.run_acked(T0 + 2_000 + crate::zc::admission::ADOPTION_HOLD_MS - 1);
+    let releases = |one: &One| -> Vec<MeetingId> {
+        one.sent_to(CLOUD)
+            .into_iter()
+            .filter_map(|m| match m {
+                Message::Cloud(ControllerToCloud::Release { meeting, .. }) => Some(*meeting),
+                _ => None,
+            })
+            .collect()
+    };
+    assert!(releases(&one).is_empty());
+    one.run_acked(T0 + 2_000 + crate::zc::admission::ADOPTION_HOLD_MS);
+    assert_eq!(
+        releases(&one),
+        vec![MeetingId(8)],
+        "meeting 7 has a participant"
+    );
 }

@@ -325,7 +325,11 @@ impl Zc {
     fn refuse(&mut self, session: SessionId, reason: RejectReason, message: String) {
         self.outputs.push_back(ZcOutput::Reply {
             session,
-            msg: ZcToClient::Rejected { reason, message },
+            msg: ZcToClient::Rejected {
+                reason,
+                message,
+                retry_after_ms: None,
+            },
         });
         self.outputs.push_back(ZcOutput::Close { session });
     }
@@ -594,5 +598,6 @@ fn ticket_rejection(e: TicketError) -> (RejectReason, String) {
 }
 
 mod ownership;
+pub use ownership::ADOPTION_HOLD_MS;
 #[cfg(test)]
 mod tests;

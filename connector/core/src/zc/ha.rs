@@ -13,9 +13,11 @@ use mc_wire::peer::HostedMeeting;
 use mc_wire::status::{ClaimOutcome, Load};
 use mc_wire::{ControllerId, MeetingId};
 
-/// Slack between a lease running out and the peer (or the cloud) acting on it: messages take
-/// time, and clocks run at slightly different rates.
-pub const LEASE_MARGIN_MS: u64 = 1_000;
+/// Slack between a lease running out and the peer (or the cloud) acting on it. Message transit
+/// needs none (silence is measured from when a renewing message was heard, after it was sent);
+/// this covers clocks running at slightly different rates and a lease holder's fence timer
+/// firing late on a busy machine.
+pub const LEASE_MARGIN_MS: u64 = 500;
 
 #[derive(Debug, Clone)]
 pub struct PeerView {
@@ -36,6 +38,10 @@ pub struct Ha {
     peer: Option<PeerView>,
     /// Whether the peer was reported down (so it is reported once per outage).
     peer_reported_down: bool,
+    /// Whether the silent peer's meetings were claimed once its lease ran out (once per outage).
+    takeover_started: bool,
+    /// A peer link closed or failed since the peer was last heard: it is suspect at once.
+    link_lost: bool,
 }
 
 impl Ha {
@@ -46,7 +52,15 @@ impl Ha {
             peer_down_after_ms,
             peer: None,
             peer_reported_down: false,
+            takeover_started: false,
+            link_lost: false,
         }
+    }
+
+    /// A link to or from the peer closed or failed: until it is heard again, joins for its
+    /// meetings are told when they move here rather than sent to it.
+    pub fn peer_link_lost(&mut self) {
+        self.link_lost = true;
     }
 
     pub fn set_lease_ms(&mut self, lease_ms: u64) {
@@ -81,6 +95,8 @@ impl Ha {
     /// Heard the peer (a ping or a pong).
     pub fn heard_peer(&mut self, now_ms: u64, id: ControllerId) -> &mut PeerView {
         self.peer_reported_down = false;
+        self.takeover_started = false;
+        self.link_lost = false;
         let view = self.peer.get_or_insert_with(|| PeerView {
             id: id.clone(),
             last_heard_ms: now_ms,
@@ -128,14 +144,38 @@ impl Ha {
             .collect()
     }
 
-    /// When `owner` is this controller's peer and has gone silent past the detection bound: how
-    /// long until its meetings may be taken over here. Sending a client there meanwhile would
-    /// only make it wait for a dead host's connect timeout.
+    /// When `owner` is this controller's peer and is suspect — its link failed, or it has been
+    /// silent for half the detection bound (a ping or two missed): how long until its meetings
+    /// may be taken over here. Sending a client there meanwhile would only make it wait for a
+    /// dead host's connect timeout.
     pub fn takeover_in_ms(&self, now_ms: u64, owner: &ControllerId) -> Option<u64> {
         let p = self.peer.as_ref().filter(|p| &p.id == owner)?;
         let silent_ms = now_ms.saturating_sub(p.last_heard_ms);
-        (silent_ms >= self.peer_down_after_ms)
+        (self.link_lost || silent_ms >= self.peer_down_after_ms / 2)
             .then(|| self.takeover_after_ms().saturating_sub(silent_ms))
+    }
+
+    /// When the silent peer's meetings may be claimed here, unless it is heard first: the
+    /// moment its lease has provably run out. `None` once claimed, or while the peer answers.
+    pub fn takeover_due_ms(&self) -> Option<u64> {
+        let p = self.peer.as_ref().filter(|p| !p.meetings.is_empty())?;
+        (self.lease_ms > 0 && !self.takeover_started)
+            .then(|| p.last_heard_ms + self.takeover_after_ms())
+    }
+
+    /// The silent peer's lease has run out: the meetings it hosted when last heard, to claim
+    /// now rather than when their participants come back. Once per outage.
+    pub fn start_takeover(&mut self, now_ms: u64) -> Vec<HostedMeeting> {
+        match self.takeover_due_ms() {
+            Some(due) if due <= now_ms => {
+                self.takeover_started = true;
+                self.peer
+                    .as_ref()
+                    .map(|p| p.meetings.clone())
+                    .unwrap_or_default()
+            }
+            _ => Vec::new(),
+        }
     }
 
     /// The cloud's answer to a claim, as the joins waiting on it should hear it: a meeting hosted
@@ -153,6 +193,7 @@ impl Ha {
         match self.takeover_in_ms(now_ms, controller) {
             Some(in_ms) => ClaimOutcome::Retry {
                 message: format!("controller {controller}, which hosts meeting {meeting}, is not answering; the meeting moves here within {in_ms} ms, once its lease has run out"),
+                retry_after_ms: Some(in_ms.max(1)),
             },
             None => outcome,
         }
@@ -196,19 +237,27 @@ mod tests {
         assert_eq!(ha.peer_newly_down(12_000).unwrap().id, b);
         assert!(ha.peer_newly_down(12_500).is_none(), "reported once");
         assert_eq!(
-            ha.alive_peers(13_999),
+            ha.alive_peers(13_499),
             vec![b.clone()],
             "down, but its lease may still run"
         );
-        assert!(ha.alive_peers(14_000).is_empty());
+        assert!(ha.alive_peers(13_500).is_empty());
         assert_eq!(
-            ha.takeover_in_ms(11_000, &b),
+            ha.takeover_in_ms(10_999, &b),
             None,
-            "not silent long enough"
+            "not silent long enough to suspect"
         );
-        assert_eq!(ha.takeover_in_ms(12_500, &b), Some(1_500));
+        assert_eq!(ha.takeover_in_ms(11_000, &b), Some(2_500));
+        assert_eq!(ha.takeover_in_ms(12_500, &b), Some(1_000));
         assert_eq!(ha.takeover_in_ms(15_000, &b), Some(0));
         assert_eq!(ha.takeover_in_ms(15_000, &ControllerId("c".into())), None);
+        ha.heard_peer(10_000, b.clone());
+        ha.peer_link_lost();
+        assert_eq!(
+            ha.takeover_in_ms(10_100, &b),
+            Some(3_400),
+            "a peer whose link failed is suspect at once"
+        );
         let hosted_by_b = ClaimOutcome::HostedBy {
             controller: b.clone(),
             signalling: mc_wire::status::SignallingEndpoints {
@@ -219,7 +268,7 @@ mod tests {
         };
         assert!(matches!(
             ha.judge_claim(12_500, MeetingId(1), hosted_by_b.clone()),
-            ClaimOutcome::Retry { message } if message.contains("within 1500 ms")
+            ClaimOutcome::Retry { message, retry_after_ms: Some(1_000) } if message.contains("within 1000 ms")
         ));
         ha.heard_peer(14_100, b.clone());
         assert_eq!(ha.alive_peers(14_100), vec![b.clone()]);
@@ -255,5 +304,36 @@ mod tests {
         );
         assert!(!ha.took_over(MeetingId(3)), "never the peer's");
         assert!(ha.took_over(MeetingId(2)));
+    }
+
+    #[test]
+    fn the_silent_peers_meetings_are_claimed_once_the_moment_its_lease_is_out() {
+        let mut ha = Ha::new(2_000);
+        ha.set_lease_ms(1_500);
+        let b = ControllerId("b".into());
+        let hosted = HostedMeeting {
+            meeting: MeetingId(7),
+            epoch: 1,
+            mmr: mc_wire::MmrId("b-mmr".into()),
+            participants: 3,
+        };
+        ha.heard_peer(10_000, b.clone());
+        assert_eq!(ha.takeover_due_ms(), None, "a peer that hosts nothing");
+        ha.heard_peer(10_500, b.clone()).meetings = vec![hosted.clone()];
+        assert_eq!(
+            ha.takeover_due_ms(),
+            Some(12_500),
+            "2 s: the lease and the margin"
+        );
+        assert!(ha.start_takeover(12_499).is_empty(), "not before");
+        assert_eq!(ha.start_takeover(12_500), vec![hosted.clone()]);
+        assert_eq!(ha.takeover_due_ms(), None, "once per outage");
+        assert!(ha.start_takeover(13_000).is_empty());
+        ha.heard_peer(20_000, b.clone());
+        assert_eq!(
+            ha.takeover_due_ms(),
+            Some(22_000),
+            "a peer heard again can be taken over again if it goes silent again"
+        );
     }
 }

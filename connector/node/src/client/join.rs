@@ -209,14 +209,22 @@ async fn signal_join(
                 to,
             }));
         }
-        Read::Message(ZcToClient::Rejected { reason, message }) => {
+        Read::Message(ZcToClient::Rejected {
+            reason,
+            message,
+            retry_after_ms,
+        }) => {
             events.record(ClientEvent::Refused {
                 name: config.display_name.clone(),
                 by: controller.id.clone(),
                 reason,
                 message: message.clone(),
             });
-            ClientError::Rejected { reason, message }
+            ClientError::Rejected {
+                reason,
+                message,
+                retry_after_ms,
+            }
         }
         Read::Message(ZcToClient::Ended { reason, .. }) => {
             ClientError::Signalling(format!("the ZC ended the session: {reason}"))

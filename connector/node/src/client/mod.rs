@@ -59,6 +59,8 @@ pub enum ClientError {
     Rejected {
         reason: RejectReason,
         message: String,
+        /// The controller said when to try again.
+        retry_after_ms: Option<u64>,
     },
     /// The MMR could not be reached on any media path.
     #[error("the MMR could not be reached on any media path: {0}")]
@@ -441,8 +443,18 @@ impl Shell<'_> {
             }
             Happened::Joined(Err(join::NotAdmitted::Failed(e))) => {
                 let blame = e.blame();
+                let retry_after_ms = match &e {
+                    ClientError::Rejected { retry_after_ms, .. } => *retry_after_ms,
+                    _ => None,
+                };
                 self.last_error = Some(e);
-                Input::JoinFailed(blame)
+                match retry_after_ms {
+                    Some(retry_after_ms) => Input::JoinDeferred {
+                        failure: blame,
+                        retry_after_ms,
+                    },
+                    None => Input::JoinFailed(blame),
+                }
             }
             Happened::Joined(Err(join::NotAdmitted::Redirected(via))) => {
                 // What the run reports if the core stops following redirects here.

@@ -113,7 +113,8 @@ pub async fn start(
         path: "cloud database".into(),
         detail: e.to_string(),
     })?;
-    let status = StatusSync::new(config.controller_down_after_ms, now_ms, restarted);
+    let status = StatusSync::new(config.controller_down_after_ms, now_ms, restarted)
+        .with_lease_ms(config.controller_lease_ms);
 
     let https = bind_tcp(
         "cloud HTTPS (management, monitoring)",

@@ -70,6 +70,17 @@ pub(super) fn fields(e: &Event) -> Fields<'_> {
             ),
         )
         .controller(&peer.0),
+        Event::TakingOver {
+            peer,
+            meetings,
+            claimed,
+        } => Fields::new(
+            "taking_over",
+            format!(
+                "peer's lease has run out: claiming {claimed} of the {meetings} meetings it hosted, ahead of their participants"
+            ),
+        )
+        .controller(&peer.0),
         Event::Fenced { .. } => Fields::new("fenced", e.to_string()),
         Event::MeetingEndedByCloud {
             meeting,

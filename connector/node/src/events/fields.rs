@@ -418,6 +418,11 @@ mod tests {
                 meetings: 5,
                 participants: 40,
             }),
+            Typed::from(Event::TakingOver {
+                peer: c2.clone(),
+                meetings: 5,
+                claimed: 5,
+            }),
             Typed::from(Event::MmrDown {
                 mmr: mmr.clone(),
                 reason: "three reports missed".into(),

@@ -38,6 +38,8 @@ pub const JOIN_DEADLINE_MS: u64 = 120_000;
 /// Redirects one join attempt follows (to the other controller of a pair, which hosts the
 /// meeting); one more and the attempt counts as failed, to be retried with backoff.
 pub const MAX_REDIRECTS: u32 = 2;
+/// The longest wait a controller's `retry_after_ms` can impose on one attempt.
+pub const MAX_RETRY_AFTER_MS: u64 = 10_000;
 /// Unanswered signalling pings before the controller counts as gone.
 const SIGNAL_MISSES: u64 = 3;
 
@@ -131,6 +133,13 @@ pub enum Input {
     Admitted,
     /// The join attempt failed before admission.
     JoinFailed(JoinFailure),
+    /// The join attempt failed, and the controller said when trying again will work (a meeting
+    /// that moves to it once its dead host's lease has run out): the next attempt is then, not
+    /// on the client's own backoff (at most [`MAX_RETRY_AFTER_MS`] away).
+    JoinDeferred {
+        failure: JoinFailure,
+        retry_after_ms: u64,
+    },
     /// The controller tried says another hosts the meeting (the ticket was not used).
     Redirected,
     /// Any packet from the MMR on the current path (media, or the answer to a keepalive).
@@ -451,7 +460,11 @@ impl Session {
             Input::Admitted => self.admitted(),
             Input::Bound { path } if self.binding() => self.joined(now_ms, path),
             Input::BindFailed { path } if self.binding() => self.bind_failed(now_ms, path),
-            Input::JoinFailed(failure) => self.join_failed(now_ms, failure),
+            Input::JoinFailed(failure) => self.join_failed(now_ms, failure, None),
+            Input::JoinDeferred {
+                failure,
+                retry_after_ms,
+            } => self.join_failed(now_ms, failure, Some(retry_after_ms)),
             Input::Redirected => self.redirected(now_ms),
             // Admitted, but the controller went away or spoke out of turn before the media was
             // bound: this attempt is over (its connections must be dropped, or the shell would
@@ -469,7 +482,7 @@ impl Session {
                     a.binding = None;
                 }
                 self.out.push_back(Output::Leave);
-                self.join_failed(now_ms, failure);
+                self.join_failed(now_ms, failure, None);
             }
             Input::Stop => {
                 self.stop_requested = true;
@@ -543,7 +556,11 @@ impl Session {
             // The controller went away without a word (its process died): the meeting goes on
             // at the other controller of the pair, or here once it is back.
             Input::SignalLost => return Some((EndReason::SignallingLost, true)),
-            Input::Admitted | Input::JoinFailed(_) | Input::Redirected | Input::Stop => {
+            Input::Admitted
+            | Input::JoinFailed(_)
+            | Input::JoinDeferred { .. }
+            | Input::Redirected
+            | Input::Stop => {
                 unreachable!("handled by the caller")
             }
         }
@@ -615,7 +632,7 @@ impl Session {
         // The MMR is unreachable on every path: give the seat back, and try again once the ZC
         // has noticed (it places the meeting on an MMR that works).
         self.out.push_back(Output::Leave);
-        self.join_failed(now_ms, JoinFailure::ZoneInFlux);
+        self.join_failed(now_ms, JoinFailure::ZoneInFlux, None);
     }
 
     fn redirected(&mut self, now_ms: u64) {
@@ -630,17 +647,20 @@ impl Session {
             self.out.push_back(Output::FollowRedirect);
         } else {
             // The pair disagrees about who hosts the meeting: it is failing over.
-            self.join_failed(now_ms, JoinFailure::ZoneInFlux);
+            self.join_failed(now_ms, JoinFailure::ZoneInFlux, None);
         }
     }
 
-    fn join_failed(&mut self, now_ms: u64, failure: JoinFailure) {
+    fn join_failed(&mut self, now_ms: u64, failure: JoinFailure, retry_after_ms: Option<u64>) {
         let (Phase::Joining(a) | Phase::Rejoining { attempts: a, .. }) = &mut self.phase else {
             return;
         };
         a.last = Some(failure);
         if failure.passing() && now_ms < a.deadline_ms && !self.stop_requested {
-            let retry_in_ms = RETRY.delay_ms(a.made - 1);
+            let retry_in_ms = match retry_after_ms {
+                Some(ms) => ms.min(MAX_RETRY_AFTER_MS),
+                None => RETRY.delay_ms(a.made - 1),
+            };
             a.next_at_ms = Some(now_ms + retry_in_ms);
             self.out.push_back(Output::Event(Event::Retrying {
                 attempt: a.made,

@@ -17,7 +17,15 @@ pub(super) struct Ownership {
     owned: BTreeMap<MeetingId, u64>,
     /// Joins waiting for the answer to a claim, by meeting, with their verified tickets.
     parked: BTreeMap<MeetingId, Vec<(SessionId, TicketClaims)>>,
+    /// Meetings claimed ahead of their participants (taken over from a dead peer), each held
+    /// owned until this time for them to come back, and given back then if none did.
+    adopted: BTreeMap<MeetingId, u64>,
 }
+
+/// How long a meeting taken over from a dead peer stays owned here, with nobody in it yet, for
+/// its participants to come back: they rejoin within seconds, and a few may take longer
+/// (the cloud briefly unreachable, a long retry).
+pub const ADOPTION_HOLD_MS: u64 = 30_000;
 
 pub(super) enum Gate {
     /// Owned: admit now.
@@ -41,12 +49,69 @@ impl Zc {
         if own.owned.contains_key(&meeting) {
             return Gate::Owned;
         }
-        let waiting = own.parked.entry(meeting).or_default();
-        if waiting.is_empty() {
+        // A claim may be in flight with nobody waiting on it yet (a takeover).
+        if !own.parked.contains_key(&meeting) {
             self.outputs.push_back(ZcOutput::Claim { meeting });
         }
+        let waiting = own.parked.entry(meeting).or_default();
         waiting.push((session, claims.clone()));
         Gate::Parked
+    }
+
+    /// Claims `meeting` before anyone asks to join it: the dead peer hosted it, and its
+    /// participants are on their way back. Held owned for [`ADOPTION_HOLD_MS`] once granted.
+    /// Nothing is claimed beyond the meeting limit, or twice.
+    pub fn adopt(&mut self, now_ms: u64, meeting: MeetingId) -> bool {
+        let max_meetings = self.limits.max_meetings as usize;
+        let Some(own) = self.ownership.as_mut() else {
+            return false;
+        };
+        let claimed = own.owned.len() + own.parked.len();
+        if own.owned.contains_key(&meeting)
+            || own.parked.contains_key(&meeting)
+            || claimed >= max_meetings
+        {
+            return false;
+        }
+        own.parked.insert(meeting, Vec::new());
+        own.adopted.insert(meeting, now_ms + ADOPTION_HOLD_MS);
+        self.outputs.push_back(ZcOutput::Claim { meeting });
+        true
+    }
+
+    /// When the next meeting taken over ahead of its participants is due to be given back if
+    /// still empty.
+    pub fn adoption_due_ms(&self) -> Option<u64> {
+        let own = self.ownership.as_ref()?;
+        own.adopted.values().min().copied()
+    }
+
+    /// Gives back every meeting taken over ahead of its participants whose hold ran out with
+    /// nobody in it; a meeting hosted by then is an ordinary one.
+    pub fn adoptions_due(&mut self, now_ms: u64) {
+        let Some(own) = self.ownership.as_mut() else {
+            return;
+        };
+        let due: Vec<MeetingId> = own
+            .adopted
+            .iter()
+            .filter(|(_, until)| **until <= now_ms)
+            .map(|(m, _)| *m)
+            .collect();
+        for meeting in due {
+            own.adopted.remove(&meeting);
+        }
+        let empty: Vec<MeetingId> = own
+            .owned
+            .keys()
+            .filter(|m| !own.adopted.contains_key(m) && !own.parked.contains_key(m))
+            .copied()
+            .collect();
+        for meeting in empty {
+            if !self.meetings.contains_key(&meeting) {
+                self.meeting_removed(meeting);
+            }
+        }
     }
 
     pub(super) fn is_parked(&self, session: SessionId) -> bool {
@@ -71,6 +136,10 @@ impl Zc {
             return;
         };
         let waiting = own.parked.remove(&meeting).unwrap_or_default();
+        if !matches!(outcome, ClaimOutcome::Granted { .. }) {
+            // Not ours (yet): its participants claim it again when they come.
+            own.adopted.remove(&meeting);
+        }
         match outcome {
             ClaimOutcome::Granted { epoch } => {
                 own.owned.insert(meeting, epoch);
@@ -79,8 +148,10 @@ impl Zc {
                         self.refuse(session, reason, message);
                     }
                 }
-                // Every waiting join was refused or left: give the meeting back.
-                if !self.meetings.contains_key(&meeting) {
+                // Every waiting join was refused or left: give the meeting back, unless it
+                // was taken over ahead of its participants.
+                let adopted = own_adopted(&self.ownership, meeting);
+                if !self.meetings.contains_key(&meeting) && !adopted {
                     self.meeting_removed(meeting);
                 }
             }
@@ -103,7 +174,10 @@ impl Zc {
                     self.outputs.push_back(ZcOutput::Close { session });
                 }
             }
-            ClaimOutcome::Retry { message } => self.refuse_waiting(waiting, &message),
+            ClaimOutcome::Retry {
+                message,
+                retry_after_ms,
+            } => self.refuse_waiting(waiting, &message, retry_after_ms),
         }
     }
 
@@ -112,11 +186,15 @@ impl Zc {
         let waiting = self
             .ownership
             .as_mut()
-            .and_then(|o| o.parked.remove(&meeting))
+            .and_then(|o| {
+                o.adopted.remove(&meeting);
+                o.parked.remove(&meeting)
+            })
             .unwrap_or_default();
         self.refuse_waiting(
             waiting,
             &format!("cannot claim meeting {meeting} from the cloud: {reason}; retry shortly"),
+            None,
         );
     }
 
@@ -132,13 +210,19 @@ impl Zc {
         }
     }
 
-    fn refuse_waiting(&mut self, waiting: Vec<(SessionId, TicketClaims)>, message: &str) {
+    fn refuse_waiting(
+        &mut self,
+        waiting: Vec<(SessionId, TicketClaims)>,
+        message: &str,
+        retry_after_ms: Option<u64>,
+    ) {
         for (session, _) in waiting {
             self.outputs.push_back(ZcOutput::Reply {
                 session,
                 msg: ZcToClient::Rejected {
                     reason: RejectReason::NotReady,
                     message: message.to_string(),
+                    retry_after_ms,
                 },
             });
             self.outputs.push_back(ZcOutput::Close { session });
@@ -164,6 +248,7 @@ impl Zc {
             return 0;
         };
         own.owned.clear();
+        own.adopted.clear();
         let parked: Vec<MeetingId> = own.parked.keys().copied().collect();
         for m in parked {
             self.claim_failed(m, reason);
@@ -181,6 +266,7 @@ impl Zc {
         for m in meetings {
             if let Some(own) = self.ownership.as_mut() {
                 own.owned.remove(m);
+                own.adopted.remove(m);
             }
             self.move_meeting(
                 *m,
@@ -231,4 +317,10 @@ impl Zc {
             })
             .collect()
     }
+}
+
+fn own_adopted(ownership: &Option<Ownership>, meeting: MeetingId) -> bool {
+    ownership
+        .as_ref()
+        .is_some_and(|o| o.adopted.contains_key(&meeting))
 }

@@ -95,7 +95,10 @@ fn the_101st_meeting_is_refused_and_existing_meetings_still_admit() {
     for m in 0..100 {
         assert_eq!(rejected(&h.join(m, m)), None);
     }
-    let ZcToClient::Rejected { reason, message } = h.join(100, 100) else {
+    let ZcToClient::Rejected {
+        reason, message, ..
+    } = h.join(100, 100)
+    else {
         panic!("admitted")
     };
     assert_eq!(reason, RejectReason::ControllerMeetingLimit);
