@@ -86,6 +86,9 @@ pub fn signal() -> (Vec<ClientToZc>, Vec<ZcToClient>) {
         .to_text();
     (
         vec![
+            ClientToZc::Rejoin {
+                pass: mc_core::zc::rejoin::RejoinKeys::new([0x3c; 32]).issue(claims("Ada", 2)),
+            },
             ClientToZc::Join { ticket },
             ClientToZc::Leave,
             ClientToZc::Ping,
@@ -97,6 +100,10 @@ pub fn signal() -> (Vec<ClientToZc>, Vec<ZcToClient>) {
                 media: endpoints(),
                 media_token: token(0xab),
                 media_key: MediaKey::new(1, [0x5c; 32]),
+                rejoin_pass: Some("00.ab".into()),
+            },
+            ZcToClient::RejoinPass {
+                pass: "00.ab".into(),
             },
             ZcToClient::Rekey {
                 media_key: MediaKey::new(2, [0x5d; 32]),
@@ -175,6 +182,7 @@ pub fn peer() -> Vec<PeerMsg> {
             }],
             load: load(2, 1),
             capacity: load(1000, 100),
+            rejoin_key: Some("5e".repeat(32)),
         },
         PeerMsg::Pong {
             controller: ControllerId("controller-2".into()),

@@ -432,6 +432,7 @@ fn ping(controller: &str) -> PeerMsg {
             participants: 10,
             meetings: 1,
         },
+        rejoin_key: None,
     }
 }
 

@@ -23,6 +23,10 @@ pub enum PeerMsg {
         meetings: Vec<HostedMeeting>,
         load: Load,
         capacity: Load,
+        /// The hex form of the pinger's 32-byte rejoin key, so this controller verifies the
+        /// rejoin passes the pinger issued (PROTOCOL §3.4).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rejoin_key: Option<String>,
     },
     Pong {
         controller: ControllerId,

@@ -18,6 +18,12 @@ pub enum ClientToZc {
     Join {
         ticket: String,
     },
+    /// Joins again with a rejoin pass (from `joined` or `rejoin_pass`) instead of a cloud
+    /// ticket: to the controller that issued it or to its HA peer, while the cloud may be
+    /// unreachable.
+    Rejoin {
+        pass: String,
+    },
     // `deny_unknown_fields` does not reach unit variants of an internally tagged enum (serde
     // accepts any extra members there), so `leave` checks for them itself.
     #[serde(deserialize_with = "no_fields")]
@@ -46,7 +52,13 @@ pub enum ZcToClient {
         media_token: MediaToken,
         /// The meeting's media key now: every RTP packet is sealed under it.
         media_key: MediaKey,
+        /// Admits this participant to this meeting again, here or at the HA peer, until it
+        /// expires, without a cloud ticket (PROTOCOL §3.4).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rejoin_pass: Option<String>,
     },
+    /// A fresh rejoin pass, before the one held runs out.
+    RejoinPass { pass: String },
     /// The meeting's media key changed (someone left): seal with this one from now on, and
     /// open what others seal with it. Keys only move forward; the old one opens late packets.
     Rekey { media_key: MediaKey },

@@ -201,6 +201,7 @@ fn binding() -> impl Strategy<Value = Binding> {
 fn client_to_zc() -> impl Strategy<Value = ClientToZc> {
     prop_oneof![
         any::<String>().prop_map(|ticket| ClientToZc::Join { ticket }),
+        any::<String>().prop_map(|pass| ClientToZc::Rejoin { pass }),
         Just(ClientToZc::Leave),
     ]
 }
@@ -219,9 +220,18 @@ fn zc_to_client() -> impl Strategy<Value = ZcToClient> {
             any::<[u16; 3]>(),
             proptest::collection::vec(any::<u8>(), 1..=64),
             any::<(u32, [u8; 32])>(),
+            any::<Option<String>>(),
         )
             .prop_map(
-                |(m, p, host, [udp_port, tcp_port, tls_port], token, (key_id, secret))| {
+                |(
+                    m,
+                    p,
+                    host,
+                    [udp_port, tcp_port, tls_port],
+                    token,
+                    (key_id, secret),
+                    rejoin_pass,
+                )| {
                     ZcToClient::Joined {
                         meeting: MeetingId(m),
                         participant: ParticipantId(p),
@@ -233,9 +243,11 @@ fn zc_to_client() -> impl Strategy<Value = ZcToClient> {
                         },
                         media_token: mc_wire::MediaToken::from_bytes(token),
                         media_key: mc_wire::srtp::MediaKey::new(key_id, secret),
+                        rejoin_pass,
                     }
                 }
             ),
+        any::<String>().prop_map(|pass| ZcToClient::RejoinPass { pass }),
         any::<(u32, [u8; 32])>().prop_map(|(id, secret)| ZcToClient::Rekey {
             media_key: mc_wire::srtp::MediaKey::new(id, secret)
         }),

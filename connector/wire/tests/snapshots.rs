@@ -184,8 +184,32 @@ fn signal_joined() {
         },
         media_token: mc_wire::MediaToken::from_bytes(MEDIA_TOKEN.to_vec()),
         media_key: media_key(1),
+        rejoin_pass: None,
     };
     insta::assert_snapshot!("signal_joined", render_frame(&joined));
+}
+
+#[test]
+fn signal_rejoin_and_rejoin_pass() {
+    // A pass has a ticket's shape: hex(claims) "." hex(HMAC-SHA256 tag), here with a made-up tag.
+    let claims = mc_wire::ticket::TicketClaims {
+        meeting: MEETING,
+        participant: PARTICIPANT,
+        display_name: "Ada".into(),
+        issued_at_ms: 1_764_000_000_000,
+        expires_at_ms: 1_764_000_600_000,
+        nonce: [0x42; 16],
+    };
+    let pass = format!(
+        "{}.{}",
+        mc_wire::hex::encode(&claims.encode()),
+        "ab".repeat(32)
+    );
+    insta::assert_snapshot!(
+        "signal_rejoin_pass",
+        render_frame(&ZcToClient::RejoinPass { pass: pass.clone() })
+    );
+    insta::assert_snapshot!("signal_rejoin", render_frame(&ClientToZc::Rejoin { pass }));
 }
 
 #[test]
@@ -367,6 +391,7 @@ fn peer_ping_and_pong() {
             participants: 12,
             meetings: 1,
         },
+        rejoin_key: None,
         capacity: Load {
             participants: 200,
             meetings: 100,

@@ -185,7 +185,7 @@ impl Controller {
             .collect();
         for mmr in down {
             let (_, reason) = self.mmr_down_due.remove(&mmr).expect("listed above");
-            self.zc.mmr_down(&mmr, &reason);
+            self.zc.mmr_down(now_ms, &mmr, &reason);
             // Grants on a dead MMR will never be confirmed; their sessions were ended above.
             self.held.retain(|_, h| h.mmr != mmr);
             self.pump(now_ms);

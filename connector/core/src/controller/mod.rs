@@ -487,11 +487,20 @@ impl Controller {
                     return;
                 }
             }
-            ZcToClient::Pong => {}
+            // A joined still held already carries a pass; the next ping brings a fresh one.
+            ZcToClient::RejoinPass { .. } if self.held_for(session) => return,
+            ZcToClient::RejoinPass { .. } | ZcToClient::Pong => {}
         }
         if self.sessions.contains(&session) {
             self.send(session, Message::Client(msg));
         }
+    }
+
+    /// Whether a `joined` for `session` is held back until its MMR VM confirms the grant.
+    fn held_for(&self, session: ConnId) -> bool {
+        self.held
+            .values()
+            .any(|h| matches!(&h.joined, Some((s, _)) if *s == session))
     }
 
     fn command_mmr(&mut self, mmr: MmrId, cmd: MmrCommand) {

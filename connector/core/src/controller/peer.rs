@@ -76,6 +76,7 @@ impl Controller {
                 meetings,
                 load,
                 capacity,
+                rejoin_key,
             } => {
                 link.heard_ms = now_ms;
                 let Some(ha) = self.ha.as_mut() else {
@@ -86,10 +87,18 @@ impl Controller {
                 if controller == self.p.id {
                     return self.refuse_peer(conn, "it came from a controller with this one's id");
                 }
-                let view = ha.heard_peer(now_ms, controller);
+                let view = ha.heard_peer(now_ms, controller.clone());
                 view.meetings = meetings;
                 view.load = load;
                 view.capacity = capacity;
+                // Over mutual TLS from the peer: its passes are honoured here from now on. A
+                // key that does not decode is ignored (its passes will not be).
+                let secret = rejoin_key
+                    .and_then(|k| mc_wire::hex::decode("rejoin key", &k).ok())
+                    .and_then(|k| <[u8; 32]>::try_from(k).ok());
+                if let Some(secret) = secret {
+                    self.zc.set_peer_rejoin_secret(controller, secret);
+                }
                 let pong = PeerMsg::Pong {
                     controller: self.p.id.clone(),
                     echo_ms: sent_ms,
@@ -155,6 +164,7 @@ impl Controller {
                         meetings: self.zc.hosted(),
                         load: self.zc.load(),
                         capacity: self.zc.capacity(),
+                        rejoin_key: Some(mc_wire::hex::encode(&self.zc.rejoin_secret())),
                     };
                     self.peers.get_mut(&conn).expect("listed").ping_due_ms =
                         Some(now_ms + peer.interval_ms);

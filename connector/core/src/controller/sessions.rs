@@ -20,7 +20,14 @@ impl Controller {
                 self.join_due.retain(|(_, c)| *c != conn);
                 self.zc.join(now_ms, conn, &ticket);
             }
-            ClientToZc::Ping => self.send(conn, Message::Client(ZcToClient::Pong)),
+            ClientToZc::Rejoin { pass } => {
+                self.join_due.retain(|(_, c)| *c != conn);
+                self.zc.rejoin(now_ms, conn, &pass);
+            }
+            ClientToZc::Ping => {
+                self.send(conn, Message::Client(ZcToClient::Pong));
+                self.zc.pinged(now_ms, conn);
+            }
             ClientToZc::Leave => self.session_closed(conn, Closed::Clean),
         }
     }

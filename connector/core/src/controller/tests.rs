@@ -349,6 +349,7 @@ fn paired() -> One {
         meetings: vec![hosted(7), hosted(8)],
         load: Load::default(),
         capacity: Load::default(),
+        rejoin_key: Some(mc_wire::hex::encode(&[6; 32])),
     };
     one.input(Input::Peer { conn: 5, msg: ping });
     one.out.clear();

@@ -2,6 +2,7 @@
 //! the MMRs.
 
 use super::placement::{place_new_meeting, MmrState};
+use super::rejoin::{RejoinKeys, PASS_TTL_MS};
 use crate::ticket::{TicketError, TicketVerifier};
 use crate::Rng;
 use mc_wire::signal::{MediaEndpoints, RejectReason, ZcToClient};
@@ -84,6 +85,9 @@ struct Participant {
     meeting: MeetingId,
     token: MediaToken,
     session: SessionId,
+    display_name: String,
+    /// When the rejoin pass it holds is half spent: the next ping gets a fresh one.
+    pass_renew_ms: u64,
 }
 
 /// A serialisable view of the zone, for status and tests.
@@ -110,6 +114,8 @@ pub struct Zc {
     /// The MMR each recently emptied meeting was on (the last [`EMPTIED_KEPT`], oldest first):
     /// reopened, it goes back there (see [`place_new_meeting`]).
     emptied: VecDeque<(MeetingId, MmrId)>,
+    /// Issues and checks rejoin passes (this controller's and its peer's).
+    passes: RejoinKeys,
 }
 
 /// Emptied meetings whose MMR is remembered. Revocations take a link's round trip; a meeting
@@ -117,10 +123,11 @@ pub struct Zc {
 const EMPTIED_KEPT: usize = 256;
 
 impl Zc {
-    pub fn new(limits: ZcLimits, rng: Rng) -> Zc {
+    pub fn new(limits: ZcLimits, mut rng: Rng) -> Zc {
         Zc {
             limits,
             draining: false,
+            passes: RejoinKeys::new(rng.bytes::<32>()),
             rng,
             verifier: None,
             mmrs: BTreeMap::new(),
@@ -164,7 +171,7 @@ impl Zc {
     /// An MMR stopped reporting or its link closed. No meeting is placed on it any more; every
     /// participant of its meetings is told to rejoin (they are placed afresh on an MMR with room)
     /// and their sessions close, so its capacity leaves the zone's.
-    pub fn mmr_down(&mut self, id: &MmrId, reason: &str) {
+    pub fn mmr_down(&mut self, now_ms: u64, id: &MmrId, reason: &str) {
         let Some(mmr) = self.mmrs.get_mut(id) else {
             return;
         };
@@ -178,7 +185,8 @@ impl Zc {
             .collect();
         for mid in lost {
             let meeting = self.meetings.remove(&mid).expect("listed above");
-            self.meeting_removed(mid);
+            // Its participants come straight back (with a pass, should the cloud be away).
+            self.hold_for_rejoin(now_ms, mid);
             for pid in meeting.participants {
                 self.participants.remove(&pid);
                 let session = self
@@ -413,11 +421,13 @@ impl Zc {
                 }
             }
         };
-        self.verifier
-            .as_mut()
-            .expect("a verified ticket means a verifier")
-            .consume(now_ms, &claims)
-            .map_err(ticket_rejection)?;
+        // A pass (checked by its tag) arrives with a fresh nonce; without a verifier (a
+        // controller that restarted while the cloud is away) only passes are admitted.
+        if let Some(verifier) = self.verifier.as_mut() {
+            verifier
+                .consume(now_ms, &claims)
+                .map_err(ticket_rejection)?;
+        }
         if self.participants.contains_key(&claims.participant) {
             return Err((
                 RejectReason::TicketReplayed,
@@ -442,12 +452,16 @@ impl Zc {
         });
         meeting.participants.insert(claims.participant);
         let media_key = meeting.key.clone();
+        let rejoin_pass =
+            self.issue_pass(now_ms, meeting_id, claims.participant, &claims.display_name);
         self.participants.insert(
             claims.participant,
             Participant {
                 meeting: meeting_id,
                 token: token.clone(),
                 session,
+                display_name: claims.display_name.clone(),
+                pass_renew_ms: now_ms + PASS_TTL_MS / 2,
             },
         );
         self.sessions.insert(session, claims.participant);
@@ -467,6 +481,7 @@ impl Zc {
                 media,
                 media_token: token,
                 media_key,
+                rejoin_pass: Some(rejoin_pass),
             },
         });
         Ok(())
@@ -598,6 +613,7 @@ fn ticket_rejection(e: TicketError) -> (RejectReason, String) {
 }
 
 mod ownership;
+mod passes;
 pub use ownership::ADOPTION_HOLD_MS;
 #[cfg(test)]
 mod tests;

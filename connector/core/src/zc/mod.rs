@@ -10,5 +10,6 @@
 pub mod admission;
 pub mod ha;
 pub mod placement;
+pub mod rejoin;
 
 pub use admission::{MmrCommand, SessionId, Zc, ZcLimits, ZcOutput, ZoneSnapshot};

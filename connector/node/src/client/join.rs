@@ -67,6 +67,12 @@ pub(super) struct Session {
     pub(super) media_key: MediaKey,
     /// Numbers this session's binding requests, on every path (the MMR refuses a number twice).
     pub(super) counter: media::BindingCounter,
+    /// Admits this participant again without the cloud (from `joined`; fresher ones come as
+    /// `rejoin_pass`).
+    pub(super) rejoin_pass: Option<String>,
+    /// The controllers this join could have used, the one that admitted first: where a pass
+    /// is presented if the cloud is unreachable at the next rejoin.
+    pub(super) controllers: Vec<ControllerAddr>,
 }
 
 impl Session {
@@ -91,37 +97,53 @@ impl From<ClientError> for NotAdmitted {
     }
 }
 
-/// Where a redirect points, with the ticket to present there.
+/// Where a redirect points, with the ticket (or rejoin pass) to present there.
 #[derive(Clone)]
 pub(super) struct Via {
     pub(super) ticket: String,
+    pub(super) pass: bool,
     pub(super) to: ControllerAddr,
 }
 
+/// A rejoin pass and the controllers to present it to, for when the cloud cannot be reached.
+#[derive(Clone)]
+pub(super) struct Fallback {
+    pub(super) pass: String,
+    pub(super) controllers: Vec<ControllerAddr>,
+}
+
 /// Ticket, signalling and admission: one join attempt, start to finish. `via` a
-/// redirect, the ticket is the one already issued and only the named controller is tried.
+/// redirect, the ticket is the one already issued and only the named controller is tried. With
+/// a `fallback` and the cloud unreachable, the rejoin pass is presented instead of a ticket.
 pub(super) async fn join_once(
     config: &ClientConfig,
     ca: &CertificateDer<'static>,
     events: &EventLog,
     via: Option<Via>,
+    fallback: Option<Fallback>,
 ) -> Result<Session, NotAdmitted> {
-    let (ticket, candidates) = match via {
-        Some(Via { ticket, to }) => (ticket, vec![to]),
-        None => {
-            let grant = fetch_ticket(config, ca).await?;
-            (grant.ticket, grant.controllers)
-        }
+    let (ticket, pass, candidates) = match via {
+        Some(Via { ticket, pass, to }) => (ticket, pass, vec![to]),
+        None => match (fetch_ticket(config, ca).await, fallback) {
+            (Ok(grant), _) => (grant.ticket, false, grant.controllers),
+            (Err(ClientError::Ticket(e)), Some(f)) => {
+                tracing::info!(node = %config.display_name, "the cloud is unreachable ({e}); rejoining with the rejoin pass");
+                (f.pass, true, f.controllers)
+            }
+            (Err(e), _) => return Err(e.into()),
+        },
     };
     let (controller, signalling_port, (sig_rd, sig_wr), admission) =
-        signal_join(config, ca, &ticket, candidates, events).await?;
+        signal_join(config, ca, &ticket, pass, candidates.clone(), events).await?;
     let Admission {
         meeting,
         participant,
         endpoints,
         token,
         media_key,
+        ..
     } = admission;
+    let (controller_addr, controller_id) = (controller.clone(), controller.id.clone());
     Ok(Session {
         controller,
         signalling_port,
@@ -135,6 +157,10 @@ pub(super) async fn join_once(
         token,
         media_key,
         counter: media::BindingCounter::default(),
+        rejoin_pass: admission.rejoin_pass,
+        controllers: std::iter::once(controller_addr)
+            .chain(candidates.into_iter().filter(|c| c.id != controller_id))
+            .collect(),
     })
 }
 
@@ -145,6 +171,7 @@ struct Admission {
     endpoints: mc_wire::signal::MediaEndpoints,
     token: MediaToken,
     media_key: MediaKey,
+    rejoin_pass: Option<String>,
 }
 
 /// Presents the ticket to the first controller in `candidates` that answers, until it admits,
@@ -153,13 +180,20 @@ async fn signal_join(
     config: &ClientConfig,
     ca: &CertificateDer<'static>,
     ticket: &str,
+    pass: bool,
     candidates: Vec<ControllerAddr>,
     events: &EventLog,
 ) -> Result<(ControllerAddr, u16, Signalling, Admission), NotAdmitted> {
     let (controller, signalling_port, (mut sig_rd, mut sig_wr)) =
         connect_signalling(config, ca, &candidates).await?;
-    let join = ClientToZc::Join {
-        ticket: ticket.to_string(),
+    let join = if pass {
+        ClientToZc::Rejoin {
+            pass: ticket.to_string(),
+        }
+    } else {
+        ClientToZc::Join {
+            ticket: ticket.to_string(),
+        }
     };
     write_frame(&mut sig_wr, &join)
         .await
@@ -174,6 +208,7 @@ async fn signal_join(
             media,
             media_token,
             media_key,
+            rejoin_pass,
         }) => {
             let admission = Admission {
                 meeting,
@@ -181,6 +216,7 @@ async fn signal_join(
                 endpoints: media,
                 token: media_token,
                 media_key,
+                rejoin_pass,
             };
             return Ok((controller, signalling_port, (sig_rd, sig_wr), admission));
         }
@@ -206,6 +242,7 @@ async fn signal_join(
             };
             return Err(NotAdmitted::Redirected(Via {
                 ticket: ticket.to_string(),
+                pass,
                 to,
             }));
         }
@@ -231,6 +268,9 @@ async fn signal_join(
         }
         Read::Message(ZcToClient::Pong) => {
             ClientError::ZcMisbehaved("it answered the join with a pong".into())
+        }
+        Read::Message(ZcToClient::RejoinPass { .. }) => {
+            ClientError::ZcMisbehaved("it sent a rejoin pass before admitting the join".into())
         }
         Read::Message(ZcToClient::Rekey { .. }) => {
             ClientError::ZcMisbehaved("it sent a media key before admitting the join".into())

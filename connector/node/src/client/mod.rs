@@ -189,6 +189,7 @@ pub async fn run_observed(
         last: None,
         joining: None,
         redirect: None,
+        fallback: None,
         binding: None,
         binding_path: MediaPath::Udp,
         probing: None,
@@ -243,6 +244,9 @@ struct Shell<'p> {
     joining: Option<mc_rt::Task<Result<join::Session, join::NotAdmitted>>>,
     /// Where the last redirect pointed, for the core to follow or not.
     redirect: Option<join::Via>,
+    /// The newest rejoin pass and where to present it, should the cloud be unreachable when
+    /// this participant must join again.
+    fallback: Option<join::Fallback>,
     /// Binding media on one path, as the core asked.
     binding: Option<mc_rt::Task<(MediaPath, Result<media::MediaConn, media::BindError>)>>,
     binding_path: MediaPath,
@@ -275,8 +279,9 @@ impl Shell<'_> {
                         _ => None,
                     };
                     let (c, ca, ev) = (self.config.clone(), self.ca.clone(), self.events.clone());
+                    let fallback = self.fallback.clone();
                     self.joining = Some(mc_rt::Task::spawn(async move {
-                        join::join_once(&c, &ca, &ev, via).await
+                        join::join_once(&c, &ca, &ev, via, fallback).await
                     }));
                     None
                 }
@@ -438,6 +443,12 @@ impl Shell<'_> {
             }
             Happened::Joined(Ok(session)) => {
                 self.crypto.start(session.media_key.clone());
+                if let Some(pass) = &session.rejoin_pass {
+                    self.fallback = Some(join::Fallback {
+                        pass: pass.clone(),
+                        controllers: session.controllers.clone(),
+                    });
+                }
                 self.live = Some(session);
                 Input::Admitted
             }
@@ -530,8 +541,14 @@ impl Shell<'_> {
                 Input::MediaBroken
             }
             Happened::Signal(Ok(Some(msg))) => {
-                if let ZcToClient::Rekey { media_key } = &msg {
-                    self.crypto.install(media_key.clone());
+                match &msg {
+                    ZcToClient::Rekey { media_key } => self.crypto.install(media_key.clone()),
+                    ZcToClient::RejoinPass { pass } => {
+                        if let Some(f) = &mut self.fallback {
+                            f.pass = pass.clone();
+                        }
+                    }
+                    _ => {}
                 }
                 Input::Signal(msg)
             }

@@ -225,7 +225,9 @@ impl Driver {
         // operator watches for.
         let kind = match &event {
             Event::Fenced { .. } => Some(RecentKind::Fence),
-            Event::TakenOverMeanwhile { .. } => Some(RecentKind::Takeover),
+            Event::TakenOverMeanwhile { .. } | Event::TakingOver { .. } => {
+                Some(RecentKind::Takeover)
+            }
             Event::PeerDown { .. } => Some(RecentKind::PeerDown),
             Event::MmrDown { .. } => Some(RecentKind::MmrDown),
             Event::Draining { .. } | Event::MovedMeeting { .. } | Event::Drained { .. } => {

@@ -472,7 +472,9 @@ impl Session {
             Input::SignalLost | Input::Signal(_) if self.binding() => {
                 let failure = match input {
                     // The shell installs a new key itself; the session only hears it.
-                    Input::Signal(ZcToClient::Pong | ZcToClient::Rekey { .. }) => return,
+                    Input::Signal(
+                        ZcToClient::Pong | ZcToClient::Rekey { .. } | ZcToClient::RejoinPass { .. },
+                    ) => return,
                     Input::Signal(ZcToClient::Ended { .. }) | Input::SignalLost => {
                         JoinFailure::ZoneInFlux
                     }
@@ -546,7 +548,8 @@ impl Session {
             Input::Signal(msg) => {
                 l.signal_heard_ms = now_ms;
                 match msg {
-                    ZcToClient::Pong | ZcToClient::Rekey { .. } => {}
+                    ZcToClient::Pong | ZcToClient::Rekey { .. } | ZcToClient::RejoinPass { .. } => {
+                    }
                     ZcToClient::Ended { reason, rejoin } => {
                         return Some((EndReason::ByZc(reason), rejoin))
                     }

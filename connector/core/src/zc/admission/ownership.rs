@@ -229,7 +229,20 @@ impl Zc {
         }
     }
 
-    /// A meeting left this ZC (it emptied or its MMR died): release its ownership.
+    /// A meeting left this ZC because its MMR died: its participants are told to come straight
+    /// back, so its ownership is held for them as for a meeting taken over (and given back if
+    /// none has returned when the hold runs out). Claiming it again could need the cloud, which
+    /// may be unreachable just then.
+    pub(super) fn hold_for_rejoin(&mut self, now_ms: u64, meeting: MeetingId) {
+        match self.ownership.as_mut() {
+            Some(own) if own.owned.contains_key(&meeting) => {
+                own.adopted.insert(meeting, now_ms + ADOPTION_HOLD_MS);
+            }
+            _ => self.meeting_removed(meeting),
+        }
+    }
+
+    /// A meeting left this ZC (it emptied or was moved): release its ownership.
     pub(super) fn meeting_removed(&mut self, meeting: MeetingId) {
         if let Some(epoch) = self
             .ownership

@@ -1,6 +1,7 @@
 use super::*;
 use crate::ticket::TicketSigner;
 use crate::Rng;
+use mc_wire::status::ClaimOutcome;
 use mc_wire::ticket::TicketClaims;
 use proptest::prelude::*;
 
@@ -231,7 +232,7 @@ fn a_dead_mmr_ends_its_meetings_and_leaves_the_zone() {
         h.zc.snapshot().meetings[&MeetingId(2)].0,
         MmrId("mmr-1".into())
     );
-    h.zc.mmr_down(&MmrId("mmr-1".into()), "no load report for 3 s");
+    h.zc.mmr_down(NOW, &MmrId("mmr-1".into()), "no load report for 3 s");
     let outs: Vec<_> = std::iter::from_fn(|| h.zc.poll_output()).collect();
     assert!(
         matches!(&outs[0], ZcOutput::Reply { session: 2, msg: ZcToClient::Ended { reason, rejoin: true } } if reason.contains("join again"))
@@ -488,4 +489,95 @@ fn a_fenced_zc_hosts_nothing_and_tells_everyone_to_rejoin() {
     assert!(!out.iter().any(|o| matches!(o, ZcOutput::Release { .. })));
     assert_eq!(h.zc.load(), Load::default());
     assert!(h.zc.owned().is_empty());
+}
+
+fn pass_of(msg: &ZcToClient) -> String {
+    match msg {
+        ZcToClient::Joined {
+            rejoin_pass: Some(p),
+            ..
+        } => p.clone(),
+        other => panic!("not joined with a pass: {other:?}"),
+    }
+}
+
+fn reply_to(h: &mut Harness, session: SessionId) -> Vec<ZcToClient> {
+    std::iter::from_fn(|| h.zc.poll_output())
+        .filter_map(|o| match o {
+            ZcOutput::Reply { session: s, msg } if s == session => Some(msg),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_participant_whose_mmr_died_comes_back_with_its_pass_and_no_ticket() {
+    let mut h = Harness::new(100, &[2, 2]);
+    h.zc.enable_ownership();
+    let t = h.ticket(2, NOW + 60_000);
+    h.zc.join(NOW, 1, &t);
+    h.zc.claim_answered(NOW, MeetingId(2), ClaimOutcome::Granted { epoch: 5 });
+    let pass = pass_of(&reply_to(&mut h, 1)[0]);
+    let mmr = h.zc.snapshot().meetings[&MeetingId(2)].0.clone();
+    h.zc.mmr_down(NOW + 1_000, &mmr, "its link closed");
+    let _ = reply_to(&mut h, 1);
+    // The cloud is away: nothing can be claimed, but the meeting is still this controller's.
+    h.zc.rejoin(NOW + 2_000, 2, &pass);
+    let outs: Vec<ZcOutput> = std::iter::from_fn(|| h.zc.poll_output()).collect();
+    assert!(
+        !outs
+            .iter()
+            .any(|o| matches!(o, ZcOutput::Claim { .. } | ZcOutput::Release { .. })),
+        "{outs:?}"
+    );
+    assert!(outs.iter().any(|o| matches!(
+        o,
+        ZcOutput::Reply { session: 2, msg: ZcToClient::Joined { participant, .. } } if *participant == ParticipantId(1)
+    )));
+    assert_ne!(h.zc.snapshot().meetings[&MeetingId(2)].0, mmr);
+    // The same pass admits again later: here the participant is still seated on session 2,
+    // so session 3 takes its place (same seat, same media token) and session 2 is ended.
+    h.zc.rejoin(NOW + 3_000, 3, &pass);
+    let outs: Vec<ZcOutput> = std::iter::from_fn(|| h.zc.poll_output()).collect();
+    assert!(outs.iter().any(|o| matches!(
+        o,
+        ZcOutput::Reply {
+            session: 2,
+            msg: ZcToClient::Ended { rejoin: false, .. }
+        }
+    )));
+    assert!(outs.iter().any(|o| matches!(
+        o,
+        ZcOutput::Reply {
+            session: 3,
+            msg: ZcToClient::Joined { .. }
+        }
+    )));
+    assert_eq!(h.zc.load().participants, 1);
+    // Once expired it admits nobody.
+    h.zc.rejoin(NOW + crate::zc::rejoin::PASS_TTL_MS + 1, 4, &pass);
+    assert_eq!(
+        rejected(&reply_to(&mut h, 4)[0]),
+        Some(RejectReason::TicketExpired)
+    );
+}
+
+#[test]
+fn a_pass_is_renewed_on_a_ping_once_half_spent() {
+    let mut h = Harness::new(100, &[10]);
+    let _ = h.join(1, 1);
+    h.zc.pinged(NOW + crate::zc::rejoin::PASS_TTL_MS / 2 - 1, 1);
+    assert!(reply_to(&mut h, 1).is_empty());
+    h.zc.pinged(NOW + crate::zc::rejoin::PASS_TTL_MS / 2, 1);
+    let renewed = reply_to(&mut h, 1);
+    let [ZcToClient::RejoinPass { pass }] = renewed.as_slice() else {
+        panic!("{renewed:?}")
+    };
+    h.zc.session_closed(1);
+    let _ = reply_to(&mut h, 1);
+    h.zc.rejoin(NOW + crate::zc::rejoin::PASS_TTL_MS + 1_000, 2, pass);
+    assert!(
+        matches!(reply_to(&mut h, 2)[0], ZcToClient::Joined { .. }),
+        "the fresh pass outlives the first"
+    );
 }
