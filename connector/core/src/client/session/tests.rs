@@ -94,6 +94,33 @@ fn a_passing_failure_is_retried_with_backoff_and_a_final_one_ends_the_run() {
 }
 
 #[test]
+fn a_refusal_that_says_when_is_retried_then_not_on_the_backoff() {
+    let mut s = Session::new(0, TIMING);
+    assert_eq!(drain(&mut s), [Output::Join]);
+    s.handle(
+        10,
+        Input::JoinDeferred {
+            failure: JoinFailure::ZoneInFlux,
+            retry_after_ms: 1_234,
+        },
+    );
+    drain(&mut s);
+    assert_eq!(s.poll_timeout(), Some(1_244), "not the backoff's 500 ms");
+    s.handle_timeout(1_244);
+    assert_eq!(drain(&mut s), [Output::Join]);
+    // A controller cannot park a client for longer than MAX_RETRY_AFTER_MS at a time.
+    s.handle(
+        2_000,
+        Input::JoinDeferred {
+            failure: JoinFailure::ZoneInFlux,
+            retry_after_ms: 3_600_000,
+        },
+    );
+    drain(&mut s);
+    assert_eq!(s.poll_timeout(), Some(2_000 + MAX_RETRY_AFTER_MS));
+}
+
+#[test]
 fn passing_failures_stop_being_retried_at_the_join_deadline() {
     let mut s = Session::new(0, TIMING);
     drain(&mut s);
