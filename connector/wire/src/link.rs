@@ -17,6 +17,11 @@ pub enum MmrToController {
         mmr: MmrId,
         capacity: u32,
         media: MediaEndpoints,
+        /// Where other MMRs link to this one to carry a meeting cascaded across them (mutual
+        /// TLS, ALPN `mc-cascade/1`; its fallback is `media.tls_port`). Absent: this MMR takes
+        /// no part in cascades.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cascade_port: Option<u16>,
     },
     Load {
         participants: u32,
@@ -43,6 +48,13 @@ pub enum ControllerToMmr {
     },
     /// Forget this token and stop forwarding to and from its holder.
     Revoke { token: MediaToken },
+    /// The meeting also runs on these other MMRs (its participants did not fit on one): send
+    /// each packet of a participant here once to each of them, and what they send to the
+    /// participants here only. An empty list ends the meeting's cascade on this MMR.
+    Cascade {
+        meeting: MeetingId,
+        peers: Vec<CascadePeer>,
+    },
     /// The link is refused or ended, and why.
     Refused { message: String },
     /// Sent every report interval: an MMR VM that hears nothing from its controller for three
@@ -50,4 +62,15 @@ pub enum ControllerToMmr {
     /// is gone), so a frozen or cut-off controller's meetings do not linger on it.
     #[serde(deserialize_with = "crate::signal::no_fields")]
     Keepalive,
+}
+
+/// Another MMR of a cascaded meeting, and where to link to it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CascadePeer {
+    pub mmr: MmrId,
+    pub host: String,
+    /// The dedicated cascade port, then the fallback (TLS 443, ALPN `mc-cascade/1`).
+    pub port: u16,
+    pub fallback_port: u16,
 }

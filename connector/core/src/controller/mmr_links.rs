@@ -44,6 +44,7 @@ pub(super) fn to_wire(cmd: MmrCommand) -> ControllerToMmr {
             participant,
         },
         MmrCommand::Revoke { token } => ControllerToMmr::Revoke { token },
+        MmrCommand::Cascade { meeting, peers } => ControllerToMmr::Cascade { meeting, peers },
     }
 }
 
@@ -73,6 +74,7 @@ impl Controller {
                     mmr,
                     capacity,
                     media,
+                    cascade_port,
                 },
             ) => {
                 if mmr == self.p.local_mmr.0 || capacity == 0 {
@@ -90,7 +92,8 @@ impl Controller {
                     self.close(old);
                 }
                 self.mmr_down_due.remove(&mmr);
-                self.zc.mmr_up(mmr.clone(), capacity, media.clone());
+                self.zc
+                    .mmr_up(mmr.clone(), capacity, media.clone(), cascade_port);
                 self.event(Event::MmrLinked {
                     mmr: mmr.clone(),
                     from,

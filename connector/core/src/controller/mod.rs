@@ -62,6 +62,8 @@ pub struct Params {
     pub limits: ZcLimits,
     /// The MMR in this controller's own process: its id, capacity and media addresses.
     pub local_mmr: (MmrId, u32, MediaEndpoints),
+    /// Where other MMRs link to the local one for a cascaded meeting (`None`: it takes no part).
+    pub local_mmr_cascade_port: Option<u16>,
     /// How often MMR VMs report load; three missed reports and the MMR is down.
     pub mmr_report_interval_ms: u64,
     /// How long a new connection may take to say who it is (a join, a hello, a registration).
@@ -258,7 +260,7 @@ impl Controller {
     pub fn new(p: Params, rng: Rng) -> Controller {
         let mut zc = Zc::new(p.limits, rng);
         let (mmr, capacity, media) = p.local_mmr.clone();
-        zc.mmr_up(mmr, capacity, media);
+        zc.mmr_up(mmr, capacity, media, p.local_mmr_cascade_port);
         let ha = p.peer.map(|peer| {
             zc.enable_ownership();
             Ha::new(peer.down_after_ms)
@@ -535,6 +537,7 @@ impl Controller {
             MmrCommand::Revoke { token } => {
                 self.held.remove(token);
             }
+            MmrCommand::Cascade { .. } => {}
         }
         self.send(conn, Message::Mmr(mmr_links::to_wire(cmd)));
     }

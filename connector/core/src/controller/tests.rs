@@ -45,6 +45,7 @@ impl One {
             limits: ZcLimits { max_meetings: 10 },
             // The local MMR has no room, so meetings go to the MMR VM.
             local_mmr: (MmrId("ctl-mmr".into()), 0, media("ctl")),
+            local_mmr_cascade_port: None,
             mmr_report_interval_ms: 1_000,
             handshake_timeout_ms: 5_000,
             peer: None,
@@ -81,6 +82,7 @@ impl One {
                 mmr: MmrId("mmr-1".into()),
                 capacity: 10,
                 media: media("vm"),
+                cascade_port: None,
             },
         });
         one.out.clear();
@@ -258,6 +260,7 @@ fn an_mmr_vm_that_links_again_within_the_grace_keeps_its_meetings_and_grants() {
             mmr: MmrId("mmr-1".into()),
             capacity: 10,
             media: media("vm"),
+            cascade_port: None,
         },
     });
     one.vm = 3;

@@ -23,6 +23,9 @@ pub enum Endpoint {
     Udp(SocketAddr),
     /// A TCP 8801 or TLS 443 connection carrying RFC 4571 frames.
     Stream(u64),
+    /// A link to another MMR of cascaded meetings (numbered by the shell): a packet goes there
+    /// once per meeting it carries, with the meeting's id.
+    Cascade(u64),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -207,7 +210,7 @@ impl Forwarding {
             Endpoint::Udp(addr) => addr,
             // On a stream the address is that of the connection; the shell knows it, the table
             // does not, and clients only use the reply as proof of the path.
-            Endpoint::Stream(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
+            Endpoint::Stream(_) | Endpoint::Cascade(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
         };
         let success = Binding::Success { txn, mapped };
         let newest = grant.newest_counter.is_none_or(|n| counter > n);
@@ -313,5 +316,6 @@ impl Forwarding {
     }
 }
 
+mod cascade;
 #[cfg(test)]
 mod tests;

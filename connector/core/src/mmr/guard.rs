@@ -91,7 +91,7 @@ impl MediaGuard {
 pub fn source_of(from: Endpoint, stream_peer: Option<IpAddr>) -> Option<IpAddr> {
     match from {
         Endpoint::Udp(addr) => Some(addr.ip()),
-        Endpoint::Stream(_) => stream_peer,
+        Endpoint::Stream(_) | Endpoint::Cascade(_) => stream_peer,
     }
 }
 

@@ -5,6 +5,7 @@ use super::placement::{place_new_meeting, MmrState};
 use super::rejoin::{RejoinKeys, PASS_TTL_MS};
 use crate::ticket::{TicketError, TicketVerifier};
 use crate::Rng;
+use mc_wire::link::CascadePeer;
 use mc_wire::signal::{MediaEndpoints, RejectReason, ZcToClient};
 use mc_wire::srtp::MediaKey;
 use mc_wire::status::Load;
@@ -67,11 +68,20 @@ pub enum MmrCommand {
     },
     /// Forget the token and stop forwarding to and from its holder.
     Revoke { token: MediaToken },
+    /// The meeting also runs on these other MMRs: forward to each once (empty: no longer).
+    Cascade {
+        meeting: MeetingId,
+        peers: Vec<CascadePeer>,
+    },
 }
 
 #[derive(Debug, Clone)]
 struct Meeting {
+    /// Where the meeting was placed first (or, once that MMR is gone, the next of `cascade`).
     mmr: MmrId,
+    /// The other MMRs it extended onto when `mmr` had no room (each holds some of its
+    /// participants; they link to each other).
+    cascade: BTreeSet<MmrId>,
     participants: BTreeSet<ParticipantId>,
     /// Every participant seals its media under this; it changes when anyone leaves, so what
     /// follows is closed to them.
@@ -83,6 +93,8 @@ struct Meeting {
 #[derive(Debug, Clone)]
 struct Participant {
     meeting: MeetingId,
+    /// Which of its meeting's MMRs carries this participant's media.
+    mmr: MmrId,
     token: MediaToken,
     session: SessionId,
     display_name: String,
@@ -93,7 +105,10 @@ struct Participant {
 /// A serialisable view of the zone, for status and tests.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ZoneSnapshot {
+    /// Each meeting's first MMR and its participants (on all its MMRs).
     pub meetings: BTreeMap<MeetingId, (MmrId, usize)>,
+    /// The other MMRs of each meeting cascaded across several.
+    pub cascades: BTreeMap<MeetingId, BTreeSet<MmrId>>,
     /// participants, capacity, healthy
     pub mmrs: BTreeMap<MmrId, (u32, u32, bool)>,
 }
@@ -151,7 +166,13 @@ impl Zc {
     }
 
     /// An MMR linked (or re-linked) with its participant capacity and media addresses.
-    pub fn mmr_up(&mut self, id: MmrId, capacity: u32, media: MediaEndpoints) {
+    pub fn mmr_up(
+        &mut self,
+        id: MmrId,
+        capacity: u32,
+        media: MediaEndpoints,
+        cascade_port: Option<u16>,
+    ) {
         let (participants, draining) = self
             .mmrs
             .get(&id)
@@ -164,30 +185,46 @@ impl Zc {
                 healthy: true,
                 draining,
                 media,
+                cascade_port,
             },
         );
     }
 
     /// An MMR stopped reporting or its link closed. No meeting is placed on it any more; every
-    /// participant of its meetings is told to rejoin (they are placed afresh on an MMR with room)
-    /// and their sessions close, so its capacity leaves the zone's.
+    /// participant it carried is told to rejoin (they are placed afresh on an MMR with room)
+    /// and their sessions close, so its capacity leaves the zone's. A meeting cascaded across
+    /// several MMRs loses only the participants of this one and goes on on the others.
     pub fn mmr_down(&mut self, now_ms: u64, id: &MmrId, reason: &str) {
         let Some(mmr) = self.mmrs.get_mut(id) else {
             return;
         };
         mmr.healthy = false;
         mmr.participants = 0;
-        let lost: Vec<MeetingId> = self
+        let touched: Vec<MeetingId> = self
             .meetings
             .iter()
-            .filter(|(_, m)| &m.mmr == id)
+            .filter(|(_, m)| &m.mmr == id || m.cascade.contains(id))
             .map(|(mid, _)| *mid)
             .collect();
-        for mid in lost {
-            let meeting = self.meetings.remove(&mid).expect("listed above");
-            // Its participants come straight back (with a pass, should the cloud be away).
-            self.hold_for_rejoin(now_ms, mid);
-            for pid in meeting.participants {
+        for mid in touched {
+            let lost: Vec<ParticipantId> = self.meetings[&mid]
+                .participants
+                .iter()
+                .filter(|pid| &self.participants[*pid].mmr == id)
+                .copied()
+                .collect();
+            let m = self.meetings.get_mut(&mid).expect("listed above");
+            for pid in &lost {
+                m.participants.remove(pid);
+            }
+            if m.participants.is_empty() {
+                self.meetings.remove(&mid);
+                // Its participants come straight back (with a pass, should the cloud be away).
+                self.hold_for_rejoin(now_ms, mid);
+            } else {
+                self.leave_mmr(mid, id);
+            }
+            for pid in lost {
                 self.participants.remove(&pid);
                 let session = self
                     .sessions
@@ -275,7 +312,7 @@ impl Zc {
     pub fn meetings_on(&self, mmr: Option<&MmrId>) -> Vec<MeetingId> {
         self.meetings
             .iter()
-            .filter(|(_, m)| mmr.is_none_or(|id| &m.mmr == id))
+            .filter(|(_, m)| mmr.is_none_or(|id| &m.mmr == id || m.cascade.contains(id)))
             .map(|(id, _)| *id)
             .collect()
     }
@@ -314,7 +351,7 @@ impl Zc {
     pub fn grants_on(&self, id: &MmrId) -> Vec<MmrCommand> {
         self.participants
             .iter()
-            .filter(|(_, p)| self.meetings.get(&p.meeting).is_some_and(|m| &m.mmr == id))
+            .filter(|(_, p)| &p.mmr == id)
             .map(|(pid, p)| MmrCommand::Admit {
                 token: p.token.clone(),
                 meeting: p.meeting,
@@ -372,19 +409,12 @@ impl Zc {
         claims: TicketClaims,
     ) -> Result<(), (RejectReason, String)> {
         let meeting_id = claims.meeting;
+        let mut extends = false;
         let mmr_id = match self.meetings.get(&meeting_id) {
             Some(m) => {
-                let mmr = &self.mmrs[&m.mmr];
-                if !mmr.healthy || !mmr.has_room() {
-                    return Err((
-                        RejectReason::MeetingFull,
-                        format!(
-                            "meeting {meeting_id} is full: its MMR {} hosts {} of {} participants",
-                            m.mmr, mmr.participants, mmr.capacity
-                        ),
-                    ));
-                }
-                m.mmr.clone()
+                let (seat, new) = self.seat_for(meeting_id, m)?;
+                extends = new;
+                seat
             }
             None => {
                 if self.draining {
@@ -446,11 +476,15 @@ impl Zc {
         let media = mmr.media.clone();
         let meeting = self.meetings.entry(meeting_id).or_insert_with(|| Meeting {
             mmr: mmr_id.clone(),
+            cascade: BTreeSet::new(),
             participants: BTreeSet::new(),
             key: new_key.expect("drawn for a new meeting"),
             ending: false,
         });
         meeting.participants.insert(claims.participant);
+        if extends {
+            meeting.cascade.insert(mmr_id.clone());
+        }
         let media_key = meeting.key.clone();
         let rejoin_pass =
             self.issue_pass(now_ms, meeting_id, claims.participant, &claims.display_name);
@@ -458,6 +492,7 @@ impl Zc {
             claims.participant,
             Participant {
                 meeting: meeting_id,
+                mmr: mmr_id.clone(),
                 token: token.clone(),
                 session,
                 display_name: claims.display_name.clone(),
@@ -465,6 +500,9 @@ impl Zc {
             },
         );
         self.sessions.insert(session, claims.participant);
+        if extends {
+            self.cascade_changed(meeting_id, None);
+        }
         self.outputs.push_back(ZcOutput::Mmr {
             mmr: mmr_id,
             cmd: MmrCommand::Admit {
@@ -503,17 +541,29 @@ impl Zc {
             .get_mut(&p.meeting)
             .expect("participant's meeting exists");
         meeting.participants.remove(&pid);
-        let mmr_id = meeting.mmr.clone();
+        let mmr_id = p.mmr.clone();
         if meeting.participants.is_empty() {
+            let home = meeting.mmr.clone();
             self.meetings.remove(&p.meeting);
             self.meeting_removed(p.meeting);
             self.emptied.retain(|(m, _)| *m != p.meeting);
             if self.emptied.len() == EMPTIED_KEPT {
                 self.emptied.pop_front();
             }
-            self.emptied.push_back((p.meeting, mmr_id.clone()));
-        } else if !meeting.ending {
-            self.rekey(p.meeting);
+            self.emptied.push_back((p.meeting, home));
+        } else {
+            let ending = meeting.ending;
+            let cascaded = !meeting.cascade.is_empty();
+            let still_there = meeting
+                .participants
+                .iter()
+                .any(|other| self.participants[other].mmr == mmr_id);
+            if cascaded && !still_there {
+                self.leave_mmr(p.meeting, &mmr_id);
+            }
+            if !ending {
+                self.rekey(p.meeting);
+            }
         }
         if let Some(mmr) = self.mmrs.get_mut(&mmr_id) {
             mmr.participants -= 1;
@@ -571,7 +621,20 @@ impl Zc {
     /// controller asks after every batch of inputs, most of which (keepalives, reports) change
     /// nothing it shows, and a snapshot copies every meeting.
     pub fn snapshot_is(&self, s: &ZoneSnapshot) -> bool {
-        let ZoneSnapshot { meetings, mmrs } = s;
+        let ZoneSnapshot {
+            meetings,
+            cascades,
+            mmrs,
+        } = s;
+        let cascades_are = self
+            .meetings
+            .values()
+            .filter(|m| !m.cascade.is_empty())
+            .count()
+            == cascades.len()
+            && cascades
+                .iter()
+                .all(|(id, on)| self.meetings.get(id).is_some_and(|m| &m.cascade == on));
         let meetings_are = self.meetings.len() == meetings.len()
             && self
                 .meetings
@@ -581,6 +644,7 @@ impl Zc {
                     id == sid && m.mmr == *mmr && m.participants.len() == *n
                 });
         meetings_are
+            && cascades_are
             && self.mmrs.len() == mmrs.len()
             && self.mmrs.iter().zip(mmrs).all(|((id, m), (sid, shown))| {
                 id == sid && (m.participants, m.capacity, m.healthy) == *shown
@@ -593,6 +657,12 @@ impl Zc {
                 .meetings
                 .iter()
                 .map(|(id, m)| (*id, (m.mmr.clone(), m.participants.len())))
+                .collect(),
+            cascades: self
+                .meetings
+                .iter()
+                .filter(|(_, m)| !m.cascade.is_empty())
+                .map(|(id, m)| (*id, m.cascade.clone()))
                 .collect(),
             mmrs: self
                 .mmrs
@@ -612,6 +682,7 @@ fn ticket_rejection(e: TicketError) -> (RejectReason, String) {
     (reason, e.to_string())
 }
 
+mod cascade;
 mod ownership;
 mod passes;
 pub use ownership::ADOPTION_HOLD_MS;

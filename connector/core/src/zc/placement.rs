@@ -13,6 +13,8 @@ pub struct MmrState {
     /// Drained by an operator: keeps its meetings until they move, takes no new ones.
     pub draining: bool,
     pub media: mc_wire::signal::MediaEndpoints,
+    /// Where other MMRs link to this one for a cascaded meeting; `None`: it takes no part.
+    pub cascade_port: Option<u16>,
 }
 
 impl MmrState {
@@ -72,6 +74,7 @@ mod tests {
             healthy,
             draining: false,
             media,
+            cascade_port: None,
         }
     }
 

@@ -133,6 +133,7 @@ impl World {
                             tls_port: 443,
                         },
                     ),
+                    local_mmr_cascade_port: None,
                     mmr_report_interval_ms: 1_000,
                     handshake_timeout_ms: 5_000,
                     peer: Some(PeerParams {
@@ -300,6 +301,8 @@ impl World {
                 Output::LocalMmr(MmrCommand::Revoke { token }) => {
                     self.grants[i].remove(&token);
                 }
+                // Each controller here has one MMR, which takes no part in cascades.
+                Output::LocalMmr(MmrCommand::Cascade { .. }) => {}
                 Output::Event(e) => {
                     if let Event::Admitted {
                         participant,

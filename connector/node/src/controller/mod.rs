@@ -141,6 +141,7 @@ pub async fn start(
                 tls_port: tls_addr.port(),
             },
         ),
+        local_mmr_cascade_port: None,
         mmr_report_interval_ms: config.mmr_report_interval_ms,
         // The core's deadline for a peer's first message: a session's join, a link's hello.
         handshake_timeout_ms: config.first_message_timeout_ms,

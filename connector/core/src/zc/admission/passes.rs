@@ -89,7 +89,7 @@ impl Zc {
         }
         let (old, name, token) = (p.session, p.display_name.clone(), p.token.clone());
         let m = &self.meetings[&meeting];
-        let (media, media_key) = (self.mmrs[&m.mmr].media.clone(), m.key.clone());
+        let (media, media_key) = (self.mmrs[&p.mmr].media.clone(), m.key.clone());
         let rejoin_pass = self.issue_pass(now_ms, meeting, participant, &name);
         let p = self.participants.get_mut(&participant).expect("present");
         p.session = session;

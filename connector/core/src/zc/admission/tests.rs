@@ -25,7 +25,7 @@ impl Harness {
                 tcp_port: 8801,
                 tls_port: 443,
             };
-            zc.mmr_up(MmrId(format!("mmr-{i}")), *cap, media);
+            zc.mmr_up(MmrId(format!("mmr-{i}")), *cap, media, None);
         }
         Harness {
             zc,
@@ -580,4 +580,128 @@ fn a_pass_is_renewed_on_a_ping_once_half_spent() {
         matches!(reply_to(&mut h, 2)[0], ZcToClient::Joined { .. }),
         "the fresh pass outlives the first"
     );
+}
+
+/// Cascade commands among the outputs, as (MMR, meeting, peers' MMRs).
+fn cascades(outs: &[ZcOutput]) -> Vec<(String, u64, Vec<String>)> {
+    outs.iter()
+        .filter_map(|o| match o {
+            ZcOutput::Mmr {
+                mmr,
+                cmd: MmrCommand::Cascade { meeting, peers },
+            } => Some((
+                mmr.0.clone(),
+                meeting.0,
+                peers.iter().map(|p| p.mmr.0.clone()).collect(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+fn cascading(capacities: &[u32]) -> Harness {
+    let mut h = Harness::new(100, &[]);
+    for (i, cap) in capacities.iter().enumerate() {
+        let media = MediaEndpoints {
+            host: format!("mmr-{i}.example"),
+            udp_port: 8801,
+            tcp_port: 8801,
+            tls_port: 443,
+        };
+        h.zc.mmr_up(MmrId(format!("mmr-{i}")), *cap, media, Some(8805));
+    }
+    h
+}
+
+fn join_outs(h: &mut Harness, session: SessionId, meeting: u64) -> Vec<ZcOutput> {
+    let t = h.ticket(meeting, NOW + 60_000);
+    h.zc.join(NOW, session, &t);
+    std::iter::from_fn(|| h.zc.poll_output()).collect()
+}
+
+#[test]
+fn a_meeting_that_outgrows_its_mmr_extends_onto_others_until_the_zone_is_full() {
+    let mut h = cascading(&[2, 2, 2]);
+    assert!(cascades(&join_outs(&mut h, 1, 7)).is_empty());
+    assert!(cascades(&join_outs(&mut h, 2, 7)).is_empty());
+    // The third does not fit on mmr-0: the meeting extends onto mmr-1, and both learn it.
+    let outs = join_outs(&mut h, 3, 7);
+    assert_eq!(
+        cascades(&outs),
+        vec![
+            ("mmr-0".into(), 7, vec!["mmr-1".into()]),
+            ("mmr-1".into(), 7, vec!["mmr-0".into()]),
+        ]
+    );
+    assert!(outs.iter().any(
+        |o| matches!(o, ZcOutput::Mmr { mmr, cmd: MmrCommand::Admit { .. } } if mmr.0 == "mmr-1")
+    ));
+    let _ = join_outs(&mut h, 4, 7);
+    let outs = join_outs(&mut h, 5, 7);
+    assert_eq!(cascades(&outs).len(), 3, "mmr-2 joins: all three told");
+    let _ = join_outs(&mut h, 6, 7);
+    // Six seats in the zone, six taken: the seventh is refused, and nothing is over capacity.
+    let outs = join_outs(&mut h, 7, 7);
+    assert!(outs.iter().any(|o| matches!(
+        o,
+        ZcOutput::Reply {
+            msg: ZcToClient::Rejected {
+                reason: RejectReason::MeetingFull,
+                ..
+            },
+            ..
+        }
+    )));
+    let snap = h.zc.snapshot();
+    assert!(snap.mmrs.values().all(|(n, cap, _)| n == cap));
+    assert_eq!(snap.meetings[&MeetingId(7)], (MmrId("mmr-0".into()), 6));
+    assert_eq!(
+        snap.cascades[&MeetingId(7)],
+        [MmrId("mmr-1".into()), MmrId("mmr-2".into())].into()
+    );
+    assert!(h.zc.snapshot_is(&snap));
+}
+
+#[test]
+fn losing_one_mmr_of_a_cascaded_meeting_moves_only_its_own_participants() {
+    let mut h = cascading(&[2, 2, 2]);
+    for s in 1..=5 {
+        let _ = join_outs(&mut h, s, 7);
+    }
+    // Sessions 3 and 4 sit on mmr-1.
+    h.zc.mmr_down(NOW, &MmrId("mmr-1".into()), "its link closed");
+    let outs: Vec<ZcOutput> = std::iter::from_fn(|| h.zc.poll_output()).collect();
+    let ended: Vec<SessionId> = outs
+        .iter()
+        .filter_map(|o| match o {
+            ZcOutput::Reply {
+                session,
+                msg: ZcToClient::Ended { rejoin: true, .. },
+            } => Some(*session),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ended, vec![3, 4]);
+    assert_eq!(
+        cascades(&outs),
+        vec![
+            ("mmr-0".into(), 7, vec!["mmr-2".into()]),
+            ("mmr-2".into(), 7, vec!["mmr-0".into()]),
+        ],
+        "the dead MMR is not told"
+    );
+    assert_eq!(h.zc.snapshot().meetings[&MeetingId(7)].1, 3);
+    // They come back and are seated on what has room (mmr-2 has one seat left).
+    assert_eq!(rejected(&h.join(8, 7)), None);
+    assert_eq!(rejected(&h.join(9, 7)), Some(RejectReason::MeetingFull));
+    // Both participants on mmr-2 leave: mmr-2 leaves the cascade, and mmr-0 is alone again.
+    h.zc.session_closed(5);
+    let _ = std::iter::from_fn(|| h.zc.poll_output()).count();
+    h.zc.session_closed(8);
+    let outs: Vec<ZcOutput> = std::iter::from_fn(|| h.zc.poll_output()).collect();
+    assert_eq!(
+        cascades(&outs),
+        vec![("mmr-0".into(), 7, vec![]), ("mmr-2".into(), 7, vec![]),]
+    );
+    assert!(!h.zc.snapshot().cascades.contains_key(&MeetingId(7)));
 }
