@@ -221,6 +221,7 @@ impl Deployment {
         .await
         .map_err(|e| format!("starting the cloud: {e}"))?;
         let controller_config = ControllerConfig {
+            media_cascade_port: 0,
             listen: loopback(0).ip(),
             signal_port: 0,
             tls_port: 0,

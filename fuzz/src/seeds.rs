@@ -141,6 +141,7 @@ pub fn link() -> (Vec<MmrToController>, Vec<ControllerToMmr>) {
                 mmr: MmrId("mmr-1".into()),
                 capacity: 1000,
                 media: endpoints(),
+                cascade_port: Some(8805),
             },
             MmrToController::Load {
                 participants: 3,
@@ -479,6 +480,22 @@ pub fn all() -> Vec<Seed> {
                 .to_bytes(),
             });
         }
+    }
+    // Cascade link frames: a hello, and each RTP packet as one MMR forwards it to another.
+    out.push(Seed {
+        target: "cascade",
+        name: "hello".into(),
+        bytes: mc_wire::cascade::CascadeFrame::Hello {
+            mmr: MmrId("mmr-1".into()),
+        }
+        .encode(),
+    });
+    for (i, p) in rtp_packets().iter().enumerate() {
+        out.push(Seed {
+            target: "cascade",
+            name: format!("media-{i}"),
+            bytes: mc_wire::cascade::media_framed(MeetingId(42), &p.encode())[2..].to_vec(),
+        });
     }
     for (i, p) in rtp_packets().iter().enumerate() {
         out.push(Seed {

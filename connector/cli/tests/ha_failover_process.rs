@@ -194,6 +194,7 @@ fn killing_one_controller_process_of_an_ha_pair_moves_its_meetings_to_the_other(
         for (i, id) in ["controller-1", "controller-2"].into_iter().enumerate() {
             let peer = 1 - i;
             let cfg = ControllerConfig {
+                media_cascade_port: 0,
                 id: id.into(),
                 listen: "127.0.0.1".parse().unwrap(),
                 signal_port: signal[i],

@@ -60,6 +60,7 @@ fn killing_an_mmr_vm_process_moves_its_meetings_and_its_participants_resume() {
         .await
         .unwrap();
         let ctl_cfg = ControllerConfig {
+            media_cascade_port: 0,
             listen: "127.0.0.1".parse().unwrap(),
             signal_port: 0,
             tls_port: 0,
@@ -82,6 +83,7 @@ fn killing_an_mmr_vm_process_moves_its_meetings_and_its_participants_resume() {
         wait_for(&log, "registered with the cloud", Duration::from_secs(10)).await;
 
         let mmr_cfg = MmrConfig {
+            cascade_port: 0,
             listen: "127.0.0.1".parse().unwrap(),
             media_udp_port: 0,
             media_tcp_port: 0,

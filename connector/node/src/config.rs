@@ -325,6 +325,9 @@ pub struct ControllerConfig {
     pub tls_port: u16,
     pub media_udp_port: u16,
     pub media_tcp_port: u16,
+    /// Where other MMRs link to this controller's MMR to carry a meeting too large for one
+    /// (mutual TLS; `tls_port` is its fallback).
+    pub media_cascade_port: u16,
     /// Ports clients are told, where a NAT or port forward puts them elsewhere than the bound ones.
     pub advertise_signal_port: Option<u16>,
     pub advertise_media_udp_port: Option<u16>,
@@ -394,6 +397,7 @@ impl Default for ControllerConfig {
             advertise_host: None,
             signal_port: ports::ZC,
             tls_port: ports::HTTPS,
+            media_cascade_port: ports::CASCADE,
             media_udp_port: ports::MEDIA,
             media_tcp_port: ports::MEDIA,
             advertise_signal_port: None,
@@ -463,6 +467,7 @@ impl ControllerConfig {
             ("signal_port", self.signal_port),
             ("tls_port", self.tls_port),
             ("media_tcp_port", self.media_tcp_port),
+            ("media_cascade_port", self.media_cascade_port),
         ]
         .into_iter()
         .filter(|(_, p)| *p != 0)
@@ -511,6 +516,9 @@ pub struct MmrConfig {
     pub media_tcp_port: u16,
     /// Media over TLS (ALPN `mc-media/1`), the last fallback.
     pub tls_port: u16,
+    /// Where other MMRs link to this one to carry a meeting too large for one (mutual TLS;
+    /// `tls_port` is its fallback).
+    pub cascade_port: u16,
     pub controller_host: String,
     pub controller_port: u16,
     pub controller_fallback_port: u16,
@@ -559,6 +567,7 @@ impl Default for MmrConfig {
             media_udp_port: ports::MEDIA,
             media_tcp_port: ports::MEDIA,
             tls_port: ports::HTTPS,
+            cascade_port: ports::CASCADE,
             controller_host: "127.0.0.2".into(),
             controller_port: ports::ZC,
             controller_fallback_port: ports::HTTPS,
@@ -607,6 +616,17 @@ impl MmrConfig {
                     self.tls_port
                 ),
             ));
+        }
+        for (name, port) in [
+            ("tls_port", self.tls_port),
+            ("media_tcp_port", self.media_tcp_port),
+        ] {
+            if self.cascade_port != 0 && self.cascade_port == port {
+                return Err(invalid(
+                    "ports",
+                    format!("cascade_port and {name} are both TCP port {port}"),
+                ));
+            }
         }
         Ok(())
     }

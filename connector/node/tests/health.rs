@@ -76,6 +76,7 @@ fn a_controller_and_an_mmr_vm_answer_liveness_and_readiness_locally() {
             .port();
         let lonely = controller::start(
             ControllerConfig {
+                media_cascade_port: 0,
                 listen: "127.0.0.1".parse().unwrap(),
                 signal_port: 0,
                 tls_port: 0,

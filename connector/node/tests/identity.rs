@@ -314,6 +314,7 @@ fn hello(mmr: &str) -> MmrToController {
             tcp_port: 8801,
             tls_port: 443,
         },
+        cascade_port: None,
     }
 }
 
@@ -394,6 +395,7 @@ fn an_mmr_vm_links_only_to_a_controller() {
         });
         let id = d.ids.identity("mmr-1").unwrap();
         let config = mc_node::config::MmrConfig {
+            cascade_port: 0,
             listen: "127.0.0.1".parse().unwrap(),
             media_udp_port: 0,
             media_tcp_port: 0,

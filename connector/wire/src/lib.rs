@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod binding;
+pub mod cascade;
 pub mod error;
 pub mod frame;
 pub mod hex;

@@ -9,6 +9,8 @@ pub const ZC: u16 = 8802;
 pub const STATUS_SYNC: u16 = 8803;
 /// Controller → cloud notification.
 pub const NOTIFICATION: u16 = 8804;
+/// MMR ↔ MMR cascade link of a meeting larger than one MMR.
+pub const CASCADE: u16 = 8805;
 /// The fallback for every link, and the cloud's HTTPS services.
 pub const HTTPS: u16 = 443;
 
@@ -26,6 +28,8 @@ pub mod alpn {
     pub const STATUS_SYNC: &[u8] = b"mc-status/1";
     /// Controller → cloud notification: mutual TLS.
     pub const NOTIFICATION: &[u8] = b"mc-notify/1";
+    /// MMR ↔ MMR cascade link: mutual TLS.
+    pub const CASCADE: &[u8] = b"mc-cascade/1";
     /// The cloud's HTTPS REST services.
     pub const HTTP1: &[u8] = b"http/1.1";
 }

@@ -444,6 +444,7 @@ fn link_hello() {
             tcp_port: ports::MEDIA,
             tls_port: ports::HTTPS,
         },
+        cascade_port: None,
     };
     insta::assert_snapshot!("link_hello", render_frame(&hello));
 }

@@ -29,7 +29,8 @@ impl Violations {
     }
 }
 
-/// Limits hold; every meeting has one owner and lives on exactly one MMR.
+/// Limits hold; every meeting has one owner, and lives on the MMRs of one controller only (on
+/// one MMR, or cascaded across several of the same controller's).
 pub(super) fn check_safety(d: &SimDeployment, v: &Violations, at_s: f64) {
     // Controllers whose hosting counts: running, and (in a pair) within their lease. One whose
     // lease ran out admits nobody and fences at once; the peer may own its meetings by then.
@@ -41,8 +42,9 @@ pub(super) fn check_safety(d: &SimDeployment, v: &Violations, at_s: f64) {
         .filter(|(_, c)| c.lease_valid_at(now_ms))
         .collect();
     let mut owners: BTreeMap<MeetingId, Vec<String>> = BTreeMap::new();
-    // Where the MMRs themselves hold grants: each meeting on one MMR only.
-    let mut holders: BTreeMap<MeetingId, Vec<String>> = BTreeMap::new();
+    // Where the MMRs themselves hold grants, and whose grants they are: each meeting on the
+    // MMRs of one controller only.
+    let mut holders: BTreeMap<MeetingId, Vec<(String, String)>> = BTreeMap::new();
     // MMRs some live controller counts as healthy (a dead MMR VM keeps its unreachable table
     // until it restarts).
     let mut healthy: BTreeSet<String> = BTreeSet::new();
@@ -64,7 +66,10 @@ pub(super) fn check_safety(d: &SimDeployment, v: &Violations, at_s: f64) {
             owners.entry(*m).or_default().push(name.clone());
         }
         for m in ctl.mmr.meetings() {
-            holders.entry(m).or_default().push(format!("{name}-mmr"));
+            holders
+                .entry(m)
+                .or_default()
+                .push((format!("{name}-mmr"), name.clone()));
         }
     }
     for (name, (capacity, slot)) in d.vms.lock().unwrap().iter() {
@@ -73,8 +78,13 @@ pub(super) fn check_safety(d: &SimDeployment, v: &Violations, at_s: f64) {
             if held > *capacity {
                 v.add(format!("capacity:{name}:grants"), format!("safety at {at_s:.1} s: {name} holds {held} grants, over its capacity of {capacity}"));
             }
+            let by = vm.controller.lock().unwrap().clone();
+            let by = by.map_or_else(|| "no controller".to_string(), |c| c.0);
             for m in vm.mmr.meetings() {
-                holders.entry(m).or_default().push(name.clone());
+                holders
+                    .entry(m)
+                    .or_default()
+                    .push((name.clone(), by.clone()));
             }
         }
     }
@@ -90,8 +100,14 @@ pub(super) fn check_safety(d: &SimDeployment, v: &Violations, at_s: f64) {
         }
     }
     for (m, on) in holders {
-        let live_on: Vec<&String> = on.iter().filter(|h| healthy.contains(*h)).collect();
-        if live_on.len() > 1 {
+        let live_on: Vec<&(String, String)> =
+            on.iter().filter(|(h, _)| healthy.contains(h)).collect();
+        let controllers: BTreeSet<&String> = live_on.iter().map(|(_, c)| c).collect();
+        if controllers.len() > 1 {
+            let on: Vec<String> = live_on
+                .iter()
+                .map(|(h, c)| format!("{h} ({c}'s)"))
+                .collect();
             v.add(
                 format!("hosted-twice:{m}"),
                 format!(

@@ -184,10 +184,10 @@ impl Forecast {
                 return bad(
                     &format!("meeting_sizes[{i}].size"),
                     format!(
-                        "{} participants is more than one MMR holds ({}), and a meeting lives on one MMR",
+                        "{} participants is more than one MMR holds ({}), and the planner models each meeting on one MMR (a deployment cascades larger meetings across MMRs, which planning does not model yet)",
                         b.size, limits.mmr_capacity
                     ),
-                    "split such meetings, or raise limits.mmr_capacity if your MMRs hold more",
+                    "plan such meetings as several of at most one MMR's size, or raise limits.mmr_capacity if your MMRs hold more",
                 );
             }
             if !(b.share > 0.0 && b.share <= 1.0) {

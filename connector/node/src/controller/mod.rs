@@ -114,8 +114,14 @@ pub async fn start(
         config.media_limits(),
     )
     .await?;
+    let cascade = bind_tcp(
+        "the MMR's cascade port",
+        (config.listen, config.media_cascade_port).into(),
+    )
+    .await?;
     let signal_addr = signal.local_addr().expect("bound");
     let tls_addr = shared_tls.local_addr().expect("bound");
+    let cascade_addr = cascade.local_addr().expect("bound");
     let params = Params {
         id: ControllerId(config.id.clone()),
         zone: config.zone.clone(),
@@ -141,7 +147,7 @@ pub async fn start(
                 tls_port: tls_addr.port(),
             },
         ),
-        local_mmr_cascade_port: None,
+        local_mmr_cascade_port: Some(cascade_addr.port()),
         mmr_report_interval_ms: config.mmr_report_interval_ms,
         // The core's deadline for a peer's first message: a session's join, a link's hello.
         handshake_timeout_ms: config.first_message_timeout_ms,
@@ -182,6 +188,18 @@ pub async fn start(
         links: links.clone(),
         metrics: metrics.clone(),
     };
+    mmr.enable_cascades(
+        local_mmr_id(&config.id),
+        tls::client_config(&identity.ca, Some(&identity), alpn::CASCADE)?,
+        config.connect_timeout_ms,
+    );
+    crate::mmr::cascade::serve_port(
+        cascade,
+        &identity,
+        mmr.clone(),
+        Gate::new("cascade", config.conn_caps()),
+        config.handshake_timeout_ms,
+    )?;
     let identity_gate = IdentityGate::register(
         &metrics,
         &[
@@ -224,6 +242,10 @@ pub async fn start(
         )
         .route(alpn::LINK, link_route)
         .route(alpn::PEER, peer_route)
+        .route(
+            alpn::CASCADE,
+            tls::server_config(&identity, alpn::CASCADE, tls::ClientAuth::Required)?,
+        )
         .route(alpn::HTTP1, health_route)
         .default_route(alpn::SIGNAL);
     ctx.events.record(LinkEvent::Listening {
@@ -346,6 +368,10 @@ async fn accept_loop(listener: TcpListener, router: Router, gate: Gate, ctx: Ctx
                     conn::run(stream, core, conn, open, input, None).await
                 }
                 a if a == alpn::MEDIA => crate::mmr::serve_stream(stream, peer, ctx.mmr.clone(), mc_core::client::MediaPath::Tls, gate).await,
+                a if a == alpn::CASCADE => {
+                    let certified = tls::client_identity(&stream).ok();
+                    crate::mmr::cascade::accept(ctx.mmr.clone(), stream, certified).await
+                }
                 a if a == alpn::LINK => {
                     // Only an MMR links, and only as the MMR its certificate names.
                     let mmr = tls::client_identity(&stream).and_then(|id| id.expect_role(CertRole::Mmr));

@@ -219,6 +219,7 @@ impl ControllerLink {
                 tcp_port: handle.media_tcp_addr.port(),
                 tls_port: handle.tls_addr.port(),
             },
+            cascade_port: Some(handle.cascade_addr.port()),
         };
         write_frame(&mut wr, &hello).await?;
         let mut session = LinkSession::new(mc_rt::unix_now_ms(), config.handshake_timeout_ms);
@@ -284,6 +285,7 @@ impl ControllerLink {
                     // may have moved elsewhere while the link was down. It re-sends the grants
                     // that stand.
                     mmr.clear();
+                    *self.handle.controller.lock().unwrap() = Some(controller.clone());
                     self.events.record(MmrEvent::Linked { controller, port });
                     session.on_welcome(mc_rt::unix_now_ms(), report_interval_ms);
                     Ok(())
@@ -306,6 +308,9 @@ impl ControllerLink {
                 write_frame(wr, &MmrToController::Admitted { token }).await?;
             }
             ControllerToMmr::Revoke { token } => mmr.apply(MmrCommand::Revoke { token }),
+            ControllerToMmr::Cascade { meeting, peers } => {
+                mmr.apply(MmrCommand::Cascade { meeting, peers })
+            }
             ControllerToMmr::Refused { message } => return Err(Lost::Ended(message)),
             ControllerToMmr::Welcome { .. } => return Err(Lost::WelcomedTwice),
             ControllerToMmr::Keepalive => {}

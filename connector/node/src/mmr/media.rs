@@ -35,6 +35,11 @@ fn route(
             for dest in to {
                 match dest {
                     Endpoint::Udp(addr) => udp.push(addr),
+                    Endpoint::Cascade(link) => {
+                        if let Some((meeting, _)) = s.forwarding.participant_at(from) {
+                            s.cascades.send(link, meeting, packet);
+                        }
+                    }
                     Endpoint::Stream(id) => {
                         let full = s
                             .streams
@@ -83,7 +88,7 @@ fn split(
 ) {
     match from {
         Endpoint::Udp(addr) => (Some(tracing::field::display(addr)), None),
-        Endpoint::Stream(id) => (None, Some(id)),
+        Endpoint::Stream(id) | Endpoint::Cascade(id) => (None, Some(id)),
     }
 }
 

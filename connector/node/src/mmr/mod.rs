@@ -2,6 +2,7 @@
 //! router) around the sans-IO forwarding table. A controller VM runs one in-process; its ZC hands
 //! it grants directly.
 
+pub(crate) mod cascade;
 mod controller_link;
 mod media;
 pub mod vm;
@@ -43,6 +44,8 @@ pub(crate) struct MmrState {
     pub bindings_by_path: BTreeMap<MediaPath, u64>,
     /// Participants whose media moved from one transport to another (fallback, moving back).
     pub path_changes: BTreeMap<(MediaPath, MediaPath), u64>,
+    /// Links to the other MMRs of cascaded meetings.
+    pub cascades: cascade::Cascades,
 }
 
 impl MmrState {
@@ -50,6 +53,8 @@ impl MmrState {
     pub fn path_of(&self, e: mc_core::mmr::Endpoint) -> MediaPath {
         match e {
             mc_core::mmr::Endpoint::Udp(_) => MediaPath::Udp,
+            // Never a participant's: links to other MMRs run on TLS.
+            mc_core::mmr::Endpoint::Cascade(_) => MediaPath::Tls,
             mc_core::mmr::Endpoint::Stream(id) => self
                 .stream_transport
                 .get(&id)
@@ -116,6 +121,7 @@ impl Mmr {
                 stream_transport: BTreeMap::new(),
                 bindings_by_path: BTreeMap::new(),
                 path_changes: BTreeMap::new(),
+                cascades: cascade::Cascades::default(),
             })),
             udp_addr: sock.local_addr(),
             tcp_addr: listener.local_addr().expect("bound"),
@@ -134,6 +140,9 @@ impl Mmr {
 
     /// Carries out a ZC command.
     pub fn apply(&self, cmd: MmrCommand) {
+        if let MmrCommand::Cascade { meeting, peers } = cmd {
+            return cascade::apply(self, meeting, peers);
+        }
         let mut s = self.state.lock().unwrap();
         match cmd {
             MmrCommand::Admit {
@@ -147,7 +156,19 @@ impl Mmr {
                     s.streams.remove(&id);
                 }
             }
+            MmrCommand::Cascade { .. } => unreachable!("handled above"),
         }
+    }
+
+    /// Lets this MMR take part in cascaded meetings as `id`, dialling the others with `tls`
+    /// (mutual TLS, ALPN `mc-cascade/1`).
+    pub(crate) fn enable_cascades(
+        &self,
+        id: mc_wire::MmrId,
+        tls: std::sync::Arc<mc_rt::tls::ClientConfig>,
+        timeout_ms: u64,
+    ) {
+        cascade::enable(self, id, tls, timeout_ms);
     }
 
     pub fn counters(&self) -> MmrCounters {
@@ -170,7 +191,11 @@ impl Mmr {
         let mut m = mc_wire::monitor::MediaCounters {
             rtp_in: c.rtp_in,
             rtp_out: c.rtp_out,
-            dropped: dropped(c, s.guard.counters(), s.stream_queue_drops),
+            dropped: dropped(
+                c,
+                s.guard.counters(),
+                s.stream_queue_drops + s.cascades.queue_drops,
+            ),
             ..Default::default()
         };
         for e in s.forwarding.bound() {
@@ -182,6 +207,7 @@ impl Mmr {
                     m.tls_endpoints += 1
                 }
                 mc_core::mmr::Endpoint::Stream(_) => m.tcp_endpoints += 1,
+                mc_core::mmr::Endpoint::Cascade(_) => {}
             }
         }
         m
@@ -193,7 +219,7 @@ impl Mmr {
         MmrMetricsSnapshot {
             counters: s.forwarding.counters().clone(),
             guard: s.guard.counters(),
-            stream_queue_drops: s.stream_queue_drops,
+            stream_queue_drops: s.stream_queue_drops + s.cascades.queue_drops,
             participants: s.forwarding.participants(),
             meetings: s.forwarding.meetings().len(),
             bound_by_path: s.forwarding.bound().fold(BTreeMap::new(), |mut m, e| {

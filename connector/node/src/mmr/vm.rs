@@ -25,6 +25,10 @@ pub struct MmrVmHandle {
     pub media_udp_addr: SocketAddr,
     pub media_tcp_addr: SocketAddr,
     pub tls_addr: SocketAddr,
+    /// Where other MMRs link to this one for cascaded meetings.
+    pub cascade_addr: SocketAddr,
+    /// The controller this MMR VM is (or was last) linked to: whose grants it holds.
+    pub controller: Arc<std::sync::Mutex<Option<mc_wire::ControllerId>>>,
     pub mmr: Mmr,
     pub links: crate::monitor::LinkTable,
     /// This MMR VM's registry, as `GET /metrics` serves it.
@@ -46,6 +50,12 @@ pub async fn start(
     )
     .await?;
     let tls_listener = bind_tcp("MMR media (TLS)", (config.listen, config.tls_port).into()).await?;
+    let cascade_listener = bind_tcp(
+        "MMR cascade (TLS)",
+        (config.listen, config.cascade_port).into(),
+    )
+    .await?;
+    let cascade_addr = cascade_listener.local_addr().expect("bound");
     // Its operator events are its link's: up on which path, moved back, lost.
     let recent = crate::monitor::RecentEvents::default();
     let links = crate::monitor::LinkTable::new(recent.clone());
@@ -63,6 +73,8 @@ pub async fn start(
         media_udp_addr: mmr.udp_addr,
         media_tcp_addr: mmr.tcp_addr,
         tls_addr: tls_listener.local_addr().expect("bound"),
+        cascade_addr,
+        controller: Arc::default(),
         mmr: mmr.clone(),
         links: links.clone(),
     };
@@ -71,6 +83,10 @@ pub async fn start(
             alpn::MEDIA,
             tls::server_config(&identity, alpn::MEDIA, tls::ClientAuth::None)?,
         )
+        .route(
+            alpn::CASCADE,
+            tls::server_config(&identity, alpn::CASCADE, tls::ClientAuth::Required)?,
+        )
         // Local health probes; the full report needs a deployment certificate.
         .route(
             alpn::HTTP1,
@@ -78,6 +94,20 @@ pub async fn start(
         )
         .default_route(alpn::MEDIA);
     let link_tls = tls::client_config(&identity.ca, Some(&identity), alpn::LINK)?;
+    let cascade_tls = tls::client_config(&identity.ca, Some(&identity), alpn::CASCADE)?;
+    mmr.enable_cascades(
+        mc_wire::MmrId(config.id.clone()),
+        cascade_tls,
+        config.connect_timeout_ms,
+    );
+    let cascade_gate = Gate::new("cascade", config.conn_caps());
+    super::cascade::serve_port(
+        cascade_listener,
+        &identity,
+        mmr.clone(),
+        cascade_gate,
+        config.handshake_timeout_ms,
+    )?;
     let gate = IdentityGate::register(&metrics, &[link::MMR_LINK, link::MONITORING, link::METRICS]);
     events.record(MmrEvent::Listening {
         id: config.id.clone(),
@@ -170,7 +200,10 @@ async fn tls_loop(
             let (mmr, report, metrics) = (mmr.clone(), report.clone(), metrics.clone());
             let identity_gate = identity_gate.clone();
             async move {
-                if alpn_id == alpn::HTTP1 {
+                if alpn_id == alpn::CASCADE {
+                    let certified = tls::client_identity(&stream).ok();
+                    super::cascade::accept(mmr, stream, certified).await
+                } else if alpn_id == alpn::HTTP1 {
                     let caller = crate::monitor::HealthCaller {
                         addr: peer,
                         identity: tls::client_identity(&stream),

@@ -59,6 +59,7 @@ impl Deployment {
             ..Default::default()
         };
         let mut ctl_cfg = ControllerConfig {
+            media_cascade_port: 0,
             listen: "127.0.0.1".parse().unwrap(),
             signal_port: 0,
             tls_port: 0,
@@ -129,6 +130,7 @@ impl Deployment {
         tweak: impl FnOnce(&mut mc_node::config::MmrConfig),
     ) -> mc_node::mmr::vm::MmrVmHandle {
         let mut config = mc_node::config::MmrConfig {
+            cascade_port: 0,
             listen: "127.0.0.1".parse().unwrap(),
             media_udp_port: 0,
             media_tcp_port: 0,
