@@ -214,7 +214,7 @@ pub async fn run_observed(
 /// What the shell waits for; each is fed to the core as it happens.
 enum Happened {
     Timeout,
-    Joined(Result<join::Session, join::NotAdmitted>),
+    Joined(Result<Box<join::Session>, join::NotAdmitted>),
     Bound(MediaPath, Result<media::MediaConn, media::BindError>),
     Probed(Result<media::MediaConn, media::BindError>),
     FromTool(Vec<u8>),
@@ -241,7 +241,7 @@ struct Shell<'p> {
     live: Option<join::Session>,
     /// What the last admission was, for the report.
     last: Option<Admitted>,
-    joining: Option<mc_rt::Task<Result<join::Session, join::NotAdmitted>>>,
+    joining: Option<mc_rt::Task<Result<Box<join::Session>, join::NotAdmitted>>>,
     /// Where the last redirect pointed, for the core to follow or not.
     redirect: Option<join::Via>,
     /// The newest rejoin pass and where to present it, should the cloud be unreachable when
@@ -281,7 +281,9 @@ impl Shell<'_> {
                     let (c, ca, ev) = (self.config.clone(), self.ca.clone(), self.events.clone());
                     let fallback = self.fallback.clone();
                     self.joining = Some(mc_rt::Task::spawn(async move {
-                        join::join_once(&c, &ca, &ev, via, fallback).await
+                        join::join_once(&c, &ca, &ev, via, fallback)
+                            .await
+                            .map(Box::new)
                     }));
                     None
                 }
@@ -449,7 +451,7 @@ impl Shell<'_> {
                         controllers: session.controllers.clone(),
                     });
                 }
-                self.live = Some(session);
+                self.live = Some(*session);
                 Input::Admitted
             }
             Happened::Joined(Err(join::NotAdmitted::Failed(e))) => {
