@@ -359,7 +359,7 @@ mod tests {
         f.meeting_sizes[1].size = 250;
         let e = refused(f);
         assert_eq!(e.field, "meeting_sizes[1].size");
-        assert!(e.fix.contains("split"), "{e}");
+        assert!(e.fix.contains("several of at most one MMR's size"), "{e}");
 
         let mut f = campus();
         f.burst.joins_per_s = -3.0;
