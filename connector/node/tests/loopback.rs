@@ -431,3 +431,30 @@ fn a_bridged_client_carries_a_local_rtp_tool_into_the_meeting_and_back() {
         );
     });
 }
+
+#[test]
+fn a_meeting_larger_than_its_mmr_cascades_onto_an_mmr_vm_and_everyone_hears_everyone() {
+    mc_rt::block_on(async {
+        let d = Deployment::start(|c, _| c.mmr_capacity = 2).await;
+        let vm = d.start_mmr_vm(2).await;
+        let m = d.api().create_meeting("town hall").await.unwrap();
+        // Four participants, two seats on each MMR: the meeting fills the controller's MMR and
+        // extends onto the MMR VM, and the two MMRs link to each other over mutual TLS.
+        let reports = d
+            .run_clients(
+                (0..4)
+                    .map(|i| d.client(&format!("p{i}"), m, 300 + i))
+                    .collect(),
+            )
+            .await;
+        assert_isolated_meetings(&reports);
+        let log = d.events.lock().unwrap().join("\n");
+        assert!(
+            log.contains(&format!("to m{} on controller-1-mmr", m.0))
+                && log.contains(&format!("to m{} on mmr-1", m.0)),
+            "{log}"
+        );
+        let counters = vm.mmr.counters();
+        assert!(counters.rtp_in > 0 && counters.rtp_out > 0, "{counters:?}");
+    });
+}
