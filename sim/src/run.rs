@@ -348,22 +348,19 @@ async fn execute(
         })
     };
 
-    // Nothing answers in plaintext on a TLS port: once early, once after the faults.
-    for at_s in [1.0, faults_end_s + 1.0] {
-        if at_s < plan.duration_s {
-            mc_rt::sleep(
-                (start + Duration::from_secs_f64(at_s))
-                    .saturating_duration_since(mc_rt::Instant::now()),
-            )
-            .await;
-            probe_plaintext(
-                &d,
-                &violations,
-                plan.topology.controllers,
-                plan.topology.mmr_vms,
-            )
-            .await;
-        }
+    // Nothing answers in plaintext on a TLS port: once early, and once after the faults (below).
+    if 1.0 < plan.duration_s {
+        mc_rt::sleep(
+            (start + Duration::from_secs(1)).saturating_duration_since(mc_rt::Instant::now()),
+        )
+        .await;
+        probe_plaintext(
+            &d,
+            &violations,
+            plan.topology.controllers,
+            plan.topology.mmr_vms,
+        )
+        .await;
     }
 
     // Liveness: from the last fault, everyone present with someone to hear gets media again.
@@ -445,6 +442,23 @@ async fn execute(
                 ),
             }
         }
+    }
+    // After the faults (and after liveness began at the last one: a rejoin that completes within
+    // a second of a fault must be seen as one).
+    let after_s = faults_end_s + 1.0;
+    if !plan.faults.is_empty() && after_s < plan.duration_s {
+        mc_rt::sleep(
+            (start + Duration::from_secs_f64(after_s))
+                .saturating_duration_since(mc_rt::Instant::now()),
+        )
+        .await;
+        probe_plaintext(
+            &d,
+            &violations,
+            plan.topology.controllers,
+            plan.topology.mmr_vms,
+        )
+        .await;
     }
 
     // The end: everyone leaves; then the end-of-run checks.
