@@ -24,6 +24,10 @@ pub struct LoadArgs {
     /// Participants that join each meeting.
     #[arg(long, visible_alias = "participants", default_value_t = LoadSpec::default().participants_per_meeting)]
     participants_per_meeting: u32,
+    /// Participants of each meeting that send media, spread evenly over its arrival order (the
+    /// first to arrive speaks); the others listen with their microphone muted. Default: everyone.
+    #[arg(long)]
+    speakers: Option<u32>,
     /// Joins started per second, paced evenly (participants arrive round-robin over the meetings).
     #[arg(long, default_value_t = LoadSpec::default().arrivals_per_s)]
     arrivals_per_s: f64,
@@ -51,6 +55,7 @@ pub async fn run(args: LoadArgs, log: crate::logging::Logging) -> anyhow::Result
     let spec = LoadSpec {
         meetings: args.meetings,
         participants_per_meeting: args.participants_per_meeting,
+        speakers_per_meeting: args.speakers,
         arrivals_per_s: args.arrivals_per_s,
         duration_ms: args.duration_ms,
         media_packets_per_s: args.media_packets_per_s,
@@ -124,8 +129,12 @@ pub async fn run(args: LoadArgs, log: crate::logging::Logging) -> anyhow::Result
 }
 
 fn describe(spec: &LoadSpec) -> String {
+    let speakers = match spec.speakers_per_meeting {
+        Some(n) => format!(" ({n} speaking)"),
+        None => String::new(),
+    };
     format!(
-        "load: {} meetings × {} participants, {} joins/s, {} ms each, {} RTP packets/s of {} bytes, seed {}",
+        "load: {} meetings × {} participants{speakers}, {} joins/s, {} ms each, {} RTP packets/s of {} bytes, seed {}",
         spec.meetings, spec.participants_per_meeting, spec.arrivals_per_s, spec.duration_ms, spec.media_packets_per_s, spec.payload_bytes, spec.seed
     )
 }
@@ -234,6 +243,13 @@ fn render(r: &LoadReport) -> String {
         "media          RTP sent {}  received {}  lost {} ({:.2} %)  silent streams {}  foreign packets {}  malformed {}",
         m.sent, m.received, m.lost, m.loss_percent, m.silent_streams, m.foreign_packets, m.malformed
     );
+    if let Some(g) = &m.longest_gap_ms {
+        let _ = writeln!(
+            o,
+            "longest gaps   p50 {} ms  p90 {} ms  p99 {} ms  max {} ms  (each stream's longest silence, {} streams)",
+            g.p50, g.p90, g.p99, g.max, g.count
+        );
+    }
 
     let _ = writeln!(
         o,
@@ -278,14 +294,20 @@ fn render(r: &LoadReport) -> String {
         let _ = writeln!(o, "\n{title}");
         let _ = writeln!(
             o,
-            "{:<width$}    {:<width$} {:>8} {:>9} {:>6} {:>7}",
-            "receiver", "source", "sent", "received", "lost", "loss %"
+            "{:<width$}    {:<width$} {:>8} {:>9} {:>6} {:>7} {:>11}",
+            "receiver", "source", "sent", "received", "lost", "loss %", "max gap ms"
         );
         for s in rows {
             let _ = writeln!(
                 o,
-                "{:<width$} <- {:<width$} {:>8} {:>9} {:>6} {:>7.2}",
-                s.receiver, s.source, s.source_sent, s.received, s.lost, s.loss_percent
+                "{:<width$} <- {:<width$} {:>8} {:>9} {:>6} {:>7.2} {:>11}",
+                s.receiver,
+                s.source,
+                s.source_sent,
+                s.received,
+                s.lost,
+                s.loss_percent,
+                s.longest_gap_ms
             );
         }
     }

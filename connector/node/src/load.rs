@@ -45,6 +45,10 @@ pub struct LoadSpec {
     /// Meetings created for the run.
     pub meetings: u32,
     pub participants_per_meeting: u32,
+    /// Participants of each meeting that send media; the others listen (muted), as most of a
+    /// large meeting does. Speakers are spread evenly over each meeting's arrival order (the
+    /// first to arrive always speaks). `None`: everyone speaks.
+    pub speakers_per_meeting: Option<u32>,
     /// Joins started per second, paced evenly.
     pub arrivals_per_s: f64,
     /// How long each admitted participant stays in its meeting.
@@ -64,6 +68,7 @@ impl Default for LoadSpec {
         LoadSpec {
             meetings: 2,
             participants_per_meeting: 3,
+            speakers_per_meeting: None,
             arrivals_per_s: 10.0,
             duration_ms: 10_000,
             media_packets_per_s: 50,
@@ -101,6 +106,17 @@ impl LoadSpec {
                     self.participants()
                 ),
             ));
+        }
+        if let Some(n) = self.speakers_per_meeting {
+            if !(1..=self.participants_per_meeting).contains(&n) {
+                return Err(invalid(
+                    "speakers_per_meeting",
+                    format!(
+                        "must be 1 to participants_per_meeting ({})",
+                        self.participants_per_meeting
+                    ),
+                ));
+            }
         }
         if !(self.arrivals_per_s > 0.0 && self.arrivals_per_s <= MAX_ARRIVALS_PER_S) {
             return Err(invalid(
@@ -145,6 +161,22 @@ impl LoadSpec {
             (index % self.meetings as u64) as usize,
             index / self.meetings as u64 + 1,
         )
+    }
+
+    /// Whether the `nth` participant (1-based) of a meeting sends media: the speakers are the
+    /// participants `1 + ⌊k·P/S⌋` for k in 0..S (P participants, S speakers).
+    fn speaks(&self, nth: u64) -> bool {
+        let Some(speakers) = self.speakers_per_meeting else {
+            return true;
+        };
+        let (p, s, i) = (
+            self.participants_per_meeting as u64,
+            speakers as u64,
+            nth - 1,
+        );
+        // The smallest k whose speaker index is at least i; i speaks if that index is i.
+        let k = (i * s).div_ceil(p);
+        k < s && k * p / s == i
     }
 }
 
@@ -247,7 +279,7 @@ pub async fn run(
 ) -> Result<LoadReport, LoadError> {
     spec.validate()?;
     // The participants' own configuration must be valid too; check it once, before any meeting exists.
-    participant_config(&spec, &base, 1, "check".into(), 0).validate()?;
+    participant_config(&spec, &base, 1, "check".into(), 0, true).validate()?;
     let started_unix_ms = mc_rt::unix_now_ms();
     events.record(LoadEvent::Planned {
         meetings: spec.meetings,
@@ -337,7 +369,7 @@ pub async fn run(
                     };
                     let (meeting, nth) = spec.slot(index);
                     let name = format!("{}-{}-p{nth}", spec.name_prefix, meetings[meeting]);
-                    let config = participant_config(&spec, &base, meetings[meeting].0, name.clone(), rng.next_u64());
+                    let config = participant_config(&spec, &base, meetings[meeting].0, name.clone(), rng.next_u64(), spec.speaks(nth));
                     slots.push((meeting, name.clone()));
                     let probe = std::sync::Arc::new(client::ClientProbe::default());
                     probes.push(probe.clone());
@@ -402,10 +434,12 @@ fn participant_config(
     meeting: u64,
     display_name: String,
     seed: u64,
+    speaks: bool,
 ) -> ClientConfig {
     ClientConfig {
         display_name,
         meeting,
+        muted: base.muted || !speaks,
         media_packets_per_s: spec.media_packets_per_s,
         payload_bytes: spec.payload_bytes,
         duration_ms: spec.duration_ms,
@@ -488,13 +522,18 @@ pub struct MediaTotals {
     pub lost: u64,
     /// `lost` as a percentage of `received + lost` on the streams (0 when nothing was expected).
     pub loss_percent: f64,
-    /// Streams between two admitted participants of one meeting on which nothing arrived.
+    /// Streams (from a participant that sent media to another admitted participant of its
+    /// meeting) on which nothing arrived.
     pub silent_streams: u64,
     /// Packets from a source that is not an admitted peer in the receiver's meeting. The MMR must
     /// never forward across meetings, so anything here is a bug.
     pub foreign_packets: u64,
     /// Packets that did not parse as RTP.
     pub malformed: u64,
+    /// Each stream's longest silence (time between two of its packets that arrived), over the
+    /// streams that delivered at least two packets: how long a failover or a loss burst kept
+    /// receivers from hearing a source.
+    pub longest_gap_ms: Option<Latency>,
     /// One entry per receiver × source pair of admitted participants in the same meeting.
     pub streams: Vec<StreamCounts>,
 }
@@ -510,6 +549,8 @@ pub struct StreamCounts {
     pub received: u64,
     pub lost: u64,
     pub loss_percent: f64,
+    /// The longest time between two packets of the stream that arrived.
+    pub longest_gap_ms: u64,
 }
 
 fn percent(part: u64, whole: u64) -> f64 {
@@ -607,7 +648,11 @@ fn summarize(
             media.received += rx.received;
             media.malformed += rx.malformed;
             let mut from_peers = 0;
-            for (source, tx) in members.iter().filter(|(_, tx)| tx.ssrc != rx.ssrc) {
+            // A listener (muted) is no source: there is no stream from it.
+            for (source, tx) in members
+                .iter()
+                .filter(|(_, tx)| tx.ssrc != rx.ssrc && tx.sent > 0)
+            {
                 let s = rx.by_source.get(&tx.ssrc).cloned().unwrap_or_default();
                 from_peers += s.received;
                 media.lost += s.lost;
@@ -620,6 +665,7 @@ fn summarize(
                     received: s.received,
                     lost: s.lost,
                     loss_percent: percent(s.lost, s.received + s.lost),
+                    longest_gap_ms: s.longest_gap_ms,
                 });
             }
             media.foreign_packets += rx.received - from_peers;
@@ -627,6 +673,13 @@ fn summarize(
     }
     let on_streams: u64 = media.streams.iter().map(|s| s.received).sum();
     media.loss_percent = percent(media.lost, on_streams + media.lost);
+    media.longest_gap_ms = latency(
+        media
+            .streams
+            .iter()
+            .filter(|s| s.received > 1)
+            .map(|s| s.longest_gap_ms),
+    );
 
     LoadReport {
         spec: spec.clone(),
@@ -742,6 +795,27 @@ mod tests {
             ..LoadSpec::default()
         };
         let slots: Vec<_> = (0..5).map(|i| spec.slot(i)).collect();
+        let speakers = |participants, speakers| {
+            let spec = LoadSpec {
+                participants_per_meeting: participants,
+                speakers_per_meeting: speakers,
+                ..LoadSpec::default()
+            };
+            (1..=participants as u64)
+                .filter(|&n| spec.speaks(n))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(speakers(500, Some(6)), [1, 84, 167, 251, 334, 417]);
+        assert_eq!(speakers(3, Some(3)), [1, 2, 3]);
+        assert_eq!(speakers(3, None), [1, 2, 3]);
+        assert_eq!(speakers(10, Some(1)), [1]);
+        assert_eq!(
+            bad(LoadSpec {
+                speakers_per_meeting: Some(4),
+                ..LoadSpec::default()
+            }),
+            "speakers_per_meeting"
+        );
         assert_eq!(slots, [(0, 1), (1, 1), (0, 2), (1, 2), (0, 3)]);
         let mut pacer = mc_core::load::Pacer::new(0, spec.arrivals_per_s, 5, 1_000);
         pacer.begin_arrivals(0);

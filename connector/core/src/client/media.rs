@@ -70,8 +70,14 @@ pub struct SourceStats {
     pub received: u64,
     /// Packets the sequence numbers say were sent but never arrived (so far).
     pub lost: u64,
+    /// The longest time between two packets of this source that arrived, in milliseconds: how
+    /// long the receiver heard nothing from it while both were in the meeting (a failover shows
+    /// here as one long gap).
+    pub longest_gap_ms: u64,
     #[serde(skip)]
     highest_extended: Option<u64>,
+    #[serde(skip)]
+    last_at_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -81,13 +87,17 @@ pub struct MediaStats {
 }
 
 impl MediaStats {
-    pub fn on_packet(&mut self, packet: &[u8]) -> Option<u32> {
+    /// Counts a packet that arrived at `now_ms`; the source's SSRC, or `None` when it is not RTP.
+    pub fn on_packet(&mut self, now_ms: u64, packet: &[u8]) -> Option<u32> {
         let Ok(h) = RtpHeader::parse(packet) else {
             self.malformed += 1;
             return None;
         };
         let s = self.by_source.entry(h.ssrc).or_default();
         s.received += 1;
+        if let Some(last) = s.last_at_ms.replace(now_ms) {
+            s.longest_gap_ms = s.longest_gap_ms.max(now_ms.saturating_sub(last));
+        }
         match s.highest_extended {
             None => s.highest_extended = Some(h.sequence as u64 + (1 << 16)),
             Some(high) => {
@@ -125,22 +135,22 @@ mod tests {
         let mut tx = RtpSender::new(42, 65_530, 0);
         let packets: Vec<_> = (0..12).map(|_| tx.next_packet(vec![1, 2, 3])).collect();
         let mut rx = MediaStats::default();
+        // One packet every 20 ms; packets 3 and 8 are lost, so those gaps are 40 ms.
         for (i, p) in packets.iter().enumerate() {
             if i != 3 && i != 8 {
-                rx.on_packet(p);
+                rx.on_packet(i as u64 * 20, p);
             }
         }
-        assert_eq!(
-            rx.by_source[&42],
-            SourceStats {
-                received: 10,
-                lost: 2,
-                highest_extended: rx.by_source[&42].highest_extended
-            }
-        );
-        rx.on_packet(&packets[3]);
+        let s = &rx.by_source[&42];
+        assert_eq!((s.received, s.lost, s.longest_gap_ms), (10, 2, 40));
+        rx.on_packet(500, &packets[3]);
         assert_eq!(rx.by_source[&42].lost, 1);
-        assert_eq!(rx.on_packet(&[0u8; 3]), None);
+        assert_eq!(
+            rx.by_source[&42].longest_gap_ms,
+            500 - 11 * 20,
+            "the late packet came after a silence"
+        );
+        assert_eq!(rx.on_packet(600, &[0u8; 3]), None);
         assert_eq!(rx.malformed, 1);
     }
 }

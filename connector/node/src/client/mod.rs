@@ -527,7 +527,7 @@ impl Shell<'_> {
                     let Ok(plain) = self.crypto.open(&packet) else {
                         return;
                     };
-                    self.stats.on_packet(&plain);
+                    self.stats.on_packet(mc_rt::unix_now_ms(), &plain);
                     self.probe.received.fetch_add(1, Ordering::Relaxed);
                     if let Some(b) = &self.bridge {
                         b.send(&plain).await;
