@@ -349,18 +349,19 @@ async fn execute(
     };
 
     // Nothing answers in plaintext on a TLS port: once early, and once after the faults (below).
+    let probe_plaintext_at = |at_s: f64| {
+        let (d, violations, topology) = (&d, &violations, &plan.topology);
+        async move {
+            mc_rt::sleep(
+                (start + Duration::from_secs_f64(at_s))
+                    .saturating_duration_since(mc_rt::Instant::now()),
+            )
+            .await;
+            probe_plaintext(d, violations, topology.controllers, topology.mmr_vms).await;
+        }
+    };
     if 1.0 < plan.duration_s {
-        mc_rt::sleep(
-            (start + Duration::from_secs(1)).saturating_duration_since(mc_rt::Instant::now()),
-        )
-        .await;
-        probe_plaintext(
-            &d,
-            &violations,
-            plan.topology.controllers,
-            plan.topology.mmr_vms,
-        )
-        .await;
+        probe_plaintext_at(1.0).await;
     }
 
     // Liveness: from the last fault, everyone present with someone to hear gets media again.
@@ -447,18 +448,7 @@ async fn execute(
     // a second of a fault must be seen as one).
     let after_s = faults_end_s + 1.0;
     if !plan.faults.is_empty() && after_s < plan.duration_s {
-        mc_rt::sleep(
-            (start + Duration::from_secs_f64(after_s))
-                .saturating_duration_since(mc_rt::Instant::now()),
-        )
-        .await;
-        probe_plaintext(
-            &d,
-            &violations,
-            plan.topology.controllers,
-            plan.topology.mmr_vms,
-        )
-        .await;
+        probe_plaintext_at(after_s).await;
     }
 
     // The end: everyone leaves; then the end-of-run checks.
