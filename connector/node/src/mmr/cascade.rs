@@ -63,7 +63,7 @@ impl Cascades {
 }
 
 /// Lets this MMR take part in cascades, as `id`, dialling with `tls` within `timeout_ms`.
-pub(crate) fn enable(mmr: &Mmr, id: MmrId, tls: Arc<ClientConfig>, timeout_ms: u64) {
+pub(super) fn enable(mmr: &Mmr, id: MmrId, tls: Arc<ClientConfig>, timeout_ms: u64) {
     mmr.state.lock().unwrap().cascades.me = Some((id, tls, timeout_ms));
 }
 
@@ -357,7 +357,7 @@ fn deliver(mmr: &Mmr, link: u64, meeting: MeetingId, packet: &[u8]) -> Vec<Socke
 }
 
 /// The cascade port: mutual TLS, ALPN `mc-cascade/1` only, under `gate`'s caps.
-pub(crate) fn serve_port(
+pub(super) fn serve_port(
     listener: mc_rt::net::TcpListener,
     identity: &mc_rt::tls::Identity,
     mmr: Mmr,
