@@ -135,7 +135,7 @@ pub fn main() -> ExitCode {
             "concurrency": args.concurrency,
             "rounds": args.rounds,
             "participants": args.participants,
-            "payload_bytes": mmr::PAYLOAD_BYTES,
+            "payload_bytes": crate::traffic::PAYLOAD_BYTES,
         }),
         notes: notes(args.which),
     };

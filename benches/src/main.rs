@@ -28,6 +28,8 @@ mod memory;
 mod mmr;
 #[cfg(not(madsim))]
 mod report;
+#[cfg(not(madsim))]
+mod traffic;
 
 #[cfg(not(madsim))]
 fn main() -> std::process::ExitCode {
