@@ -33,12 +33,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Senders run this long before the measured window opens, so queues and caches are warm.
-const WARMUP_MS: u64 = 200;
+pub(crate) const WARMUP_MS: u64 = 200;
 /// How often the MMR's metrics are rendered during a measurement (Prometheus scrapes every 15 s
 /// by default; this is 150 times as often).
 const SCRAPE_MS: u64 = 100;
 /// After the senders stop, receivers get this long to read what is still in flight.
-const DRAIN_MS: u64 = 100;
+pub(crate) const DRAIN_MS: u64 = 100;
 
 /// So many meetings of so many participants, all on one forwarder.
 #[derive(Debug, Clone, Copy)]
@@ -97,26 +97,26 @@ const KINDS: [Kind; 3] = [
 
 /// What one forwarder did during the measured window.
 #[derive(Debug, Clone, Copy)]
-struct Throughput {
-    wall_s: f64,
-    packets_in: u64,
-    packets_out: u64,
+pub(crate) struct Throughput {
+    pub wall_s: f64,
+    pub packets_in: u64,
+    pub packets_out: u64,
     /// Datagrams the participants' receive tasks read.
-    delivered: u64,
+    pub delivered: u64,
     /// Copies that should have reached a receiver during the whole round (warm-up and drain
     /// included), and how many did not.
-    copies_expected: u64,
-    copies_lost: u64,
+    pub copies_expected: u64,
+    pub copies_lost: u64,
     /// Of the forwarder's threads.
-    cpu_ns: Option<u64>,
-    context_switches: Option<u64>,
+    pub cpu_ns: Option<u64>,
+    pub context_switches: Option<u64>,
     /// Receive calls that brought datagrams (the bare forwarders count them; the MMR does not).
-    receives: Option<u64>,
+    pub receives: Option<u64>,
 }
 
 impl Throughput {
     /// Several rounds as one: counts, wall time and CPU time add up.
-    fn total(rounds: &[Throughput]) -> Throughput {
+    pub fn total(rounds: &[Throughput]) -> Throughput {
         let sum = |f: fn(&Throughput) -> u64| rounds.iter().map(f).sum();
         Throughput {
             wall_s: rounds.iter().map(|t| t.wall_s).sum(),
@@ -131,16 +131,16 @@ impl Throughput {
         }
     }
 
-    fn per_s(&self, n: u64) -> Option<f64> {
+    pub fn per_s(&self, n: u64) -> Option<f64> {
         Some(n as f64 / self.wall_s)
     }
 
-    fn in_per_core_s(&self) -> Option<f64> {
+    pub fn in_per_core_s(&self) -> Option<f64> {
         let cpu_s = self.cpu_ns? as f64 / 1e9;
         (cpu_s > 0.0).then(|| self.packets_in as f64 / cpu_s)
     }
 
-    fn switches_per_packet(&self) -> Option<f64> {
+    pub fn switches_per_packet(&self) -> Option<f64> {
         let n = self.context_switches? as f64;
         (self.packets_in > 0).then(|| n / self.packets_in as f64)
     }
@@ -150,7 +150,7 @@ impl Throughput {
         (n > 0.0).then(|| self.packets_in as f64 / n)
     }
 
-    fn cores_busy(&self) -> Option<f64> {
+    pub fn cores_busy(&self) -> Option<f64> {
         Some(self.cpu_ns? as f64 / 1e9 / self.wall_s)
     }
 }
@@ -228,6 +228,20 @@ fn routes(participants: &[Participant]) -> Routes {
         .collect()
 }
 
+/// Turns `mmr`'s metrics on, as in production, and renders them far more often than Prometheus
+/// would scrape them (every [`SCRAPE_MS`]). Call it on the forwarder's own runtime, so their cost
+/// lands in its CPU seconds.
+pub(crate) fn scrape_metrics(mmr: &Mmr) {
+    let metrics = mc_node::metrics::Metrics::new("mmr");
+    mc_node::metrics::register_mmr(&metrics, mmr.clone(), 200);
+    mc_rt::spawn(async move {
+        loop {
+            mc_rt::sleep(Duration::from_millis(SCRAPE_MS)).await;
+            std::hint::black_box(metrics.render());
+        }
+    });
+}
+
 impl Forwarder {
     async fn start(kind: Kind, participants: &[Participant]) -> Result<Forwarder, String> {
         match kind {
@@ -236,17 +250,7 @@ impl Forwarder {
                     let mmr = Mmr::start(loopback(0), loopback(0))
                         .await
                         .expect("the MMR binds loopback ports");
-                    // Metrics on, as in production, and scraped far more often than Prometheus
-                    // would (every SCRAPE_MS), on the forwarder's own threads, so their cost
-                    // lands in its CPU seconds.
-                    let metrics = mc_node::metrics::Metrics::new("mmr");
-                    mc_node::metrics::register_mmr(&metrics, mmr.clone(), 200);
-                    mc_rt::spawn(async move {
-                        loop {
-                            mc_rt::sleep(Duration::from_millis(SCRAPE_MS)).await;
-                            std::hint::black_box(metrics.render());
-                        }
-                    });
+                    scrape_metrics(&mmr);
                     mmr
                 })
                 .await;
