@@ -21,7 +21,7 @@ enum Which {
     /// Per-packet cost of sealing and opening media and of signing and verifying a binding,
     /// beside `ring`'s raw AES-256-GCM and HMAC-SHA256.
     Crypto,
-    /// All five (about 60 s with the defaults; memory first, while the process is fresh).
+    /// All five (about 55 s with the defaults; memory first, while the process is fresh).
     All,
 }
 
