@@ -2,7 +2,7 @@
 //! are printed once, as a table or as JSON. Progress goes to stderr so `--json` output stays clean.
 
 use crate::report::{self, Row, RunInfo};
-use crate::{crypto, join, memory, mmr};
+use crate::{cascade, crypto, join, memory, mmr};
 use clap::{Parser, ValueEnum};
 use serde_json::json;
 use std::process::ExitCode;
@@ -11,6 +11,9 @@ use std::process::ExitCode;
 enum Which {
     /// MMR forwarding throughput, beside a bare UDP forwarder and a batched one.
     Mmr,
+    /// What cascading costs: one meeting of ten split five and five over two linked MMRs,
+    /// beside the same meeting on one MMR.
+    Cascade,
     /// MMR resident memory per 1,000 participants, beside the load generator's own sockets.
     Memory,
     /// Join throughput and latency, beside a bare TLS connect and round trip.
@@ -18,7 +21,7 @@ enum Which {
     /// Per-packet cost of sealing and opening media and of signing and verifying a binding,
     /// beside `ring`'s raw AES-256-GCM and HMAC-SHA256.
     Crypto,
-    /// All four (about 45 s with the defaults; memory first, while the process is fresh).
+    /// All five (about 55 s with the defaults; memory first, while the process is fresh).
     All,
 }
 
@@ -29,7 +32,8 @@ enum Which {
 struct Args {
     #[arg(value_enum, default_value = "all")]
     which: Which,
-    /// Measured wall time of each MMR case, for the MMR and for its baseline each, split over
+    /// Measured wall time of each MMR case, for the MMR and for its baseline each (of the
+    /// cascade benchmark, for each layout), split over
     /// the rounds (each round has 0.2 s of unmeasured warm-up besides); of each crypto case,
     /// for the system and its baseline together.
     #[arg(long, default_value_t = 3.0)]
@@ -100,6 +104,9 @@ pub fn main() -> ExitCode {
         if matches!(args.which, Which::Mmr | Which::All) {
             rows.extend(mmr::run(args.seconds, args.rounds).await?);
         }
+        if matches!(args.which, Which::Cascade | Which::All) {
+            rows.extend(cascade::run(args.seconds, args.rounds).await?);
+        }
         if matches!(args.which, Which::Crypto | Which::All) {
             rows.extend(crypto::run(args.seconds, args.rounds));
         }
@@ -135,7 +142,7 @@ pub fn main() -> ExitCode {
             "concurrency": args.concurrency,
             "rounds": args.rounds,
             "participants": args.participants,
-            "payload_bytes": mmr::PAYLOAD_BYTES,
+            "payload_bytes": crate::traffic::PAYLOAD_BYTES,
         }),
         notes: notes(args.which),
     };
@@ -161,6 +168,16 @@ fn notes(which: Which) -> Vec<String> {
             "mmr: each forwarder runs on its own runtime; per core = packets in / CPU seconds of that runtime's threads \
              (/proc/self/task/*/schedstat); senders and receivers run on another runtime in this process and are not counted. \
              ratio = MMR / bare, ratio 2 = MMR / batched bare, 2 / 1 = batched bare / bare."
+                .into(),
+        );
+    }
+    if matches!(which, Which::Cascade | Which::All) {
+        notes.push(
+            "cascade: measured = the meeting split over two MMRs linked by a cascade link (mutual TLS on loopback), \
+             baseline = the same meeting on one MMR; both MMRs serve cascades, each on its own runtime. packets in = \
+             packets the participants sent (each enters one MMR); per core = packets in / CPU seconds of every MMR's \
+             threads together. A cascaded packet is received twice (its MMR, then the other from the link) and sent \
+             once more (onto the link)."
                 .into(),
         );
     }

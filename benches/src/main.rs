@@ -2,7 +2,7 @@
 //! beside a baseline measured in the same run (see `benches/README.md`).
 //!
 //! ```text
-//! cargo run --release -p mc-benches -- [mmr|memory|join|crypto|all] [--seconds N] [--joins K] [--concurrency C] [--json]
+//! cargo run --release -p mc-benches -- [mmr|cascade|memory|join|crypto|all] [--seconds N] [--joins K] [--concurrency C] [--json]
 //! ```
 //!
 //! Nothing here asserts on speed: machines are shared and noisy, so the ratio to the baseline is
@@ -12,6 +12,8 @@
 
 #[cfg(not(madsim))]
 mod bare;
+#[cfg(not(madsim))]
+mod cascade;
 #[cfg(not(madsim))]
 mod cli;
 #[cfg(not(madsim))]
@@ -28,6 +30,8 @@ mod memory;
 mod mmr;
 #[cfg(not(madsim))]
 mod report;
+#[cfg(not(madsim))]
+mod traffic;
 
 #[cfg(not(madsim))]
 fn main() -> std::process::ExitCode {

@@ -22,8 +22,8 @@
 //! for reuse, so this is measured once per process, before any other benchmark runs.
 
 use crate::isolated::Isolated;
-use crate::mmr::{bind, loopback, Participant, PAYLOAD_BYTES};
 use crate::report::Row;
+use crate::traffic::{bind, loopback, Participant, PAYLOAD_BYTES};
 use mc_node::mmr::Mmr;
 use mc_wire::rtp::RtpPacket;
 use std::net::SocketAddr;

@@ -22,48 +22,23 @@
 use crate::bare::{self, Bare, Batching, Routes};
 use crate::isolated::Isolated;
 use crate::report::{Baseline, Row};
-use mc_core::zc::MmrCommand;
+use crate::traffic::{bind, blast, loopback, receive, Participant, Window, PAYLOAD_BYTES};
 use mc_node::mmr::Mmr;
-use mc_rt::net::UdpSocket;
-use mc_rt::sync::Notify;
-use mc_wire::binding::Binding;
-use mc_wire::rtp::RtpPacket;
-use mc_wire::{MeetingId, ParticipantId};
 use std::net::SocketAddr;
 use std::sync::atomic::{
-    AtomicBool, AtomicU64,
+    AtomicBool,
     Ordering::{Relaxed, SeqCst},
 };
 use std::sync::Arc;
 use std::time::Duration;
 
-/// RTP payload per packet: 20 ms of G.711 audio, a common real size.
-pub const PAYLOAD_BYTES: usize = 160;
 /// Senders run this long before the measured window opens, so queues and caches are warm.
-const WARMUP_MS: u64 = 200;
-const BINDING_TIMEOUT_MS: u64 = 500;
-const BINDING_ATTEMPTS: u32 = 5;
-/// Copies of packets sent and not yet read by a receiver, across all senders. Every copy in
-/// flight holds socket buffer space (the forwarder's receive buffer, then its send buffer until
-/// the receiver reads it), and Linux's default 208 KiB holds about 160 small datagrams; this
-/// stays below that even when every sender overshoots by one batch, so the kernel drops nothing
-/// and the senders spend no CPU on packets that would be dropped — CPU the forwarder needs on a
-/// small machine. (At fan-out 9 with ten senders that is at most 96 + 10 × 2 × 9 = 276 copies:
-/// about 31 packets in the forwarder's buffer, about 28 copies in each receiver's.) Being counted
-/// in copies, it allows fewer packets in flight the larger the fan-out — 96 at fan-out 1, about
-/// 11 at fan-out 9 — so the larger the fan-out, the fewer datagrams a batching forwarder can find
-/// waiting per receive call (the "packets per receive call" row shows how many it found).
-const WINDOW_COPIES: u64 = 96;
-/// A sender checks the window once per this many packets.
-const SEND_BATCH_PACKETS: u64 = 2;
-/// If nothing at all is delivered for this long, what is in flight was lost: write it off and go
-/// on. Long enough that a descheduled load generator is not mistaken for loss.
-const STALL_MS: u64 = 200;
+pub(crate) const WARMUP_MS: u64 = 200;
 /// How often the MMR's metrics are rendered during a measurement (Prometheus scrapes every 15 s
 /// by default; this is 150 times as often).
 const SCRAPE_MS: u64 = 100;
 /// After the senders stop, receivers get this long to read what is still in flight.
-const DRAIN_MS: u64 = 100;
+pub(crate) const DRAIN_MS: u64 = 100;
 
 /// So many meetings of so many participants, all on one forwarder.
 #[derive(Debug, Clone, Copy)]
@@ -122,26 +97,26 @@ const KINDS: [Kind; 3] = [
 
 /// What one forwarder did during the measured window.
 #[derive(Debug, Clone, Copy)]
-struct Throughput {
-    wall_s: f64,
-    packets_in: u64,
-    packets_out: u64,
+pub(crate) struct Throughput {
+    pub wall_s: f64,
+    pub packets_in: u64,
+    pub packets_out: u64,
     /// Datagrams the participants' receive tasks read.
-    delivered: u64,
+    pub delivered: u64,
     /// Copies that should have reached a receiver during the whole round (warm-up and drain
     /// included), and how many did not.
-    copies_expected: u64,
-    copies_lost: u64,
+    pub copies_expected: u64,
+    pub copies_lost: u64,
     /// Of the forwarder's threads.
-    cpu_ns: Option<u64>,
-    context_switches: Option<u64>,
+    pub cpu_ns: Option<u64>,
+    pub context_switches: Option<u64>,
     /// Receive calls that brought datagrams (the bare forwarders count them; the MMR does not).
-    receives: Option<u64>,
+    pub receives: Option<u64>,
 }
 
 impl Throughput {
     /// Several rounds as one: counts, wall time and CPU time add up.
-    fn total(rounds: &[Throughput]) -> Throughput {
+    pub fn total(rounds: &[Throughput]) -> Throughput {
         let sum = |f: fn(&Throughput) -> u64| rounds.iter().map(f).sum();
         Throughput {
             wall_s: rounds.iter().map(|t| t.wall_s).sum(),
@@ -156,16 +131,16 @@ impl Throughput {
         }
     }
 
-    fn per_s(&self, n: u64) -> Option<f64> {
+    pub fn per_s(&self, n: u64) -> Option<f64> {
         Some(n as f64 / self.wall_s)
     }
 
-    fn in_per_core_s(&self) -> Option<f64> {
+    pub fn in_per_core_s(&self) -> Option<f64> {
         let cpu_s = self.cpu_ns? as f64 / 1e9;
         (cpu_s > 0.0).then(|| self.packets_in as f64 / cpu_s)
     }
 
-    fn switches_per_packet(&self) -> Option<f64> {
+    pub fn switches_per_packet(&self) -> Option<f64> {
         let n = self.context_switches? as f64;
         (self.packets_in > 0).then(|| n / self.packets_in as f64)
     }
@@ -175,7 +150,7 @@ impl Throughput {
         (n > 0.0).then(|| self.packets_in as f64 / n)
     }
 
-    fn cores_busy(&self) -> Option<f64> {
+    pub fn cores_busy(&self) -> Option<f64> {
         Some(self.cpu_ns? as f64 / 1e9 / self.wall_s)
     }
 }
@@ -232,106 +207,9 @@ pub async fn run(seconds: f64, rounds: usize) -> Result<Vec<Row>, String> {
     Ok(rows)
 }
 
-/// Flow control shared by all senders and receivers of a case: a sender waits while
-/// `WINDOW_COPIES` or more copies are sent and not yet read by a receiver.
-struct Window {
-    sent: AtomicU64,
-    /// Datagrams read by receivers; each packet is delivered `fanout` times.
-    delivered: AtomicU64,
-    fanout: u64,
-    /// Copies written off as lost after a stall.
-    forgiven: AtomicU64,
-    waiting: AtomicBool,
-    room: Notify,
-}
-
-impl Window {
-    fn new(fanout: u64) -> Window {
-        Window {
-            sent: AtomicU64::new(0),
-            delivered: AtomicU64::new(0),
-            fanout,
-            forgiven: AtomicU64::new(0),
-            waiting: AtomicBool::new(false),
-            room: Notify::new(),
-        }
-    }
-
-    /// Copies sent and not yet read by a receiver.
-    fn in_flight(&self) -> u64 {
-        let done = self.delivered.load(SeqCst) + self.forgiven.load(SeqCst);
-        (self.sent.load(SeqCst) * self.fanout).saturating_sub(done)
-    }
-
-    /// Resolves when there is room for another batch.
-    async fn room(&self) {
-        while self.in_flight() >= WINDOW_COPIES {
-            let progress = self.delivered.load(SeqCst);
-            let notified = self.room.notified();
-            let mut notified = std::pin::pin!(notified);
-            notified.as_mut().enable();
-            self.waiting.store(true, SeqCst);
-            if self.in_flight() < WINDOW_COPIES {
-                return;
-            }
-            let woken = mc_rt::timeout(Duration::from_millis(STALL_MS), notified)
-                .await
-                .is_ok();
-            if !woken && self.delivered.load(SeqCst) == progress {
-                let stuck = self.in_flight();
-                self.forgiven.fetch_add(stuck, SeqCst);
-            }
-        }
-    }
-
-    /// A receiver read a datagram; wakes waiting senders as soon as there is room.
-    fn delivered(&self) {
-        self.delivered.fetch_add(1, SeqCst);
-        if self.waiting.load(SeqCst)
-            && self.in_flight() < WINDOW_COPIES
-            && self.waiting.swap(false, SeqCst)
-        {
-            self.room.notify_waiters();
-        }
-    }
-}
-
-pub(crate) struct Participant {
-    pub sock: Arc<UdpSocket>,
-    pub meeting: usize,
-    pub token: Vec<u8>,
-}
-
-impl Participant {
-    /// A participant of meeting `meeting` with a socket of its own and a token unique to `n`.
-    pub async fn new(n: usize, meeting: usize) -> Result<Participant, String> {
-        let sock = UdpSocket::bind(loopback(0))
-            .await
-            .map_err(|e| format!("binding a participant's UDP socket: {e}"))?;
-        Ok(Participant {
-            sock: Arc::new(sock),
-            meeting,
-            token: format!("bench-token-{n:04}").into_bytes(),
-        })
-    }
-
-    /// What the ZC would tell the MMR for this participant, numbered `n`.
-    pub fn admit(&self, n: usize) -> MmrCommand {
-        MmrCommand::Admit {
-            token: mc_wire::MediaToken::from_bytes(self.token.clone()),
-            meeting: MeetingId(self.meeting as u64 + 1),
-            participant: ParticipantId(n as u64 + 1),
-        }
-    }
-}
-
 enum Forwarder {
     Mmr(Isolated<Mmr>),
     Bare(Bare),
-}
-
-pub(crate) fn loopback(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
 }
 
 /// Each participant's address, and those of the others of its meeting.
@@ -350,6 +228,20 @@ fn routes(participants: &[Participant]) -> Routes {
         .collect()
 }
 
+/// Turns `mmr`'s metrics on, as in production, and renders them far more often than Prometheus
+/// would scrape them (every [`SCRAPE_MS`]). Call it on the forwarder's own runtime, so their cost
+/// lands in its CPU seconds.
+pub(crate) fn scrape_metrics(mmr: &Mmr) {
+    let metrics = mc_node::metrics::Metrics::new("mmr");
+    mc_node::metrics::register_mmr(&metrics, mmr.clone(), 200);
+    mc_rt::spawn(async move {
+        loop {
+            mc_rt::sleep(Duration::from_millis(SCRAPE_MS)).await;
+            std::hint::black_box(metrics.render());
+        }
+    });
+}
+
 impl Forwarder {
     async fn start(kind: Kind, participants: &[Participant]) -> Result<Forwarder, String> {
         match kind {
@@ -358,17 +250,7 @@ impl Forwarder {
                     let mmr = Mmr::start(loopback(0), loopback(0))
                         .await
                         .expect("the MMR binds loopback ports");
-                    // Metrics on, as in production, and scraped far more often than Prometheus
-                    // would (every SCRAPE_MS), on the forwarder's own threads, so their cost
-                    // lands in its CPU seconds.
-                    let metrics = mc_node::metrics::Metrics::new("mmr");
-                    mc_node::metrics::register_mmr(&metrics, mmr.clone(), 200);
-                    mc_rt::spawn(async move {
-                        loop {
-                            mc_rt::sleep(Duration::from_millis(SCRAPE_MS)).await;
-                            std::hint::black_box(metrics.render());
-                        }
-                    });
+                    scrape_metrics(&mmr);
                     mmr
                 })
                 .await;
@@ -426,82 +308,6 @@ impl Forwarder {
         match self {
             Forwarder::Mmr(m) => drop(m.stop().await),
             Forwarder::Bare(b) => drop(b.stop().await),
-        }
-    }
-}
-
-/// Proves `p`'s token to the MMR from `p`'s socket, as a client does before sending media.
-pub(crate) async fn bind(p: &Participant, n: usize, mmr: SocketAddr) -> Result<(), String> {
-    let mut txn = [0u8; 12];
-    txn[4..].copy_from_slice(&(n as u64).to_be_bytes());
-    let token = mc_wire::MediaToken::from_bytes(p.token.clone());
-    // A retry repeats the same request: the MMR answers a repeat from the endpoint it bound.
-    let request = Binding::Request {
-        txn,
-        username: mc_wire::binding::BindingId::of(&token),
-        counter: 1,
-    }
-    .encode_signed(&token);
-    let mut buf = vec![0u8; 2048];
-    for _ in 0..BINDING_ATTEMPTS {
-        p.sock
-            .send_to(&request, mmr)
-            .await
-            .map_err(|e| format!("sending a binding request: {e}"))?;
-        let answer = mc_rt::timeout(
-            Duration::from_millis(BINDING_TIMEOUT_MS),
-            p.sock.recv_from(&mut buf),
-        )
-        .await;
-        if let Ok(Ok((len, from))) = answer {
-            match Binding::decode(&buf[..len]).map(|d| d.msg) {
-                Ok(Binding::Success { txn: t, .. }) if t == txn && from == mmr => return Ok(()),
-                Ok(Binding::Error { code, reason, .. }) => {
-                    return Err(format!("the MMR refused binding {n}: {code} {reason}"))
-                }
-                _ => {}
-            }
-        }
-    }
-    Err(format!("the MMR did not answer binding {n} in {BINDING_ATTEMPTS} attempts of {BINDING_TIMEOUT_MS} ms"))
-}
-
-/// Sends RTP to `to` as fast as the window allows, until `stop`.
-async fn blast(
-    sock: Arc<UdpSocket>,
-    to: SocketAddr,
-    ssrc: u32,
-    window: Arc<Window>,
-    stop: Arc<AtomicBool>,
-) {
-    let mut packet = RtpPacket {
-        marker: false,
-        payload_type: 111,
-        sequence: 0,
-        timestamp: 0,
-        ssrc,
-        csrc: Vec::new(),
-        payload: vec![0x5a; PAYLOAD_BYTES],
-    }
-    .encode();
-    let mut seq: u16 = 0;
-    while !stop.load(Relaxed) {
-        window.room().await;
-        let mut ok = 0;
-        for _ in 0..SEND_BATCH_PACKETS {
-            seq = seq.wrapping_add(1);
-            packet[2..4].copy_from_slice(&seq.to_be_bytes());
-            ok += sock.send_to(&packet, to).await.is_ok() as u64;
-        }
-        window.sent.fetch_add(ok, SeqCst);
-    }
-}
-
-async fn receive(sock: Arc<UdpSocket>, window: Arc<Window>) {
-    let mut buf = vec![0u8; 2048];
-    loop {
-        if sock.recv_from(&mut buf).await.is_ok() {
-            window.delivered();
         }
     }
 }

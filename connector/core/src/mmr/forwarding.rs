@@ -171,11 +171,17 @@ impl Forwarding {
             .filter(|e| **e != from)
             .copied()
             .collect();
-        self.counters.rtp_in += 1;
-        self.counters.rtp_out += to.len() as u64;
-        self.counters.rtp_bytes_in += packet.len() as u64;
-        self.counters.rtp_bytes_out += (packet.len() * to.len()) as u64;
+        self.count_forward(packet, to.len());
         Outcome::Forward(to)
+    }
+
+    /// Counts one RTP packet in and its `copies` out, whether it came from a participant or
+    /// from a linked MMR.
+    fn count_forward(&mut self, packet: &[u8], copies: usize) {
+        self.counters.rtp_in += 1;
+        self.counters.rtp_out += copies as u64;
+        self.counters.rtp_bytes_in += packet.len() as u64;
+        self.counters.rtp_bytes_out += (packet.len() * copies) as u64;
     }
 
     fn handle_binding(&mut self, from: Endpoint, packet: &[u8]) -> Outcome {

@@ -188,16 +188,12 @@ pub async fn start(
         links: links.clone(),
         metrics: metrics.clone(),
     };
-    mmr.enable_cascades(
+    mmr.serve_cascades(
         local_mmr_id(&config.id),
-        tls::client_config(&identity.ca, Some(&identity), alpn::CASCADE)?,
-        config.connect_timeout_ms,
-    );
-    crate::mmr::cascade::serve_port(
-        cascade,
         &identity,
-        mmr.clone(),
-        Gate::new("cascade", config.conn_caps()),
+        cascade,
+        config.conn_caps(),
+        config.connect_timeout_ms,
         config.handshake_timeout_ms,
     )?;
     let identity_gate = IdentityGate::register(

@@ -11,7 +11,7 @@
 
 use super::{Mmr, STREAM_QUEUE_PACKETS};
 use crate::dial::dial_tls;
-use mc_core::mmr::{Endpoint, Outcome};
+use mc_core::mmr::Outcome;
 use mc_rt::identity::{CertRole, PeerIdentity};
 use mc_rt::sync::mpsc;
 use mc_rt::tls::ClientConfig;
@@ -37,8 +37,11 @@ pub(crate) struct Cascades {
     me: Option<(MmrId, Arc<ClientConfig>, u64)>,
     /// For each cascaded meeting, the other MMRs the ZC says carry it.
     wanted: BTreeMap<MeetingId, BTreeMap<MmrId, CascadePeer>>,
-    /// The open link to each peer MMR: its number and its writer's queue.
-    links: BTreeMap<MmrId, (u64, mpsc::Sender<Vec<u8>>)>,
+    /// The number of the open link to each peer MMR.
+    links: BTreeMap<MmrId, u64>,
+    /// Each open link's writer queue, by the link's number: every packet onto a link looks it
+    /// up.
+    queues: BTreeMap<u64, mpsc::Sender<Vec<u8>>>,
     /// Peers being dialled now.
     dialling: BTreeSet<MmrId>,
     next_link: u64,
@@ -49,11 +52,28 @@ pub(crate) struct Cascades {
 impl Cascades {
     /// Queues a local participant's packet of `meeting` on link `link`.
     pub(crate) fn send(&mut self, link: u64, meeting: MeetingId, packet: &[u8]) {
-        let Some((_, tx)) = self.links.values().find(|(id, _)| *id == link) else {
+        let Some(tx) = self.queues.get(&link) else {
             return;
         };
         if tx.try_send(media_framed(meeting, packet)).is_err() {
             self.queue_drops += 1;
+        }
+    }
+
+    /// Link `link` to `peer` is up, writing into `tx`; returns the link it replaces, if any.
+    fn open(&mut self, peer: MmrId, link: u64, tx: mpsc::Sender<Vec<u8>>) -> Option<u64> {
+        self.queues.insert(link, tx);
+        let old = self.links.insert(peer, link)?;
+        // Dropping the old link's queue ends its writer.
+        self.queues.remove(&old);
+        Some(old)
+    }
+
+    /// Link `link` to `peer` is down (it may have been replaced already).
+    fn close(&mut self, peer: &MmrId, link: u64) {
+        self.queues.remove(&link);
+        if self.links.get(peer) == Some(&link) {
+            self.links.remove(peer);
         }
     }
 
@@ -63,7 +83,7 @@ impl Cascades {
 }
 
 /// Lets this MMR take part in cascades, as `id`, dialling with `tls` within `timeout_ms`.
-pub(crate) fn enable(mmr: &Mmr, id: MmrId, tls: Arc<ClientConfig>, timeout_ms: u64) {
+pub(super) fn enable(mmr: &Mmr, id: MmrId, tls: Arc<ClientConfig>, timeout_ms: u64) {
     mmr.state.lock().unwrap().cascades.me = Some((id, tls, timeout_ms));
 }
 
@@ -73,14 +93,14 @@ pub(crate) fn apply(mmr: &Mmr, meeting: MeetingId, peers: Vec<CascadePeer>) {
     let before = s.cascades.wanted.remove(&meeting).unwrap_or_default();
     let now: BTreeMap<MmrId, CascadePeer> = peers.into_iter().map(|p| (p.mmr.clone(), p)).collect();
     for gone in before.keys().filter(|p| !now.contains_key(*p)) {
-        if let Some((link, _)) = s.cascades.links.get(gone).cloned() {
+        if let Some(link) = s.cascades.links.get(gone).copied() {
             s.forwarding.detach_cascade(meeting, link);
         }
     }
     let mut dial = Vec::new();
     for (peer, addr) in &now {
-        match s.cascades.links.get(peer).cloned() {
-            Some((link, _)) => s.forwarding.attach_cascade(meeting, link),
+        match s.cascades.links.get(peer).copied() {
+            Some(link) => s.forwarding.attach_cascade(meeting, link),
             None => {
                 let me = s.cascades.me.as_ref().map(|(id, _, _)| id.clone());
                 // The smaller id dials; the other waits to be dialled.
@@ -271,7 +291,7 @@ async fn run_link<R, W>(
         let mut s = mmr.state.lock().unwrap();
         s.cascades.next_link += 1;
         let link = s.cascades.next_link;
-        if let Some((old, _)) = s.cascades.links.insert(peer.clone(), (link, tx)) {
+        if let Some(old) = s.cascades.open(peer.clone(), link, tx) {
             drop_link(&mut s.forwarding, old);
         }
         let meetings: Vec<MeetingId> = s
@@ -318,9 +338,7 @@ async fn run_link<R, W>(
     }
     writer.abort();
     let mut s = mmr.state.lock().unwrap();
-    if s.cascades.links.get(&peer).is_some_and(|(l, _)| *l == link) {
-        s.cascades.links.remove(&peer);
-    }
+    s.cascades.close(&peer, link);
     drop_link(&mut s.forwarding, link);
     tracing::info!(mmr = %peer, link, "cascade link down");
 }
@@ -337,27 +355,13 @@ fn deliver(mmr: &Mmr, link: u64, meeting: MeetingId, packet: &[u8]) -> Vec<Socke
     let Outcome::Forward(to) = s.forwarding.from_cascade(link, meeting, packet) else {
         return Vec::new();
     };
-    let mut udp = Vec::new();
-    for dest in to {
-        match dest {
-            Endpoint::Udp(addr) => udp.push(addr),
-            Endpoint::Stream(id) => {
-                let full = s
-                    .streams
-                    .get(&id)
-                    .is_some_and(|tx| tx.try_send(packet.to_vec()).is_err());
-                if full {
-                    s.stream_queue_drops += 1;
-                }
-            }
-            Endpoint::Cascade(_) => {}
-        }
-    }
-    udp
+    // No meeting: a link's packet never goes out on a link (the table never says it should,
+    // and this makes sure), so nothing can loop between MMRs.
+    super::media::dispatch(&mut s, to, packet, None)
 }
 
 /// The cascade port: mutual TLS, ALPN `mc-cascade/1` only, under `gate`'s caps.
-pub(crate) fn serve_port(
+pub(super) fn serve_port(
     listener: mc_rt::net::TcpListener,
     identity: &mc_rt::tls::Identity,
     mmr: Mmr,

@@ -1,7 +1,7 @@
 //! Moving media packets: the UDP receive loop, and one task per stream connection (TCP 8801 or
 //! TLS 443), each feeding the forwarding table and carrying out what it says.
 
-use super::{Mmr, STREAM_QUEUE_PACKETS, UDP_BATCH};
+use super::{Mmr, MmrState, STREAM_QUEUE_PACKETS, UDP_BATCH};
 use crate::listen::{CloseReason, Gate};
 use mc_core::client::MediaPath;
 use mc_core::mmr::{Endpoint, Outcome};
@@ -9,7 +9,7 @@ use mc_rt::net::{Inbox, TcpListener};
 use mc_rt::sync::mpsc;
 use mc_rt::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use mc_wire::rfc4571::{self, Rfc4571Decoder};
-use mc_wire::{classify_media, MediaKind};
+use mc_wire::{classify_media, MediaKind, MeetingId};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -31,27 +31,13 @@ fn route(
     }
     match s.forwarding.handle_packet(from, packet) {
         Outcome::Forward(to) => {
-            let mut udp = Vec::new();
-            for dest in to {
-                match dest {
-                    Endpoint::Udp(addr) => udp.push(addr),
-                    Endpoint::Cascade(link) => {
-                        if let Some((meeting, _)) = s.forwarding.participant_at(from) {
-                            s.cascades.send(link, meeting, packet);
-                        }
-                    }
-                    Endpoint::Stream(id) => {
-                        let full = s
-                            .streams
-                            .get(&id)
-                            .is_some_and(|tx| tx.try_send(packet.to_vec()).is_err());
-                        if full {
-                            s.stream_queue_drops += 1;
-                        }
-                    }
-                }
-            }
-            (udp, None)
+            // A copy onto a link carries the sender's meeting: looked up once, and only when
+            // the packet crosses a link at all.
+            let crosses_link = to.iter().any(|e| matches!(e, Endpoint::Cascade(_)));
+            let meeting = crosses_link
+                .then(|| s.forwarding.participant_at(from).map(|(m, _)| m))
+                .flatten();
+            (dispatch(&mut s, to, packet, meeting), None)
         }
         Outcome::Reply(reply) => {
             // Only a successful binding is answered with a plain reply.
@@ -76,6 +62,40 @@ fn route(
             (Vec::new(), None)
         }
     }
+}
+
+/// Carries out the table's `Forward` of `packet` to `to`: queues it for each stream (counting
+/// what a full queue loses) and, as a packet of `meeting`, onto each cascade link (none without
+/// a meeting); returns the UDP destinations, which the caller sends once the lock is released.
+/// Both a participant's packets ([`route`]) and a linked MMR's (`cascade::deliver`) go through
+/// here.
+pub(super) fn dispatch(
+    s: &mut MmrState,
+    to: Vec<Endpoint>,
+    packet: &[u8],
+    meeting: Option<MeetingId>,
+) -> Vec<SocketAddr> {
+    let mut udp = Vec::new();
+    for dest in to {
+        match dest {
+            Endpoint::Udp(addr) => udp.push(addr),
+            Endpoint::Stream(id) => {
+                let full = s
+                    .streams
+                    .get(&id)
+                    .is_some_and(|tx| tx.try_send(packet.to_vec()).is_err());
+                if full {
+                    s.stream_queue_drops += 1;
+                }
+            }
+            Endpoint::Cascade(link) => {
+                if let Some(meeting) = meeting {
+                    s.cascades.send(link, meeting, packet);
+                }
+            }
+        }
+    }
+    udp
 }
 
 /// A sender as log fields: a participant's UDP address goes in `client_addr` (which a redacting

@@ -160,15 +160,31 @@ impl Mmr {
         }
     }
 
-    /// Lets this MMR take part in cascaded meetings as `id`, dialling the others with `tls`
-    /// (mutual TLS, ALPN `mc-cascade/1`).
-    pub(crate) fn enable_cascades(
+    /// Lets this MMR carry meetings cascaded across MMRs (DESIGN §5, PROTOCOL §14) as `id`: it
+    /// accepts the other MMRs' links on `listener` (mutual TLS, ALPN `mc-cascade/1`, under
+    /// `caps`, each handshake done within `handshake_timeout_ms`) and dials theirs with
+    /// `identity`'s certificate, each attempt within `connect_timeout_ms`. Before this call an
+    /// MMR records `MmrCommand::Cascade` but links to no one. Call it once, at start-up, on the
+    /// runtime the MMR runs on: the listener is served until that runtime ends.
+    pub fn serve_cascades(
         &self,
         id: mc_wire::MmrId,
-        tls: std::sync::Arc<mc_rt::tls::ClientConfig>,
-        timeout_ms: u64,
-    ) {
-        cascade::enable(self, id, tls, timeout_ms);
+        identity: &mc_rt::tls::Identity,
+        listener: mc_rt::net::TcpListener,
+        caps: ConnCaps,
+        connect_timeout_ms: u64,
+        handshake_timeout_ms: u64,
+    ) -> Result<(), mc_rt::tls::TlsError> {
+        let dial =
+            mc_rt::tls::client_config(&identity.ca, Some(identity), mc_wire::ports::alpn::CASCADE)?;
+        cascade::enable(self, id, dial, connect_timeout_ms);
+        cascade::serve_port(
+            listener,
+            identity,
+            self.clone(),
+            Gate::new("cascade", caps),
+            handshake_timeout_ms,
+        )
     }
 
     pub fn counters(&self) -> MmrCounters {

@@ -94,18 +94,12 @@ pub async fn start(
         )
         .default_route(alpn::MEDIA);
     let link_tls = tls::client_config(&identity.ca, Some(&identity), alpn::LINK)?;
-    let cascade_tls = tls::client_config(&identity.ca, Some(&identity), alpn::CASCADE)?;
-    mmr.enable_cascades(
+    mmr.serve_cascades(
         mc_wire::MmrId(config.id.clone()),
-        cascade_tls,
-        config.connect_timeout_ms,
-    );
-    let cascade_gate = Gate::new("cascade", config.conn_caps());
-    super::cascade::serve_port(
-        cascade_listener,
         &identity,
-        mmr.clone(),
-        cascade_gate,
+        cascade_listener,
+        config.conn_caps(),
+        config.connect_timeout_ms,
         config.handshake_timeout_ms,
     )?;
     let gate = IdentityGate::register(&metrics, &[link::MMR_LINK, link::MONITORING, link::METRICS]);

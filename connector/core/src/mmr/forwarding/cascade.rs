@@ -55,10 +55,7 @@ impl Forwarding {
             .filter(|e| !matches!(e, Endpoint::Cascade(_)))
             .copied()
             .collect();
-        self.counters.rtp_in += 1;
-        self.counters.rtp_out += to.len() as u64;
-        self.counters.rtp_bytes_in += packet.len() as u64;
-        self.counters.rtp_bytes_out += (packet.len() * to.len()) as u64;
+        self.count_forward(packet, to.len());
         Outcome::Forward(to)
     }
 }

@@ -1,0 +1,212 @@
+//! The load generator of the MMR benchmarks: participants with a UDP socket each, that bind to
+//! an MMR as clients do and then send RTP as fast as a shared window of copies in flight
+//! ([`Window`]) allows, counting what reaches them.
+
+use mc_core::zc::MmrCommand;
+use mc_rt::net::UdpSocket;
+use mc_rt::sync::Notify;
+use mc_wire::binding::Binding;
+use mc_wire::rtp::RtpPacket;
+use mc_wire::{MeetingId, ParticipantId};
+use std::net::SocketAddr;
+use std::sync::atomic::{
+    AtomicBool, AtomicU64,
+    Ordering::{Relaxed, SeqCst},
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// RTP payload per packet: 20 ms of G.711 audio, a common real size.
+pub const PAYLOAD_BYTES: usize = 160;
+const BINDING_TIMEOUT_MS: u64 = 500;
+const BINDING_ATTEMPTS: u32 = 5;
+/// Copies of packets sent and not yet read by a receiver, across all senders. Every copy in
+/// flight holds socket buffer space (the forwarder's receive buffer, then its send buffer until
+/// the receiver reads it), and Linux's default 208 KiB holds about 160 small datagrams; this
+/// stays below that even when every sender overshoots by one batch, so the kernel drops nothing
+/// and the senders spend no CPU on packets that would be dropped — CPU the forwarder needs on a
+/// small machine. (At fan-out 9 with ten senders that is at most 96 + 10 × 2 × 9 = 276 copies:
+/// about 31 packets in the forwarder's buffer, about 28 copies in each receiver's.) Being counted
+/// in copies, it allows fewer packets in flight the larger the fan-out — 96 at fan-out 1, about
+/// 11 at fan-out 9 — so the larger the fan-out, the fewer datagrams a batching forwarder can find
+/// waiting per receive call (the "packets per receive call" row shows how many it found).
+const WINDOW_COPIES: u64 = 96;
+/// A sender checks the window once per this many packets.
+const SEND_BATCH_PACKETS: u64 = 2;
+/// If nothing at all is delivered for this long, what is in flight was lost: write it off and go
+/// on. Long enough that a descheduled load generator is not mistaken for loss.
+const STALL_MS: u64 = 200;
+
+/// Flow control shared by all senders and receivers of a case: a sender waits while
+/// `WINDOW_COPIES` or more copies are sent and not yet read by a receiver.
+pub(crate) struct Window {
+    /// Packets the senders handed to their sockets.
+    pub sent: AtomicU64,
+    /// Datagrams read by receivers; each packet is delivered `fanout` times.
+    pub delivered: AtomicU64,
+    pub fanout: u64,
+    /// Copies written off as lost after a stall.
+    forgiven: AtomicU64,
+    waiting: AtomicBool,
+    room: Notify,
+}
+
+impl Window {
+    pub fn new(fanout: u64) -> Window {
+        Window {
+            sent: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            fanout,
+            forgiven: AtomicU64::new(0),
+            waiting: AtomicBool::new(false),
+            room: Notify::new(),
+        }
+    }
+
+    /// Copies sent and not yet read by a receiver.
+    fn in_flight(&self) -> u64 {
+        let done = self.delivered.load(SeqCst) + self.forgiven.load(SeqCst);
+        (self.sent.load(SeqCst) * self.fanout).saturating_sub(done)
+    }
+
+    /// Resolves when there is room for another batch.
+    async fn room(&self) {
+        while self.in_flight() >= WINDOW_COPIES {
+            let progress = self.delivered.load(SeqCst);
+            let notified = self.room.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            self.waiting.store(true, SeqCst);
+            if self.in_flight() < WINDOW_COPIES {
+                return;
+            }
+            let woken = mc_rt::timeout(Duration::from_millis(STALL_MS), notified)
+                .await
+                .is_ok();
+            if !woken && self.delivered.load(SeqCst) == progress {
+                let stuck = self.in_flight();
+                self.forgiven.fetch_add(stuck, SeqCst);
+            }
+        }
+    }
+
+    /// A receiver read a datagram; wakes waiting senders as soon as there is room.
+    fn delivered(&self) {
+        self.delivered.fetch_add(1, SeqCst);
+        if self.waiting.load(SeqCst)
+            && self.in_flight() < WINDOW_COPIES
+            && self.waiting.swap(false, SeqCst)
+        {
+            self.room.notify_waiters();
+        }
+    }
+}
+
+pub(crate) struct Participant {
+    pub sock: Arc<UdpSocket>,
+    pub meeting: usize,
+    pub token: Vec<u8>,
+}
+
+impl Participant {
+    /// A participant of meeting `meeting` with a socket of its own and a token unique to `n`.
+    pub async fn new(n: usize, meeting: usize) -> Result<Participant, String> {
+        let sock = UdpSocket::bind(loopback(0))
+            .await
+            .map_err(|e| format!("binding a participant's UDP socket: {e}"))?;
+        Ok(Participant {
+            sock: Arc::new(sock),
+            meeting,
+            token: format!("bench-token-{n:04}").into_bytes(),
+        })
+    }
+
+    /// What the ZC would tell the MMR for this participant, numbered `n`.
+    pub fn admit(&self, n: usize) -> MmrCommand {
+        MmrCommand::Admit {
+            token: mc_wire::MediaToken::from_bytes(self.token.clone()),
+            meeting: MeetingId(self.meeting as u64 + 1),
+            participant: ParticipantId(n as u64 + 1),
+        }
+    }
+}
+
+pub(crate) fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// Proves `p`'s token to the MMR from `p`'s socket, as a client does before sending media.
+pub(crate) async fn bind(p: &Participant, n: usize, mmr: SocketAddr) -> Result<(), String> {
+    let mut txn = [0u8; 12];
+    txn[4..].copy_from_slice(&(n as u64).to_be_bytes());
+    let token = mc_wire::MediaToken::from_bytes(p.token.clone());
+    // A retry repeats the same request: the MMR answers a repeat from the endpoint it bound.
+    let request = Binding::Request {
+        txn,
+        username: mc_wire::binding::BindingId::of(&token),
+        counter: 1,
+    }
+    .encode_signed(&token);
+    let mut buf = vec![0u8; 2048];
+    for _ in 0..BINDING_ATTEMPTS {
+        p.sock
+            .send_to(&request, mmr)
+            .await
+            .map_err(|e| format!("sending a binding request: {e}"))?;
+        let answer = mc_rt::timeout(
+            Duration::from_millis(BINDING_TIMEOUT_MS),
+            p.sock.recv_from(&mut buf),
+        )
+        .await;
+        if let Ok(Ok((len, from))) = answer {
+            match Binding::decode(&buf[..len]).map(|d| d.msg) {
+                Ok(Binding::Success { txn: t, .. }) if t == txn && from == mmr => return Ok(()),
+                Ok(Binding::Error { code, reason, .. }) => {
+                    return Err(format!("the MMR refused binding {n}: {code} {reason}"))
+                }
+                _ => {}
+            }
+        }
+    }
+    Err(format!("the MMR did not answer binding {n} in {BINDING_ATTEMPTS} attempts of {BINDING_TIMEOUT_MS} ms"))
+}
+
+/// Sends RTP to `to` as fast as the window allows, until `stop`.
+pub(crate) async fn blast(
+    sock: Arc<UdpSocket>,
+    to: SocketAddr,
+    ssrc: u32,
+    window: Arc<Window>,
+    stop: Arc<AtomicBool>,
+) {
+    let mut packet = RtpPacket {
+        marker: false,
+        payload_type: 111,
+        sequence: 0,
+        timestamp: 0,
+        ssrc,
+        csrc: Vec::new(),
+        payload: vec![0x5a; PAYLOAD_BYTES],
+    }
+    .encode();
+    let mut seq: u16 = 0;
+    while !stop.load(Relaxed) {
+        window.room().await;
+        let mut ok = 0;
+        for _ in 0..SEND_BATCH_PACKETS {
+            seq = seq.wrapping_add(1);
+            packet[2..4].copy_from_slice(&seq.to_be_bytes());
+            ok += sock.send_to(&packet, to).await.is_ok() as u64;
+        }
+        window.sent.fetch_add(ok, SeqCst);
+    }
+}
+
+pub(crate) async fn receive(sock: Arc<UdpSocket>, window: Arc<Window>) {
+    let mut buf = vec![0u8; 2048];
+    loop {
+        if sock.recv_from(&mut buf).await.is_ok() {
+            window.delivered();
+        }
+    }
+}
