@@ -11,7 +11,11 @@ fuzz_target!(|data: &[u8]| {
     let Ok(frame) = CascadeFrame::decode(data) else {
         return;
     };
-    assert_eq!(frame.encode(), data, "a decoded frame re-encodes to its bytes");
+    assert_eq!(
+        frame.encode(),
+        data,
+        "a decoded frame re-encodes to its bytes"
+    );
     if let CascadeFrame::Media { meeting, packet } = frame {
         assert_eq!(&media_framed(meeting, packet)[2..], data);
     }

@@ -19,7 +19,10 @@ fuzz_target!(|p: &[u8]| {
     match opened {
         Ok(plain) => {
             assert_eq!(refusals, 0);
-            let (sealed, open) = (RtpHeader::parse(p).unwrap(), RtpHeader::parse(&plain).unwrap());
+            let (sealed, open) = (
+                RtpHeader::parse(p).unwrap(),
+                RtpHeader::parse(&plain).unwrap(),
+            );
             assert_eq!((open.ssrc, open.sequence), (sealed.ssrc, sealed.sequence));
             assert!(c.open(p).is_err(), "opened twice");
             assert_eq!(c.failures.replayed, 1);

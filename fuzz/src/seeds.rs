@@ -5,7 +5,6 @@ use crate::StreamInput;
 use mc_core::cloud::requests::{CreateMeeting, CreateUser, Drain, EndMeeting, TicketRequest};
 use mc_core::ticket::TicketSigner;
 use mc_wire::binding::{code, Binding, BindingId};
-use mc_wire::srtp::MediaKey;
 use mc_wire::link::{ControllerToMmr, MmrToController};
 use mc_wire::monitor::{
     Capacity, HaReport, HostedMeeting as MonitoredMeeting, LinkPath, LinkState, MediaCounters,
@@ -15,6 +14,7 @@ use mc_wire::notify::{ControllerToNotify, DrainTarget, MeetingEvent, NotifyToCon
 use mc_wire::peer::{HostedMeeting, PeerMsg};
 use mc_wire::rtp::RtpPacket;
 use mc_wire::signal::{ClientToZc, MediaEndpoints, RejectReason, ZcToClient};
+use mc_wire::srtp::MediaKey;
 use mc_wire::status::{
     ClaimOutcome, CloudToController, ControllerToCloud, Load, OwnedMeeting, SignallingEndpoints,
 };
@@ -77,6 +77,7 @@ pub fn claims(name: &str, nonce: u8) -> TicketClaims {
         issued_at_ms: ISSUED_AT_MS,
         expires_at_ms: ISSUED_AT_MS + 60_000,
         nonce: [nonce; 16],
+        expected_participants: None,
     }
 }
 
@@ -545,8 +546,19 @@ pub fn all() -> Vec<Seed> {
     }
     // Tickets: the text form (ticket) and, for the verifier, a mode byte then the same text.
     let signer = TicketSigner::from_seed(&TICKET_KEY_SEED);
-    for (i, name) in ["Ada", "", "Zoë Ünïcode"].into_iter().enumerate() {
-        let t = signer.sign(claims(name, i as u8));
+    // The last is version 2: a meeting's size hint after the name.
+    let hinted = |c: TicketClaims| TicketClaims {
+        expected_participants: Some(500),
+        ..c
+    };
+    let all = [
+        claims("Ada", 0),
+        claims("", 1),
+        claims("Zoë Ünïcode", 2),
+        hinted(claims("Ada", 3)),
+    ];
+    for (i, c) in all.into_iter().enumerate() {
+        let t = signer.sign(c);
         out.push(Seed {
             target: "ticket",
             name: format!("text{i}"),
@@ -588,6 +600,7 @@ pub fn all() -> Vec<Seed> {
             1,
             serde_json::to_vec(&CreateMeeting {
                 topic: "standup".into(),
+                expected_participants: None,
             })
             .unwrap(),
         ),
@@ -608,6 +621,14 @@ pub fn all() -> Vec<Seed> {
         (4, serde_json::to_vec(&Drain { deadline_s: 30 }).unwrap()),
         (5, serde_json::to_vec(&monitor()[1]).unwrap()),
         (4, vec![]),
+        (
+            1,
+            serde_json::to_vec(&CreateMeeting {
+                topic: "town hall".into(),
+                expected_participants: Some(500.into()),
+            })
+            .unwrap(),
+        ),
     ];
     for (i, (selector, body)) in bodies.into_iter().enumerate() {
         let mut v = vec![selector];

@@ -192,13 +192,13 @@ async fn execute(
 
     // Meetings, then the schedule of participants: who joins which meeting when, for how long.
     let api = d.api();
-    let count = plan.workload.meetings;
+    let (count, hint) = (plan.workload.meetings, plan.workload.expected_participants);
     let meetings: Vec<MeetingId> = d
         .on_new_host("operator", move || async move {
             let mut ids = Vec::new();
             for i in 0..count {
                 ids.push(
-                    api.create_meeting(&format!("meeting {i}"))
+                    api.create_meeting_expecting(&format!("meeting {i}"), hint)
                         .await
                         .expect("meeting created"),
                 );

@@ -96,6 +96,11 @@ pub struct Workload {
     /// most of a large meeting does. Absent: everyone sends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speakers_per_meeting: Option<u32>,
+    /// The size hint every meeting is created with (`expected_participants` in the cloud's
+    /// API): one expected to outgrow an MMR is spread over several from its first join.
+    /// Absent: no hint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_participants: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -337,6 +342,14 @@ impl Scenario {
                     .any(|s| !(w.participants_min..=w.participants_max).contains(s)))
         {
             return bad(format!("workload.meeting_sizes: {} sizes given for {} meetings; give one per meeting, each within participants_min..=participants_max", w.meeting_sizes.len(), w.meetings));
+        }
+        if w.expected_participants
+            .is_some_and(|n| !(1..=100_000).contains(&n))
+        {
+            return bad(
+                "workload.expected_participants: from 1 to 100000 (the cloud refuses others)"
+                    .into(),
+            );
         }
         let t = &self.topology;
         if t.mmr_vms > 8 || t.mmr_capacity == 0 || t.mmr_vm_capacity == 0 || t.max_meetings == 0 {

@@ -263,6 +263,10 @@ enum MeetingCommand {
         access: CloudAccess,
         #[arg(long, default_value = "meeting")]
         topic: String,
+        /// How many participants are expected: a meeting expected to outgrow one MMR is
+        /// spread over several from its first join.
+        #[arg(long, value_name = "N")]
+        expected_participants: Option<u32>,
     },
     /// List meetings, every page of them.
     List {
@@ -292,12 +296,17 @@ enum MeetingCommand {
 
 pub async fn meeting(args: MeetingArgs, log: Logging) -> anyhow::Result<()> {
     let (access, method, path, body) = match &args.command {
-        MeetingCommand::Create { access, topic } => (
+        MeetingCommand::Create {
             access,
-            "POST",
-            "/v1/meetings".to_string(),
-            Some(serde_json::json!({ "topic": topic })),
-        ),
+            topic,
+            expected_participants,
+        } => {
+            let mut body = serde_json::json!({ "topic": topic });
+            if let Some(n) = expected_participants {
+                body["expected_participants"] = (*n).into();
+            }
+            (access, "POST", "/v1/meetings".to_string(), Some(body))
+        }
         MeetingCommand::List { access } => (access, "GET", "/v1/meetings".to_string(), None),
         MeetingCommand::Status { access } => (access, "GET", "/v1/status".to_string(), None),
         MeetingCommand::Zone { access } => (access, "GET", "/v1/zone".to_string(), None),

@@ -126,6 +126,7 @@ mod tests {
             issued_at_ms: 1_000,
             expires_at_ms,
             nonce: [nonce; 16],
+            expected_participants: None,
         }
     }
 

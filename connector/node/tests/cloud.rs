@@ -173,6 +173,71 @@ fn keys_tell_who_calls_and_roles_what_they_may_do() {
 }
 
 #[test]
+fn a_meetings_size_hint_is_validated_shown_and_carried_in_its_tickets() {
+    mc_rt::block_on(async {
+        let d = Deployment::start(|_, _| {}).await;
+        let admin = d.api();
+        let id = admin
+            .create_meeting_expecting("town hall", Some(500))
+            .await
+            .unwrap();
+        let shown = admin
+            .call("GET", &format!("/v1/meetings/{}", id.0), None)
+            .await
+            .unwrap();
+        assert_eq!(shown["expected_participants"], 500);
+        let plain = admin.create_meeting("standup").await.unwrap();
+        let list = admin.list_all("/v1/meetings", "meetings").await.unwrap();
+        let hints: Vec<(u64, serde_json::Value)> = list
+            .iter()
+            .map(|m| {
+                (
+                    m["id"].as_u64().unwrap(),
+                    m["expected_participants"].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(hints, vec![(id.0, json!(500)), (plain.0, json!(null))]);
+        // Every ticket for the meeting carries the hint to the controller that admits it.
+        let grant = admin
+            .call(
+                "POST",
+                &format!("/v1/meetings/{}/tickets", id.0),
+                Some(json!({ "display_name": "Ada" })),
+            )
+            .await
+            .unwrap();
+        let ticket = mc_wire::ticket::Ticket::parse(grant["ticket"].as_str().unwrap()).unwrap();
+        assert_eq!(ticket.claims.expected_participants, Some(500));
+
+        // Anything but a whole number from 1 to the bound is a 422 naming the field.
+        for bad in [
+            json!(0),
+            json!(-1),
+            json!(2.5),
+            json!("many"),
+            json!(100_001),
+            json!(u64::MAX),
+        ] {
+            let err = admin
+                .call(
+                    "POST",
+                    "/v1/meetings",
+                    Some(json!({ "topic": "t", "expected_participants": bad })),
+                )
+                .await
+                .unwrap_err();
+            assert!(
+                err.starts_with("422") && err.contains("expected_participants"),
+                "{bad}: {err}"
+            );
+        }
+        let list = admin.list_all("/v1/meetings", "meetings").await.unwrap();
+        assert_eq!(list.len(), 2, "no meeting was made by a refused request");
+    })
+}
+
+#[test]
 fn a_restarted_cloud_keeps_its_users_and_meetings_and_old_tickets_still_verify() {
     mc_rt::block_on(async {
         let dir = std::env::temp_dir().join(format!(

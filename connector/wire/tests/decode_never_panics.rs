@@ -117,15 +117,19 @@ fn ticket_claims() -> impl Strategy<Value = TicketClaims> {
         any::<u64>(),
         any::<u64>(),
         any::<[u8; 16]>(),
+        prop::option::of(1..=u32::MAX),
     )
         .prop_map(
-            |(m, p, display_name, issued_at_ms, expires_at_ms, nonce)| TicketClaims {
-                meeting: MeetingId(m),
-                participant: ParticipantId(p),
-                display_name,
-                issued_at_ms,
-                expires_at_ms,
-                nonce,
+            |(m, p, display_name, issued_at_ms, expires_at_ms, nonce, expected_participants)| {
+                TicketClaims {
+                    meeting: MeetingId(m),
+                    participant: ParticipantId(p),
+                    display_name,
+                    issued_at_ms,
+                    expires_at_ms,
+                    nonce,
+                    expected_participants,
+                }
             },
         )
 }
@@ -762,7 +766,8 @@ proptest! {
     #[test]
     fn ticket_claims_roundtrip(c in ticket_claims()) {
         let bytes = c.encode();
-        prop_assert_eq!(bytes.len(), 51 + c.display_name.len());
+        let hint_len = if c.expected_participants.is_some() { 4 } else { 0 };
+        prop_assert_eq!(bytes.len(), 51 + c.display_name.len() + hint_len);
         prop_assert_eq!(TicketClaims::decode(&bytes).unwrap(), c);
     }
 
@@ -1227,6 +1232,42 @@ fn claims() -> TicketClaims {
         issued_at_ms: 1_000,
         expires_at_ms: 2_000,
         nonce: [9; 16],
+        expected_participants: None,
+    }
+}
+
+#[test]
+fn a_size_hint_makes_version_2_and_version_1_stays_as_it_was() {
+    let plain = claims().encode();
+    assert_eq!((plain[0], plain.len()), (1, 51 + 3));
+    let hinted = TicketClaims {
+        expected_participants: Some(500),
+        ..claims()
+    };
+    let b = hinted.encode();
+    assert_eq!(b[0], 2);
+    assert_eq!(
+        &b[1..plain.len()],
+        &plain[1..],
+        "the same fields, then the hint"
+    );
+    assert_eq!(&b[plain.len()..], &500u32.to_be_bytes());
+    assert_eq!(TicketClaims::decode(&b).unwrap(), hinted);
+    // A hint of 0, a missing hint, or one on a version 1 ticket is malformed.
+    let mut zero = b.clone();
+    zero[plain.len()..].copy_from_slice(&[0; 4]);
+    let mut no_hint = plain.clone();
+    no_hint[0] = 2;
+    let mut v1_with_hint = b.clone();
+    v1_with_hint[0] = 1;
+    for bad in [zero, no_hint, v1_with_hint] {
+        assert!(
+            matches!(
+                TicketClaims::decode(&bad),
+                Err(DecodeError::Malformed { .. })
+            ),
+            "{bad:?}"
+        );
     }
 }
 
@@ -1234,12 +1275,12 @@ fn claims() -> TicketClaims {
 fn ticket_claims_errors_are_typed() {
     let good = claims().encode();
     let mut b = good.clone();
-    b[0] = 2;
+    b[0] = 3;
     assert_eq!(
         TicketClaims::decode(&b).unwrap_err(),
         DecodeError::UnsupportedVersion {
             what: "join ticket",
-            version: 2
+            version: 3
         }
     );
     assert!(matches!(

@@ -126,6 +126,7 @@ fn claims() -> TicketClaims {
         issued_at_ms: ISSUED_AT_MS,
         expires_at_ms: ISSUED_AT_MS + 5 * 60 * 1000,
         nonce: std::array::from_fn(|i| 0xa0 + i as u8),
+        expected_participants: None,
     }
 }
 
@@ -199,6 +200,7 @@ fn signal_rejoin_and_rejoin_pass() {
         issued_at_ms: 1_764_000_000_000,
         expires_at_ms: 1_764_000_600_000,
         nonce: [0x42; 16],
+        expected_participants: None,
     };
     let pass = format!(
         "{}.{}",
@@ -847,6 +849,23 @@ fn ticket_claims_encoding() {
     insta::assert_snapshot!(
         "ticket_claims",
         format!("{what}\n\n{}", render_bytes("claims", &bytes))
+    );
+}
+
+#[test]
+fn ticket_claims_with_a_size_hint_encoding() {
+    let c = TicketClaims {
+        expected_participants: Some(500),
+        ..claims()
+    };
+    let bytes = c.encode();
+    assert_eq!(TicketClaims::decode(&bytes).unwrap(), c);
+    insta::assert_snapshot!(
+        "ticket_claims_hinted",
+        format!(
+            "version 2: version 1's fields, then expected_participants 500\n\n{}",
+            render_bytes("claims", &bytes)
+        )
     );
 }
 

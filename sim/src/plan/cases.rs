@@ -166,6 +166,7 @@ pub fn case(
             },
             meeting_sizes: meetings.to_vec(),
             speakers_per_meeting: Some(SPEAKERS),
+            expected_participants: None,
         },
         faults: killed
             .iter()

@@ -17,6 +17,9 @@ use thiserror::Error;
 pub const MAX_TOPIC_BYTES: usize = 200;
 pub const MAX_EMAIL_BYTES: usize = 254;
 pub const MAX_REASON_BYTES: usize = 200;
+/// The largest size hint a meeting may carry: far above any zone this connector is sized for
+/// (200 participants an MMR), yet small enough that a typo is caught rather than believed.
+pub const MAX_EXPECTED_PARTICIPANTS: u32 = 100_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -52,6 +55,11 @@ pub struct Meeting {
     pub created_at_ms: u64,
     /// Set when the meeting ended, with why.
     pub ended: Option<String>,
+    /// How many participants its creator expects, if they said: controllers spread a meeting
+    /// expected to outgrow one MMR over several from its first join. (Absent from records made
+    /// before the hint existed.)
+    #[serde(default)]
+    pub expected_participants: Option<u32>,
 }
 
 /// Who is calling.
@@ -312,13 +320,29 @@ impl Management {
         self.users.get(&id).ok_or(ManagementError::NoSuchUser(id.0))
     }
 
+    /// Creates a meeting, with an optional size hint (1 to [`MAX_EXPECTED_PARTICIPANTS`]) that
+    /// every ticket for it carries to the controllers.
     pub fn create_meeting(
         &mut self,
         now_ms: u64,
         caller: &Caller,
         topic: &str,
+        expected_participants: Option<u64>,
     ) -> Result<Meeting, ManagementError> {
         let topic = check_text("topic", topic, MAX_TOPIC_BYTES)?;
+        let expected_participants = expected_participants
+            .map(|n| {
+                u32::try_from(n)
+                    .ok()
+                    .filter(|n| (1..=MAX_EXPECTED_PARTICIPANTS).contains(n))
+                    .ok_or_else(|| ManagementError::Invalid {
+                        field: "expected_participants",
+                        reason: format!(
+                            "must be a whole number from 1 to {MAX_EXPECTED_PARTICIPANTS}, not {n}"
+                        ),
+                    })
+            })
+            .transpose()?;
         let id = MeetingId(self.meetings.keys().next_back().map_or(1, |m| m.0 + 1));
         let meeting = Meeting {
             id,
@@ -326,6 +350,7 @@ impl Management {
             host: caller.user_id(),
             created_at_ms: now_ms,
             ended: None,
+            expected_participants,
         };
         self.store.save_meeting(&meeting)?;
         self.meetings.insert(id, meeting.clone());
@@ -395,6 +420,7 @@ impl Management {
         if m.ended.is_some() {
             return Err(ManagementError::MeetingEnded(meeting));
         }
+        let expected_participants = m.expected_participants;
         let name = match (display_name, caller) {
             (Some(n), _) => check_text("display_name", n, MAX_DISPLAY_NAME_BYTES)?,
             (None, Caller::User(u)) => u.display_name.clone(),
@@ -415,6 +441,7 @@ impl Management {
             issued_at_ms: now_ms,
             expires_at_ms,
             nonce: self.rng.bytes(),
+            expected_participants,
         };
         Ok(IssuedTicket {
             participant,

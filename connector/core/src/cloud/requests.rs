@@ -4,7 +4,7 @@
 //! bytes a hostile client sends can be fuzzed without a server (`fuzz/fuzz_targets/cloud_api.rs`).
 //! The shell (`mc-node`'s `cloud::api`) maps a [`BodyError`] to `400 invalid_json`.
 
-use super::management::Role;
+use super::management::{ManagementError, Role, MAX_EXPECTED_PARTICIPANTS};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -28,6 +28,28 @@ fn member() -> Role {
 #[serde(deny_unknown_fields)]
 pub struct CreateMeeting {
     pub topic: String,
+    /// The size hint, read as any JSON value so that a wrong type (`-1`, `2.5`, `"many"`) is a
+    /// `422` naming the field, from [`CreateMeeting::expected_participants`], rather than the
+    /// parser's bare `400`. Absent or `null`: no hint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_participants: Option<serde_json::Value>,
+}
+
+impl CreateMeeting {
+    /// The size hint as a whole number (its range is checked by management).
+    pub fn expected_participants(&self) -> Result<Option<u64>, ManagementError> {
+        self.expected_participants
+            .as_ref()
+            .map(|v| {
+                v.as_u64().ok_or_else(|| ManagementError::Invalid {
+                    field: "expected_participants",
+                    reason: format!(
+                        "must be a whole number from 1 to {MAX_EXPECTED_PARTICIPANTS}, not {v}"
+                    ),
+                })
+            })
+            .transpose()
+    }
 }
 
 /// `POST /v1/meetings/{id}/end`.
@@ -113,6 +135,26 @@ mod tests {
             parse_body::<CreateMeeting>(br#"{"topic":"a","host":1}"#),
             Err(BodyError::Invalid(_))
         ));
+        let m: CreateMeeting =
+            parse_body(br#"{"topic":"a","expected_participants":null}"#).unwrap();
+        assert_eq!(m.expected_participants(), Ok(None));
+        let m: CreateMeeting = parse_body(br#"{"topic":"a","expected_participants":500}"#).unwrap();
+        assert_eq!(m.expected_participants(), Ok(Some(500)));
+        // A hint of the wrong type is read, and refused naming the field.
+        for bad in [r#""many""#, "-1", "2.5", "[]"] {
+            let body = format!(r#"{{"topic":"a","expected_participants":{bad}}}"#);
+            let m: CreateMeeting = parse_body(body.as_bytes()).unwrap();
+            assert!(
+                matches!(
+                    m.expected_participants(),
+                    Err(ManagementError::Invalid {
+                        field: "expected_participants",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
         let u: CreateUser =
             parse_body(br#" {"email":"a@b","display_name":"A","role":"admin"}"#).unwrap();
         assert_eq!(u.role, Role::Admin);

@@ -133,6 +133,7 @@ impl One {
             issued_at_ms: self.now_ms,
             expires_at_ms: self.now_ms + 60_000,
             nonce: [participant as u8; 16],
+            expected_participants: None,
         };
         let ticket = self.signer.sign(claims).to_text();
         self.input(Input::SessionOpened { conn: session });

@@ -1,7 +1,7 @@
 //! ZC admission: tickets, capacity limits, meeting affinity, and what each join or leave asks of
 //! the MMRs.
 
-use super::placement::{place_new_meeting, MmrState};
+use super::placement::{place_new_meeting, spread_for, MmrState};
 use super::rejoin::{RejoinKeys, PASS_TTL_MS};
 use crate::ticket::{TicketError, TicketVerifier};
 use crate::Rng;
@@ -79,9 +79,13 @@ pub enum MmrCommand {
 struct Meeting {
     /// Where the meeting was placed first (or, once that MMR is gone, the next of `cascade`).
     mmr: MmrId,
-    /// The other MMRs it extended onto when `mmr` had no room (each holds some of its
-    /// participants; they link to each other).
+    /// The other MMRs it extended onto when `mmr` had no room, or was spread over from the
+    /// start for its size hint (they link to each other). Each holds some of its participants,
+    /// except that MMRs of a spread meeting may hold none until its crowd arrives.
     cascade: BTreeSet<MmrId>,
+    /// How many participants its creator expects (from its tickets): a hinted meeting seats
+    /// each participant on its least filled MMR, so it grows evenly over them.
+    expected_participants: Option<u32>,
     participants: BTreeSet<ParticipantId>,
     /// Every participant seals its media under this; it changes when anyone leaves, so what
     /// follows is closed to them.
@@ -410,6 +414,7 @@ impl Zc {
     ) -> Result<(), (RejectReason, String)> {
         let meeting_id = claims.meeting;
         let mut extends = false;
+        let mut spread = Vec::new();
         let mmr_id = match self.meetings.get(&meeting_id) {
             Some(m) => {
                 let (seat, new) = self.seat_for(meeting_id, m)?;
@@ -446,7 +451,12 @@ impl Zc {
                 )?;
                 // In an HA pair the meeting must be this controller's before it is placed.
                 match self.gate(session, &claims) {
-                    ownership::Gate::Owned => mmr,
+                    ownership::Gate::Owned => {
+                        if let Some(expected) = claims.expected_participants {
+                            spread = spread_for(&self.mmrs, &mmr, expected);
+                        }
+                        mmr
+                    }
                     ownership::Gate::Parked => return Ok(()),
                 }
             }
@@ -474,12 +484,14 @@ impl Zc {
             .expect("placement chose a known MMR");
         mmr.participants += 1;
         let media = mmr.media.clone();
+        let linked = extends || !spread.is_empty();
         let meeting = self.meetings.entry(meeting_id).or_insert_with(|| Meeting {
             mmr: mmr_id.clone(),
-            cascade: BTreeSet::new(),
+            cascade: spread.into_iter().collect(),
             participants: BTreeSet::new(),
             key: new_key.expect("drawn for a new meeting"),
             ending: false,
+            expected_participants: claims.expected_participants,
         });
         meeting.participants.insert(claims.participant);
         if extends {
@@ -500,8 +512,8 @@ impl Zc {
             },
         );
         self.sessions.insert(session, claims.participant);
-        if extends {
-            self.cascade_changed(meeting_id, None);
+        if linked {
+            self.cascade_changed(meeting_id, &[]);
         }
         self.outputs.push_back(ZcOutput::Mmr {
             mmr: mmr_id,
@@ -553,14 +565,7 @@ impl Zc {
             self.emptied.push_back((p.meeting, home));
         } else {
             let ending = meeting.ending;
-            let cascaded = !meeting.cascade.is_empty();
-            let still_there = meeting
-                .participants
-                .iter()
-                .any(|other| self.participants[other].mmr == mmr_id);
-            if cascaded && !still_there {
-                self.leave_mmr(p.meeting, &mmr_id);
-            }
+            self.leave_unused(p.meeting);
             if !ending {
                 self.rekey(p.meeting);
             }

@@ -109,6 +109,7 @@ mod tests {
             issued_at_ms: 1_000,
             expires_at_ms,
             nonce: [4; 16],
+            expected_participants: None,
         }
     }
 

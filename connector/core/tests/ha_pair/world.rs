@@ -180,6 +180,7 @@ impl World {
             issued_at_ms: self.now_ms,
             expires_at_ms: self.now_ms + 60_000,
             nonce: Rng::seed_from_u64(self.now_ms ^ c as u64).bytes::<16>(),
+            expected_participants: None,
         };
         self.issued.insert((participant, MeetingId(meeting)));
         let ticket = self.cloud.signer.sign(claims).to_text();

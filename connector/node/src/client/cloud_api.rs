@@ -202,13 +202,21 @@ impl ManagementApi {
     }
 
     pub async fn create_meeting(&self, topic: &str) -> Result<MeetingId, String> {
-        let v = self
-            .call(
-                "POST",
-                "/v1/meetings",
-                Some(serde_json::json!({ "topic": topic })),
-            )
-            .await?;
+        self.create_meeting_expecting(topic, None).await
+    }
+
+    /// Creates a meeting with a size hint: controllers spread one expected to outgrow an MMR
+    /// over several from its first join.
+    pub async fn create_meeting_expecting(
+        &self,
+        topic: &str,
+        expected_participants: Option<u32>,
+    ) -> Result<MeetingId, String> {
+        let mut body = serde_json::json!({ "topic": topic });
+        if let Some(n) = expected_participants {
+            body["expected_participants"] = n.into();
+        }
+        let v = self.call("POST", "/v1/meetings", Some(body)).await?;
         v["id"]
             .as_u64()
             .map(MeetingId)

@@ -8,7 +8,7 @@
 //! | GET | /metrics | a scraper's deployment certificate | Prometheus metrics |
 //! | POST | /v1/users | admin | create a user: `{"email","display_name","role"}` → the user and its API key (shown once) |
 //! | GET | /v1/users, /v1/users/{id} | admin (or the user itself) | users (the list in pages) |
-//! | POST | /v1/meetings | any key | create a meeting: `{"topic"}`; a member key becomes its host |
+//! | POST | /v1/meetings | any key | create a meeting: `{"topic", "expected_participants"?}`; a member key becomes its host |
 //! | GET | /v1/meetings, /v1/meetings/{id} | any key | meetings (the list in pages) |
 //! | POST | /v1/meetings/{id}/end | admin or host | end it: `{"reason"}`; controllers disconnect everyone |
 //! | POST | /v1/meetings/{id}/tickets | any key | join ticket + live controllers: `{"display_name"}` (members may omit it) |
@@ -470,9 +470,10 @@ fn route(call: Call<'_>, s: &mut CloudState, now_ms: u64) -> Result<Reply, Box<R
         }
         (&Method::POST, ["meetings"]) => {
             let c: CreateMeeting = parse(body)?;
+            let expected_participants = c.expected_participants().map_err(m)?;
             let meeting = s
                 .management
-                .create_meeting(now_ms, &caller, &c.topic)
+                .create_meeting(now_ms, &caller, &c.topic, expected_participants)
                 .map_err(m)?;
             s.notify(
                 now_ms,

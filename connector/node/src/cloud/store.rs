@@ -24,11 +24,18 @@ CREATE TABLE IF NOT EXISTS meetings (
     topic TEXT NOT NULL,
     host INTEGER REFERENCES users(id),
     created_at_ms INTEGER NOT NULL,
-    ended TEXT
+    ended TEXT,
+    expected_participants INTEGER
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 ";
-const SCHEMA_VERSION: &str = "1";
+const SCHEMA_VERSION: &str = "2";
+/// Brings a version 1 database (before meetings had a size hint) to version 2: its meetings
+/// keep no hint.
+const FROM_VERSION_1: &str = "
+ALTER TABLE meetings ADD COLUMN expected_participants INTEGER;
+UPDATE meta SET value = '2' WHERE key = 'schema';
+";
 
 fn opening(e: rusqlite::Error) -> StoreError {
     StoreStep::Opening.failed(e)
@@ -67,6 +74,9 @@ impl SqliteStore {
                 .map_err(opening)?;
             }
             Some(SCHEMA_VERSION) => {}
+            Some("1") => conn
+                .execute_batch(&format!("BEGIN; {FROM_VERSION_1} COMMIT;"))
+                .map_err(opening)?,
             Some(v) => {
                 return Err(StoreStep::Opening.failed(format!(
                     "the database has schema version {v}; this cloud understands {SCHEMA_VERSION}"
@@ -99,9 +109,9 @@ impl Store for SqliteStore {
     fn save_meeting(&mut self, m: &Meeting) -> Result<(), StoreError> {
         self.conn
             .execute(
-                "INSERT INTO meetings (id, topic, host, created_at_ms, ended) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT(id) DO UPDATE SET topic = ?2, host = ?3, ended = ?5",
-                params![m.id.0 as i64, m.topic, m.host.map(|h| h.0 as i64), m.created_at_ms as i64, m.ended],
+                "INSERT INTO meetings (id, topic, host, created_at_ms, ended, expected_participants) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(id) DO UPDATE SET topic = ?2, host = ?3, ended = ?5, expected_participants = ?6",
+                params![m.id.0 as i64, m.topic, m.host.map(|h| h.0 as i64), m.created_at_ms as i64, m.ended, m.expected_participants],
             )
             .map(|_| ())
             .map_err(|e| StoreStep::SavingMeeting.failed(e))
@@ -131,7 +141,7 @@ impl Store for SqliteStore {
             .map_err(err)?;
         let mut q = self
             .conn
-            .prepare("SELECT id, topic, host, created_at_ms, ended FROM meetings ORDER BY id")
+            .prepare("SELECT id, topic, host, created_at_ms, ended, expected_participants FROM meetings ORDER BY id")
             .map_err(err)?;
         let meetings = q
             .query_map([], |r| {
@@ -141,6 +151,7 @@ impl Store for SqliteStore {
                     host: r.get::<_, Option<i64>>(2)?.map(|h| UserId(h as u64)),
                     created_at_ms: r.get::<_, i64>(3)? as u64,
                     ended: r.get(4)?,
+                    expected_participants: r.get(5)?,
                 })
             })
             .map_err(err)?
@@ -175,6 +186,7 @@ mod tests {
             host: Some(UserId(1)),
             created_at_ms: 6,
             ended: None,
+            expected_participants: Some(500),
         };
         {
             let mut s = SqliteStore::open(Some(&dir)).unwrap();
@@ -195,6 +207,48 @@ mod tests {
                 ..meeting
             }]
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_version_1_database_is_upgraded_and_its_meetings_load_without_a_hint() {
+        let dir = std::env::temp_dir().join(format!(
+            "mc-store-v1-{}-{}",
+            std::process::id(),
+            mc_rt::fresh_seed()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        {
+            // The schema as version 1 made it.
+            let c = Connection::open(dir.join("cloud.sqlite3")).unwrap();
+            c.execute_batch(
+                "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, display_name TEXT NOT NULL, role TEXT NOT NULL, key_sha256 TEXT NOT NULL, created_at_ms INTEGER NOT NULL);
+                 CREATE TABLE meetings (id INTEGER PRIMARY KEY, topic TEXT NOT NULL, host INTEGER REFERENCES users(id), created_at_ms INTEGER NOT NULL, ended TEXT);
+                 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                 INSERT INTO meta VALUES ('schema', '1');
+                 INSERT INTO meetings VALUES (4, 'old', NULL, 7, NULL);",
+            )
+            .unwrap();
+        }
+        let mut s = SqliteStore::open(Some(&dir)).unwrap();
+        let old = Meeting {
+            id: MeetingId(4),
+            topic: "old".into(),
+            host: None,
+            created_at_ms: 7,
+            ended: None,
+            expected_participants: None,
+        };
+        assert_eq!(s.load().unwrap().1, vec![old.clone()]);
+        let hinted = Meeting {
+            id: MeetingId(5),
+            expected_participants: Some(300),
+            ..old.clone()
+        };
+        s.save_meeting(&hinted).unwrap();
+        drop(s);
+        let (_, meetings) = SqliteStore::open(Some(&dir)).unwrap().load().unwrap();
+        assert_eq!(meetings, vec![old, hinted]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

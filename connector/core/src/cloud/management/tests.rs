@@ -19,7 +19,7 @@ fn mgmt() -> Management {
 fn tickets_name_the_meeting_and_verify_with_the_published_key() {
     let mut m = mgmt();
     let op = m.authenticate(Some(OP)).unwrap();
-    let meeting = m.create_meeting(1_000, &op, " Standup ").unwrap();
+    let meeting = m.create_meeting(1_000, &op, " Standup ", None).unwrap();
     assert_eq!(meeting.topic, "Standup");
     let issued = m
         .issue_ticket(2_000, &op, meeting.id, Some("Grace"))
@@ -32,6 +32,7 @@ fn tickets_name_the_meeting_and_verify_with_the_published_key() {
     let claims = TicketVerifier::new(m.ticket_public_key())
         .verify(3_000, &ticket)
         .unwrap();
+    assert_eq!(claims.expected_participants, None);
     assert_eq!(
         (
             claims.meeting,
@@ -40,6 +41,31 @@ fn tickets_name_the_meeting_and_verify_with_the_published_key() {
         ),
         (meeting.id, pid, "Grace")
     );
+}
+
+#[test]
+fn a_meetings_size_hint_is_kept_and_carried_by_each_of_its_tickets() {
+    let mut m = mgmt();
+    let op = m.authenticate(Some(OP)).unwrap();
+    let meeting = m.create_meeting(0, &op, "town hall", Some(500)).unwrap();
+    assert_eq!(meeting.expected_participants, Some(500));
+    assert_eq!(
+        m.meeting(meeting.id).unwrap().expected_participants,
+        Some(500)
+    );
+    let ticket = m
+        .issue_ticket(0, &op, meeting.id, Some("Ada"))
+        .unwrap()
+        .ticket;
+    let claims = TicketVerifier::new(m.ticket_public_key())
+        .verify(1, &ticket)
+        .unwrap();
+    assert_eq!(claims.expected_participants, Some(500));
+    // A meeting stored before the hint existed loads without one.
+    let old: Meeting =
+        serde_json::from_str(r#"{"id":1,"topic":"t","host":null,"created_at_ms":0,"ended":null}"#)
+            .unwrap();
+    assert_eq!(old.expected_participants, None);
 }
 
 #[test]
@@ -73,7 +99,7 @@ fn keys_authenticate_and_roles_authorize() {
     );
 
     // A member hosts their own meetings, joins under their own name, and may not end others'.
-    let own = m.create_meeting(0, &ada_caller, "ada's").unwrap();
+    let own = m.create_meeting(0, &ada_caller, "ada's", None).unwrap();
     assert_eq!(own.host, Some(ada.id));
     let ticket = m.issue_ticket(0, &ada_caller, own.id, None).unwrap().ticket;
     assert_eq!(
@@ -83,7 +109,7 @@ fn keys_authenticate_and_roles_authorize() {
             .display_name,
         "Ada"
     );
-    let ops = m.create_meeting(0, &op, "operator's").unwrap();
+    let ops = m.create_meeting(0, &op, "operator's", None).unwrap();
     assert!(matches!(
         m.end_meeting(&ada_caller, ops.id, "bye"),
         Err(ManagementError::Forbidden(_))
@@ -100,7 +126,7 @@ fn bad_requests_say_what_is_wrong() {
     let mut m = mgmt();
     let op = m.authenticate(Some(OP)).unwrap();
     assert!(matches!(
-        m.create_meeting(0, &op, "  "),
+        m.create_meeting(0, &op, "  ", None),
         Err(ManagementError::Invalid { field: "topic", .. })
     ));
     assert_eq!(
@@ -108,7 +134,19 @@ fn bad_requests_say_what_is_wrong() {
             .unwrap_err(),
         ManagementError::NoSuchMeeting(MeetingId(42))
     );
-    let id = m.create_meeting(0, &op, "t").unwrap().id;
+    for bad in [0, u64::from(MAX_EXPECTED_PARTICIPANTS) + 1, u64::MAX] {
+        assert!(
+            matches!(
+                m.create_meeting(0, &op, "t", Some(bad)),
+                Err(ManagementError::Invalid {
+                    field: "expected_participants",
+                    ..
+                })
+            ),
+            "{bad}"
+        );
+    }
+    let id = m.create_meeting(0, &op, "t", None).unwrap().id;
     assert!(matches!(
         m.issue_ticket(0, &op, id, Some("a\u{7}b")),
         Err(ManagementError::Invalid {
@@ -161,7 +199,7 @@ fn a_failed_write_changes_nothing() {
     .unwrap();
     let op = m.authenticate(Some(OP)).unwrap();
     assert_eq!(
-        m.create_meeting(0, &op, "t").unwrap_err(),
+        m.create_meeting(0, &op, "t", None).unwrap_err(),
         ManagementError::Storage(StoreStep::SavingMeeting.failed("disk full"))
     );
     assert_eq!(m.meetings().count(), 0);

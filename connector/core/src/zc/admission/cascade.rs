@@ -5,28 +5,43 @@
 //! loops. Every participant counts against the MMR it sits on: capacity stays exact, and a
 //! meeting is refused only when no MMR of the zone has a seat. An MMR a meeting no longer uses
 //! (its last participant there left, or it died) drops out of the cascade; the others go on.
+//!
+//! A meeting whose size hint exceeds the free seats of its first MMR is spread from its first
+//! join over enough MMRs to hold the hint ([`spread_for`](crate::zc::placement::spread_for)),
+//! all linked at once, and each participant of a hinted meeting sits on its least filled MMR,
+//! so the meeting grows evenly and losing one MMR moves the fewest. Until its crowd arrives
+//! such a meeting may be linked on MMRs that hold none of its participants: that is harmless
+//! (an MMR forwards a linked meeting with no participants of its own to nobody, no seat is
+//! counted, no grant exists to repeat), and the first departure from the meeting drops every
+//! MMR that still holds none of it, as an MMR whose last participant left is dropped.
 
 use super::{Meeting, Zc, ZcOutput};
-use crate::zc::placement::place_new_meeting;
+use crate::zc::placement::{by_load, place_new_meeting};
 use crate::zc::MmrCommand;
 use mc_wire::link::CascadePeer;
 use mc_wire::signal::RejectReason;
 use mc_wire::{MeetingId, MmrId};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 impl Zc {
     /// Where the next participant of an existing meeting sits: on one of its MMRs with room
-    /// (the first, then the others in order), or else on a new MMR it extends onto (`true`).
+    /// (the first, then the others in order; for a hinted meeting the least filled), or else on
+    /// a new MMR it extends onto (`true`).
     pub(super) fn seat_for(
         &self,
         meeting_id: MeetingId,
         m: &Meeting,
     ) -> Result<(super::MmrId, bool), (RejectReason, String)> {
-        let ours = std::iter::once(&m.mmr).chain(&m.cascade);
-        for id in ours {
-            if self.mmrs.get(id).is_some_and(|s| s.healthy && s.has_room()) {
-                return Ok((id.clone(), false));
-            }
+        let mut ours = std::iter::once(&m.mmr)
+            .chain(&m.cascade)
+            .filter_map(|id| self.mmrs.get_key_value(id))
+            .filter(|(_, s)| s.healthy && s.has_room());
+        let seat = match m.expected_participants {
+            Some(_) => ours.min_by(|a, b| by_load(*a, *b)),
+            None => ours.next(),
+        };
+        if let Some((id, _)) = seat {
+            return Ok((id.clone(), false));
         }
         let home = &self.mmrs[&m.mmr];
         let full = || {
@@ -63,26 +78,67 @@ impl Zc {
             .unwrap_or_default()
     }
 
-    /// The meeting no longer uses `mmr` (nobody of it sits there): it leaves the cascade. A
-    /// first MMR that leaves hands its role to the next.
+    /// The meeting no longer uses `mmr` (nobody of it sits there): it leaves the cascade.
     pub(super) fn leave_mmr(&mut self, meeting: MeetingId, mmr: &MmrId) {
+        self.leave_mmrs(meeting, std::slice::from_ref(mmr));
+    }
+
+    /// Someone left a cascaded meeting that goes on: every MMR of it where none of its
+    /// participants sits (the leaver's, or one it was spread over that nobody came to) leaves
+    /// the cascade.
+    pub(super) fn leave_unused(&mut self, meeting: MeetingId) {
+        let Some(m) = self
+            .meetings
+            .get(&meeting)
+            .filter(|m| !m.cascade.is_empty())
+        else {
+            return;
+        };
+        let used: BTreeSet<&MmrId> = m
+            .participants
+            .iter()
+            .map(|pid| &self.participants[pid].mmr)
+            .collect();
+        let unused: Vec<MmrId> = std::iter::once(&m.mmr)
+            .chain(&m.cascade)
+            .filter(|id| !used.contains(id))
+            .cloned()
+            .collect();
+        if !unused.is_empty() {
+            self.leave_mmrs(meeting, &unused);
+        }
+    }
+
+    /// The meeting leaves `gone` (all of them but at least one of its MMRs). A first MMR that
+    /// leaves hands its role to the next.
+    fn leave_mmrs(&mut self, meeting: MeetingId, gone: &[MmrId]) {
         let Some(m) = self.meetings.get_mut(&meeting) else {
             return;
         };
-        if &m.mmr == mmr {
-            let Some(next) = m.cascade.pop_first() else {
-                return;
-            };
-            m.mmr = next;
-        } else if !m.cascade.remove(mmr) {
+        let mut kept = std::iter::once(&m.mmr)
+            .chain(&m.cascade)
+            .filter(|id| !gone.contains(id))
+            .cloned();
+        let Some(first) = kept.next() else {
+            return;
+        };
+        let cascade: BTreeSet<MmrId> = kept.collect();
+        if first == m.mmr && cascade == m.cascade {
             return;
         }
-        self.cascade_changed(meeting, Some(mmr.clone()));
+        let left: Vec<MmrId> = std::iter::once(&m.mmr)
+            .chain(&m.cascade)
+            .filter(|id| gone.contains(id))
+            .cloned()
+            .collect();
+        m.mmr = first;
+        m.cascade = cascade;
+        self.cascade_changed(meeting, &left);
     }
 
-    /// The meeting's MMRs changed: each is told the others (and one it left, that there are
-    /// none).
-    pub(super) fn cascade_changed(&mut self, meeting: MeetingId, left: Option<MmrId>) {
+    /// The meeting's MMRs changed: each is told the others (and each one it left, that there
+    /// are none).
+    pub(super) fn cascade_changed(&mut self, meeting: MeetingId, left: &[MmrId]) {
         let all = self.meeting_mmrs(meeting);
         let peers: Vec<CascadePeer> = all.iter().filter_map(|id| self.cascade_peer(id)).collect();
         for id in &all {
@@ -95,9 +151,12 @@ impl Zc {
                 },
             });
         }
-        if let Some(left) = left.filter(|l| self.mmrs.get(l).is_some_and(|s| s.healthy)) {
+        for left in left
+            .iter()
+            .filter(|l| self.mmrs.get(*l).is_some_and(|s| s.healthy))
+        {
             self.outputs.push_back(ZcOutput::Mmr {
-                mmr: left,
+                mmr: left.clone(),
                 cmd: MmrCommand::Cascade {
                     meeting,
                     peers: Vec::new(),

@@ -10,7 +10,8 @@ use mc_wire::ticket::TicketClaims;
 use mc_wire::{ControllerId, MeetingId, ParticipantId};
 
 impl Zc {
-    /// A fresh pass for a participant admitted now.
+    /// A fresh pass for a participant admitted now. It carries the meeting's size hint, so a
+    /// meeting placed afresh from passes (its MMR died, or its controller did) is spread again.
     pub(super) fn issue_pass(
         &mut self,
         now_ms: u64,
@@ -25,6 +26,10 @@ impl Zc {
             issued_at_ms: now_ms,
             expires_at_ms: now_ms + PASS_TTL_MS,
             nonce: self.rng.bytes::<16>(),
+            expected_participants: self
+                .meetings
+                .get(&meeting)
+                .and_then(|m| m.expected_participants),
         })
     }
 

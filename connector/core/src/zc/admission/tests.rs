@@ -35,6 +35,15 @@ impl Harness {
     }
 
     fn ticket(&mut self, meeting: u64, expires_at_ms: u64) -> String {
+        self.ticket_hinted(meeting, expires_at_ms, None)
+    }
+
+    fn ticket_hinted(
+        &mut self,
+        meeting: u64,
+        expires_at_ms: u64,
+        expected_participants: Option<u32>,
+    ) -> String {
         self.nonce += 1;
         let claims = TicketClaims {
             meeting: MeetingId(meeting),
@@ -43,6 +52,7 @@ impl Harness {
             issued_at_ms: NOW,
             expires_at_ms,
             nonce: self.nonce.to_le_bytes().repeat(2).try_into().unwrap(),
+            expected_participants,
         };
         self.signer.sign(claims).to_text()
     }
@@ -704,4 +714,225 @@ fn losing_one_mmr_of_a_cascaded_meeting_moves_only_its_own_participants() {
         vec![("mmr-0".into(), 7, vec![]), ("mmr-2".into(), 7, vec![]),]
     );
     assert!(!h.zc.snapshot().cascades.contains_key(&MeetingId(7)));
+}
+
+fn join_hinted(h: &mut Harness, session: SessionId, meeting: u64, hint: u32) -> Vec<ZcOutput> {
+    let t = h.ticket_hinted(meeting, NOW + 60_000, Some(hint));
+    h.zc.join(NOW, session, &t);
+    std::iter::from_fn(|| h.zc.poll_output()).collect()
+}
+
+/// Participants on each MMR, in MMR order.
+fn seated(h: &Harness) -> Vec<u32> {
+    h.zc.snapshot().mmrs.values().map(|(n, _, _)| *n).collect()
+}
+
+fn admitted(outs: &[ZcOutput]) -> bool {
+    outs.iter().any(|o| {
+        matches!(
+            o,
+            ZcOutput::Reply {
+                msg: ZcToClient::Joined { .. },
+                ..
+            }
+        )
+    })
+}
+
+#[test]
+fn a_hinted_meeting_is_spread_from_its_first_join_and_grows_evenly() {
+    let mut h = cascading(&[200, 200, 200, 200]);
+    // 500 expected, 200 seats an MMR: three MMRs, linked before anyone else arrives.
+    let outs = join_hinted(&mut h, 1, 7, 500);
+    assert_eq!(
+        cascades(&outs),
+        vec![
+            ("mmr-0".into(), 7, vec!["mmr-1".into(), "mmr-2".into()]),
+            ("mmr-1".into(), 7, vec!["mmr-0".into(), "mmr-2".into()]),
+            ("mmr-2".into(), 7, vec!["mmr-0".into(), "mmr-1".into()]),
+        ]
+    );
+    let snap = h.zc.snapshot();
+    assert_eq!(
+        snap.cascades[&MeetingId(7)],
+        [MmrId("mmr-1".into()), MmrId("mmr-2".into())].into()
+    );
+    assert!(h.zc.snapshot_is(&snap));
+    // Each newcomer sits on the least filled of the three, and nobody re-links.
+    for s in 2..=300 {
+        let outs = join_hinted(&mut h, s, 7, 500);
+        assert!(admitted(&outs), "join {s}");
+        assert!(cascades(&outs).is_empty(), "join {s}");
+        let n = seated(&h);
+        assert!(n.iter().take(3).max().unwrap() - n.iter().take(3).min().unwrap() <= 1);
+    }
+    assert_eq!(seated(&h), vec![100, 100, 100, 0]);
+    // The hint was low: once its three MMRs are full the meeting extends as any meeting does.
+    for s in 301..=600 {
+        assert!(admitted(&join_hinted(&mut h, s, 7, 500)), "join {s}");
+    }
+    assert_eq!(seated(&h), vec![200, 200, 200, 0]);
+    let outs = join_hinted(&mut h, 601, 7, 500);
+    assert_eq!(cascades(&outs).len(), 4, "mmr-3 joins: all four told");
+    assert_eq!(seated(&h), vec![200, 200, 200, 1]);
+}
+
+#[test]
+fn without_a_hint_a_meeting_fills_its_mmr_before_extending() {
+    let mut h = cascading(&[200, 200, 200]);
+    for s in 1..=200 {
+        assert!(cascades(&join_outs(&mut h, s, 7)).is_empty(), "join {s}");
+    }
+    assert_eq!(seated(&h), vec![200, 0, 0]);
+    assert_eq!(cascades(&join_outs(&mut h, 201, 7)).len(), 2);
+    for s in 202..=300 {
+        let _ = join_outs(&mut h, s, 7);
+    }
+    assert_eq!(seated(&h), vec![200, 100, 0]);
+}
+
+#[test]
+fn a_hint_that_fits_one_mmr_places_the_meeting_on_one() {
+    let mut h = cascading(&[200, 200]);
+    for s in 1..=150 {
+        assert!(
+            cascades(&join_hinted(&mut h, s, 7, 150)).is_empty(),
+            "join {s}"
+        );
+    }
+    assert_eq!(seated(&h), vec![150, 0]);
+    assert!(h.zc.snapshot().cascades.is_empty());
+}
+
+#[test]
+fn a_hint_larger_than_the_zone_spreads_over_all_of_it_and_admits_up_to_capacity() {
+    let mut h = cascading(&[200, 200, 200]);
+    // Another meeting already holds some of mmr-0: the hinted one starts on mmr-1.
+    for s in 1..=50 {
+        let _ = join_outs(&mut h, s, 1);
+    }
+    let outs = join_hinted(&mut h, 51, 7, 1_000);
+    assert_eq!(cascades(&outs).len(), 3, "every MMR of the zone");
+    assert_eq!(
+        h.zc.snapshot().meetings[&MeetingId(7)].0,
+        MmrId("mmr-1".into())
+    );
+    for s in 52..=600 {
+        assert!(admitted(&join_hinted(&mut h, s, 7, 1_000)), "join {s}");
+    }
+    assert_eq!(seated(&h), vec![200, 200, 200]);
+    assert_eq!(h.zc.snapshot().meetings[&MeetingId(7)].1, 550);
+    let outs = join_hinted(&mut h, 601, 7, 1_000);
+    assert!(outs.iter().any(|o| matches!(
+        o,
+        ZcOutput::Reply {
+            msg: ZcToClient::Rejected {
+                reason: RejectReason::MeetingFull,
+                ..
+            },
+            ..
+        }
+    )));
+}
+
+#[test]
+fn mmrs_a_spread_meeting_never_used_leave_it_at_the_first_departure_or_their_death() {
+    let mut h = cascading(&[200, 200, 200, 200]);
+    let first = join_hinted(&mut h, 1, 7, 700);
+    assert_eq!(cascades(&first).len(), 4);
+    // Passes carry the hint, so a meeting placed afresh from them is spread again.
+    let pass = first
+        .iter()
+        .find_map(|o| match o {
+            ZcOutput::Reply { msg, .. } => Some(pass_of(msg)),
+            _ => None,
+        })
+        .unwrap();
+    let claims = mc_wire::ticket::Ticket::parse(&pass).unwrap().claims;
+    assert_eq!(claims.expected_participants, Some(700));
+    let _ = join_hinted(&mut h, 2, 7, 700);
+    assert_eq!(seated(&h), vec![1, 1, 0, 0]);
+    // An unused MMR of the meeting dies: it just leaves, and nobody is moved.
+    h.zc.mmr_down(NOW, &MmrId("mmr-3".into()), "its link closed");
+    let outs: Vec<ZcOutput> = std::iter::from_fn(|| h.zc.poll_output()).collect();
+    assert!(!outs.iter().any(|o| matches!(
+        o,
+        ZcOutput::Reply {
+            msg: ZcToClient::Ended { .. },
+            ..
+        }
+    )));
+    assert_eq!(cascades(&outs).len(), 3, "the three left are told");
+    // The first departure drops every MMR nobody of the meeting sits on, in one change.
+    h.zc.session_closed(1);
+    let outs: Vec<ZcOutput> = std::iter::from_fn(|| h.zc.poll_output()).collect();
+    assert_eq!(
+        cascades(&outs),
+        vec![
+            ("mmr-1".into(), 7, vec![]),
+            ("mmr-0".into(), 7, vec![]),
+            ("mmr-2".into(), 7, vec![]),
+        ]
+    );
+    let snap = h.zc.snapshot();
+    assert_eq!(snap.meetings[&MeetingId(7)], (MmrId("mmr-1".into()), 1));
+    assert!(snap.cascades.is_empty());
+    assert_eq!(seated(&h), vec![0, 1, 0, 0]);
+}
+
+proptest! {
+    /// Hinted and unhinted meetings over cascading MMRs, with departures and MMR deaths in any
+    /// order: no MMR exceeds its capacity, every meeting is on healthy MMRs only, and a join is
+    /// refused for room only when no healthy MMR has a seat.
+    #[test]
+    fn spread_meetings_keep_the_limits_and_refuse_only_a_full_zone(
+        ops in prop::collection::vec((0u64..60, 0u64..4, 0u8..10), 1..300),
+        caps in prop::collection::vec(1u32..10, 1..5),
+        hints in prop::collection::vec(prop::option::of(1u32..40), 4),
+    ) {
+        let mut h = cascading(&caps);
+        for (session, meeting, op) in ops {
+            match op {
+                0..=5 => {
+                    let t = h.ticket_hinted(meeting, NOW + 60_000, hints[meeting as usize]);
+                    let reply = h.join_ticket(session, &t);
+                    let free: u32 = h.zc.snapshot().mmrs.values()
+                        .filter(|(_, _, ok)| *ok).map(|(n, cap, _)| cap - n).sum();
+                    if matches!(rejected(&reply), Some(RejectReason::MeetingFull | RejectReason::ZoneFull)) {
+                        prop_assert_eq!(free, 0, "refused with a seat free");
+                    }
+                }
+                6..=8 => {
+                    h.zc.session_closed(session);
+                    while h.zc.poll_output().is_some() {}
+                }
+                _ => {
+                    // An MMR dies, or a dead one comes back.
+                    let i = session as usize % caps.len();
+                    let mmr = MmrId(format!("mmr-{i}"));
+                    if h.zc.snapshot().mmrs[&mmr].2 {
+                        h.zc.mmr_down(NOW, &mmr, "test");
+                    } else {
+                        let media = MediaEndpoints { host: "h".into(), udp_port: 1, tcp_port: 1, tls_port: 1 };
+                        h.zc.mmr_up(mmr, caps[i], media, Some(8805));
+                    }
+                    while h.zc.poll_output().is_some() {}
+                }
+            }
+            let snap = h.zc.snapshot();
+            let mut total = 0;
+            for (participants, capacity, _) in snap.mmrs.values() {
+                prop_assert!(participants <= capacity);
+                total += participants;
+            }
+            prop_assert_eq!(total as usize, snap.meetings.values().map(|(_, n)| n).sum::<usize>());
+            for (id, (first, n)) in &snap.meetings {
+                prop_assert!(*n > 0);
+                let on = snap.cascades.get(id).into_iter().flatten().chain([first]);
+                for mmr in on {
+                    prop_assert!(snap.mmrs[mmr].2, "meeting {} on dead {}", id, mmr);
+                }
+            }
+        }
+    }
 }
