@@ -14,17 +14,16 @@
 //! thing; "per core" divides them by the CPU seconds of every MMR's threads together.
 
 use crate::isolated::Isolated;
-use crate::mmr::{scrape_metrics, Throughput, DRAIN_MS, WARMUP_MS};
+use crate::mmr::{scrape_metrics, Throughput};
 use crate::report::Row;
-use crate::traffic::{bind, blast, loopback, receive, Participant, Window, PAYLOAD_BYTES};
+use crate::traffic::{bind, loopback, run_traffic, Participant, Window, PAYLOAD_BYTES};
 use mc_core::zc::MmrCommand;
 use mc_node::mmr::Mmr;
 use mc_rt::tls::Identity;
 use mc_wire::link::CascadePeer;
 use mc_wire::rtp::RtpPacket;
 use mc_wire::{MeetingId, MmrId};
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::Arc;
+use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 
 /// Participants of the one meeting: fan-out 9, the `mmr` benchmark's largest case.
@@ -203,48 +202,20 @@ async fn measure(
         link(&mmrs, &participants).await?;
     }
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let window = Arc::new(Window::new(MEETING_SIZE as u64 - 1));
-    let receivers: Vec<_> = participants
-        .iter()
-        .map(|p| mc_rt::spawn(receive(p.sock.clone(), window.clone())))
-        .collect();
-    let senders: Vec<_> = participants
-        .iter()
-        .enumerate()
-        .map(|(n, p)| {
-            let ssrc = 0x1000 + n as u32;
-            mc_rt::spawn(blast(
-                p.sock.clone(),
-                addr_of(n),
-                ssrc,
-                window.clone(),
-                stop.clone(),
-            ))
-        })
-        .collect();
-
-    mc_rt::sleep(Duration::from_millis(WARMUP_MS)).await;
-    let start = Snapshot::take(&mmrs, &window);
-    mc_rt::sleep(Duration::from_secs_f64(seconds)).await;
-    let end = Snapshot::take(&mmrs, &window);
-
-    stop.store(true, SeqCst);
-    for s in senders {
-        let _ = s.await;
-    }
-    mc_rt::sleep(Duration::from_millis(DRAIN_MS)).await;
-    for r in receivers {
-        r.abort();
-    }
+    let t = run_traffic(
+        &participants,
+        addr_of,
+        MEETING_SIZE as u64 - 1,
+        seconds,
+        |window| Snapshot::take(&mmrs, window),
+    )
+    .await;
     for m in mmrs {
         drop(m.stop().await);
     }
-    let copies_expected = window.sent.load(SeqCst) * window.fanout;
-    let copies_lost = copies_expected.saturating_sub(window.delivered.load(SeqCst));
-    let mut m = end.since(&start);
-    m.t.copies_expected = copies_expected;
-    m.t.copies_lost = copies_lost;
+    let mut m = t.end.since(&t.start);
+    m.t.copies_expected = t.copies_expected;
+    m.t.copies_lost = t.copies_lost;
     Ok(m)
 }
 

@@ -22,23 +22,16 @@
 use crate::bare::{self, Bare, Batching, Routes};
 use crate::isolated::Isolated;
 use crate::report::{Baseline, Row};
-use crate::traffic::{bind, blast, loopback, receive, Participant, Window, PAYLOAD_BYTES};
+use crate::traffic::{bind, loopback, run_traffic, Participant, Window, PAYLOAD_BYTES};
 use mc_node::mmr::Mmr;
 use std::net::SocketAddr;
-use std::sync::atomic::{
-    AtomicBool,
-    Ordering::{Relaxed, SeqCst},
-};
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Senders run this long before the measured window opens, so queues and caches are warm.
-pub(crate) const WARMUP_MS: u64 = 200;
 /// How often the MMR's metrics are rendered during a measurement (Prometheus scrapes every 15 s
 /// by default; this is 150 times as often).
 const SCRAPE_MS: u64 = 100;
-/// After the senders stop, receivers get this long to read what is still in flight.
-pub(crate) const DRAIN_MS: u64 = 100;
 
 /// So many meetings of so many participants, all on one forwarder.
 #[derive(Debug, Clone, Copy)]
@@ -367,45 +360,18 @@ async fn measure(case: Case, kind: Kind, seconds: f64) -> Result<Throughput, Str
     }
     let fwd = Forwarder::start(kind, &participants).await?;
     let to = fwd.addr();
-    let stop = Arc::new(AtomicBool::new(false));
-    let window = Arc::new(Window::new(case.meeting_size as u64 - 1));
-    let receivers: Vec<_> = participants
-        .iter()
-        .map(|p| mc_rt::spawn(receive(p.sock.clone(), window.clone())))
-        .collect();
-    let senders: Vec<_> = participants
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            mc_rt::spawn(blast(
-                p.sock.clone(),
-                to,
-                0x1000 + i as u32,
-                window.clone(),
-                stop.clone(),
-            ))
-        })
-        .collect();
-
-    mc_rt::sleep(Duration::from_millis(WARMUP_MS)).await;
-    let start = Snapshot::take(&fwd, &window);
-    mc_rt::sleep(Duration::from_secs_f64(seconds)).await;
-    let end = Snapshot::take(&fwd, &window);
-
-    stop.store(true, Relaxed);
-    for s in senders {
-        let _ = s.await;
-    }
-    mc_rt::sleep(Duration::from_millis(DRAIN_MS)).await;
-    for r in receivers {
-        r.abort();
-    }
+    let t = run_traffic(
+        &participants,
+        |_| to,
+        case.meeting_size as u64 - 1,
+        seconds,
+        |window| Snapshot::take(&fwd, window),
+    )
+    .await;
     fwd.stop().await;
-    let copies_expected = window.sent.load(SeqCst) * window.fanout;
-    let copies_lost = copies_expected.saturating_sub(window.delivered.load(SeqCst));
     Ok(Throughput {
-        copies_expected,
-        copies_lost,
-        ..end.since(&start)
+        copies_expected: t.copies_expected,
+        copies_lost: t.copies_lost,
+        ..t.end.since(&t.start)
     })
 }

@@ -210,3 +210,71 @@ pub(crate) async fn receive(sock: Arc<UdpSocket>, window: Arc<Window>) {
         }
     }
 }
+
+/// Senders run this long before the measured window opens, so queues and caches are warm.
+pub(crate) const WARMUP_MS: u64 = 200;
+/// After the senders stop, receivers get this long to read what is still in flight.
+pub(crate) const DRAIN_MS: u64 = 100;
+
+/// What one measured window saw: the forwarder(s) as it opened and as it closed, and the copies
+/// the senders' packets should have made and how many of them no receiver read.
+pub(crate) struct Traffic<S> {
+    pub start: S,
+    pub end: S,
+    pub copies_expected: u64,
+    pub copies_lost: u64,
+}
+
+/// Every participant reads what reaches it and blasts RTP at `dest(n)` (the address of its
+/// forwarder) within one shared window of copies, each packet reaching `fanout` others; after
+/// [`WARMUP_MS`], `take` snapshots the forwarder(s), again `seconds` later; then the senders
+/// stop and the receivers get [`DRAIN_MS`] to read what is in flight.
+pub(crate) async fn run_traffic<S>(
+    participants: &[Participant],
+    dest: impl Fn(usize) -> SocketAddr,
+    fanout: u64,
+    seconds: f64,
+    take: impl Fn(&Window) -> S,
+) -> Traffic<S> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let window = Arc::new(Window::new(fanout));
+    let receivers: Vec<_> = participants
+        .iter()
+        .map(|p| mc_rt::spawn(receive(p.sock.clone(), window.clone())))
+        .collect();
+    let senders: Vec<_> = participants
+        .iter()
+        .enumerate()
+        .map(|(n, p)| {
+            let ssrc = 0x1000 + n as u32;
+            mc_rt::spawn(blast(
+                p.sock.clone(),
+                dest(n),
+                ssrc,
+                window.clone(),
+                stop.clone(),
+            ))
+        })
+        .collect();
+
+    mc_rt::sleep(Duration::from_millis(WARMUP_MS)).await;
+    let start = take(&window);
+    mc_rt::sleep(Duration::from_secs_f64(seconds)).await;
+    let end = take(&window);
+
+    stop.store(true, SeqCst);
+    for s in senders {
+        let _ = s.await;
+    }
+    mc_rt::sleep(Duration::from_millis(DRAIN_MS)).await;
+    for r in receivers {
+        r.abort();
+    }
+    let copies_expected = window.sent.load(SeqCst) * window.fanout;
+    Traffic {
+        start,
+        end,
+        copies_expected,
+        copies_lost: copies_expected.saturating_sub(window.delivered.load(SeqCst)),
+    }
+}
