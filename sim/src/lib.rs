@@ -212,6 +212,7 @@ impl SimDeployment {
                 }
             })
             .build();
+        mc_rt::fault::set_node_ip(cloud_node.id(), ip(CLOUD_IP));
         let mut nodes = BTreeMap::new();
         nodes.insert("cloud".to_string(), cloud_node.id());
 
@@ -258,6 +259,7 @@ impl SimDeployment {
                     }
                 })
                 .build();
+            mc_rt::fault::set_node_ip(node.id(), controller_ip(n));
             nodes.insert(name.clone(), node.id());
             slots.insert(name, slot);
         }
@@ -335,6 +337,7 @@ impl SimDeployment {
                 }
             })
             .build();
+        mc_rt::fault::set_node_ip(node.id(), mmr_vm_ip(n));
         self.nodes.lock().unwrap().insert(name.clone(), node.id());
         self.vms
             .lock()
@@ -359,11 +362,13 @@ impl SimDeployment {
         c: ClientConfig,
         probe: Arc<client::ClientProbe>,
     ) -> mc_rt::sim::task::JoinHandle<Result<ClientReport, ClientError>> {
+        let node_ip = self.next_ip();
         let node = Handle::current()
             .create_node()
             .name(c.display_name.clone())
-            .ip(self.next_ip())
+            .ip(node_ip)
             .build();
+        mc_rt::fault::set_node_ip(node.id(), node_ip);
         let (ca, log) = (
             self.ca.clone(),
             EventLog::collecting(&c.display_name, self.events.clone())
@@ -417,11 +422,13 @@ impl SimDeployment {
         Fut: Future<Output = T> + Send + 'static,
         T: Send + 'static,
     {
+        let node_ip = self.next_ip();
         let node = Handle::current()
             .create_node()
             .name(name)
-            .ip(self.next_ip())
+            .ip(node_ip)
             .build();
+        mc_rt::fault::set_node_ip(node.id(), node_ip);
         node.spawn(async move { f().await })
             .await
             .expect("simulated task completes")

@@ -11,7 +11,6 @@ use mc_core::Rng;
 use mc_node::client::{ClientError, ClientProbe, ClientReport};
 use mc_node::events::HarnessEvent;
 use mc_rt::fault::{self, Action};
-use mc_rt::sim::net::NetSim;
 use mc_rt::sim::runtime::Handle;
 use mc_wire::MeetingId;
 use serde::{Deserialize, Serialize};
@@ -494,7 +493,6 @@ fn apply_fault(
 ) {
     let node = |h: &str| *d.nodes.lock().unwrap().get(h).expect("validated host");
     let handle = Handle::current();
-    let net = NetSim::current();
     let proto = |p: Proto| match p {
         Proto::Udp => fault::Proto::Udp,
         Proto::Tcp => fault::Proto::Tcp,
@@ -514,21 +512,21 @@ fn apply_fault(
         FaultAction::Partition { a, b, one_way } => {
             for x in a {
                 for y in b {
-                    net.clog_link(node(x), node(y));
+                    fault::clog_link(node(x), node(y));
                     if !one_way {
-                        net.clog_link(node(y), node(x));
+                        fault::clog_link(node(y), node(x));
                     }
                 }
             }
         }
-        FaultAction::Clog { host } => net.clog_node(node(host)),
-        FaultAction::Unclog { host } => net.unclog_node(node(host)),
+        FaultAction::Clog { host } => fault::clog_node(node(host)),
+        FaultAction::Unclog { host } => fault::unclog_node(node(host)),
         FaultAction::Heal => {
             let all: Vec<_> = d.nodes.lock().unwrap().values().copied().collect();
             for &x in &all {
-                net.unclog_node(x);
+                fault::unclog_node(x);
                 for &y in &all {
-                    net.unclog_link(x, y);
+                    fault::unclog_link(x, y);
                 }
             }
         }
@@ -576,10 +574,10 @@ fn apply_fault(
                 Duration::from_millis(*min_ms),
                 Duration::from_millis((*max_ms).max(*min_ms + 1)),
             );
-            net.update_config(|c| c.send_latency = lo..hi);
+            fault::set_latency(lo..hi);
         }
-        FaultAction::CloudUnreachable => net.clog_node(node("cloud")),
-        FaultAction::CloudReachable => net.unclog_node(node("cloud")),
+        FaultAction::CloudUnreachable => fault::clog_node(node("cloud")),
+        FaultAction::CloudReachable => fault::unclog_node(node("cloud")),
         FaultAction::TestPanic { seeds } => {
             if seeds.contains(&d.seed) {
                 panic!(
@@ -609,11 +607,9 @@ fn apply_fault(
             };
             let (api, path, log) = (d.api(), format!("/v1/{kind}/{id}/drain"), d.log("harness"));
             // The operator's call runs on its own host; the fault driver goes on meanwhile.
-            let node = handle
-                .create_node()
-                .name("operator")
-                .ip(d.next_ip())
-                .build();
+            let node_ip = d.next_ip();
+            let node = handle.create_node().name("operator").ip(node_ip).build();
+            fault::set_node_ip(node.id(), node_ip);
             node.spawn(async move {
                 let body = serde_json::json!({ "deadline_s": 20 });
                 if let Err(e) = api.call(method, &path, Some(body)).await {

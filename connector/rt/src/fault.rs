@@ -50,13 +50,16 @@ pub(crate) fn udp_lost() -> bool {
 
 #[cfg(madsim)]
 pub use sim::{
-    block, block_protocol, runtime, set_udp_loss, simulate, unblock, unblock_all, unblock_protocol,
+    block, block_protocol, clog_link, clog_node, runtime, set_latency, set_node_ip, set_udp_loss,
+    simulate, unblock, unblock_all, unblock_protocol, unclog_link, unclog_node,
 };
 
 #[cfg(madsim)]
 mod sim {
     use super::*;
+    use madsim::net::NetSim;
     use madsim::plugin::{simulator, Simulator};
+    use madsim::task::NodeId;
     use std::collections::BTreeMap;
     use std::net::IpAddr;
     use std::sync::Mutex;
@@ -87,7 +90,44 @@ mod sim {
     pub fn runtime(seed: u64) -> madsim::runtime::Runtime {
         let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
         rt.add_simulator::<Firewall>();
+        rt.add_simulator::<crate::simnet::SimNet>();
         rt
+    }
+
+    // madsim's network carries TCP, the seam's own (`simnet`) UDP: the harness tells both of a
+    // node's address, of clogs and of latency through these.
+
+    /// Records a node's IP address (for each node the harness creates with one).
+    pub fn set_node_ip(node: NodeId, ip: IpAddr) {
+        crate::simnet::set_node_ip(node, ip);
+    }
+
+    /// Clogs a node both ways: nothing reaches it or leaves it, TCP or UDP.
+    pub fn clog_node(node: NodeId) {
+        NetSim::current().clog_node(node);
+        crate::simnet::clog_node(node);
+    }
+
+    pub fn unclog_node(node: NodeId) {
+        NetSim::current().unclog_node(node);
+        crate::simnet::unclog_node(node);
+    }
+
+    /// Clogs the link from `src` to `dst` (one way).
+    pub fn clog_link(src: NodeId, dst: NodeId) {
+        NetSim::current().clog_link(src, dst);
+        crate::simnet::clog_link(src, dst);
+    }
+
+    pub fn unclog_link(src: NodeId, dst: NodeId) {
+        NetSim::current().unclog_link(src, dst);
+        crate::simnet::unclog_link(src, dst);
+    }
+
+    /// Every packet from now on takes a latency drawn from `latency`.
+    pub fn set_latency(latency: std::ops::Range<std::time::Duration>) {
+        NetSim::current().update_config(|c| c.send_latency = latency.clone());
+        crate::simnet::set_latency(latency);
     }
 
     /// Runs the future `make` builds to completion in a fresh simulation seeded with `seed`, on a

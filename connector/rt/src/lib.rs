@@ -12,6 +12,8 @@ pub mod certs;
 pub mod fault;
 pub mod identity;
 pub mod net;
+#[cfg(madsim)]
+pub mod simnet;
 pub mod tls;
 
 pub use tokio::io::{

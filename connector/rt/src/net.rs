@@ -10,15 +10,25 @@ pub use tokio::net::{TcpListener, TcpStream};
 
 /// A UDP socket. `&self` methods, so one socket can be shared by a receive task and senders.
 pub struct UdpSocket {
+    /// Under madsim, only the port's owner (it allocates the port and closes with its node);
+    /// datagrams go through the seam's own network, [`crate::simnet`].
+    #[cfg_attr(madsim, allow(dead_code))]
     inner: tokio::net::UdpSocket,
     local: SocketAddr,
+    #[cfg(madsim)]
+    sim: crate::simnet::Socket,
 }
 
 impl UdpSocket {
     pub async fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
         let inner = tokio::net::UdpSocket::bind(addr).await?;
         let local = inner.local_addr()?;
-        Ok(UdpSocket { inner, local })
+        Ok(UdpSocket {
+            #[cfg(madsim)]
+            sim: crate::simnet::Socket::register(local),
+            inner,
+            local,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -33,7 +43,8 @@ impl UdpSocket {
         }
         #[cfg(madsim)]
         {
-            self.inner.send_to(dst, buf).await
+            self.sim.send(buf, dst);
+            Ok(())
         }
         #[cfg(not(madsim))]
         {
@@ -41,8 +52,20 @@ impl UdpSocket {
         }
     }
 
+    /// Receives one datagram; one longer than `buf` is truncated, as UDP does.
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.inner.recv_from(buf).await
+        #[cfg(madsim)]
+        {
+            let mut got = self.sim.recv(1).await?;
+            let (from, data) = got.pop().expect("a receive brings at least one datagram");
+            let n = data.len().min(buf.len());
+            buf[..n].copy_from_slice(&data[..n]);
+            Ok((n, from))
+        }
+        #[cfg(not(madsim))]
+        {
+            self.inner.recv_from(buf).await
+        }
     }
 
     /// Waits for datagrams and receives what is there, up to the inbox's capacity: in one system
@@ -58,7 +81,18 @@ impl UdpSocket {
                 })
                 .await
         }
-        #[cfg(not(all(target_os = "linux", not(madsim))))]
+        #[cfg(madsim)]
+        {
+            inbox.got.clear();
+            let got = self.sim.recv(inbox.capacity()).await?;
+            for (slot, (from, data)) in got.into_iter().enumerate() {
+                let start = slot * MAX_DATAGRAM;
+                inbox.data[start..start + data.len()].copy_from_slice(&data);
+                inbox.got.push((slot, data.len(), from));
+            }
+            Ok(())
+        }
+        #[cfg(all(not(target_os = "linux"), not(madsim)))]
         {
             inbox.got.clear();
             let (n, from) = self.recv_from(&mut inbox.data[..MAX_DATAGRAM]).await?;
