@@ -69,7 +69,8 @@ impl UdpSocket {
     }
 
     /// Waits for datagrams and receives what is there, up to the inbox's capacity: in one system
-    /// call on Linux (`recvmmsg`), one datagram a call elsewhere and in simulation.
+    /// call on Linux (`recvmmsg`), everything due at once in simulation, one datagram a call
+    /// elsewhere. Cancel-safe in simulation: a receive dropped before it completes takes nothing.
     pub async fn recv_many(&self, inbox: &mut Inbox) -> io::Result<()> {
         #[cfg(all(target_os = "linux", not(madsim)))]
         {

@@ -192,6 +192,13 @@ impl Socket {
         } else {
             local.ip()
         };
+        // A node the harness did not name is known by the first address it binds.
+        if !local.ip().is_unspecified() && !local.ip().is_loopback() {
+            if let std::collections::btree_map::Entry::Vacant(e) = s.node_ip.entry(node) {
+                e.insert(local.ip());
+                s.ip_node.insert(local.ip(), node);
+            }
+        }
         s.sockets.insert(
             key,
             Port {

@@ -130,7 +130,8 @@ impl Mmr {
             deadlines,
         };
         // Several receive loops share the socket: under load one loop's receive-and-fan-out would
-        // be the bottleneck (and in simulation every datagram costs its task a millisecond).
+        // be the bottleneck. (In simulation a receive wakes one loop at a time, so the others
+        // cost nothing while idle.)
         for _ in 0..UDP_WORKERS {
             mc_rt::spawn(media::udp_loop(mmr.clone()));
         }
