@@ -25,7 +25,7 @@ use madsim::time::{sleep_until, Instant, Sleep};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::Range;
 use std::pin::Pin;
 use std::sync::Mutex;
@@ -241,12 +241,17 @@ impl Socket {
         {
             return;
         }
-        let exact = (dst_node, dst.port(), dst.ip());
-        let any = (dst_node, dst.port(), Ipv4Addr::UNSPECIFIED.into());
-        let (to, socket) = match (s.sockets.get(&exact), s.sockets.get(&any)) {
-            (Some(p), _) => (exact, p.id),
-            (None, Some(p)) => (any, p.id),
-            (None, None) => return,
+        // The socket bound to that very address, else one bound to all addresses.
+        let candidates: [Key; 3] = [
+            (dst_node, dst.port(), dst.ip()),
+            (dst_node, dst.port(), Ipv4Addr::UNSPECIFIED.into()),
+            (dst_node, dst.port(), Ipv6Addr::UNSPECIFIED.into()),
+        ];
+        let Some((to, socket)) = candidates
+            .into_iter()
+            .find_map(|k| s.sockets.get(&k).map(|p| (k, p.id)))
+        else {
+            return;
         };
         let span = s.latency.end.saturating_sub(s.latency.start).as_nanos() as u64;
         let extra = if span == 0 {
