@@ -123,6 +123,13 @@ fn net() -> std::sync::Arc<SimNet> {
     simulator::<SimNet>()
 }
 
+/// The network, if there is still a simulation on this thread (a socket or receive may be dropped
+/// as its runtime is torn down).
+fn try_net() -> Option<std::sync::Arc<SimNet>> {
+    madsim::runtime::Handle::try_current().ok()?;
+    Some(simulator::<SimNet>())
+}
+
 /// Tells the network a node's IP address (the harness, for each node it creates with one).
 pub fn set_node_ip(node: NodeId, ip: IpAddr) {
     let net = net();
@@ -296,7 +303,7 @@ impl Socket {
 
 impl Drop for Socket {
     fn drop(&mut self) {
-        let net = net();
+        let Some(net) = try_net() else { return };
         let mut s = net.state.lock().unwrap();
         if s.sockets.get(&self.key).is_some_and(|p| p.id == self.id) {
             s.sockets.remove(&self.key);
@@ -358,7 +365,7 @@ impl Future for Recv<'_> {
 impl Drop for Recv<'_> {
     fn drop(&mut self) {
         let Some(ticket) = self.ticket else { return };
-        let net = net();
+        let Some(net) = try_net() else { return };
         let mut s = net.state.lock().unwrap();
         let Some(port) = s
             .sockets
