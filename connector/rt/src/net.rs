@@ -17,6 +17,10 @@ pub struct UdpSocket {
     local: SocketAddr,
     #[cfg(madsim)]
     sim: crate::simnet::Socket,
+    /// Whether datagrams to one address go in trains (UDP GSO); off for good once the kernel
+    /// says this socket's device cannot.
+    #[cfg(all(target_os = "linux", not(madsim)))]
+    segments: std::sync::atomic::AtomicBool,
 }
 
 impl UdpSocket {
@@ -26,6 +30,8 @@ impl UdpSocket {
         Ok(UdpSocket {
             #[cfg(madsim)]
             sim: crate::simnet::Socket::register(local),
+            #[cfg(all(target_os = "linux", not(madsim)))]
+            segments: crate::batch::can_segment(&inner).into(),
             inner,
             local,
         })
@@ -103,9 +109,63 @@ impl UdpSocket {
     }
 
     /// Sends each datagram to its address, in order, as [`send_to`](Self::send_to) would one by
-    /// one: many to a system call on Linux (`sendmmsg`). One that the system refuses (an
-    /// unreachable address, say) is lost, as a datagram may be; the rest still go.
+    /// one: on Linux many to a system call (`sendmmsg`), and those to one address in trains
+    /// (UDP GSO) where the kernel can. Each address's datagrams keep their order. One that the
+    /// system refuses (an unreachable address, say) is lost, as a datagram may be; the rest
+    /// still go.
     pub async fn send_many(&self, msgs: &[(&[u8], SocketAddr)]) {
+        #[cfg(all(target_os = "linux", not(madsim)))]
+        {
+            use std::sync::atomic::Ordering::Relaxed;
+            if msgs.len() < 2 || !self.segments.load(Relaxed) {
+                return self.send_each(msgs).await;
+            }
+            let (order, trains) = crate::batch::trains(msgs);
+            // Datagrams not in a train wait here to go together; the ones before a train to
+            // the same address go first, so that address's order holds.
+            let mut pending: Vec<(&[u8], SocketAddr)> = Vec::new();
+            for train in trains {
+                let dst = msgs[order[train.start]].1;
+                let parts: Vec<&[u8]> = order[train].iter().map(|&i| msgs[i].0).collect();
+                if parts.len() == 1 || !self.segments.load(Relaxed) {
+                    pending.extend(parts.into_iter().map(|p| (p, dst)));
+                    continue;
+                }
+                if pending.last().is_some_and(|(_, to)| *to == dst) {
+                    self.send_each(&pending).await;
+                    pending.clear();
+                }
+                use std::os::fd::AsRawFd;
+                let fd = self.inner.as_raw_fd();
+                let sent = self
+                    .inner
+                    .async_io(tokio::io::Interest::WRITABLE, || {
+                        crate::batch::send_train(fd, &parts, dst)
+                    })
+                    .await;
+                match sent.as_ref().map_err(io::Error::raw_os_error) {
+                    Ok(()) => {}
+                    // This socket's device cannot take trains (EIO), or this path not this
+                    // long a segment (EINVAL): the train goes datagram by datagram, and after
+                    // EIO every train does.
+                    Err(Some(code @ (nix::libc::EIO | nix::libc::EINVAL))) => {
+                        if code == nix::libc::EIO {
+                            self.segments.store(false, Relaxed);
+                        }
+                        pending.extend(parts.into_iter().map(|p| (p, dst)));
+                    }
+                    // Refused as a datagram would be (an unreachable address): lost.
+                    Err(_) => {}
+                }
+            }
+            self.send_each(&pending).await;
+        }
+        #[cfg(not(all(target_os = "linux", not(madsim))))]
+        self.send_each(msgs).await
+    }
+
+    /// Sends each datagram on its own: many to a system call on Linux (`sendmmsg`).
+    async fn send_each(&self, msgs: &[(&[u8], SocketAddr)]) {
         #[cfg(all(target_os = "linux", not(madsim)))]
         {
             use std::os::fd::AsRawFd;
@@ -127,6 +187,15 @@ impl UdpSocket {
         for (buf, dst) in msgs {
             let _ = self.send_to(buf, *dst).await;
         }
+    }
+
+    /// Whether [`send_many`](Self::send_many) sends datagrams to one address in trains (UDP
+    /// GSO): on Linux when the kernel and the device can.
+    pub fn sends_trains(&self) -> bool {
+        #[cfg(all(target_os = "linux", not(madsim)))]
+        return self.segments.load(std::sync::atomic::Ordering::Relaxed);
+        #[cfg(not(all(target_os = "linux", not(madsim))))]
+        false
     }
 }
 
