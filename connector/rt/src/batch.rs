@@ -11,7 +11,7 @@
 
 use crate::net::{Inbox, MAX_DATAGRAM};
 use nix::sys::socket::{
-    getsockopt, recvmmsg, sendmmsg, sendmsg, sockopt, ControlMessage, MsgFlags, MultiHeaders,
+    getsockopt, recvmmsg, sendmmsg, sockopt, ControlMessage, MsgFlags, MultiHeaders,
     SockaddrStorage,
 };
 use std::io::{self, IoSlice, IoSliceMut};
@@ -96,7 +96,7 @@ pub(crate) fn trains(msgs: &[(&[u8], SocketAddr)]) -> (Vec<usize>, Vec<Range<usi
     while start < order.len() {
         let (lead, dst) = msgs[order[start]];
         let (mut end, mut bytes) = (start + 1, lead.len());
-        if (1..=TRAIN_SEGMENT_MAX).contains(&lead.len()) {
+        if can_lead(lead.len()) {
             while end < order.len() && end - start < TRAIN_SEGMENTS {
                 let (next, to) = msgs[order[end]];
                 // An empty last part would be no datagram at all once the train is cut.
@@ -117,20 +117,37 @@ pub(crate) fn trains(msgs: &[(&[u8], SocketAddr)]) -> (Vec<usize>, Vec<Range<usi
     (order, trains)
 }
 
-/// Sends a train of datagrams to one address in one call; every part but the last is
-/// `parts[0].len()` long. The kernel refuses it whole (`EIO`: the device cannot checksum for
-/// it; `EINVAL`: longer than the path allows) or sends it whole.
-pub(crate) fn send_train(fd: RawFd, parts: &[&[u8]], dst: SocketAddr) -> io::Result<()> {
-    let segment = u16::try_from(parts[0].len()).map_err(|_| io::ErrorKind::InvalidInput)?;
-    let slices: Vec<IoSlice> = parts.iter().map(|p| IoSlice::new(p)).collect();
-    sendmsg(
+/// Whether a datagram this long may lead a train.
+pub(crate) fn can_lead(len: usize) -> bool {
+    (1..=TRAIN_SEGMENT_MAX).contains(&len)
+}
+
+/// Sends the first trains of `trains` (up to [`SEND_BATCH`]) in one call, each to its address,
+/// cut by the kernel into datagrams of `segment` bytes (a train no longer than that is one
+/// datagram); how many trains went. sendmmsg stops at the first train that fails and fails
+/// only if it is the first: the kernel refuses a train whole (`EIO`: the device cannot checksum
+/// for it; `EINVAL`: a segment longer than the path allows) or sends it whole.
+pub(crate) fn send_trains(
+    fd: RawFd,
+    trains: &[(Vec<IoSlice>, SocketAddr)],
+    segment: u16,
+) -> io::Result<usize> {
+    let trains = &trains[..trains.len().min(SEND_BATCH)];
+    let mut headers =
+        MultiHeaders::<SockaddrStorage>::preallocate(trains.len(), Some(nix::cmsg_space!(u16)));
+    let addrs: Vec<Option<SockaddrStorage>> = trains
+        .iter()
+        .map(|(_, a)| Some(SockaddrStorage::from(*a)))
+        .collect();
+    let sent = sendmmsg(
         fd,
-        &slices,
-        &[ControlMessage::UdpGsoSegments(&segment)],
+        &mut headers,
+        trains.iter().map(|(parts, _)| parts),
+        &addrs,
+        [ControlMessage::UdpGsoSegments(&segment)],
         MsgFlags::MSG_DONTWAIT,
-        Some(&SockaddrStorage::from(dst)),
     )?;
-    Ok(())
+    Ok(sent.count())
 }
 
 fn std_addr(a: &SockaddrStorage) -> Option<SocketAddr> {

@@ -121,47 +121,71 @@ impl UdpSocket {
                 return self.send_each(msgs).await;
             }
             let (order, trains) = crate::batch::trains(msgs);
-            // Datagrams not in a train wait here to go together; the ones before a train to
-            // the same address go first, so that address's order holds.
-            let mut pending: Vec<(&[u8], SocketAddr)> = Vec::new();
-            for train in trains {
-                let dst = msgs[order[train.start]].1;
-                let parts: Vec<&[u8]> = order[train].iter().map(|&i| msgs[i].0).collect();
-                if parts.len() == 1 || !self.segments.load(Relaxed) {
-                    pending.extend(parts.into_iter().map(|p| (p, dst)));
+            let lead = |t: &std::ops::Range<usize>| msgs[order[t.start]].0.len();
+            // Trains go in runs of one segment size, one call a run, in the order planned, so
+            // each address's datagrams keep their order. A datagram that cannot lead a train
+            // goes on its own.
+            let mut i = 0;
+            while i < trains.len() {
+                let size = lead(&trains[i]);
+                if !crate::batch::can_lead(size) {
+                    self.send_each(&[msgs[order[trains[i].start]]]).await;
+                    i += 1;
                     continue;
                 }
-                if pending.last().is_some_and(|(_, to)| *to == dst) {
-                    self.send_each(&pending).await;
-                    pending.clear();
-                }
-                use std::os::fd::AsRawFd;
-                let fd = self.inner.as_raw_fd();
-                let sent = self
-                    .inner
-                    .async_io(tokio::io::Interest::WRITABLE, || {
-                        crate::batch::send_train(fd, &parts, dst)
+                let run_end = (i..trains.len())
+                    .find(|&j| lead(&trains[j]) != size)
+                    .unwrap_or(trains.len());
+                let run: Vec<(Vec<std::io::IoSlice>, SocketAddr)> = trains[i..run_end]
+                    .iter()
+                    .map(|t| {
+                        let parts = order[t.clone()]
+                            .iter()
+                            .map(|&k| std::io::IoSlice::new(msgs[k].0))
+                            .collect();
+                        (parts, msgs[order[t.start]].1)
                     })
-                    .await;
-                match sent.as_ref().map_err(io::Error::raw_os_error) {
-                    Ok(()) => {}
-                    // This socket's device cannot take trains (EIO), or this path not this
-                    // long a segment (EINVAL): the train goes datagram by datagram, and after
-                    // EIO every train does.
-                    Err(Some(code @ (nix::libc::EIO | nix::libc::EINVAL))) => {
-                        if code == nix::libc::EIO {
-                            self.segments.store(false, Relaxed);
-                        }
-                        pending.extend(parts.into_iter().map(|p| (p, dst)));
-                    }
-                    // Refused as a datagram would be (an unreachable address): lost.
-                    Err(_) => {}
-                }
+                    .collect();
+                self.send_trains(&run, size as u16).await;
+                i = run_end;
             }
-            self.send_each(&pending).await;
         }
         #[cfg(not(all(target_os = "linux", not(madsim))))]
         self.send_each(msgs).await
+    }
+
+    /// Sends trains of datagrams cut into `segment`-byte datagrams, many trains to a call
+    /// (`sendmmsg` with UDP GSO). A train the kernel refuses goes datagram by datagram — and
+    /// every train after it too if the device cannot take trains (`EIO`).
+    #[cfg(all(target_os = "linux", not(madsim)))]
+    async fn send_trains(&self, trains: &[(Vec<std::io::IoSlice<'_>>, SocketAddr)], segment: u16) {
+        use std::os::fd::AsRawFd;
+        use std::sync::atomic::Ordering::Relaxed;
+        let fd = self.inner.as_raw_fd();
+        let mut rest = trains;
+        while let [(parts, dst), ..] = rest {
+            if !self.segments.load(Relaxed) {
+                self.send_each(&one_by_one(parts, *dst)).await;
+                rest = &rest[1..];
+                continue;
+            }
+            let sent = self
+                .inner
+                .async_io(tokio::io::Interest::WRITABLE, || {
+                    crate::batch::send_trains(fd, rest, segment)
+                })
+                .await;
+            match sent.map_err(|e| e.raw_os_error()) {
+                Ok(n) => rest = &rest[n.max(1)..],
+                Err(Some(nix::libc::EIO)) => self.segments.store(false, Relaxed),
+                Err(Some(nix::libc::EINVAL)) => {
+                    self.send_each(&one_by_one(parts, *dst)).await;
+                    rest = &rest[1..];
+                }
+                // Refused as a datagram would be (an unreachable address): lost.
+                Err(_) => rest = &rest[1..],
+            }
+        }
     }
 
     /// Sends each datagram on its own: many to a system call on Linux (`sendmmsg`).
@@ -197,6 +221,15 @@ impl UdpSocket {
         #[cfg(not(all(target_os = "linux", not(madsim))))]
         false
     }
+}
+
+/// A train's datagrams, to go on their own.
+#[cfg(all(target_os = "linux", not(madsim)))]
+fn one_by_one<'a>(
+    parts: &'a [std::io::IoSlice<'_>],
+    dst: SocketAddr,
+) -> Vec<(&'a [u8], SocketAddr)> {
+    parts.iter().map(|p| (&**p, dst)).collect()
 }
 
 /// The largest UDP payload: a slot this size never truncates a datagram.
