@@ -237,9 +237,12 @@ impl Outcome {
     fn of(result: Result<ClientReport, ClientError>) -> Outcome {
         match result {
             Ok(report) => Outcome::Admitted(Box::new(report)),
-            Err(ClientError::Rejected {
-                reason, message, ..
-            }) => Outcome::Rejected { reason, message },
+            Err(
+                ClientError::Rejected {
+                    reason, message, ..
+                }
+                | ClientError::PassRefused { reason, message },
+            ) => Outcome::Rejected { reason, message },
             Err(e) => {
                 let kind = match &e {
                     ClientError::Config(_) | ClientError::Bridge { .. } => "config",
@@ -248,7 +251,9 @@ impl Outcome {
                     ClientError::Signalling(_) => "signalling",
                     ClientError::ZcMisbehaved(_) => "zc_protocol",
                     ClientError::Media(_) => "media",
-                    ClientError::Rejected { .. } => unreachable!("matched above"),
+                    ClientError::Rejected { .. } | ClientError::PassRefused { .. } => {
+                        unreachable!("matched above")
+                    }
                 };
                 Outcome::Failed {
                     kind,

@@ -11,7 +11,7 @@ use crate::framed::{write_frame, FrameReader, LinkError, Read};
 use crate::EventLog;
 use mc_rt::tls::{self, BoxStream};
 use mc_wire::ports::alpn;
-use mc_wire::signal::{ClientToZc, ZcToClient};
+use mc_wire::signal::{ClientToZc, RejectReason, ZcToClient};
 use mc_wire::srtp::MediaKey;
 use mc_wire::{MediaToken, MeetingId, ParticipantId};
 use rustls::pki_types::CertificateDer;
@@ -257,10 +257,19 @@ async fn signal_join(
                 reason,
                 message: message.clone(),
             });
-            ClientError::Rejected {
-                reason,
-                message,
-                retry_after_ms,
+            if pass
+                && matches!(
+                    reason,
+                    RejectReason::TicketInvalid | RejectReason::TicketExpired
+                )
+            {
+                ClientError::PassRefused { reason, message }
+            } else {
+                ClientError::Rejected {
+                    reason,
+                    message,
+                    retry_after_ms,
+                }
             }
         }
         Read::Message(ZcToClient::Ended { reason, .. }) => {

@@ -62,6 +62,14 @@ pub enum ClientError {
         /// The controller said when to try again.
         retry_after_ms: Option<u64>,
     },
+    /// A controller did not take our rejoin pass: it does not know the key of the controller
+    /// that issued it (that one restarted since, or the peer link that carries the keys is
+    /// down). The zone is in flux; the next attempt asks the cloud for a ticket first.
+    #[error("the controller did not take the rejoin pass: {reason}: {message}")]
+    PassRefused {
+        reason: RejectReason,
+        message: String,
+    },
     /// The MMR could not be reached on any media path.
     #[error("the MMR could not be reached on any media path: {0}")]
     Media(String),
@@ -81,7 +89,9 @@ impl ClientError {
             ClientError::Config(_) | ClientError::Bridge { .. } => JoinFailure::Ours,
             ClientError::Ticket(_) => JoinFailure::CloudUnreachable,
             ClientError::TicketRefused(_) => JoinFailure::CloudRefused,
-            ClientError::Signalling(_) | ClientError::Media(_) => JoinFailure::ZoneInFlux,
+            ClientError::Signalling(_)
+            | ClientError::Media(_)
+            | ClientError::PassRefused { .. } => JoinFailure::ZoneInFlux,
             ClientError::ZcMisbehaved(_) => JoinFailure::ZcMisbehaved,
             ClientError::Rejected { reason, .. } => JoinFailure::rejected(*reason),
         }

@@ -4,6 +4,7 @@
 //! (the old one not yet noticed as gone) moves to the new one, keeping its seat and media token.
 
 use super::{ticket_rejection, SessionId, Zc, ZcOutput};
+use crate::ticket::TicketError;
 use crate::zc::rejoin::PASS_TTL_MS;
 use mc_wire::signal::{RejectReason, ZcToClient};
 use mc_wire::ticket::TicketClaims;
@@ -62,9 +63,19 @@ impl Zc {
                 "this session already joined".into(),
             ));
         }
-        let mut claims = self.passes.verify(now_ms, pass).map_err(|e| {
-            let (reason, message) = ticket_rejection(e);
-            (reason, message.replace("join ticket", "rejoin pass"))
+        let mut claims = self.passes.verify(now_ms, pass).map_err(|e| match e {
+            // Not the cloud's words: a pass is a controller's, and an honest one fails here when
+            // its issuer restarted (its key went with it) or never reached this controller.
+            TicketError::BadSignature => (
+                RejectReason::TicketInvalid,
+                "the rejoin pass was issued neither by this controller nor by a peer whose key it \
+                 holds (a restarted controller's passes lapse): join with a ticket from the cloud"
+                    .to_string(),
+            ),
+            e => {
+                let (reason, message) = ticket_rejection(e);
+                (reason, message.replace("join ticket", "rejoin pass"))
+            }
         })?;
         if self.participants.contains_key(&claims.participant) {
             return self.resume(now_ms, session, claims.participant, claims.meeting);

@@ -592,6 +592,33 @@ fn a_pass_is_renewed_on_a_ping_once_half_spent() {
     );
 }
 
+#[test]
+fn a_pass_from_a_controller_whose_key_this_one_lacks_is_refused_with_the_way_back() {
+    // Another controller (another seed, so another rejoin key) admitted the participant; this
+    // one never learnt its key — the issuer restarted, or its peer link never came up.
+    let mut issuer = Harness::new(100, &[10]);
+    let mut h = Harness::new(100, &[10]);
+    h.zc = Zc::new(ZcLimits { max_meetings: 100 }, Rng::seed_from_u64(2));
+    h.zc.set_ticket_key(h.signer.public_key());
+    let t = issuer.ticket(1, NOW + 60_000);
+    issuer.zc.join(NOW, 1, &t);
+    let pass = pass_of(&reply_to(&mut issuer, 1)[0]);
+    h.zc.rejoin(NOW + 1_000, 1, &pass);
+    let reply = reply_to(&mut h, 1);
+    let [ZcToClient::Rejected {
+        reason: RejectReason::TicketInvalid,
+        message,
+        ..
+    }] = reply.as_slice()
+    else {
+        panic!("{reply:?}")
+    };
+    assert!(
+        message.contains("neither by this controller nor by a peer") && message.contains("cloud"),
+        "{message}"
+    );
+}
+
 /// Cascade commands among the outputs, as (MMR, meeting, peers' MMRs).
 fn cascades(outs: &[ZcOutput]) -> Vec<(String, u64, Vec<String>)> {
     outs.iter()
