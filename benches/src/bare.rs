@@ -5,8 +5,9 @@
 //!
 //! - [`Batching::PerPacket`]: one `recv_from` and one `send_to` per datagram, no allocation.
 //! - [`Batching::Batched`]: what the MMR's loop does with the system calls, and nothing else: up
-//!   to [`UDP_BATCH`] datagrams per `recv_many` (`recvmmsg` on Linux) and one `send_many`
-//!   (`sendmmsg`) for all of a batch's copies; one list of copies allocated per batch, as the MMR.
+//!   to [`UDP_BATCH`] datagrams per `recv_many` (`recvmmsg` on Linux) and one `send_many` for
+//!   all of a batch's copies (`sendmmsg`, and those to one receiver as one UDP GSO train); one
+//!   list of copies allocated per batch, as the MMR.
 
 use crate::isolated::Isolated;
 use mc_node::mmr::{UDP_BATCH, UDP_WORKERS};

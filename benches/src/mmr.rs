@@ -11,7 +11,8 @@
 //!
 //! The baselines ([`crate::bare`]) are the least any UDP forwarder must do with the same traffic:
 //! receive, look up the sender's fixed destinations, send to each — one datagram per system call
-//! (the first baseline), or as many per call as the MMR takes (`recvmmsg`/`sendmmsg`, the second).
+//! (the first baseline), or as many per call as the MMR takes (`recvmmsg`, then `sendmmsg` with
+//! each receiver's copies in one UDP GSO train: the seam's `send_many`, the second).
 //! Same sockets, same senders, same receivers. The three alternate round by round. The MMR runs
 //! with its metrics registry and is scraped every [`SCRAPE_MS`], so the ratios include what
 //! metrics cost.
