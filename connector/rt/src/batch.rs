@@ -118,7 +118,7 @@ pub(crate) fn trains(msgs: &[(&[u8], SocketAddr)]) -> (Vec<usize>, Vec<Range<usi
 }
 
 /// Whether a datagram this long may lead a train.
-pub(crate) fn can_lead(len: usize) -> bool {
+fn can_lead(len: usize) -> bool {
     (1..=TRAIN_SEGMENT_MAX).contains(&len)
 }
 

@@ -122,20 +122,28 @@ impl UdpSocket {
             }
             let (order, trains) = crate::batch::trains(msgs);
             let lead = |t: &std::ops::Range<usize>| msgs[order[t.start]].0.len();
-            // Trains go in runs of one segment size, one call a run, in the order planned, so
-            // each address's datagrams keep their order. A datagram that cannot lead a train
-            // goes on its own.
+            // In the order planned, so each address's datagrams keep theirs: trains in runs of
+            // one segment size, a call a run; datagrams that form no train (alone to their
+            // address, or of a size that breaks the train) in runs of any size, as plain
+            // datagrams, a call a run.
             let mut i = 0;
             while i < trains.len() {
-                let size = lead(&trains[i]);
-                if !crate::batch::can_lead(size) {
-                    self.send_each(&[msgs[order[trains[i].start]]]).await;
-                    i += 1;
+                let (alone, size) = (trains[i].len() == 1, lead(&trains[i]));
+                let run_end = (i..trains.len())
+                    .find(|&j| {
+                        let next_alone = trains[j].len() == 1;
+                        next_alone != alone || (!alone && lead(&trains[j]) != size)
+                    })
+                    .unwrap_or(trains.len());
+                if alone {
+                    let plain: Vec<(&[u8], SocketAddr)> = trains[i..run_end]
+                        .iter()
+                        .map(|t| msgs[order[t.start]])
+                        .collect();
+                    self.send_each(&plain).await;
+                    i = run_end;
                     continue;
                 }
-                let run_end = (i..trains.len())
-                    .find(|&j| lead(&trains[j]) != size)
-                    .unwrap_or(trains.len());
                 let run: Vec<(Vec<std::io::IoSlice>, SocketAddr)> = trains[i..run_end]
                     .iter()
                     .map(|t| {
