@@ -221,6 +221,32 @@ impl UdpSocket {
         }
     }
 
+    /// Asks the kernel for socket buffers of `bytes` each way, so a burst waits in the queue
+    /// rather than being dropped (Linux's default holds about 160 small datagrams); returns the
+    /// (receive, send) sizes granted, which `net.core.rmem_max` / `wmem_max` cap: one below
+    /// `bytes` means the cap cut the request. (Linux reserves double, for its bookkeeping, and
+    /// reports that; this returns half of it, in the caller's terms.) Nothing to set in
+    /// simulation, where queues are the simulated network's.
+    pub fn set_buffer_bytes(&self, bytes: usize) -> io::Result<(usize, usize)> {
+        #[cfg(all(target_os = "linux", not(madsim)))]
+        {
+            use nix::sys::socket::{getsockopt, setsockopt, sockopt};
+            setsockopt(&self.inner, sockopt::RcvBuf, &bytes)?;
+            setsockopt(&self.inner, sockopt::SndBuf, &bytes)?;
+            Ok((
+                getsockopt(&self.inner, sockopt::RcvBuf)? / 2,
+                getsockopt(&self.inner, sockopt::SndBuf)? / 2,
+            ))
+        }
+        #[cfg(madsim)]
+        return Ok((bytes, bytes));
+        #[cfg(all(not(target_os = "linux"), not(madsim)))]
+        {
+            let _ = bytes;
+            Err(io::ErrorKind::Unsupported.into())
+        }
+    }
+
     /// Whether [`send_many`](Self::send_many) sends datagrams to one address in trains (UDP
     /// GSO): on Linux when the kernel and the device can.
     pub fn sends_trains(&self) -> bool {

@@ -105,3 +105,39 @@ fn datagrams_to_one_address_go_in_trains_and_arrive_one_by_one_in_order() {
         }
     });
 }
+
+#[test]
+fn a_socket_given_larger_buffers_holds_a_burst_its_reader_has_not_reached() {
+    mc_rt::block_on(async {
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let (tx, rx) = (
+            UdpSocket::bind(any).await.unwrap(),
+            UdpSocket::bind(any).await.unwrap(),
+        );
+        let asked = 1 << 20;
+        let (recv, send) = rx.set_buffer_bytes(asked).unwrap();
+        // What the kernel grants is capped by its limits, and is exactly the request below them.
+        let cap = |name: &str| -> usize {
+            std::fs::read_to_string(format!("/proc/sys/net/core/{name}"))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        assert_eq!(recv, asked.min(cap("rmem_max")));
+        assert_eq!(send, asked.min(cap("wmem_max")));
+        if recv < asked {
+            return; // this machine's cap leaves too little room for the burst below
+        }
+        // A thousand audio packets, about six times what Linux's default buffer holds, sent
+        // before the reader reads any: every one waits for it.
+        let payloads: Vec<Vec<u8>> = (0..1_000u16).map(|i| vec![i as u8; 172]).collect();
+        let msgs: Vec<(&[u8], SocketAddr)> =
+            payloads.iter().map(|p| (&p[..], rx.local_addr())).collect();
+        for chunk in msgs.chunks(50) {
+            tx.send_many(chunk).await;
+        }
+        let (got, _) = receive(&rx, tx.local_addr(), payloads.len()).await;
+        assert_eq!(got, payloads);
+    });
+}

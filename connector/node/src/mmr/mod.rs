@@ -27,6 +27,12 @@ pub const UDP_WORKERS: usize = 8;
 /// forwards together.
 pub const UDP_BATCH: usize = 32;
 
+/// Socket buffers the MMR asks for on its UDP media socket, each way: about 2,000 small
+/// datagrams wait for a receive loop or the network, where Linux's default (208 KiB) holds
+/// about 160, so a burst (a key frame fanned out to a meeting) queues instead of being dropped.
+/// The kernel caps it at `net.core.rmem_max` / `wmem_max`; the MMR says so at start.
+pub const UDP_BUFFER_BYTES: usize = 4 << 20;
+
 /// Queued packets per stream connection; beyond this a slow reader loses packets (counted), so
 /// one slow participant cannot hold up a meeting.
 pub const STREAM_QUEUE_PACKETS: usize = 256;
@@ -110,6 +116,7 @@ impl Mmr {
                 hint: bind_hint(&source, udp.port()),
                 source,
             })?;
+        size_buffers(&sock);
         let listener = bind_tcp("MMR media (TCP)", tcp).await?;
         let mmr = Mmr {
             state: Arc::new(Mutex::new(MmrState {
@@ -298,6 +305,35 @@ fn dropped(c: &MmrCounters, guard: GuardCounters, stream_queue_drops: u64) -> u6
         + rate_limited_unbound
         + rate_limited_bindings
         + stream_queue_drops
+}
+
+/// Asks for [`UDP_BUFFER_BYTES`] on the media socket and says what the kernel gave, and whether
+/// copies to one participant leave in trains (UDP GSO); a cap or a refusal is no reason not to
+/// serve, only one to tell the operator.
+fn size_buffers(sock: &UdpSocket) {
+    let trains = if sock.sends_trains() { "on" } else { "off" };
+    match sock.set_buffer_bytes(UDP_BUFFER_BYTES) {
+        Ok((recv, send)) if recv >= UDP_BUFFER_BYTES && send >= UDP_BUFFER_BYTES => {
+            tracing::info!(
+                recv_bytes = recv,
+                send_bytes = send,
+                gso = trains,
+                "MMR media socket buffers"
+            )
+        }
+        Ok((recv, send)) => tracing::warn!(
+            recv_bytes = recv,
+            send_bytes = send,
+            wanted_bytes = UDP_BUFFER_BYTES,
+            gso = trains,
+            "the kernel capped the MMR's UDP socket buffers: bursts beyond them are dropped; \
+             raise net.core.rmem_max and net.core.wmem_max (sysctl) to at least the wanted size"
+        ),
+        Err(e) => tracing::warn!(
+            gso = trains,
+            "could not size the MMR's UDP socket buffers: {e}"
+        ),
+    }
 }
 
 #[cfg(test)]
