@@ -49,6 +49,8 @@ pub async fn start(batching: Batching, routes: Routes) -> Bare {
                 .await
                 .expect("a loopback UDP port"),
         );
+        // The MMR's socket buffers, so the forwarders differ only in what they do per packet.
+        let _ = sock.set_buffer_bytes(mc_node::mmr::UDP_BUFFER_BYTES);
         let (routes, counters) = (Arc::new(routes), Arc::new(Counters::default()));
         for _ in 0..UDP_WORKERS {
             let (sock, routes, counters) = (sock.clone(), routes.clone(), counters.clone());

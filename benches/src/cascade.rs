@@ -71,6 +71,7 @@ struct Measured {
 }
 
 pub async fn run(seconds: f64, rounds: usize) -> Result<Vec<Row>, String> {
+    eprintln!("cascade: {}", crate::traffic::describe_window().await?);
     let round_s = seconds / rounds as f64;
     let label = format!(
         "1 meeting of {MEETING_SIZE} over UDP, {PAYLOAD_BYTES}-byte payload: {ON_FIRST_MMR} + {} on two cascaded MMRs against all on one",

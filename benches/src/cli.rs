@@ -167,7 +167,9 @@ fn notes(which: Which) -> Vec<String> {
         notes.push(
             "mmr: each forwarder runs on its own runtime; per core = packets in / CPU seconds of that runtime's threads \
              (/proc/self/task/*/schedstat); senders and receivers run on another runtime in this process and are not counted. \
-             ratio = MMR / bare, ratio 2 = MMR / batched bare, 2 / 1 = batched bare / bare."
+             ratio = MMR / bare, ratio 2 = MMR / batched bare, 2 / 1 = batched bare / bare. \
+             mmr and cascade: the senders keep at most 1,024 copies in flight when every socket gets the MMR's 4 MiB \
+             buffers, 96 when the kernel caps them (net.core.rmem_max, wmem_max); the first line of progress says which."
                 .into(),
         );
     }

@@ -150,6 +150,7 @@ impl Throughput {
 }
 
 pub async fn run(seconds: f64, rounds: usize) -> Result<Vec<Row>, String> {
+    eprintln!("mmr: {}", crate::traffic::describe_window().await?);
     let mut rows = Vec::new();
     let round_s = seconds / rounds as f64;
     for case in CASES {

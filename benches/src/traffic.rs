@@ -3,6 +3,7 @@
 //! ([`Window`]) allows, counting what reaches them.
 
 use mc_core::zc::MmrCommand;
+use mc_node::mmr::UDP_BUFFER_BYTES;
 use mc_rt::net::UdpSocket;
 use mc_rt::sync::Notify;
 use mc_wire::binding::Binding;
@@ -20,31 +21,38 @@ use std::time::Duration;
 pub const PAYLOAD_BYTES: usize = 160;
 const BINDING_TIMEOUT_MS: u64 = 500;
 const BINDING_ATTEMPTS: u32 = 5;
-/// Copies of packets sent and not yet read by a receiver, across all senders. Every copy in
-/// flight holds socket buffer space (the forwarder's receive buffer, then its send buffer until
-/// the receiver reads it), and Linux's default 208 KiB holds about 160 small datagrams; this
-/// stays below that even when every sender overshoots by one batch, so the kernel drops nothing
-/// and the senders spend no CPU on packets that would be dropped — CPU the forwarder needs on a
-/// small machine. (At fan-out 9 with ten senders that is at most 96 + 10 × 2 × 9 = 276 copies:
-/// about 31 packets in the forwarder's buffer, about 28 copies in each receiver's.) Being counted
-/// in copies, it allows fewer packets in flight the larger the fan-out — 96 at fan-out 1, about
-/// 11 at fan-out 9 — so the larger the fan-out, the fewer datagrams a batching forwarder can find
-/// waiting per receive call (the "packets per receive call" row shows how many it found).
-const WINDOW_COPIES: u64 = 96;
+/// Copies of packets sent and not yet read by a receiver, across all senders, when every socket
+/// of the run has the MMR's socket buffers ([`UDP_BUFFER_BYTES`], 4 MiB: about 3,000 small
+/// datagrams). Every copy in flight holds buffer space (the forwarder's receive buffer, then its
+/// send buffer until the receiver reads it); this stays well below what any one buffer holds
+/// even when every sender overshoots by one batch (at fan-out 9 with ten senders, at most
+/// 1,024 + 10 × 2 × 9 = 1,204 copies), so the kernel drops nothing and the senders spend no CPU
+/// on packets that would be dropped — CPU the forwarder needs on a small machine. A forwarder
+/// under load has such a queue: each receive finds many datagrams waiting, as it would at a
+/// real MMR near its capacity. Being counted in copies, it allows fewer packets in flight the
+/// larger the fan-out (about 114 at fan-out 9), so the larger the fan-out, the fewer datagrams a
+/// batching forwarder finds per receive call (the "packets per receive call" row).
+const WINDOW_COPIES: u64 = 1_024;
+/// The window when the kernel capped the sockets' buffers below that (`net.core.rmem_max` and
+/// `wmem_max`; Linux's default 208 KiB holds about 160 small datagrams): the same reasoning
+/// with 96 copies. The forwarders then find shallower queues, and batching gains less.
+const WINDOW_COPIES_CAPPED: u64 = 96;
 /// A sender checks the window once per this many packets.
 const SEND_BATCH_PACKETS: u64 = 2;
 /// If nothing at all is delivered for this long, what is in flight was lost: write it off and go
 /// on. Long enough that a descheduled load generator is not mistaken for loss.
 const STALL_MS: u64 = 200;
 
-/// Flow control shared by all senders and receivers of a case: a sender waits while
-/// `WINDOW_COPIES` or more copies are sent and not yet read by a receiver.
+/// Flow control shared by all senders and receivers of a case: a sender waits while `copies` or
+/// more copies are sent and not yet read by a receiver.
 pub(crate) struct Window {
     /// Packets the senders handed to their sockets.
     pub sent: AtomicU64,
     /// Datagrams read by receivers; each packet is delivered `fanout` times.
     pub delivered: AtomicU64,
     pub fanout: u64,
+    /// Copies in flight at most (besides one batch per sender).
+    pub copies: u64,
     /// Copies written off as lost after a stall.
     forgiven: AtomicU64,
     waiting: AtomicBool,
@@ -52,8 +60,9 @@ pub(crate) struct Window {
 }
 
 impl Window {
-    pub fn new(fanout: u64) -> Window {
+    pub fn new(fanout: u64, copies: u64) -> Window {
         Window {
+            copies,
             sent: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
             fanout,
@@ -71,13 +80,13 @@ impl Window {
 
     /// Resolves when there is room for another batch.
     async fn room(&self) {
-        while self.in_flight() >= WINDOW_COPIES {
+        while self.in_flight() >= self.copies {
             let progress = self.delivered.load(SeqCst);
             let notified = self.room.notified();
             let mut notified = std::pin::pin!(notified);
             notified.as_mut().enable();
             self.waiting.store(true, SeqCst);
-            if self.in_flight() < WINDOW_COPIES {
+            if self.in_flight() < self.copies {
                 return;
             }
             let woken = mc_rt::timeout(Duration::from_millis(STALL_MS), notified)
@@ -94,7 +103,7 @@ impl Window {
     fn delivered(&self) {
         self.delivered.fetch_add(1, SeqCst);
         if self.waiting.load(SeqCst)
-            && self.in_flight() < WINDOW_COPIES
+            && self.in_flight() < self.copies
             && self.waiting.swap(false, SeqCst)
         {
             self.room.notify_waiters();
@@ -106,6 +115,8 @@ pub(crate) struct Participant {
     pub sock: Arc<UdpSocket>,
     pub meeting: usize,
     pub token: Vec<u8>,
+    /// Whether its socket got the MMR's buffers ([`UDP_BUFFER_BYTES`]) each way.
+    pub full_buffers: bool,
 }
 
 impl Participant {
@@ -114,10 +125,14 @@ impl Participant {
         let sock = UdpSocket::bind(loopback(0))
             .await
             .map_err(|e| format!("binding a participant's UDP socket: {e}"))?;
+        let granted = sock.set_buffer_bytes(UDP_BUFFER_BYTES);
+        let full_buffers =
+            matches!(granted, Ok((r, s)) if r >= UDP_BUFFER_BYTES && s >= UDP_BUFFER_BYTES);
         Ok(Participant {
             sock: Arc::new(sock),
             meeting,
             token: format!("bench-token-{n:04}").into_bytes(),
+            full_buffers,
         })
     }
 
@@ -129,6 +144,32 @@ impl Participant {
             participant: ParticipantId(n as u64 + 1),
         }
     }
+}
+
+/// The window for a run of these participants: [`WINDOW_COPIES`] if every one's socket got the
+/// MMR's buffers (the forwarders ask for the same on the same machine), else
+/// [`WINDOW_COPIES_CAPPED`].
+pub(crate) fn window_copies(participants: &[Participant]) -> u64 {
+    if participants.iter().all(|p| p.full_buffers) {
+        WINDOW_COPIES
+    } else {
+        WINDOW_COPIES_CAPPED
+    }
+}
+
+/// What the load of this machine's runs will be, for the progress output: the window, and why.
+pub(crate) async fn describe_window() -> Result<String, String> {
+    let probe = Participant::new(0, 0).await?;
+    let copies = window_copies(std::slice::from_ref(&probe));
+    Ok(if probe.full_buffers {
+        format!("load: at most {copies} copies in flight (every socket got {UDP_BUFFER_BYTES}-byte buffers)")
+    } else {
+        format!(
+            "load: at most {copies} copies in flight: the kernel capped socket buffers below \
+             {UDP_BUFFER_BYTES} bytes, so the forwarders find shallower queues than a real MMR's \
+             (raise net.core.rmem_max and net.core.wmem_max to measure as benches/README.md does)"
+        )
+    })
 }
 
 pub(crate) fn loopback(port: u16) -> SocketAddr {
@@ -237,7 +278,7 @@ pub(crate) async fn run_traffic<S>(
     take: impl Fn(&Window) -> S,
 ) -> Traffic<S> {
     let stop = Arc::new(AtomicBool::new(false));
-    let window = Arc::new(Window::new(fanout));
+    let window = Arc::new(Window::new(fanout, window_copies(participants)));
     let receivers: Vec<_> = participants
         .iter()
         .map(|p| mc_rt::spawn(receive(p.sock.clone(), window.clone())))
