@@ -27,7 +27,7 @@ pub const UDP_WORKERS: usize = 8;
 /// forwards together.
 pub const UDP_BATCH: usize = 32;
 
-/// Socket buffers the MMR asks for on its UDP media socket, each way: about 2,000 small
+/// Socket buffers the MMR asks for on its UDP media socket, each way: about 3,000 small
 /// datagrams wait for a receive loop or the network, where Linux's default (208 KiB) holds
 /// about 160, so a burst (a key frame fanned out to a meeting) queues instead of being dropped.
 /// The kernel caps it at `net.core.rmem_max` / `wmem_max`; the MMR says so at start.
